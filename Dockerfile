@@ -1,0 +1,13 @@
+FROM python:3.11-slim
+WORKDIR /srv
+COPY pyproject.toml README.md alembic.ini ./
+COPY app ./app
+COPY agents ./agents
+COPY tables ./tables
+COPY models ./models
+COPY alembic ./alembic
+RUN pip install --no-cache-dir . && useradd --system sei && mkdir /data && chown sei /data
+USER sei
+ENV DATA_DIR=/data WEB_BIND=0.0.0.0
+EXPOSE 6066
+CMD ["faust", "-A", "app", "worker", "-l", "info"]

@@ -1,0 +1,49 @@
+# sei-processor: `make demo` runs the main job on the local stack, `make test` the suite.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test test-unit test-integration bench bench-commits migrate worker stack lint clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "sei-processor needs Python >= 3.11")'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: install
+	$(PY) -m app.demo
+
+test: install
+	$(PY) -m pytest
+
+test-unit: install
+	$(PY) -m pytest tests/unit tests/tables tests/agents
+
+test-integration: install
+	$(PY) -m pytest tests/integration
+
+bench: bench-commits
+
+bench-commits: install
+	$(PY) -m bench.commits
+
+migrate: install
+	$(VENV)/bin/alembic upgrade head
+
+worker: install
+	$(VENV)/bin/faust -A app worker -l info
+
+stack: install
+	$(PY) -m app.localstack up
+
+lint: install
+	$(PY) -m pip install --quiet ruff
+	$(VENV)/bin/ruff check app agents tables models bench tests alembic
+
+clean:
+	rm -rf $(VENV) data .pytest_cache .hypothesis

@@ -1,0 +1,198 @@
+"""git.* agents. ``git.commits``: decode -> validate -> normalize -> merge into the day
+buckets of ``commit_days`` -> upsert `commits` rows and `commits_daily_stats`, one
+database transaction per batch.
+
+The database write happens inside the ``take_events()`` loop body and never raises past
+it (transient errors are retried until the database answers), so the batch's offsets are
+committed only after its rows are durable.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from faust import StreamT
+from faust.types import EventT
+
+from agents.intake import Rejection, parse_message, report_rejection
+from agents.sinks import CommitRow, CommitSink, DailyStatsRow, write_rows_isolating
+from app.db import is_data_error
+from app.logging import get_logger
+from app.main import app, settings
+from app.resources import database, metrics
+from app.topics import git_commits
+from models.events import CommitEvent
+from tables.commit_state import CommitVersion, day_totals, is_canonical, merge_version
+from tables.commits import commit_days
+from tables.event_context import acting_for
+from tables.instants import to_micros
+from tables.keys import compose_key
+
+__all__ = ["process_commits", "handle_commit_batch"]
+
+log = get_logger("sei.agents.git")
+_sink = CommitSink()
+
+
+def version_of(event: CommitEvent) -> CommitVersion:
+    data = event.data
+    return CommitVersion(
+        sha=data.sha,
+        committed_at=to_micros(event.committed_at),
+        additions=data.additions,
+        deletions=data.deletions,
+        files_changed=data.files_changed,
+        pull_request_number=data.pull_request_number,
+    )
+
+
+def row_of(event: CommitEvent) -> CommitRow:
+    data = event.data
+    return CommitRow(
+        repository_id=event.repository_id,
+        sha=data.sha,
+        committed_at=event.committed_at,
+        author_email=data.author,
+        message=data.message,
+        files_changed=data.files_changed,
+        additions=data.additions,
+        deletions=data.deletions,
+        pull_request_number=data.pull_request_number,
+        source=event.source,
+    )
+
+
+def key_mismatch(event: EventT, commit: CommitEvent) -> Rejection | None:
+    """git.* topics must be keyed by repository_id: a repository's state lives in one
+    partition. A message keyed otherwise would split it, so it is refused."""
+    key = event.message.key
+    if key == commit.repository_id.encode():
+        return None
+    shown = key.decode("utf-8", "replace")[:100] if isinstance(key, bytes) else key
+    return Rejection(
+        "wrong_key", f"message key must equal repository_id {commit.repository_id!r}; got {shown!r}"
+    )
+
+
+@dataclass(slots=True)
+class DayWork:
+    """The commits of one batch that fall into one (repository, day) bucket."""
+
+    repository_id: str
+    event: EventT  # any event of the group: all share the repository's partition
+    commits: list[tuple[EventT, CommitEvent, CommitVersion]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class CommitBatch:
+    rows: dict[tuple[str, str, int], CommitRow] = field(default_factory=dict)
+    daily: list[DailyStatsRow] = field(default_factory=list)
+    valid: int = 0
+    duplicates: int = 0
+
+
+def apply_day(bucket_key: str, work: DayWork, batch: CommitBatch) -> None:
+    """Merge one bucket's commits into the table (one write) and collect its rows."""
+    with acting_for(work.event):
+        day = dict(commit_days.get(bucket_key) or {})
+        seen = set(day)
+        changed = False
+        for _, _, version in work.commits:
+            changed |= merge_version(day, version)
+        if changed:
+            commit_days[bucket_key] = day
+    for _, commit, version in work.commits:
+        batch.valid += 1
+        if version.key in seen:
+            batch.duplicates += 1
+        seen.add(version.key)
+        # Rows are written for every delivery, changed or not: after a crash the table
+        # may already hold what the database never received.
+        if is_canonical(day, version):
+            batch.rows[(commit.repository_id, version.sha, version.committed_at)] = row_of(commit)
+    batch.daily.append(
+        DailyStatsRow(work.repository_id, work.commits[0][1].committed_at.date(), day_totals(day))
+    )
+
+
+async def write_commit_batch(batch: CommitBatch, topic: str) -> int:
+    """Write the batch in one transaction; returns how many rows the database refused."""
+    rows = list(batch.rows.values())
+
+    async def write_all(conn: object) -> None:
+        await _sink.upsert_commits(conn, rows)  # type: ignore[arg-type]
+        await _sink.upsert_daily(conn, batch.daily)  # type: ignore[arg-type]
+
+    try:
+        await database.transaction(write_all, what="commits")
+        refused: list[tuple[CommitRow, Exception]] = []
+    except Exception as exc:
+        if not is_data_error(exc):
+            raise
+        refused = await write_rows_isolating(database, rows, _sink.upsert_commits, what="commits")
+        await database.transaction(
+            lambda conn: _sink.upsert_daily(conn, batch.daily), what="commits_daily_stats"
+        )
+    for row, error in refused:
+        log.error(
+            "db.row_refused",
+            table="commits",
+            repository_id=row.repository_id,
+            sha=row.sha,
+            error=f"{type(error).__name__}: {error}",
+        )
+        metrics.record_failure(topic, "db_data_error")
+    metrics.record_rows("commits", len(rows) - len(refused))
+    metrics.record_rows("commits_daily_stats", len(batch.daily))
+    return len(refused)
+
+
+def group_by_day(events: Sequence[EventT]) -> dict[str, DayWork]:
+    """Parse every message; valid commits grouped by bucket, the rest reported."""
+    groups: dict[str, DayWork] = {}
+    for event in events:
+        parsed = parse_message(event.value, CommitEvent)
+        if not isinstance(parsed, Rejection):
+            parsed = key_mismatch(event, parsed) or parsed
+        if isinstance(parsed, Rejection):
+            report_rejection(metrics, event, parsed)
+            continue
+        bucket_key = compose_key(parsed.repository_id, parsed.committed_at.date().isoformat())
+        work = groups.get(bucket_key)
+        if work is None:
+            work = groups[bucket_key] = DayWork(parsed.repository_id, event)
+        work.commits.append((event, parsed, version_of(parsed)))
+    return groups
+
+
+async def handle_commit_batch(events: Sequence[EventT]) -> None:
+    """Process one batch of git.commits messages end to end."""
+    started = time.perf_counter()
+    topic = events[0].message.topic
+    batch = CommitBatch()
+    for bucket_key, work in group_by_day(events).items():
+        try:
+            apply_day(bucket_key, work, batch)
+        except Exception as exc:  # a bug must cost these events, not the partition
+            log.exception("commits.apply_failed", bucket=bucket_key)
+            for event, _, _ in work.commits:
+                report_rejection(
+                    metrics, event, Rejection("processing_error", f"{type(exc).__name__}: {exc}")
+                )
+    refused = await write_commit_batch(batch, topic)
+    metrics.record_batch(
+        topic,
+        consumed=len(events),
+        processed=batch.valid - refused,
+        duplicates=batch.duplicates,
+        seconds=time.perf_counter() - started,
+    )
+
+
+@app.agent(git_commits, concurrency=1)
+async def process_commits(stream: StreamT[bytes]) -> None:
+    """git.commits -> commit_days table, `commits` and `commits_daily_stats` rows."""
+    async for events in stream.take_events(settings.batch_size, within=settings.batch_timeout_ms / 1000):
+        await handle_commit_batch(events)

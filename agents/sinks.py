@@ -1,0 +1,171 @@
+"""Database writes: batched upserts on natural keys, one transaction per batch.
+
+Every statement is idempotent: re-running a batch (after a crash, a replay or a retry)
+leaves the database as it was. Rows go in through ``unnest`` of typed arrays (one round
+trip per statement, bound parameters only) and unchanged rows are not rewritten.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from typing import TypeVar
+
+import asyncpg
+
+from app.db import Database, is_data_error
+from tables.commit_state import DailyTotals
+
+__all__ = [
+    "CommitRow",
+    "DailyStatsRow",
+    "CommitSink",
+    "write_rows_isolating",
+]
+
+R = TypeVar("R")
+
+
+@dataclass(frozen=True, slots=True)
+class CommitRow:
+    repository_id: str
+    sha: str
+    committed_at: datetime
+    author_email: str | None
+    message: str | None
+    files_changed: int | None
+    additions: int | None
+    deletions: int | None
+    pull_request_number: int | None
+    source: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DailyStatsRow:
+    repository_id: str
+    day: date
+    totals: DailyTotals
+
+
+_UPSERT_COMMITS = """
+INSERT INTO commits AS c (repository_id, sha, committed_at, author_email, message,
+                          files_changed, additions, deletions, pull_request_number, source)
+SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[],
+                     $6::int[], $7::int[], $8::int[], $9::int[], $10::text[])
+ON CONFLICT (repository_id, sha, committed_at) DO UPDATE SET
+    author_email = EXCLUDED.author_email, message = EXCLUDED.message,
+    files_changed = EXCLUDED.files_changed, additions = EXCLUDED.additions,
+    deletions = EXCLUDED.deletions, pull_request_number = EXCLUDED.pull_request_number,
+    source = EXCLUDED.source
+WHERE (c.author_email, c.message, c.files_changed, c.additions, c.deletions,
+       c.pull_request_number, c.source)
+      IS DISTINCT FROM
+      (EXCLUDED.author_email, EXCLUDED.message, EXCLUDED.files_changed, EXCLUDED.additions,
+       EXCLUDED.deletions, EXCLUDED.pull_request_number, EXCLUDED.source)
+"""
+
+_UPSERT_DAILY = """
+INSERT INTO commits_daily_stats AS d (repository_id, day, commit_count, total_additions, total_deletions)
+SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::bigint[], $4::bigint[], $5::bigint[])
+ON CONFLICT (repository_id, day) DO UPDATE SET
+    commit_count = EXCLUDED.commit_count,
+    total_additions = EXCLUDED.total_additions,
+    total_deletions = EXCLUDED.total_deletions
+WHERE (d.commit_count, d.total_additions, d.total_deletions)
+      IS DISTINCT FROM (EXCLUDED.commit_count, EXCLUDED.total_additions, EXCLUDED.total_deletions)
+"""
+
+_DELETE_EMPTY_DAYS = """
+DELETE FROM commits_daily_stats d
+USING unnest($1::text[], $2::timestamptz[]) AS e(repository_id, day)
+WHERE d.repository_id = e.repository_id AND d.day = e.day
+"""
+
+_DAILY_STATS_KIND = """
+SELECT c.relkind FROM pg_class c
+WHERE c.oid = to_regclass('commits_daily_stats')
+"""
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+class CommitSink:
+    """Writes commit rows and the daily totals projection."""
+
+    def __init__(self) -> None:
+        # None until asked: on TimescaleDB commits_daily_stats is a continuous aggregate
+        # (a view the database maintains from `commits`), on PostgreSQL a table we upsert.
+        self._daily_is_table: bool | None = None
+
+    async def upsert_commits(self, conn: asyncpg.Connection, rows: Sequence[CommitRow]) -> None:
+        if not rows:
+            return
+        await conn.execute(
+            _UPSERT_COMMITS,
+            [r.repository_id for r in rows],
+            [r.sha for r in rows],
+            [r.committed_at for r in rows],
+            [r.author_email for r in rows],
+            [r.message for r in rows],
+            [r.files_changed for r in rows],
+            [r.additions for r in rows],
+            [r.deletions for r in rows],
+            [r.pull_request_number for r in rows],
+            [r.source for r in rows],
+        )
+
+    async def upsert_daily(self, conn: asyncpg.Connection, rows: Sequence[DailyStatsRow]) -> None:
+        if not rows or not await self._daily_stats_is_table(conn):
+            return
+        present = [r for r in rows if r.totals.commit_count > 0]
+        empty = [r for r in rows if r.totals.commit_count <= 0]
+        if present:
+            await conn.execute(
+                _UPSERT_DAILY,
+                [r.repository_id for r in present],
+                [_midnight(r.day) for r in present],
+                [r.totals.commit_count for r in present],
+                [r.totals.total_additions for r in present],
+                [r.totals.total_deletions for r in present],
+            )
+        if empty:
+            await conn.execute(
+                _DELETE_EMPTY_DAYS, [r.repository_id for r in empty], [_midnight(r.day) for r in empty]
+            )
+
+    async def _daily_stats_is_table(self, conn: asyncpg.Connection) -> bool:
+        if self._daily_is_table is None:
+            kind = await conn.fetchval(_DAILY_STATS_KIND)
+            if kind is None:
+                raise asyncpg.UndefinedTableError(
+                    'relation "commits_daily_stats" does not exist: run `alembic upgrade head`'
+                )
+            self._daily_is_table = kind in (b"r", "r", b"p", "p")
+        return self._daily_is_table
+
+
+async def write_rows_isolating(
+    database: Database,
+    rows: Sequence[R],
+    write: Callable[[asyncpg.Connection, Sequence[R]], Awaitable[None]],
+    *,
+    what: str,
+) -> list[tuple[R, Exception]]:
+    """Write ``rows``; when the database refuses some of them (a data error), split the
+    batch until each refused row is found. Returns the refused rows with their errors."""
+    if not rows:
+        return []
+    try:
+        await database.transaction(lambda conn: write(conn, rows), what=what)
+        return []
+    except Exception as exc:
+        if not is_data_error(exc):
+            raise
+        if len(rows) == 1:
+            return [(rows[0], exc)]
+    middle = len(rows) // 2
+    first = await write_rows_isolating(database, rows[:middle], write, what=what)
+    return first + await write_rows_isolating(database, rows[middle:], write, what=what)

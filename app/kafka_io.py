@@ -1,0 +1,51 @@
+"""Small aiokafka helpers for the demo, tests and benchmarks: create topics, produce."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Sequence
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+__all__ = ["create_topics", "produce"]
+
+
+async def create_topics(bootstrap: Sequence[str], names: Iterable[str], partitions: int) -> None:
+    """Create each topic with ``partitions`` partitions unless it exists."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=list(bootstrap))
+    await admin.start()
+    try:
+        for name in names:
+            try:
+                await admin.create_topics([NewTopic(name, partitions, 1)])
+            except TopicAlreadyExistsError:
+                pass
+    finally:
+        await admin.close()
+
+
+async def produce(
+    bootstrap: Sequence[str],
+    topic: str,
+    messages: Iterable[tuple[bytes | None, bytes]],
+    *,
+    linger_ms: int = 20,
+) -> int:
+    """Send every (key, value) keyed with the default murmur2 partitioner; wait for all acks."""
+    producer = AIOKafkaProducer(bootstrap_servers=list(bootstrap), linger_ms=linger_ms, acks="all")
+    await producer.start()
+    sent = 0
+    try:
+        pending = []
+        for key, value in messages:
+            pending.append(await producer.send(topic, value=value, key=key))
+            sent += 1
+            if len(pending) >= 10_000:
+                await asyncio.gather(*pending)
+                pending.clear()
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+    return sent

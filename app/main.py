@@ -1,0 +1,39 @@
+"""The one faust.App. It lists agents, tables and views; Faust imports them at start."""
+
+from __future__ import annotations
+
+import faust
+
+from app.logging import configure_structlog, logging_config
+from app.settings import load_settings_or_exit
+
+__all__ = ["app", "settings"]
+
+settings = load_settings_or_exit()
+configure_structlog()
+
+_session_timeout_s = settings.kafka_session_timeout_ms / 1000
+
+app = faust.App(
+    settings.consumer_group_id,
+    broker=settings.broker_url,
+    store=settings.store,
+    datadir=str(settings.data_dir),
+    autodiscover=["agents", "tables", "app.views", "app.resources"],
+    origin="app",
+    topic_partitions=settings.topic_partitions,
+    processing_guarantee="at_least_once",
+    consumer_auto_offset_reset="earliest",
+    broker_session_timeout=_session_timeout_s,
+    broker_heartbeat_interval=min(3.0, _session_timeout_s / 3),
+    web_port=settings.web_port,
+    web_bind=settings.web_bind,
+    web_host=settings.web_bind,
+    # Faust's built-in views dump tables and topology; we serve our own.
+    web_tables_enabled=False,
+    web_stats_enabled=False,
+    web_graph_enabled=False,
+    web_router_enabled=False,
+    web_metrics_enabled=False,
+    logging_config=logging_config(settings.log_level),
+)

@@ -1,0 +1,124 @@
+"""Counters of what each worker did, exported two ways: Prometheus text and /stats JSON.
+
+One call per batch updates both, so the two views never disagree.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter as Tally
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+__all__ = ["ProcessorMetrics", "TopicStats"]
+
+
+@dataclass(slots=True)
+class TopicStats:
+    consumed: int = 0
+    processed: int = 0
+    failed: int = 0
+    duplicates: int = 0
+    batches: int = 0
+    failed_by_reason: Tally[str] = field(default_factory=Tally)
+    last_batch_at: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "consumed": self.consumed,
+            "processed": self.processed,
+            "failed": self.failed,
+            "duplicates": self.duplicates,
+            "batches": self.batches,
+            "failed_by_reason": dict(self.failed_by_reason),
+            "last_batch_at": self.last_batch_at,
+        }
+
+
+class ProcessorMetrics:
+    """Per-topic processing counters (Prometheus registry + JSON stats)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        self.started_at = time.time()
+        self.topics: dict[str, TopicStats] = {}
+        self.consumed = Counter(
+            "processor_messages_consumed_total", "Messages read from Kafka", ["topic"], registry=self.registry
+        )
+        self.processed = Counter(
+            "processor_messages_processed_total",
+            "Messages whose effects are durable (tables and database)",
+            ["topic"],
+            registry=self.registry,
+        )
+        self.failed = Counter(
+            "processor_messages_failed_total",
+            "Messages that could not be decoded, validated or stored",
+            ["topic", "reason"],
+            registry=self.registry,
+        )
+        self.duplicates = Counter(
+            "processor_messages_duplicate_total",
+            "Messages whose identity was already seen (no effect on aggregates)",
+            ["topic"],
+            registry=self.registry,
+        )
+        self.duration = Histogram(
+            "processor_processing_duration_seconds",
+            "Time to process one batch, database write included",
+            ["topic"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=self.registry,
+        )
+        self.batch_size = Gauge(
+            "processor_batch_size", "Size of the last batch processed", ["topic"], registry=self.registry
+        )
+        self.rows_written = Counter(
+            "processor_db_rows_written_total",
+            "Rows upserted into the database",
+            ["table"],
+            registry=self.registry,
+        )
+
+    def topic(self, topic: str) -> TopicStats:
+        stats = self.topics.get(topic)
+        if stats is None:
+            stats = self.topics[topic] = TopicStats()
+        return stats
+
+    def record_failure(self, topic: str, reason: str) -> None:
+        stats = self.topic(topic)
+        stats.failed += 1
+        stats.failed_by_reason[reason] += 1
+        self.failed.labels(topic, reason).inc()
+
+    def record_batch(
+        self, topic: str, *, consumed: int, processed: int, duplicates: int, seconds: float
+    ) -> None:
+        stats = self.topic(topic)
+        stats.consumed += consumed
+        stats.processed += processed
+        stats.duplicates += duplicates
+        stats.batches += 1
+        stats.last_batch_at = time.time()
+        self.consumed.labels(topic).inc(consumed)
+        self.processed.labels(topic).inc(processed)
+        if duplicates:
+            self.duplicates.labels(topic).inc(duplicates)
+        self.duration.labels(topic).observe(seconds)
+        self.batch_size.labels(topic).set(consumed)
+
+    def record_rows(self, table: str, rows: int) -> None:
+        if rows:
+            self.rows_written.labels(table).inc(rows)
+
+    def prometheus_text(self) -> bytes:
+        return generate_latest(self.registry)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "uptime_seconds": round(time.time() - self.started_at, 3),
+            "topics": {name: stats.as_dict() for name, stats in sorted(self.topics.items())},
+        }

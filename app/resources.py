@@ -1,0 +1,21 @@
+"""The worker's shared connections and counters, built from settings (wiring only)."""
+
+from __future__ import annotations
+
+from app.cache import RedisCache
+from app.db import Database
+from app.main import app, settings
+from app.metrics import ProcessorMetrics
+from app.retry import RetryPolicy
+
+__all__ = ["database", "cache", "metrics", "retry_policy"]
+
+retry_policy = RetryPolicy(max_retries=settings.max_retries, base_s=settings.retry_backoff_base_s)
+database = Database(settings.postgres_dsn, pool_size=settings.db_pool_size, retry=retry_policy)
+cache = RedisCache(settings.redis_url)
+metrics = ProcessorMetrics()
+
+
+@app.on_before_shutdown.connect
+async def _close_connections(sender: object, **kwargs: object) -> None:
+    await cache.close()

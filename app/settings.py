@@ -1,0 +1,160 @@
+"""Settings: one typed, frozen object read from the environment.
+
+Names and defaults follow the seed service (KAFKA_BROKERS, TIMESCALE_URL, REDIS_URL, ...).
+Only wiring modules (app.main, app.resources, alembic/env.py) read it; everything else
+receives plain arguments.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "SettingsError", "load_settings", "mask_url"]
+
+_HOST_PORT = re.compile(r"^[A-Za-z0-9_.\-\[\]:]+:\d{1,5}$")
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
+class SettingsError(Exception):
+    """A setting has a value the processor cannot use; the message names it."""
+
+
+def mask_url(url: str) -> str:
+    """Return ``url`` with any password replaced by ``***`` (safe to log)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+
+
+class Settings(BaseSettings):
+    """Runtime configuration of a worker, read from environment variables."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", case_sensitive=False)
+
+    kafka_brokers: str = Field(
+        "kafka:9092",
+        description="comma-separated host:port list, or a kafka:// or tansu:// URL",
+    )
+    timescale_url: str = Field(description="postgresql://user[:password]@host:port/database")
+    redis_url: str = Field("redis://redis:6379", description="redis://host:port[/db]")
+    log_level: LogLevel = "INFO"
+    consumer_group_id: str = Field("data-processor-group", min_length=1, max_length=200)
+    batch_size: int = Field(100, ge=1, le=100_000)
+    batch_timeout_ms: int = Field(5000, ge=1, le=600_000)
+    web_port: int = Field(6066, ge=1, le=65535)
+    web_bind: str = "127.0.0.1"
+    topic_partitions: int = Field(8, ge=1, le=10_000)
+    store: str = "rocksdb://"
+    data_dir: Path = Path("data")
+    kafka_session_timeout_ms: int = Field(30_000, ge=1_000, le=600_000)
+    max_retries: int = Field(3, ge=0, le=100)
+    retry_backoff_base_s: float = Field(2.0, ge=0.0, le=300.0)
+    db_pool_size: int = Field(4, ge=1, le=100)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("kafka_brokers")
+    @classmethod
+    def _check_brokers(cls, value: str) -> str:
+        scheme, _, rest = value.rpartition("://")
+        if scheme and scheme not in ("kafka", "tansu"):
+            raise ValueError("scheme must be kafka:// or tansu://")
+        hosts = [h.strip() for h in rest.replace(";", ",").split(",")]
+        if not hosts or not all(_HOST_PORT.match(h) for h in hosts):
+            raise ValueError("expected host:port[,host:port...], e.g. kafka:9092")
+        return value
+
+    @field_validator("timescale_url")
+    @classmethod
+    def _check_postgres_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("postgresql", "postgres", "postgresql+asyncpg"):
+            raise ValueError("expected postgresql://user[:password]@host:port/database")
+        has_host = bool(parts.hostname) or "host=" in parts.query
+        if not has_host or not parts.path.strip("/"):
+            raise ValueError("needs a host and a database name: postgresql://user@host:5432/db")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("redis", "rediss", "unix") or not (parts.hostname or parts.path):
+            raise ValueError("expected redis://host:port[/db]")
+        return value
+
+    @field_validator("store")
+    @classmethod
+    def _check_store(cls, value: str) -> str:
+        if not value.startswith(("rocksdb://", "memory://")):
+            raise ValueError("expected rocksdb:// or memory://")
+        return value
+
+    @property
+    def broker_url(self) -> str:
+        """The Faust broker URL: ``kafka://h1:9092;h2:9092`` (or ``tansu://`` locally)."""
+        scheme, _, rest = self.kafka_brokers.rpartition("://")
+        hosts = [h.strip() for h in rest.replace(";", ",").split(",") if h.strip()]
+        return f"{scheme or 'kafka'}://{';'.join(hosts)}"
+
+    @property
+    def bootstrap_servers(self) -> list[str]:
+        """Broker addresses as aiokafka takes them."""
+        return self.broker_url.split("://", 1)[1].split(";")
+
+    @property
+    def postgres_dsn(self) -> str:
+        """The database URL as asyncpg takes it (no SQLAlchemy driver suffix)."""
+        return self.timescale_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The database URL for SQLAlchemy's async engine (alembic)."""
+        scheme, rest = self.postgres_dsn.split("://", 1)
+        return f"postgresql+asyncpg://{rest}"
+
+
+def _describe(error: dict[str, Any]) -> str:
+    field = str(error["loc"][0]) if error.get("loc") else "?"
+    variable = field.upper()
+    value = error.get("input")
+    if error["type"] == "missing":
+        return f"{variable} is required but not set ({_field_help(field)})"
+    shown = mask_url(value) if isinstance(value, str) and "://" in value else value
+    reason = str(error["msg"]).removeprefix("Value error, ")
+    return f"{variable}={shown!r} is invalid: {reason}"
+
+
+def _field_help(field: str) -> str:
+    info = Settings.model_fields.get(field)
+    return info.description if info and info.description else "see README, Configuration"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings; a bad value raises SettingsError with one line per variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise SettingsError("; ".join(_describe(e) for e in exc.errors())) from None
+
+
+def load_settings_or_exit() -> Settings:
+    """Build the settings, or stop the process with one clear line (no traceback)."""
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        print(f"sei-processor: configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None

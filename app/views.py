@@ -1,0 +1,50 @@
+"""HTTP views served by every worker: /health, /metrics, /stats."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from faust.web import Request, Response, View
+
+from app.health import health_report, kafka_reachable
+from app.main import app, settings
+from app.resources import cache, database, metrics
+from app.version import __version__
+
+PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4"
+
+
+@app.page("/health")
+class Health(View):
+    """Seed 000's health document; 503 when Kafka or the database is unreachable."""
+
+    async def get(self, request: Request) -> Response:
+        kafka, timescale, redis = await asyncio.gather(
+            kafka_reachable(settings.bootstrap_servers), database.ping(), cache.ping()
+        )
+        body, status = health_report(
+            version=__version__,
+            kafka=kafka,
+            timescale=timescale,
+            redis=redis,
+            now=datetime.now(UTC),
+            extra={"database_circuit_open": database.circuit_open},
+        )
+        return self.json(body, status=status)
+
+
+@app.page("/metrics")
+class Metrics(View):
+    """Prometheus text exposition of this worker's counters."""
+
+    async def get(self, request: Request) -> Response:
+        return self.bytes(metrics.prometheus_text(), content_type=PROMETHEUS_CONTENT_TYPE)
+
+
+@app.page("/stats")
+class Stats(View):
+    """Per-topic counters of this worker as JSON."""
+
+    async def get(self, request: Request) -> Response:
+        return self.json(metrics.as_dict())

@@ -1,0 +1,96 @@
+"""Run ``faust -A app worker`` as a child process and talk to its web server.
+
+Used by the demo, the integration tests and the benchmarks: one place that knows how to
+start a worker with an environment, wait for it, read its JSON views and stop it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["WorkerProcess", "get_json"]
+
+
+def get_json(url: str, timeout: float = 5.0) -> tuple[int, Any]:
+    """GET ``url``; (status, parsed JSON body), also for 4xx/5xx answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+@dataclass
+class WorkerProcess:
+    """One worker subprocess with its own data directory and web port."""
+
+    env: dict[str, str]
+    data_dir: Path
+    web_port: int
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}"
+
+    def start(self) -> WorkerProcess:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, **self.env, "DATA_DIR": str(self.data_dir), "WEB_PORT": str(self.web_port)}
+        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child
+        faust = Path(sys.executable).with_name("faust")
+        self.process = subprocess.Popen(
+            [str(faust), "-A", "app", "worker", "-l", "info"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        return self
+
+    def wait_ready(self, timeout_s: float = 90.0) -> dict[str, Any]:
+        """Wait until /health answers (200 or 503); returns the health body."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(f"worker exited with {self.process.returncode}; see {self.log_path}")
+            try:
+                _, body = get_json(f"{self.url}/health", timeout=3)
+                return dict(body)
+            except (OSError, ValueError):
+                time.sleep(0.3)
+        raise TimeoutError(f"worker not answering on {self.url} after {timeout_s} s; see {self.log_path}")
+
+    def get(self, path: str) -> tuple[int, Any]:
+        return get_json(f"{self.url}{path}")
+
+    def get_text(self, path: str) -> str:
+        with urllib.request.urlopen(f"{self.url}{path}", timeout=5) as response:
+            return str(response.read().decode())
+
+    def stop(self, timeout_s: float = 30.0) -> int | None:
+        """SIGTERM and wait (graceful shutdown); SIGKILL after ``timeout_s``."""
+        if self.process is None or self.process.poll() is not None:
+            return None if self.process is None else self.process.returncode
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return None
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, as far as the worker can tell."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()

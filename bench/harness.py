@@ -1,0 +1,93 @@
+"""What every benchmark needs: a local stack, a fresh migrated database, a ready worker,
+the worker's peak RSS, and a wait for a database condition."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psutil
+
+from app.localstack import LocalStack, free_port, fresh_database, local_stack
+from app.worker_process import WorkerProcess
+
+__all__ = ["BenchStack", "bench_stack", "RssSampler", "wait_until"]
+
+
+@dataclass
+class RssSampler:
+    """Samples a process's resident set size in the background; keeps the peak."""
+
+    pid: int
+    interval_s: float = 0.2
+    peak_bytes: int = 0
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def __enter__(self) -> RssSampler:
+        threading.Thread(target=self._run, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        process = psutil.Process(self.pid)
+        while not self._stop.is_set():
+            with contextlib.suppress(psutil.Error):
+                self.peak_bytes = max(self.peak_bytes, process.memory_info().rss)
+            time.sleep(self.interval_s)
+
+    @property
+    def peak_mb(self) -> float:
+        return self.peak_bytes / 2**20
+
+
+async def wait_until(check: Callable[[], Awaitable[bool]], timeout_s: float, poll_s: float = 0.05) -> float:
+    """Poll ``check`` until true; returns the monotonic time it became true."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if await check():
+            return time.monotonic()
+        await asyncio.sleep(poll_s)
+    raise TimeoutError(f"condition not met within {timeout_s} s")
+
+
+@dataclass
+class BenchStack:
+    stack: LocalStack
+    root: Path
+    database_url: str
+
+    @property
+    def bootstrap(self) -> list[str]:
+        return [self.stack.broker.bootstrap]
+
+    def worker(self, name: str, **env: str) -> WorkerProcess:
+        data = self.root / name
+        shutil.rmtree(data, ignore_errors=True)
+        return WorkerProcess(
+            {**self.stack.env, "TIMESCALE_URL": self.database_url, **env},
+            data,
+            free_port(),
+            self.root / f"{name}.log",
+        )
+
+
+@contextlib.contextmanager
+def bench_stack(name: str) -> Iterator[BenchStack]:
+    """A fresh local stack and a fresh migrated database ``sei_bench_<name>``."""
+    root = Path(os.environ.get("DATA_DIR", "data")).resolve() / "bench" / name
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    with local_stack(root, log_dir=root) as stack:
+        url = urlunsplit(urlsplit(stack.database_url)._replace(path=f"/sei_bench_{name}"))
+        asyncio.run(fresh_database(url))
+        yield BenchStack(stack, root, url)

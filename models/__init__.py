@@ -1,0 +1,1 @@
+"""Event schemas (pydantic validation) and the database's ORM models."""

@@ -1,0 +1,56 @@
+"""Bytes on the wire -> a JSON object, or a DecodeError saying exactly what is wrong.
+
+Invalid UTF-8 inside an otherwise well-formed message is repaired (each bad byte becomes
+U+FFFD, as the seed's "text encoding fixes" promise) and the message is kept; bytes that do
+not form a JSON object after that repair are rejected.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+__all__ = ["DecodeError", "Decoded", "decode_json_object", "MAX_MESSAGE_BYTES"]
+
+MAX_MESSAGE_BYTES = 1024 * 1024
+
+
+class DecodeError(ValueError):
+    """The message is not a JSON object; ``kind`` is a stable short name for metrics."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    value: dict[str, Any]
+    repaired_utf8: bool = False
+
+
+def decode_json_object(raw: bytes | None, max_bytes: int = MAX_MESSAGE_BYTES) -> Decoded:
+    """Parse ``raw`` as one JSON object (orjson); raise DecodeError otherwise."""
+    if not raw:
+        raise DecodeError("empty", "empty message")
+    if len(raw) > max_bytes:
+        raise DecodeError("oversized", f"message is {len(raw)} bytes, over the {max_bytes}-byte limit")
+    repaired = False
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            try:
+                value = orjson.loads(raw.decode("utf-8", errors="replace"))
+                repaired = True
+            except orjson.JSONDecodeError as inner:
+                raise DecodeError("invalid_json", f"invalid JSON: {inner}") from None
+        else:
+            raise DecodeError("invalid_json", f"invalid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise DecodeError("not_an_object", f"expected a JSON object, got {type(value).__name__}")
+    return Decoded(value, repaired)

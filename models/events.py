@@ -1,0 +1,50 @@
+"""Event schemas: the envelope every engineering event shares and each topic's ``data``.
+
+Validation (pydantic v2) and normalization happen in one step: a validated model holds
+UTC timestamps, trimmed/lower-cased emails and NUL-free text. Unknown fields are ignored.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from models.fields import Count, Email, EventTime, Identifier, Text
+
+__all__ = ["CommitData", "CommitEvent", "EventModel"]
+
+
+class EventModel(BaseModel):
+    """Base of every event schema: ignore unknown fields, never coerce to str."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class CommitData(EventModel):
+    sha: Identifier
+    author: Email | None = None
+    message: Text | None = None
+    files_changed: Count | None = None
+    additions: Count | None = None
+    deletions: Count | None = None
+    committed_at: EventTime | None = None
+    pull_request_number: Count | None = Field(None, ge=1)
+
+
+class CommitEvent(EventModel):
+    """``git.commits`` / ``commit_created``: one commit, identity (repository_id, sha)."""
+
+    event_type: Literal["commit_created"]
+    timestamp: EventTime
+    repository_id: Identifier
+    data: CommitData
+    source: Text | None = Field(None, max_length=100)
+    id: Identifier | None = None
+    schema_version: Count | None = None
+
+    @property
+    def committed_at(self) -> datetime:
+        """The commit's time: ``data.committed_at``, else the envelope timestamp."""
+        return self.data.committed_at or self.timestamp

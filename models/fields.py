@@ -1,0 +1,65 @@
+"""Field types shared by the event schemas, with their normalization rules.
+
+- Counts: non-negative integers (strict: a bool, a string or a fraction is a wrong type),
+  at most 2**31 - 1 (the database column is an integer).
+- Timestamps: ISO-8601 with any offset, or none (then UTC); stored as aware UTC; a time
+  outside [1990-01-01, 2100-01-01) is a producer bug (epoch zero, 9999 sentinels), not data.
+- Identifiers: strings, trimmed, 1-200 chars, no control characters (they are keys).
+- Text: strings; invalid UTF-8 arrives already replaced by U+FFFD (models.decoding); NUL,
+  which PostgreSQL text cannot hold, becomes U+FFFD too; everything else is verbatim.
+Constraints are declared so pydantic-core checks them natively; Python runs only where a
+rule has no native form.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, Field, Strict, StringConstraints
+
+__all__ = ["Count", "EventTime", "Identifier", "Text", "Email", "MIN_EVENT_TIME", "MAX_EVENT_TIME"]
+
+MIN_EVENT_TIME = datetime(1990, 1, 1, tzinfo=UTC)
+MAX_EVENT_TIME = datetime(2100, 1, 1, tzinfo=UTC)
+MAX_COUNT = 2**31 - 1
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _utc(value: datetime) -> datetime:
+    offset = value.utcoffset()
+    if offset is None or not offset:
+        value = value.replace(tzinfo=UTC)
+    else:
+        value = value.astimezone(UTC)
+    if not MIN_EVENT_TIME <= value < MAX_EVENT_TIME:
+        raise ValueError(f"timestamp {value.isoformat()} is outside 1990-01-01..2100-01-01")
+    return value
+
+
+def _no_control(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+def _text(value: str) -> str:
+    return value.replace("\x00", "\ufffd") if "\x00" in value else value
+
+
+Count = Annotated[int, Strict(), Field(ge=0, le=MAX_COUNT)]
+EventTime = Annotated[datetime, AfterValidator(_utc)]
+Identifier = Annotated[
+    str,
+    Strict(),
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(_no_control),
+]
+Text = Annotated[str, Strict(), AfterValidator(_text)]
+Email = Annotated[
+    str,
+    Strict(),
+    StringConstraints(strip_whitespace=True, to_lower=True, max_length=320),
+    AfterValidator(_text),
+]

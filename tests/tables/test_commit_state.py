@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tables.commit_state import CommitVersion, DailyTotals, day_totals, is_canonical, merge_version
+
+
+def version(
+    sha: str = "a1", t: int = 1_000, additions: int | None = 5, deletions: int | None = 2
+) -> CommitVersion:
+    return CommitVersion(sha, t, additions, deletions, 1, None)
+
+
+def test_merge_version_new_commit_changes_bucket() -> None:
+    day: dict[str, list[object]] = {}
+    assert merge_version(day, version())
+    assert day_totals(day) == DailyTotals(1, 5, 2)
+
+
+def test_merge_version_redelivery_changes_nothing() -> None:
+    day: dict[str, list[object]] = {}
+    merge_version(day, version())
+    before = dict(day)
+    assert not merge_version(day, version())
+    assert day == before
+
+
+def test_merge_version_same_sha_other_time_is_another_row() -> None:
+    day: dict[str, list[object]] = {}
+    merge_version(day, version(t=1_000))
+    merge_version(day, version(t=2_000))
+    assert day_totals(day).commit_count == 2
+
+
+def test_merge_version_conflicting_numbers_keep_smallest() -> None:
+    day: dict[str, list[object]] = {}
+    merge_version(day, version(additions=9))
+    merge_version(day, version(additions=3))
+    assert is_canonical(day, version(additions=3))
+    assert not is_canonical(day, version(additions=9))
+
+
+def test_day_totals_follow_sql_null_semantics() -> None:
+    day: dict[str, list[object]] = {}
+    merge_version(day, version("a", additions=None, deletions=None))
+    assert day_totals(day) == DailyTotals(1, None, None)
+    merge_version(day, version("b", additions=4, deletions=None))
+    assert day_totals(day) == DailyTotals(2, 4, None)
+
+
+versions = st.builds(
+    CommitVersion,
+    sha=st.sampled_from(["a", "b", "c", "d"]),
+    committed_at=st.sampled_from([10, 20]),
+    additions=st.none() | st.integers(0, 5),
+    deletions=st.none() | st.integers(0, 5),
+    files_changed=st.none() | st.integers(0, 3),
+    pull_request_number=st.none() | st.integers(1, 3),
+)
+
+
+@given(st.lists(versions, max_size=25), st.randoms(use_true_random=False))
+def test_merge_version_any_order_and_duplicates_give_same_bucket(
+    history: list[CommitVersion], rng: object
+) -> None:
+    reference: dict[str, list[object]] = {}
+    for v in history:
+        merge_version(reference, v)
+    replayed = history + history[: len(history) // 2]
+    rng.shuffle(replayed)  # type: ignore[attr-defined]
+    shuffled: dict[str, list[object]] = {}
+    for v in replayed:
+        merge_version(shuffled, v)
+    assert shuffled == reference
+    assert day_totals(shuffled) == day_totals(reference)

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import asyncio
+import socket
+from datetime import UTC, datetime
+
+import pytest
+
+from app.health import health_report, kafka_reachable
+
+NOW = datetime(2025, 10, 1, 12, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("kafka", "timescale", "redis", "status", "code"),
+    [
+        pytest.param(True, True, True, "healthy", 200, id="all-up"),
+        pytest.param(True, True, False, "degraded", 200, id="redis-down"),
+        pytest.param(False, True, True, "unhealthy", 503, id="kafka-down"),
+        pytest.param(True, False, True, "unhealthy", 503, id="database-down"),
+    ],
+)
+def test_health_report_status_and_code(
+    kafka: bool, timescale: bool, redis: bool, status: str, code: int
+) -> None:
+    body, http = health_report(version="0.1.0", kafka=kafka, timescale=timescale, redis=redis, now=NOW)
+    assert (body["status"], http) == (status, code)
+    assert body == {
+        "status": status,
+        "version": "0.1.0",
+        "timestamp": "2025-10-01T12:00:00Z",
+        "kafka_connected": kafka,
+        "timescale_connected": timescale,
+        "redis_connected": redis,
+    }
+
+
+def test_kafka_reachable_true_for_listening_port_false_for_closed() -> None:
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        assert asyncio.run(kafka_reachable([f"127.0.0.1:{port}"]))
+    assert not asyncio.run(kafka_reachable([f"127.0.0.1:{port}"], timeout=0.5))

@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from app.settings import SettingsError, load_settings, mask_url
+
+URL = "postgresql://sei:secret@db:5432/sei"
+
+
+def test_settings_defaults_follow_the_seed(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("KAFKA_BROKERS", "STORE", "REDIS_URL", "BATCH_SIZE", "LOG_LEVEL"):
+        monkeypatch.delenv(name, raising=False)
+    settings = load_settings(timescale_url=URL)
+    assert settings.kafka_brokers == "kafka:9092"
+    assert settings.redis_url == "redis://redis:6379"
+    assert settings.consumer_group_id == "data-processor-group"
+    assert settings.batch_size == 100
+    assert settings.batch_timeout_ms == 5000
+    assert settings.web_port == 6066
+    assert settings.topic_partitions == 8
+    assert settings.store == "rocksdb://"
+    assert settings.log_level == "INFO"
+
+
+@pytest.mark.parametrize(
+    ("brokers", "url"),
+    [
+        pytest.param("kafka:9092", "kafka://kafka:9092", id="one"),
+        pytest.param("k1:9092, k2:9093", "kafka://k1:9092;k2:9093", id="list"),
+        pytest.param("tansu://127.0.0.1:1234", "tansu://127.0.0.1:1234", id="tansu"),
+    ],
+)
+def test_settings_broker_url_from_kafka_brokers(brokers: str, url: str) -> None:
+    assert load_settings(timescale_url=URL, kafka_brokers=brokers).broker_url == url
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        pytest.param({"batch_size": "abc"}, "BATCH_SIZE='abc' is invalid", id="batch-size-not-int"),
+        pytest.param({"batch_size": 0}, "BATCH_SIZE=0 is invalid", id="batch-size-zero"),
+        pytest.param(
+            {"timescale_url": "mysql://x/y"}, "TIMESCALE_URL='mysql://x/y' is invalid", id="db-scheme"
+        ),
+        pytest.param(
+            {"timescale_url": "postgresql://h:5432"}, "needs a host and a database name", id="db-no-name"
+        ),
+        pytest.param({"kafka_brokers": "kafka"}, "KAFKA_BROKERS='kafka' is invalid", id="broker-no-port"),
+        pytest.param({"redis_url": "http://x"}, "REDIS_URL='http://x' is invalid", id="redis-scheme"),
+        pytest.param({"log_level": "LOUD"}, "LOG_LEVEL='LOUD' is invalid", id="log-level"),
+    ],
+)
+def test_settings_bad_value_names_the_variable(overrides: dict[str, object], message: str) -> None:
+    with pytest.raises(SettingsError, match=message.replace("(", r"\(")):
+        load_settings(**{"timescale_url": URL, **overrides})
+
+
+def test_settings_missing_database_url_says_what_to_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TIMESCALE_URL", raising=False)
+    with pytest.raises(SettingsError, match="TIMESCALE_URL is required but not set"):
+        load_settings()
+
+
+def test_settings_error_masks_passwords() -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings(timescale_url="mysql://u:hunter2@h/d")
+    assert "hunter2" not in str(info.value)
+
+
+def test_mask_url_hides_password_only() -> None:
+    assert mask_url(URL) == "postgresql://sei:***@db:5432/sei"
+    assert mask_url("redis://redis:6379") == "redis://redis:6379"
+
+
+def test_worker_with_bad_setting_stops_with_one_line() -> None:
+    faust = Path(sys.executable).with_name("faust")
+    result = subprocess.run(
+        [str(faust), "-A", "app", "worker"],
+        env={"PATH": "/usr/bin:/bin", "TIMESCALE_URL": URL, "BATCH_SIZE": "lots"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines == [
+        "sei-processor: configuration error: BATCH_SIZE='lots' is invalid: "
+        "Input should be a valid integer, unable to parse string as an integer"
+    ]
