@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import date
 
 from faust import StreamT
 from faust.types import EventT
@@ -25,7 +26,7 @@ from app.resources import database, metrics
 from app.topics import git_commits
 from models.events import CommitEvent
 from tables.commit_state import CommitVersion, day_totals, is_canonical, merge_version
-from tables.commits import commit_days
+from tables.commits import commit_days, commit_repository_days
 from tables.event_context import acting_for
 from tables.instants import to_micros
 from tables.keys import compose_key
@@ -81,6 +82,7 @@ class DayWork:
     """The commits of one batch that fall into one (repository, day) bucket."""
 
     repository_id: str
+    day: str  # ISO date
     event: EventT  # any event of the group: all share the repository's partition
     commits: list[tuple[EventT, CommitEvent, CommitVersion]] = field(default_factory=list)
 
@@ -113,8 +115,25 @@ def apply_day(bucket_key: str, work: DayWork, batch: CommitBatch) -> None:
         if is_canonical(day, version):
             batch.rows[(commit.repository_id, version.sha, version.committed_at)] = row_of(commit)
     batch.daily.append(
-        DailyStatsRow(work.repository_id, work.commits[0][1].committed_at.date(), day_totals(day))
+        DailyStatsRow(work.repository_id, date.fromisoformat(work.day), day_totals(day))
     )
+
+
+def index_days(groups: dict[str, DayWork]) -> None:
+    """Make sure every bucket of the batch is listed in its repository's day index.
+
+    Checked on every delivery, not only when a bucket is created: after a crash between
+    the two changelog writes, the redelivered batch completes the index.
+    """
+    by_repository: dict[str, tuple[EventT, set[str]]] = {}
+    for work in groups.values():
+        _, days = by_repository.setdefault(work.repository_id, (work.event, set()))
+        days.add(work.day)
+    for repository_id, (event, days) in by_repository.items():
+        with acting_for(event):
+            listed = commit_repository_days.get(repository_id) or []
+            if not days.issubset(listed):
+                commit_repository_days[repository_id] = sorted(days.union(listed))
 
 
 async def write_commit_batch(batch: CommitBatch, topic: str) -> int:
@@ -159,10 +178,11 @@ def group_by_day(events: Sequence[EventT]) -> dict[str, DayWork]:
         if isinstance(parsed, Rejection):
             report_rejection(metrics, event, parsed)
             continue
-        bucket_key = compose_key(parsed.repository_id, parsed.committed_at.date().isoformat())
+        day = parsed.committed_at.date().isoformat()
+        bucket_key = compose_key(parsed.repository_id, day)
         work = groups.get(bucket_key)
         if work is None:
-            work = groups[bucket_key] = DayWork(parsed.repository_id, event)
+            work = groups[bucket_key] = DayWork(parsed.repository_id, day, event)
         work.commits.append((event, parsed, version_of(parsed)))
     return groups
 
@@ -172,7 +192,8 @@ async def handle_commit_batch(events: Sequence[EventT]) -> None:
     started = time.perf_counter()
     topic = events[0].message.topic
     batch = CommitBatch()
-    for bucket_key, work in group_by_day(events).items():
+    groups = group_by_day(events)
+    for bucket_key, work in groups.items():
         try:
             apply_day(bucket_key, work, batch)
         except Exception as exc:  # a bug must cost these events, not the partition
@@ -181,6 +202,7 @@ async def handle_commit_batch(events: Sequence[EventT]) -> None:
                 report_rejection(
                     metrics, event, Rejection("processing_error", f"{type(exc).__name__}: {exc}")
                 )
+    index_days(groups)
     refused = await write_commit_batch(batch, topic)
     metrics.record_batch(
         topic,

@@ -29,6 +29,7 @@ app = faust.App(
     web_port=settings.web_port,
     web_bind=settings.web_bind,
     web_host=settings.web_bind,
+    canonical_url=settings.canonical_url,
     # Faust's built-in views dump tables and topology; we serve our own.
     web_tables_enabled=False,
     web_stats_enabled=False,

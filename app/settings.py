@@ -8,6 +8,7 @@ receives plain arguments.
 from __future__ import annotations
 
 import re
+import socket
 import sys
 from pathlib import Path
 from typing import Any, Literal
@@ -53,6 +54,9 @@ class Settings(BaseSettings):
     batch_timeout_ms: int = Field(5000, ge=1, le=600_000)
     web_port: int = Field(6066, ge=1, le=65535)
     web_bind: str = "127.0.0.1"
+    web_canonical_url: str | None = Field(
+        None, description="URL other workers use to reach this one (default http://WEB_BIND:WEB_PORT)"
+    )
     topic_partitions: int = Field(8, ge=1, le=10_000)
     store: str = "rocksdb://"
     data_dir: Path = Path("data")
@@ -109,6 +113,14 @@ class Settings(BaseSettings):
         scheme, _, rest = self.kafka_brokers.rpartition("://")
         hosts = [h.strip() for h in rest.replace(";", ",").split(",") if h.strip()]
         return f"{scheme or 'kafka'}://{';'.join(hosts)}"
+
+    @property
+    def canonical_url(self) -> str:
+        """Where other workers reach this one when they route a table query here."""
+        if self.web_canonical_url:
+            return self.web_canonical_url
+        host = socket.gethostname() if self.web_bind in ("0.0.0.0", "::") else self.web_bind
+        return f"http://{host}:{self.web_port}"
 
     @property
     def bootstrap_servers(self) -> list[str]:

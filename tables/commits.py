@@ -1,18 +1,27 @@
-"""``commit_days``: one bucket of commit versions per (repository_id, UTC day).
+"""Commit state: day buckets of commit versions, and each repository's list of days.
 
-Keyed ``compose_key(repository_id, YYYY-MM-DD)``; see tables.commit_state for the value
-and its merge rule. Written from git.commits events of the repository's partition only.
+- ``commit_days``: ``compose_key(repository_id, YYYY-MM-DD)`` -> the day's commit versions
+  (see tables.commit_state for the value and its merge rule).
+- ``commit_repository_days``: ``repository_id`` -> sorted ISO days that have a bucket, so a
+  repository's buckets can be found without scanning the table.
+Both are written only from git.commits events of the repository's own partition.
 """
 
 from __future__ import annotations
 
 from app.main import app, settings
 
-__all__ = ["commit_days"]
+__all__ = ["commit_days", "commit_repository_days"]
 
 commit_days = app.Table(
     "commit_days",
     partitions=settings.topic_partitions,
     key_type=str,
     help="commit versions per repository and UTC day",
+)
+commit_repository_days = app.Table(
+    "commit_repository_days",
+    partitions=settings.topic_partitions,
+    key_type=str,
+    help="days with commits, per repository",
 )

@@ -95,7 +95,13 @@ def database_url(stack: LocalStack) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def worker_env(stack: LocalStack, database_url: str) -> dict[str, str]:
-    return {**stack.env, "TIMESCALE_URL": database_url, "BATCH_TIMEOUT_MS": "300", "LOG_LEVEL": "INFO"}
+    return {
+        **stack.env,
+        "TIMESCALE_URL": database_url,
+        "BATCH_TIMEOUT_MS": "300",
+        "LOG_LEVEL": "INFO",
+        "STORE": "rocksdb://",
+    }
 
 
 def warm_up(worker: WorkerProcess, bootstrap: str) -> None:
@@ -106,6 +112,21 @@ def warm_up(worker: WorkerProcess, bootstrap: str) -> None:
     )
     asyncio.run(produce([bootstrap], "git.commits", marker.messages))
     wait_for(lambda: consumed(worker, "git.commits") >= 1, 120, "the worker to join and consume")
+
+
+def wait_consumed(worker: WorkerProcess, topic: str, count: int, timeout_s: float = 120) -> None:
+    """Wait until the worker process has consumed ``count`` messages of ``topic``."""
+    deadline = time.monotonic() + timeout_s
+    seen = -1
+    while time.monotonic() < deadline:
+        seen = consumed(worker, topic)
+        if seen >= count:
+            return
+        time.sleep(0.2)
+    _, stats = worker.get("/stats")
+    raise AssertionError(
+        f"consumed {seen} of {count} {topic} messages in {timeout_s} s; stats {stats}; log {worker.log_path}"
+    )
 
 
 def consumed(worker: WorkerProcess, topic: str) -> int:

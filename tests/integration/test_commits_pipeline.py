@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
-from collections import defaultdict
-from datetime import date, datetime
 from typing import Any
 
 import pytest
@@ -14,31 +11,12 @@ from app.kafka_io import produce
 from app.localstack import LocalStack
 from app.sample_data import generate_commit_stream
 from app.worker_process import WorkerProcess
-from tests.integration.conftest import consumed, wait_for
+from tests.integration.conftest import consumed, wait_consumed
+from tests.integration.truth import commit_truth, daily_from_view
 
 pytestmark = pytest.mark.integration
 
 PREFIX = "pipe"
-
-
-def truth(messages: list[tuple[bytes, bytes]]) -> tuple[set[tuple[str, str, datetime]], dict[tuple[str, date], tuple[int, int | None, int | None]]]:
-    """What must land, computed straightforwardly from the generated messages."""
-    commits: dict[tuple[str, str, datetime], dict[str, Any]] = {}
-    for key, value in messages:
-        if key == b"repo-broken":  # the generator's malformed messages
-            continue
-        event = json.loads(value)
-        data = event["data"]
-        when = datetime.fromisoformat(data.get("committed_at") or event["timestamp"])
-        commits[(event["repository_id"], data["sha"], when)] = data
-    daily: dict[tuple[str, date], list[Any]] = defaultdict(lambda: [0, None, None])
-    for (repo, _, when), data in commits.items():
-        bucket = daily[(repo, when.date())]
-        bucket[0] += 1
-        for i, field in ((1, "additions"), (2, "deletions")):
-            if data.get(field) is not None:
-                bucket[i] = (bucket[i] or 0) + data[field]
-    return set(commits), {k: tuple(v) for k, v in daily.items()}  # type: ignore[misc]
 
 
 def metric_sum(text: str, name: str, topic: str) -> float:
@@ -67,16 +45,22 @@ def test_commits_land_once_with_daily_stats_and_survive_restart_and_resend(
     stack: LocalStack, worker: WorkerProcess, db: Any
 ) -> None:
     stream = generate_commit_stream(
-        commits=5000, repositories=20, days=30, duplicate_rate=0.1, malformed=20, seed=11, repository_prefix=PREFIX
+        commits=5000,
+        repositories=20,
+        days=30,
+        duplicate_rate=0.1,
+        malformed=20,
+        seed=11,
+        repository_prefix=PREFIX,
     )
-    expected_rows, expected_daily = truth(stream.messages)
+    expected_rows, expected_daily = commit_truth(stream.messages)
     assert len(expected_rows) == 5000
     _, before = worker.get("/stats")
     failed_before = before["topics"].get("git.commits", {}).get("failed", 0)
     start = consumed(worker, "git.commits")
 
     asyncio.run(produce([stack.broker.bootstrap], "git.commits", stream.messages))
-    wait_for(lambda: consumed(worker, "git.commits") >= start + len(stream.messages), 120, "all messages consumed")
+    wait_consumed(worker, "git.commits", start + len(stream.messages))
 
     rows, daily = snapshot(db)
     assert {(r[0], r[1], r[2]) for r in rows} == expected_rows
@@ -91,6 +75,14 @@ def test_commits_land_once_with_daily_stats_and_survive_restart_and_resend(
     assert metric_sum(metrics, "processor_messages_consumed_total", "git.commits") >= len(stream.messages)
     assert "processor_processing_duration_seconds_bucket" in metrics
     assert "processor_batch_size{" in metrics
+    repositories = sorted({repo for repo, _ in expected_daily})
+    live: dict[Any, Any] = {}
+    for repo in repositories:
+        status, answer = worker.get(f"/commits/{repo}/daily")
+        assert status == 200
+        live.update(daily_from_view(answer))
+    assert live == expected_daily
+    assert worker.get("/commits/no-such-repo/daily")[0] == 404
     status, health = worker.get("/health")
     assert (status, health["status"]) == (200, "healthy")
     assert health["kafka_connected"] and health["timescale_connected"] and health["redis_connected"]
@@ -101,5 +93,5 @@ def test_commits_land_once_with_daily_stats_and_survive_restart_and_resend(
     worker.start()
     worker.wait_ready()
     asyncio.run(produce([stack.broker.bootstrap], "git.commits", stream.messages))
-    wait_for(lambda: consumed(worker, "git.commits") >= len(stream.messages), 120, "re-sent messages consumed")
+    wait_consumed(worker, "git.commits", len(stream.messages))
     assert snapshot(db) == (rows, daily)
