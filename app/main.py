@@ -22,6 +22,7 @@ app = faust.App(
     autodiscover=["agents", "tables", "app.views", "app.resources"],
     origin="app",
     topic_partitions=settings.topic_partitions,
+    table_standby_replicas=settings.table_standby_replicas,
     processing_guarantee="at_least_once",
     consumer_auto_offset_reset="earliest",
     broker_session_timeout=_session_timeout_s,

@@ -58,6 +58,7 @@ class Settings(BaseSettings):
         None, description="URL other workers use to reach this one (default http://WEB_BIND:WEB_PORT)"
     )
     topic_partitions: int = Field(8, ge=1, le=10_000)
+    table_standby_replicas: int = Field(1, ge=0, le=10)
     store: str = "rocksdb://"
     data_dir: Path = Path("data")
     kafka_session_timeout_ms: int = Field(30_000, ge=1_000, le=600_000)
@@ -74,7 +75,7 @@ class Settings(BaseSettings):
     @classmethod
     def _check_brokers(cls, value: str) -> str:
         scheme, _, rest = value.rpartition("://")
-        if scheme and scheme not in ("kafka", "tansu"):
+        if scheme and scheme not in ("kafka", "sei-kafka", "tansu"):
             raise ValueError("scheme must be kafka:// or tansu://")
         hosts = [h.strip() for h in rest.replace(";", ",").split(",")]
         if not hosts or not all(_HOST_PORT.match(h) for h in hosts):
@@ -109,10 +110,16 @@ class Settings(BaseSettings):
 
     @property
     def broker_url(self) -> str:
-        """The Faust broker URL: ``kafka://h1:9092;h2:9092`` (or ``tansu://`` locally)."""
+        """The Faust broker URL: ``sei-kafka://h1:9092;h2:9092`` (``tansu://`` locally).
+
+        Kafka brokers are reached through app.transport.KafkaTransport: Faust's aiokafka
+        driver with its recovery/seek race fixed.
+        """
         scheme, _, rest = self.kafka_brokers.rpartition("://")
         hosts = [h.strip() for h in rest.replace(";", ",").split(",") if h.strip()]
-        return f"{scheme or 'kafka'}://{';'.join(hosts)}"
+        if scheme in ("", "kafka"):
+            scheme = "sei-kafka"
+        return f"{scheme}://{';'.join(hosts)}"
 
     @property
     def canonical_url(self) -> str:

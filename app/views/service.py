@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from typing import Any
 
 from faust.web import Request, Response, View
 
@@ -47,4 +48,21 @@ class Stats(View):
     """Per-topic counters of this worker as JSON."""
 
     async def get(self, request: Request) -> Response:
-        return self.json(metrics.as_dict())
+        body = metrics.as_dict()
+        body["partitions"] = partition_offsets(app.monitor)
+        return self.json(body)
+
+
+def partition_offsets(monitor: Any) -> dict[str, dict[str, dict[str, int | None]]]:
+    """Per source partition: last offset read, last committed, end (fetch highwater), lag."""
+    answer: dict[str, dict[str, dict[str, int | None]]] = {}
+    for tp, read in sorted(monitor.tp_read_offsets.items()):
+        committed = monitor.tp_committed_offsets.get(tp)
+        end = monitor.tp_end_offsets.get(tp)
+        answer.setdefault(tp.topic, {})[str(tp.partition)] = {
+            "read": read,
+            "committed": committed,
+            "end": end,
+            "lag": None if end is None or committed is None else max(0, end - committed),
+        }
+    return answer

@@ -35,13 +35,16 @@ from app.worker_process import WorkerProcess
 SOURCE_TOPICS = ["git.commits"]
 
 
-def wait_for(check: Callable[[], bool], timeout_s: float, what: str, poll_s: float = 0.2) -> None:
+def wait_for(
+    check: Callable[[], bool], timeout_s: float, what: str | Callable[[], str], poll_s: float = 0.2
+) -> None:
+    """Poll ``check``; on timeout fail with ``what`` (a callable is asked then, for details)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if check():
             return
         time.sleep(poll_s)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what() if callable(what) else what}")
 
 
 @pytest.fixture(scope="session")

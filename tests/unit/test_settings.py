@@ -29,8 +29,9 @@ def test_settings_defaults_follow_the_seed(monkeypatch: pytest.MonkeyPatch) -> N
 @pytest.mark.parametrize(
     ("brokers", "url"),
     [
-        pytest.param("kafka:9092", "kafka://kafka:9092", id="one"),
-        pytest.param("k1:9092, k2:9093", "kafka://k1:9092;k2:9093", id="list"),
+        pytest.param("kafka:9092", "sei-kafka://kafka:9092", id="one"),
+        pytest.param("k1:9092, k2:9093", "sei-kafka://k1:9092;k2:9093", id="list"),
+        pytest.param("kafka://k1:9092", "sei-kafka://k1:9092", id="kafka-url"),
         pytest.param("tansu://127.0.0.1:1234", "tansu://127.0.0.1:1234", id="tansu"),
     ],
 )

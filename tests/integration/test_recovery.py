@@ -1,0 +1,216 @@
+"""Table recovery on the local broker: true end offsets, restart, rebuild, rebalance.
+
+Each test runs its own consumer group (hence its own changelog topics) against its own
+database, so its tables and rows contain exactly its own history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import aiokafka
+import asyncpg
+import pytest
+from faust.transport import by_url
+from faust.types import TP
+
+from app.kafka_io import create_topics, produce
+from app.localstack import LocalStack, free_port, fresh_database
+from app.sample_data import generate_commit_stream
+from app.transport import KafkaTransport, TansuTransport, resolve_end_offsets
+from app.worker_process import WorkerProcess
+from tests.integration.conftest import wait_for
+from tests.integration.truth import commit_truth, daily_from_view
+
+pytestmark = pytest.mark.integration
+
+
+async def end_offsets(bootstrap: str, topic: str, partitions: int) -> tuple[dict[TP, int], dict[TP, int]]:
+    consumer = aiokafka.AIOKafkaConsumer(bootstrap_servers=bootstrap, fetch_max_wait_ms=10)
+    await consumer.start()
+    try:
+        tps = [aiokafka.TopicPartition(topic, p) for p in range(partitions)]
+        reported = {TP(tp.topic, tp.partition): o for tp, o in (await consumer.end_offsets(tps)).items()}
+        return reported, await resolve_end_offsets(consumer, reported)
+    finally:
+        await consumer.stop()
+
+
+def test_tansu_end_offsets_after_batched_produce_are_resolved(stack: LocalStack) -> None:
+    topic = f"offsets-{uuid.uuid4().hex[:8]}"
+    bootstrap = stack.broker.bootstrap
+    asyncio.run(create_topics([bootstrap], [topic], partitions=2))
+    messages = [(b"k", b"v%d" % i) for i in range(1000)]
+    asyncio.run(produce([bootstrap], topic, messages, linger_ms=50))
+    reported, resolved = asyncio.run(end_offsets(bootstrap, topic, 2))
+    assert sum(resolved.values()) == 1000
+    # The broker bug itself, pinned: when a future Tansu answers ListOffsets right, this
+    # fails and the tansu:// transport can go.
+    assert sum(reported.values()) < 1000
+    assert by_url(f"tansu://{bootstrap}") is TansuTransport
+    assert by_url(f"sei-kafka://{bootstrap}") is KafkaTransport
+
+
+@pytest.fixture
+def own_database(stack: LocalStack) -> Iterator[str]:
+    url = urlunsplit(urlsplit(stack.database_url)._replace(path=f"/sei_recovery_{uuid.uuid4().hex[:8]}"))
+    asyncio.run(fresh_database(url))
+    yield url
+
+    async def drop() -> None:
+        admin = await asyncpg.connect(urlunsplit(urlsplit(url)._replace(path="/postgres")))
+        await admin.execute(f'DROP DATABASE IF EXISTS "{urlsplit(url).path.lstrip("/")}" WITH (FORCE)')
+        await admin.close()
+
+    asyncio.run(drop())
+
+
+@pytest.fixture
+def group_env(stack: LocalStack, own_database: str) -> dict[str, str]:
+    return {
+        **stack.env,
+        "TIMESCALE_URL": own_database,
+        "CONSUMER_GROUP_ID": f"recovery-{uuid.uuid4().hex[:8]}",
+        "BATCH_TIMEOUT_MS": "300",
+        "STORE": "rocksdb://",
+    }
+
+
+def new_worker(env: dict[str, str], root: Path, name: str) -> WorkerProcess:
+    return WorkerProcess(env, root / name, free_port(), root / f"{name}.log")
+
+
+def database_daily(url: str, prefix: str) -> tuple[int, dict[Any, Any]]:
+    async def read() -> tuple[int, dict[Any, Any]]:
+        conn = await asyncpg.connect(url)
+        try:
+            rows = await conn.fetchval(
+                "SELECT count(*) FROM commits WHERE repository_id LIKE $1", f"{prefix}-%"
+            )
+            daily = await conn.fetch(
+                "SELECT repository_id, day, commit_count, total_additions, total_deletions "
+                "FROM commits_daily_stats WHERE repository_id LIKE $1",
+                f"{prefix}-%",
+            )
+            return rows, {(r[0], r[1].date()): (r[2], r[3], r[4]) for r in daily}
+        finally:
+            await conn.close()
+
+    return asyncio.run(read())
+
+
+def live_daily(worker: WorkerProcess, repositories: list[str]) -> dict[Any, Any]:
+    live: dict[Any, Any] = {}
+    for repo in repositories:
+        status, answer = worker.get(f"/commits/{repo}/daily")
+        assert status == 200, (repo, answer)
+        live.update(daily_from_view(answer))
+    return live
+
+
+def no_consistency_errors(worker: WorkerProcess) -> bool:
+    text = worker.log_path.read_text(errors="replace")
+    return "ConsistencyError" not in text and "higher than highwater" not in text
+
+
+def produce_commits(stack: LocalStack, prefix: str, commits: int, seed: int) -> list[tuple[bytes, bytes]]:
+    stream = generate_commit_stream(
+        commits=commits,
+        repositories=10,
+        days=30,
+        duplicate_rate=0.05,
+        malformed=0,
+        seed=seed,
+        repository_prefix=prefix,
+    )
+    asyncio.run(produce([stack.broker.bootstrap], "git.commits", stream.messages))
+    return stream.messages
+
+
+@pytest.mark.parametrize(
+    "wipe_local_state",
+    [
+        pytest.param(False, id="restart-with-local-state"),
+        pytest.param(True, id="full-rebuild-from-changelog"),
+    ],
+)
+def test_worker_restart_tables_and_database_equal_truth(
+    stack: LocalStack, group_env: dict[str, str], own_database: str, tmp_path: Path, wipe_local_state: bool
+) -> None:
+    prefix = f"rst{uuid.uuid4().hex[:6]}"
+    worker = new_worker(group_env, tmp_path, "w").start()
+    try:
+        worker.wait_ready()
+        # The group reads git.commits from the start: everything other tests sent too.
+        first = produce_commits(stack, prefix, 20_000, seed=21)
+        wait_for(
+            lambda: database_daily(own_database, prefix)[0] >= len(commit_truth(first)[0]), 180, "first half"
+        )
+        worker.stop()
+        if wipe_local_state:
+            shutil.rmtree(worker.data_dir)
+        worker.start()
+        worker.wait_ready()
+        second = produce_commits(stack, prefix, 20_000, seed=22)
+        rows, daily = commit_truth(first + second)
+        wait_for(
+            lambda: database_daily(own_database, prefix)[0] >= len(rows),
+            180,
+            lambda: (
+                f"second half: {database_daily(own_database, prefix)[0]} of {len(rows)} rows; {worker.get('/stats')}"
+            ),
+        )
+        count, db_daily = database_daily(own_database, prefix)
+        assert count == len(rows)
+        assert db_daily == daily
+        repositories = sorted({repo for repo, _ in daily})
+        wait_for(lambda: live_daily(worker, repositories) == daily, 60, "live tables equal the truth")
+        assert no_consistency_errors(worker)
+    finally:
+        worker.stop()
+
+
+def test_rebalance_second_worker_joins_and_leaves_tables_equal_truth(
+    stack: LocalStack, group_env: dict[str, str], own_database: str, tmp_path: Path
+) -> None:
+    prefix = f"reb{uuid.uuid4().hex[:6]}"
+    env = {**group_env, "TABLE_STANDBY_REPLICAS": "1"}
+    first = new_worker(env, tmp_path, "a").start()
+    second = new_worker(env, tmp_path, "b")
+    try:
+        first.wait_ready()
+        part1 = produce_commits(stack, prefix, 10_000, seed=31)
+        second.start()
+        second.wait_ready()
+        part2 = produce_commits(stack, prefix, 10_000, seed=32)
+        rows, daily = commit_truth(part1 + part2)
+        wait_for(
+            lambda: database_daily(own_database, prefix)[0] >= len(rows), 240, "both parts in the database"
+        )
+        repositories = sorted({repo for repo, _ in daily})
+        for worker in (first, second):
+            wait_for(
+                lambda w=worker: live_daily(w, repositories) == daily,
+                90,
+                f"{worker.data_dir.name} answers truth",
+            )
+        second.stop()
+        part3 = produce_commits(stack, prefix, 5_000, seed=33)
+        rows, daily = commit_truth(part1 + part2 + part3)
+        wait_for(
+            lambda: database_daily(own_database, prefix)[0] >= len(rows), 240, "third part in the database"
+        )
+        count, db_daily = database_daily(own_database, prefix)
+        assert count == len(rows)
+        assert db_daily == daily
+        wait_for(lambda: live_daily(first, repositories) == daily, 90, "the remaining worker answers truth")
+        assert no_consistency_errors(first) and no_consistency_errors(second)
+    finally:
+        second.stop()
+        first.stop()
