@@ -114,9 +114,7 @@ def apply_day(bucket_key: str, work: DayWork, batch: CommitBatch) -> None:
         # may already hold what the database never received.
         if is_canonical(day, version):
             batch.rows[(commit.repository_id, version.sha, version.committed_at)] = row_of(commit)
-    batch.daily.append(
-        DailyStatsRow(work.repository_id, date.fromisoformat(work.day), day_totals(day))
-    )
+    batch.daily.append(DailyStatsRow(work.repository_id, date.fromisoformat(work.day), day_totals(day)))
 
 
 def index_days(groups: dict[str, DayWork]) -> None:

@@ -83,7 +83,7 @@ WHERE d.repository_id = e.repository_id AND d.day = e.day
 """
 
 _DAILY_STATS_KIND = """
-SELECT c.relkind FROM pg_class c
+SELECT c.relkind::text FROM pg_class c
 WHERE c.oid = to_regclass('commits_daily_stats')
 """
 
@@ -143,7 +143,7 @@ class CommitSink:
                 raise asyncpg.UndefinedTableError(
                     'relation "commits_daily_stats" does not exist: run `alembic upgrade head`'
                 )
-            self._daily_is_table = kind in (b"r", "r", b"p", "p")
+            self._daily_is_table = kind in ("r", "p")
         return self._daily_is_table
 
 

@@ -65,6 +65,7 @@ class Settings(BaseSettings):
     max_retries: int = Field(3, ge=0, le=100)
     retry_backoff_base_s: float = Field(2.0, ge=0.0, le=300.0)
     db_pool_size: int = Field(4, ge=1, le=100)
+    event_loop: Literal["uvloop", "asyncio"] = "uvloop"
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -12,6 +12,7 @@ import pytest
 os.environ.setdefault("TIMESCALE_URL", "postgresql://postgres@127.0.0.1:5432/sei_unit_tests")
 os.environ.setdefault("KAFKA_BROKERS", "127.0.0.1:9")
 os.environ.setdefault("STORE", "memory://")
+os.environ.setdefault("BATCH_TIMEOUT_MS", "200")
 
 
 @pytest.fixture(autouse=True)
