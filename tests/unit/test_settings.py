@@ -12,7 +12,7 @@ URL = "postgresql://sei:secret@db:5432/sei"
 
 
 def test_settings_defaults_follow_the_seed(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("KAFKA_BROKERS", "STORE", "REDIS_URL", "BATCH_SIZE", "LOG_LEVEL"):
+    for name in ("KAFKA_BROKERS", "STORE", "REDIS_URL", "BATCH_SIZE", "BATCH_TIMEOUT_MS", "LOG_LEVEL"):
         monkeypatch.delenv(name, raising=False)
     settings = load_settings(timescale_url=URL)
     assert settings.kafka_brokers == "kafka:9092"
