@@ -10,14 +10,18 @@ committed only after its rows are durable.
 from __future__ import annotations
 
 import time
+import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
+import asyncpg
 from faust import StreamT
 from faust.types import EventT
 
-from agents.intake import Rejection, parse_message, report_rejection
+from agents.batches import complete_batch
+from agents.dlq import DeadLetterBatch, store_dead_letters
+from agents.intake import Parsed, Rejection, key_mismatch, parse_message
 from agents.sinks import CommitRow, CommitSink, DailyStatsRow, write_rows_isolating
 from app.db import is_data_error
 from app.logging import get_logger
@@ -65,18 +69,6 @@ def row_of(event: CommitEvent) -> CommitRow:
     )
 
 
-def key_mismatch(event: EventT, commit: CommitEvent) -> Rejection | None:
-    """git.* topics must be keyed by repository_id: a repository's state lives in one
-    partition. A message keyed otherwise would split it, so it is refused."""
-    key = event.message.key
-    if key == commit.repository_id.encode():
-        return None
-    shown = key.decode("utf-8", "replace")[:100] if isinstance(key, bytes) else key
-    return Rejection(
-        "wrong_key", f"message key must equal repository_id {commit.repository_id!r}; got {shown!r}"
-    )
-
-
 @dataclass(slots=True)
 class DayWork:
     """The commits of one batch that fall into one (repository, day) bucket."""
@@ -89,7 +81,7 @@ class DayWork:
 
 @dataclass(slots=True)
 class CommitBatch:
-    rows: dict[tuple[str, str, int], CommitRow] = field(default_factory=dict)
+    rows: dict[tuple[str, str, int], tuple[CommitRow, EventT]] = field(default_factory=dict)
     daily: list[DailyStatsRow] = field(default_factory=list)
     valid: int = 0
     duplicates: int = 0
@@ -105,7 +97,7 @@ def apply_day(bucket_key: str, work: DayWork, batch: CommitBatch) -> None:
             changed |= merge_version(day, version)
         if changed:
             commit_days[bucket_key] = day
-    for _, commit, version in work.commits:
+    for event, commit, version in work.commits:
         batch.valid += 1
         if version.key in seen:
             batch.duplicates += 1
@@ -113,7 +105,7 @@ def apply_day(bucket_key: str, work: DayWork, batch: CommitBatch) -> None:
         # Rows are written for every delivery, changed or not: after a crash the table
         # may already hold what the database never received.
         if is_canonical(day, version):
-            batch.rows[(commit.repository_id, version.sha, version.committed_at)] = row_of(commit)
+            batch.rows[(commit.repository_id, version.sha, version.committed_at)] = (row_of(commit), event)
     batch.daily.append(DailyStatsRow(work.repository_id, date.fromisoformat(work.day), day_totals(day)))
 
 
@@ -134,13 +126,18 @@ def index_days(groups: dict[str, DayWork]) -> None:
                 commit_repository_days[repository_id] = sorted(days.union(listed))
 
 
-async def write_commit_batch(batch: CommitBatch, topic: str) -> int:
-    """Write the batch in one transaction; returns how many rows the database refused."""
-    rows = list(batch.rows.values())
+async def write_commit_batch(batch: CommitBatch, letters: DeadLetterBatch) -> int:
+    """Write rows, daily totals and dead letters in one transaction.
 
-    async def write_all(conn: object) -> None:
-        await _sink.upsert_commits(conn, rows)  # type: ignore[arg-type]
-        await _sink.upsert_daily(conn, batch.daily)  # type: ignore[arg-type]
+    Rows the database refuses (a data error) are isolated and dead-lettered; returns how
+    many. Transient errors are retried inside ``database.transaction`` until it answers.
+    """
+    rows = [row for row, _ in batch.rows.values()]
+
+    async def write_all(conn: asyncpg.Connection) -> None:
+        await _sink.upsert_commits(conn, rows)
+        await _sink.upsert_daily(conn, batch.daily)
+        await store_dead_letters(conn, letters.letters)
 
     try:
         await database.transaction(write_all, what="commits")
@@ -149,39 +146,61 @@ async def write_commit_batch(batch: CommitBatch, topic: str) -> int:
         if not is_data_error(exc):
             raise
         refused = await write_rows_isolating(database, rows, _sink.upsert_commits, what="commits")
-        await database.transaction(
-            lambda conn: _sink.upsert_daily(conn, batch.daily), what="commits_daily_stats"
-        )
-    for row, error in refused:
-        log.error(
-            "db.row_refused",
-            table="commits",
-            repository_id=row.repository_id,
-            sha=row.sha,
-            error=f"{type(error).__name__}: {error}",
-        )
-        metrics.record_failure(topic, "db_data_error")
+        events = {(row.repository_id, row.sha, row.committed_at): event for row, event in batch.rows.values()}
+        for row, error in refused:
+            letters.add(
+                events[(row.repository_id, row.sha, row.committed_at)],
+                Rejection("db_data_error", f"{type(error).__name__}: {error}", type(error).__name__),
+            )
+
+        async def write_rest(conn: asyncpg.Connection) -> None:
+            await _sink.upsert_daily(conn, batch.daily)
+            await store_dead_letters(conn, letters.letters)
+
+        await database.transaction(write_rest, what="commits_daily_stats")
     metrics.record_rows("commits", len(rows) - len(refused))
     metrics.record_rows("commits_daily_stats", len(batch.daily))
     return len(refused)
 
 
-def group_by_day(events: Sequence[EventT]) -> dict[str, DayWork]:
-    """Parse every message; valid commits grouped by bucket, the rest reported."""
+def accept(event: EventT, letters: DeadLetterBatch) -> CommitEvent | None:
+    """The valid commit in ``event``, or None after dead-lettering it."""
+    parsed: Parsed[CommitEvent] | Rejection = parse_message(
+        event.value, CommitEvent, settings.validation_mode
+    )
+    if isinstance(parsed, Rejection):
+        letters.add(event, parsed)
+        return None
+    mismatch = key_mismatch(event.message.key, parsed.event.repository_id, "repository_id")
+    if mismatch is not None:
+        letters.add(event, mismatch)
+        return None
+    if parsed.warnings:
+        metrics.record_warning(event.message.topic)
+        if settings.validation_mode == "warn":
+            log.warning(
+                "message.validation_warning",
+                topic=event.message.topic,
+                partition=event.message.partition,
+                offset=event.message.offset,
+                warnings=list(parsed.warnings),
+            )
+    return parsed.event
+
+
+def group_by_day(events: Sequence[EventT], letters: DeadLetterBatch) -> dict[str, DayWork]:
+    """Valid commits grouped by (repository, day) bucket; the rest dead-lettered."""
     groups: dict[str, DayWork] = {}
     for event in events:
-        parsed = parse_message(event.value, CommitEvent)
-        if not isinstance(parsed, Rejection):
-            parsed = key_mismatch(event, parsed) or parsed
-        if isinstance(parsed, Rejection):
-            report_rejection(metrics, event, parsed)
+        commit = accept(event, letters)
+        if commit is None:
             continue
-        day = parsed.committed_at.date().isoformat()
-        bucket_key = compose_key(parsed.repository_id, day)
+        day = commit.committed_at.date().isoformat()
+        bucket_key = compose_key(commit.repository_id, day)
         work = groups.get(bucket_key)
         if work is None:
-            work = groups[bucket_key] = DayWork(parsed.repository_id, day, event)
-        work.commits.append((event, parsed, version_of(parsed)))
+            work = groups[bucket_key] = DayWork(commit.repository_id, day, event)
+        work.commits.append((event, commit, version_of(commit)))
     return groups
 
 
@@ -190,18 +209,21 @@ async def handle_commit_batch(events: Sequence[EventT]) -> None:
     started = time.perf_counter()
     topic = events[0].message.topic
     batch = CommitBatch()
-    groups = group_by_day(events)
+    letters = DeadLetterBatch()
+    groups = group_by_day(events, letters)
     for bucket_key, work in groups.items():
         try:
             apply_day(bucket_key, work, batch)
         except Exception as exc:  # a bug must cost these events, not the partition
             log.exception("commits.apply_failed", bucket=bucket_key)
             for event, _, _ in work.commits:
-                report_rejection(
-                    metrics, event, Rejection("processing_error", f"{type(exc).__name__}: {exc}")
+                letters.add(
+                    event,
+                    Rejection("processing_error", f"{exc}", type(exc).__name__, traceback.format_exc()),
                 )
     index_days(groups)
-    refused = await write_commit_batch(batch, topic)
+    refused = await write_commit_batch(batch, letters)
+    letters.publish()
     metrics.record_batch(
         topic,
         consumed=len(events),
@@ -215,4 +237,4 @@ async def handle_commit_batch(events: Sequence[EventT]) -> None:
 async def process_commits(stream: StreamT[bytes]) -> None:
     """git.commits -> commit_days table, `commits` and `commits_daily_stats` rows."""
     async for events in stream.take_events(settings.batch_size, within=settings.batch_timeout_ms / 1000):
-        await handle_commit_batch(events)
+        await complete_batch(handle_commit_batch(events), what="git.commits")

@@ -21,6 +21,7 @@ class TopicStats:
     processed: int = 0
     failed: int = 0
     duplicates: int = 0
+    warnings: int = 0
     batches: int = 0
     failed_by_reason: Tally[str] = field(default_factory=Tally)
     last_batch_at: float | None = None
@@ -31,6 +32,7 @@ class TopicStats:
             "processed": self.processed,
             "failed": self.failed,
             "duplicates": self.duplicates,
+            "warnings": self.warnings,
             "batches": self.batches,
             "failed_by_reason": dict(self.failed_by_reason),
             "last_batch_at": self.last_batch_at,
@@ -75,6 +77,18 @@ class ProcessorMetrics:
         self.batch_size = Gauge(
             "processor_batch_size", "Size of the last batch processed", ["topic"], registry=self.registry
         )
+        self.dead_letters = Counter(
+            "dlq_messages_total",
+            "Messages sent to the dead-letter queue",
+            ["error_type"],
+            registry=self.registry,
+        )
+        self.validation_warnings = Counter(
+            "processor_validation_warnings_total",
+            "Messages kept with invalid fields dropped (VALIDATION_MODE warn/disabled)",
+            ["topic"],
+            registry=self.registry,
+        )
         self.rows_written = Counter(
             "processor_db_rows_written_total",
             "Rows upserted into the database",
@@ -88,11 +102,17 @@ class ProcessorMetrics:
             stats = self.topics[topic] = TopicStats()
         return stats
 
-    def record_failure(self, topic: str, reason: str) -> None:
+    def record_failure(self, topic: str, reason: str, error_type: str) -> None:
+        """One message dead-lettered."""
         stats = self.topic(topic)
         stats.failed += 1
         stats.failed_by_reason[reason] += 1
         self.failed.labels(topic, reason).inc()
+        self.dead_letters.labels(error_type).inc()
+
+    def record_warning(self, topic: str) -> None:
+        self.topic(topic).warnings += 1
+        self.validation_warnings.labels(topic).inc()
 
     def record_batch(
         self, topic: str, *, consumed: int, processed: int, duplicates: int, seconds: float

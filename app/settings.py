@@ -66,11 +66,18 @@ class Settings(BaseSettings):
     retry_backoff_base_s: float = Field(2.0, ge=0.0, le=300.0)
     db_pool_size: int = Field(4, ge=1, le=100)
     event_loop: Literal["uvloop", "asyncio"] = "uvloop"
+    kafka_dlq_topic: str = Field("dlq-events", min_length=1, max_length=249)
+    validation_mode: Literal["strict", "warn", "disabled"] = "strict"
 
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_level(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("validation_mode", "event_loop", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
 
     @field_validator("kafka_brokers")
     @classmethod

@@ -12,7 +12,7 @@ from faust import TopicT
 
 from app.main import app, settings
 
-__all__ = ["git_commits"]
+__all__ = ["git_commits", "dead_letters"]
 
 
 def source_topic(name: str) -> TopicT:
@@ -29,3 +29,15 @@ def source_topic(name: str) -> TopicT:
 
 
 git_commits = source_topic("git.commits")
+
+# Dead letters (seed 002 format, JSON), keyed by the original message's key.
+dead_letters = app.topic(
+    settings.kafka_dlq_topic,
+    key_type=bytes,
+    value_type=bytes,
+    key_serializer="raw",
+    value_serializer="raw",
+    partitions=settings.topic_partitions,
+    internal=True,
+)
+

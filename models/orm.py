@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, Index, Integer, Text, func
+from sqlalchemy import BigInteger, DateTime, Index, Integer, LargeBinary, Text, func, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Base", "Commit", "CommitDailyStats", "TIMESCALE_MANAGED"]
+__all__ = ["Base", "Commit", "CommitDailyStats", "DeadLetter", "TIMESCALE_MANAGED"]
 
 # Relations that TimescaleDB builds as continuous aggregates (views) and plain
 # PostgreSQL as tables: the migrations create them, autogenerate leaves them alone.
@@ -49,3 +50,29 @@ class CommitDailyStats(Base):
     commit_count: Mapped[int] = mapped_column(BigInteger, nullable=False)
     total_additions: Mapped[int | None] = mapped_column(BigInteger)
     total_deletions: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class DeadLetter(Base):
+    """A message no agent could process, kept exactly with its error and coordinates."""
+
+    __tablename__ = "dead_letters"
+    __table_args__ = (
+        Index("ix_dead_letters_topic_failed_at", "topic", "failed_at"),
+        Index("ix_dead_letters_error_type", "error_type"),
+    )
+
+    dlq_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    topic: Mapped[str] = mapped_column(Text, nullable=False)
+    partition: Mapped[int] = mapped_column(Integer, nullable=False)
+    offset: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    message_key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    original: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    headers: Mapped[dict[str, str]] = mapped_column(JSONB, nullable=False, server_default=text("'{}'::jsonb"))
+    error_type: Mapped[str] = mapped_column(Text, nullable=False)
+    error_reason: Mapped[str] = mapped_column(Text, nullable=False)
+    error_message: Mapped[str] = mapped_column(Text, nullable=False)
+    traceback: Mapped[str | None] = mapped_column(Text)
+    retry_count: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    failed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    replayed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    replay_count: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")

@@ -7,6 +7,7 @@ from datetime import date
 from faust.web import Request, Response, View
 
 from app.main import app
+from app.routing import routed_by_source_key
 from app.topics import git_commits
 from tables.commit_state import day_totals
 from tables.commits import commit_days, commit_repository_days
@@ -20,7 +21,7 @@ class CommitsDaily(View):
     Query: ``from`` / ``to`` (ISO dates, inclusive) narrow the days.
     """
 
-    @app.topic_route(git_commits, match_info="repository_id")
+    @routed_by_source_key(git_commits, "repository_id")
     async def get(self, request: Request, repository_id: str) -> Response:
         try:
             first = date.fromisoformat(request.query.get("from", "0001-01-01"))

@@ -55,6 +55,7 @@ def test_commits_land_once_with_daily_stats_and_survive_restart_and_resend(
     )
     expected_rows, expected_daily = commit_truth(stream.messages)
     assert len(expected_rows) == 5000
+    dead_before = db("SELECT count(*) FROM dead_letters WHERE message_key = 'repo-broken'::bytea")[0][0]
     _, before = worker.get("/stats")
     failed_before = before["topics"].get("git.commits", {}).get("failed", 0)
     start = consumed(worker, "git.commits")
@@ -70,7 +71,17 @@ def test_commits_land_once_with_daily_stats_and_survive_restart_and_resend(
 
     _, stats = worker.get("/stats")
     assert stats["topics"]["git.commits"]["failed"] - failed_before == 20
+    dead = db(
+        "SELECT topic, error_type, error_reason, original, message_key FROM dead_letters "
+        "WHERE message_key = 'repo-broken'::bytea"
+    )
+    assert len(dead) - dead_before == 20
+    assert {r["topic"] for r in dead} == {"git.commits"}
+    malformed = {v for k, v in stream.messages if k == b"repo-broken"}
+    assert {bytes(r["original"]) for r in dead} == malformed  # original bytes kept exactly
+    assert {r["error_type"] for r in dead} == {"DecodeError", "ValidationError"}
     metrics = worker.get_text("/metrics")
+    assert 'dlq_messages_total{error_type="ValidationError"}' in metrics
     assert metric_sum(metrics, "processor_messages_failed_total", "git.commits") >= 20
     assert metric_sum(metrics, "processor_messages_consumed_total", "git.commits") >= len(stream.messages)
     assert "processor_processing_duration_seconds_bucket" in metrics

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
-from agents.intake import Rejection, parse_message
+from agents.intake import Parsed, Rejection, parse_message
 from models.events import CommitEvent
 
 
@@ -41,7 +41,11 @@ def commit(**overrides: object) -> dict[str, object]:
 
 
 def parse(event: object) -> CommitEvent | Rejection:
-    return parse_message(orjson.dumps(event), CommitEvent)
+    return unwrap(parse_message(orjson.dumps(event), CommitEvent))
+
+
+def unwrap(parsed: Parsed[CommitEvent] | Rejection) -> CommitEvent | Rejection:
+    return parsed.event if isinstance(parsed, Parsed) else parsed
 
 
 def test_parse_seed_example_normalizes_fields() -> None:
@@ -84,7 +88,7 @@ def test_parse_missing_numbers_are_null() -> None:
 
 def test_parse_invalid_utf8_is_replaced_not_rejected() -> None:
     raw = orjson.dumps(commit(**{"data.message": "caf__"})).replace(b"caf__", b"caf\xe9!")
-    parsed = parse_message(raw, CommitEvent)
+    parsed = unwrap(parse_message(raw, CommitEvent))
     assert isinstance(parsed, CommitEvent)
     assert parsed.data.message == "caf\ufffd!"
 
@@ -159,3 +163,23 @@ def test_parse_invalid_events_name_the_field(overrides: dict[str, object], where
     assert isinstance(rejection, Rejection)
     assert rejection.reason == "validation"
     assert where in rejection.message
+
+
+def test_parse_warn_mode_drops_invalid_optional_fields() -> None:
+    parsed = parse_message(orjson.dumps(commit(**{"data.additions": -5, "data.author": 7})), CommitEvent, "warn")
+    assert isinstance(parsed, Parsed)
+    assert parsed.event.data.additions is None and parsed.event.data.author is None
+    assert parsed.event.data.deletions == 12
+    assert any("data.additions" in w for w in parsed.warnings)
+
+
+@pytest.mark.parametrize("mode", ["warn", "disabled"])
+def test_parse_lenient_modes_still_reject_missing_identity(mode: str) -> None:
+    rejection = parse_message(orjson.dumps(commit(**{"data.sha": ...})), CommitEvent, mode)  # type: ignore[arg-type]
+    assert isinstance(rejection, Rejection)
+    assert "data.sha" in rejection.message
+
+
+def test_parse_lenient_mode_rejects_unparseable_bytes() -> None:
+    rejection = parse_message(b"{nope", CommitEvent, "warn")
+    assert isinstance(rejection, Rejection) and rejection.error_type == "DecodeError"

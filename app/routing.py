@@ -1,0 +1,37 @@
+"""Route a live-table query to the worker that owns the key's partition, from any worker."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from functools import wraps
+from typing import Any
+
+from faust.types import TopicT
+from faust.web import Request, Response, View
+
+from app.main import app
+
+__all__ = ["routed_by_source_key"]
+
+ViewMethod = Callable[..., Awaitable[Response]]
+
+
+def routed_by_source_key(topic: TopicT, match_info: str) -> Callable[[ViewMethod], ViewMethod]:
+    """Answer on the worker that consumes ``topic``'s partition of the URL's key.
+
+    Faust's ``topic_route`` hashes the key with the producer's view of the topic, which
+    the producer only has once it was asked for it; we ask first (cached after that).
+    """
+
+    def decorator(method: ViewMethod) -> ViewMethod:
+        routed = app.topic_route(topic, match_info=match_info)(method)
+
+        @wraps(method)
+        async def view(self: View, request: Request, **kwargs: Any) -> Response:
+            producer = app.producer._ensure_producer()  # type: ignore[attr-defined]
+            await producer.partitions_for(topic.get_topic_name())
+            return await routed(self, request, **kwargs)
+
+        return view
+
+    return decorator
