@@ -1,4 +1,5 @@
-"""Finish the batch in hand, even when the worker is asked to stop.
+"""Batch helpers every agent uses: skip what Redis knows is done, and finish the batch in
+hand even when the worker is asked to stop.
 
 Faust acks a ``take_events()`` batch in a ``finally`` after the loop body, even when the
 body is cancelled (SIGTERM, shutdown): an unfinished database write would then be
@@ -12,12 +13,17 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass
 from typing import TypeVar
 
-from app.logging import get_logger
+from faust.types import TP, EventT
 
-__all__ = ["complete_batch", "SHUTDOWN_GRACE_S"]
+from app.dedupe import message_id
+from app.logging import get_logger
+from app.resources import database, dedupe
+
+__all__ = ["complete_batch", "skip_done", "FreshEvents", "SHUTDOWN_GRACE_S"]
 
 T = TypeVar("T")
 log = get_logger("sei.batches")
@@ -46,3 +52,47 @@ async def complete_batch(work: Awaitable[T], *, what: str, grace_s: float = SHUT
             )
             os._exit(EXIT_UNFLUSHED)
         raise
+
+
+def _is_replay(event: EventT) -> bool:
+    headers = event.message.headers or ()
+    names = headers.keys() if isinstance(headers, dict) else (name for name, _ in headers)
+    return any(str(name).startswith("x-sei-replay") for name in names)
+
+
+@dataclass(slots=True)
+class FreshEvents:
+    """The events of a batch not known done, and how to remember them once committed."""
+
+    events: list[EventT]
+    skipped: int
+    ids: dict[int, str]
+
+    def remember_when_committed(self) -> None:
+        by_tp: dict[TP, tuple[int, list[str]]] = {}
+        for event in self.events:
+            message = event.message
+            ident = self.ids.get(id(event))
+            if ident is None:
+                continue
+            offset, ids = by_tp.get(message.tp, (-1, []))
+            ids.append(ident)
+            by_tp[message.tp] = (max(offset, message.offset), ids)
+        for tp, (offset, ids) in by_tp.items():
+            dedupe.done_when_committed(tp, offset, ids)
+
+
+async def skip_done(events: Sequence[EventT]) -> FreshEvents:
+    """Drop the exact redeliveries Redis knows are done (replays are always processed)."""
+    if dedupe.prefix is None:
+        identity = await database.identity()
+        if identity is not None:
+            dedupe.bind(identity)
+    ids = {
+        id(e): message_id(e.message.topic, e.message.key, e.message.value)
+        for e in events
+        if not _is_replay(e)
+    }
+    done = await dedupe.seen(list(ids.values()))
+    fresh = [e for e in events if ids.get(id(e)) not in done]
+    return FreshEvents(fresh, len(events) - len(fresh), ids)

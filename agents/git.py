@@ -19,7 +19,7 @@ import asyncpg
 from faust import StreamT
 from faust.types import EventT
 
-from agents.batches import complete_batch
+from agents.batches import complete_batch, skip_done
 from agents.dlq import DeadLetterBatch, store_dead_letters
 from agents.intake import Parsed, Rejection, key_mismatch, parse_message
 from agents.sinks import CommitRow, CommitSink, DailyStatsRow, write_rows_isolating
@@ -210,7 +210,8 @@ async def handle_commit_batch(events: Sequence[EventT]) -> None:
     topic = events[0].message.topic
     batch = CommitBatch()
     letters = DeadLetterBatch()
-    groups = group_by_day(events, letters)
+    fresh = await skip_done(events)
+    groups = group_by_day(fresh.events, letters)
     for bucket_key, work in groups.items():
         try:
             apply_day(bucket_key, work, batch)
@@ -224,11 +225,13 @@ async def handle_commit_batch(events: Sequence[EventT]) -> None:
     index_days(groups)
     refused = await write_commit_batch(batch, letters)
     letters.publish()
+    fresh.remember_when_committed()
     metrics.record_batch(
         topic,
         consumed=len(events),
-        processed=batch.valid - refused,
-        duplicates=batch.duplicates,
+        processed=batch.valid - refused + fresh.skipped,
+        duplicates=batch.duplicates + fresh.skipped,
+        skipped=fresh.skipped,
         seconds=time.perf_counter() - started,
     )
 

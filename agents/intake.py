@@ -16,7 +16,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from models.decoding import MAX_MESSAGE_BYTES, DecodeError, decode_json_object
+from models.decoding import DecodeError, decode_json_object
 
 __all__ = [
     "Rejection",
@@ -84,12 +84,6 @@ def parse_message(
     raw: bytes | None, model: type[M], mode: ValidationMode = "strict"
 ) -> Parsed[M] | Rejection:
     """The validated, normalized event in ``raw``, or the Rejection explaining why not."""
-    if raw and len(raw) <= MAX_MESSAGE_BYTES:
-        try:
-            # Fast path: pydantic parses and validates the bytes in one pass (Rust).
-            return Parsed(model.model_validate_json(raw))
-        except ValidationError:
-            pass  # classify below: not JSON, not UTF-8, not an object, or invalid
     try:
         decoded = decode_json_object(raw)
     except DecodeError as exc:

@@ -1,21 +1,34 @@
 """Redis: optional. Without it the processor keeps working (dedupe falls back to the
-tables, no lookup cache) and /health says ``degraded``."""
+tables, no cache) and /health says ``degraded``.
+
+After a failed call the client stays quiet for a few seconds (a small circuit breaker):
+a Redis that is down must not cost every batch a socket timeout.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Sequence
 
 import redis.asyncio as aioredis
 
+from app.logging import get_logger
+
 __all__ = ["RedisCache"]
+
+log = get_logger("sei.cache")
 
 
 class RedisCache:
     """A lazily connected Redis client whose calls never raise into the pipeline."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, quiet_after_failure_s: float = 5.0) -> None:
         self.url = url
+        self.quiet_after_failure_s = quiet_after_failure_s
         self._client: aioredis.Redis | None = None
+        self._quiet_until = 0.0
+        self._down = False
 
     @property
     def client(self) -> aioredis.Redis:
@@ -25,12 +38,57 @@ class RedisCache:
             )
         return self._client
 
+    @property
+    def available(self) -> bool:
+        return time.monotonic() >= self._quiet_until
+
+    def _failed(self, exc: Exception, what: str) -> None:
+        self._quiet_until = time.monotonic() + self.quiet_after_failure_s
+        if not self._down:
+            log.warning("redis.unavailable", what=what, error=f"{type(exc).__name__}: {exc}", mode="degraded")
+        self._down = True
+
+    def _succeeded(self) -> None:
+        if self._down:
+            log.info("redis.available")
+        self._down = False
+
     async def ping(self, timeout: float = 1.5) -> bool:
         try:
             async with asyncio.timeout(timeout):
-                return bool(await self.client.ping())
-        except Exception:
+                ok = bool(await self.client.ping())
+        except Exception as exc:
+            self._failed(exc, "ping")
             return False
+        self._succeeded()
+        self._quiet_until = 0.0
+        return ok
+
+    async def mget(self, keys: Sequence[str]) -> list[bytes | None]:
+        """Values of ``keys``; all None when Redis is unavailable."""
+        if not keys or not self.available:
+            return [None] * len(keys)
+        try:
+            values = await self.client.mget(keys)
+        except Exception as exc:
+            self._failed(exc, "mget")
+            return [None] * len(keys)
+        self._succeeded()
+        return list(values)
+
+    async def set_many(self, keys: Sequence[str], ttl_s: int) -> None:
+        """Set each key to 1 with a TTL (one round trip); nothing when unavailable."""
+        if not keys or not self.available:
+            return
+        try:
+            async with self.client.pipeline(transaction=False) as pipe:
+                for key in keys:
+                    pipe.set(key, b"1", ex=ttl_s)
+                await pipe.execute()
+        except Exception as exc:
+            self._failed(exc, "set")
+            return
+        self._succeeded()
 
     async def close(self) -> None:
         if self._client is not None:

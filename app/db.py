@@ -122,6 +122,18 @@ class Database:
             self.circuit_open_since = None
         self.last_error = None
 
+    async def identity(self, timeout: float = 2.0) -> str | None:
+        """``<database oid>-<created xid>``: differs for a recreated or restored database."""
+        try:
+            pool = await asyncio.wait_for(self.pool(), timeout)
+            async with asyncio.timeout(timeout):
+                row = await pool.fetchrow(
+                    "SELECT oid::text AS oid, xmin::text AS created FROM pg_database WHERE datname = current_database()"
+                )
+        except Exception:
+            return None
+        return f"{row['oid']}-{row['created']}" if row else None
+
     async def close(self) -> None:
         if self._pool is not None:
             pool, self._pool = self._pool, None

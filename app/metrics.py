@@ -21,6 +21,7 @@ class TopicStats:
     processed: int = 0
     failed: int = 0
     duplicates: int = 0
+    dedupe_skipped: int = 0
     warnings: int = 0
     batches: int = 0
     failed_by_reason: Tally[str] = field(default_factory=Tally)
@@ -32,6 +33,7 @@ class TopicStats:
             "processed": self.processed,
             "failed": self.failed,
             "duplicates": self.duplicates,
+            "dedupe_skipped": self.dedupe_skipped,
             "warnings": self.warnings,
             "batches": self.batches,
             "failed_by_reason": dict(self.failed_by_reason),
@@ -64,6 +66,12 @@ class ProcessorMetrics:
         self.duplicates = Counter(
             "processor_messages_duplicate_total",
             "Messages whose identity was already seen (no effect on aggregates)",
+            ["topic"],
+            registry=self.registry,
+        )
+        self.dedupe_skipped = Counter(
+            "processor_dedupe_skipped_total",
+            "Exact redeliveries skipped because Redis knew them done",
             ["topic"],
             registry=self.registry,
         )
@@ -115,9 +123,13 @@ class ProcessorMetrics:
         self.validation_warnings.labels(topic).inc()
 
     def record_batch(
-        self, topic: str, *, consumed: int, processed: int, duplicates: int, seconds: float
+        self, topic: str, *, consumed: int, processed: int, duplicates: int, seconds: float, skipped: int = 0
     ) -> None:
+        """One batch done; ``skipped`` of its ``duplicates`` were known done by Redis."""
         stats = self.topic(topic)
+        stats.dedupe_skipped += skipped
+        if skipped:
+            self.dedupe_skipped.labels(topic).inc(skipped)
         stats.consumed += consumed
         stats.processed += processed
         stats.duplicates += duplicates

@@ -7,6 +7,7 @@ batch. Measured on the commit pipeline: several percent of the worker's CPU.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from faust.sensors.monitor import Monitor
@@ -15,7 +16,22 @@ __all__ = ["LeanMonitor"]
 
 
 class LeanMonitor(Monitor):
-    """Tracks read, committed and end offsets per partition; nothing per event."""
+    """Tracks read, committed and end offsets per partition; nothing per event.
+
+    ``commit_listeners`` are told the offsets of every commit, after Faust flushed the
+    producer (table changelogs durable) and acked only processed messages.
+    """
+
+    commit_listeners: list[Callable[[Mapping[Any, int]], None]]
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.commit_listeners = []
+
+    def on_tp_commit(self, tp_offsets: Mapping[Any, int]) -> None:
+        super().on_tp_commit(tp_offsets)
+        for listener in self.commit_listeners:
+            listener(tp_offsets)
 
     def on_message_in(self, tp: Any, offset: int, message: Any) -> None:
         self.tp_read_offsets[tp] = offset

@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
+from typing import cast
+
+from faust.types import TP
+
 from app.cache import RedisCache
 from app.db import Database
+from app.dedupe import Dedupe
 from app.main import app, settings
 from app.metrics import ProcessorMetrics
+from app.monitor import LeanMonitor
 from app.retry import RetryPolicy
 
-__all__ = ["database", "cache", "metrics", "retry_policy"]
+__all__ = ["database", "cache", "dedupe", "metrics", "retry_policy"]
 
 retry_policy = RetryPolicy(max_retries=settings.max_retries, base_s=settings.retry_backoff_base_s)
 database = Database(settings.postgres_dsn, pool_size=settings.db_pool_size, retry=retry_policy)
 cache = RedisCache(settings.redis_url)
 metrics = ProcessorMetrics()
+dedupe = Dedupe(cache, settings.dedupe_ttl_s, group=settings.consumer_group_id)
+cast(LeanMonitor, app.monitor).commit_listeners.append(dedupe.on_committed)
+
+
+@app.on_partitions_revoked.connect
+async def _forget_revoked(sender: object, revoked: set[TP], **kwargs: object) -> None:
+    dedupe.forget(revoked)
 
 
 @app.on_before_shutdown.connect

@@ -68,6 +68,7 @@ class Settings(BaseSettings):
     event_loop: Literal["uvloop", "asyncio"] = "uvloop"
     kafka_dlq_topic: str = Field("dlq-events", min_length=1, max_length=249)
     validation_mode: Literal["strict", "warn", "disabled"] = "strict"
+    dedupe_ttl_s: int = Field(86_400, ge=60, le=30 * 86_400)
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -40,4 +40,3 @@ dead_letters = app.topic(
     partitions=settings.topic_partitions,
     internal=True,
 )
-

@@ -7,6 +7,7 @@ not form a JSON object after that repair are rejected.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,4 +54,42 @@ def decode_json_object(raw: bytes | None, max_bytes: int = MAX_MESSAGE_BYTES) ->
             raise DecodeError("invalid_json", f"invalid JSON: {exc}") from None
     if not isinstance(value, dict):
         raise DecodeError("not_an_object", f"expected a JSON object, got {type(value).__name__}")
+    # A key given twice is ambiguous (parsers keep the last, producers may mean the first).
+    # Counting is cheap; only a count that does not match pays for the exact check.
+    if raw.count(b'":') != _count_keys(value):
+        duplicate = _first_duplicate_key(raw)
+        if duplicate is not None:
+            raise DecodeError("duplicate_key", f"key {duplicate!r} appears more than once in one object")
     return Decoded(value, repaired)
+
+
+def _count_keys(value: Any) -> int:
+    if isinstance(value, dict):
+        return len(value) + sum(_count_keys(v) for v in value.values())
+    if isinstance(value, list):
+        return sum(_count_keys(v) for v in value)
+    return 0
+
+
+class _Duplicate(Exception):
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+
+def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _Duplicate(key)
+        seen[key] = value
+    return seen
+
+
+def _first_duplicate_key(raw: bytes) -> str | None:
+    try:
+        json.loads(raw.decode("utf-8", errors="replace"), object_pairs_hook=_reject_duplicates)
+    except _Duplicate as exc:
+        return exc.key
+    except ValueError:
+        return None
+    return None

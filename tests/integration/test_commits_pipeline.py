@@ -106,3 +106,5 @@ def test_commits_land_once_with_daily_stats_and_survive_restart_and_resend(
     asyncio.run(produce([stack.broker.bootstrap], "git.commits", stream.messages))
     wait_consumed(worker, "git.commits", len(stream.messages))
     assert snapshot(db) == (rows, daily)
+    _, stats = worker.get("/stats")
+    assert stats["topics"]["git.commits"]["dedupe_skipped"] > len(stream.messages) // 2  # Redis knew them

@@ -115,6 +115,13 @@ def test_parse_unknown_fields_are_ignored() -> None:
         pytest.param(b"[1, 2]", "not_an_object", "got list", id="array"),
         pytest.param(b"42", "not_an_object", "got int", id="scalar"),
         pytest.param(b"[" * 5000 + b"]" * 5000, "invalid_json", "depth", id="deeply-nested"),
+        pytest.param(
+            b'{"event_type": "commit_created", "event_type": "commit_created", "data": {}}',
+            "duplicate_key",
+            "'event_type' appears more than once",
+            id="duplicate-key",
+        ),
+        pytest.param(b'{"a": {"b": 1, "b": 2}}', "duplicate_key", "'b'", id="nested-duplicate-key"),
         pytest.param(b'{"a": "' + b"x" * (1024 * 1024) + b'"}', "oversized", "over the", id="oversized"),
     ],
 )
@@ -166,7 +173,9 @@ def test_parse_invalid_events_name_the_field(overrides: dict[str, object], where
 
 
 def test_parse_warn_mode_drops_invalid_optional_fields() -> None:
-    parsed = parse_message(orjson.dumps(commit(**{"data.additions": -5, "data.author": 7})), CommitEvent, "warn")
+    parsed = parse_message(
+        orjson.dumps(commit(**{"data.additions": -5, "data.author": 7})), CommitEvent, "warn"
+    )
     assert isinstance(parsed, Parsed)
     assert parsed.event.data.additions is None and parsed.event.data.author is None
     assert parsed.event.data.deletions == 12
