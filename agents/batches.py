@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
@@ -21,6 +22,7 @@ from faust.types import TP, EventT
 
 from app.dedupe import message_id
 from app.logging import get_logger
+from app.main import app, settings
 from app.resources import database, dedupe
 
 __all__ = ["complete_batch", "skip_done", "FreshEvents", "SHUTDOWN_GRACE_S"]
@@ -31,6 +33,16 @@ log = get_logger("sei.batches")
 # Leaves room within the 30 s a supervisor usually waits between SIGTERM and SIGKILL.
 SHUTDOWN_GRACE_S = 20.0
 EXIT_UNFLUSHED = 75  # EX_TEMPFAIL
+EXIT_CONFIG = 78  # EX_CONFIG
+
+_verified_topics: set[str] = set()
+
+
+def exit_now(code: int) -> None:
+    """Leave without Faust's shutdown (which would commit the batch in hand as done)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 async def complete_batch(work: Awaitable[T], *, what: str, grace_s: float = SHUTDOWN_GRACE_S) -> T:
@@ -50,7 +62,7 @@ async def complete_batch(work: Awaitable[T], *, what: str, grace_s: float = SHUT
                 what=what,
                 hint="exiting without committing offsets; the batch is redelivered after restart",
             )
-            os._exit(EXIT_UNFLUSHED)
+            exit_now(EXIT_UNFLUSHED)
         raise
 
 
@@ -82,8 +94,42 @@ class FreshEvents:
             dedupe.done_when_committed(tp, offset, ids)
 
 
+def verify_partitions(topic: str) -> None:
+    """Stop the worker when ``topic`` is not partitioned as TOPIC_PARTITIONS says.
+
+    Tables and their changelogs are created with TOPIC_PARTITIONS partitions and a
+    repository's state must live in the partition of its events; with any other count
+    every table write fails. That is configuration, not data: nothing may be dead-lettered
+    or committed for it, so the worker exits before touching the batch.
+    """
+    if topic in _verified_topics:
+        return
+    partitions = app.consumer.topic_partitions(topic)
+    if partitions is None:
+        return  # metadata not known yet: checked again with the next batch
+    if partitions != settings.topic_partitions:
+        log.critical(
+            "config.topic_partitions_mismatch",
+            topic=topic,
+            topic_partitions=partitions,
+            setting="TOPIC_PARTITIONS",
+            setting_value=settings.topic_partitions,
+            hint=f"set TOPIC_PARTITIONS={partitions} (and use a new CONSUMER_GROUP_ID, whose "
+            f"changelogs are created with that count), or recreate {topic!r} with "
+            f"{settings.topic_partitions} partitions",
+        )
+        exit_now(EXIT_CONFIG)
+    _verified_topics.add(topic)
+
+
 async def skip_done(events: Sequence[EventT]) -> FreshEvents:
-    """Drop the exact redeliveries Redis knows are done (replays are always processed)."""
+    """Drop the exact redeliveries Redis knows are done (replays are always processed).
+
+    Every agent starts its batch here, so this is also where a source topic's partition
+    count is verified (once) before anything is processed.
+    """
+    if events:
+        verify_partitions(events[0].message.topic)
     if dedupe.prefix is None:
         identity = await database.identity()
         if identity is not None:

@@ -20,7 +20,7 @@ from agents.intake import Rejection
 from app.logging import get_logger
 from app.resources import metrics
 from app.topics import dead_letters
-from models.dead_letter import DeadLetter
+from models.dead_letter import REPLAY_HEADER, TOPIC_ORIGINAL_LIMIT, DeadLetter
 
 __all__ = ["DeadLetterBatch", "store_dead_letters"]
 
@@ -33,8 +33,6 @@ SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[], $5::bytea[
                      $8::text[], $9::text[], $10::text[], $11::text[], $12::int[], $13::timestamptz[])
 ON CONFLICT (dlq_id) DO NOTHING
 """
-
-REPLAY_HEADER = "x-sei-replay-of"
 
 
 def _headers(event: EventT) -> tuple[tuple[str, bytes], ...]:
@@ -87,7 +85,7 @@ class DeadLetterBatch:
     def publish(self) -> None:
         """Queue every dead letter on the DLQ topic (flushed before the offsets commit)."""
         for letter in self.letters:
-            dead_letters.send_soon(key=letter.key, value=orjson.dumps(letter.to_record()))
+            dead_letters.send_soon(key=letter.key, value=orjson.dumps(letter.to_record(TOPIC_ORIGINAL_LIMIT)))
 
 
 async def store_dead_letters(conn: asyncpg.Connection, letters: Sequence[DeadLetter]) -> None:

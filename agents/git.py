@@ -19,9 +19,11 @@ import asyncpg
 from faust import StreamT
 from faust.types import EventT
 
+from agents.acceptance import accept
 from agents.batches import complete_batch, skip_done
 from agents.dlq import DeadLetterBatch, store_dead_letters
-from agents.intake import Parsed, Rejection, key_mismatch, parse_message
+from agents.intake import Rejection
+from agents.projection import projection
 from agents.sinks import CommitRow, CommitSink, DailyStatsRow, write_rows_isolating
 from app.db import is_data_error
 from app.logging import get_logger
@@ -163,36 +165,15 @@ async def write_commit_batch(batch: CommitBatch, letters: DeadLetterBatch) -> in
     return len(refused)
 
 
-def accept(event: EventT, letters: DeadLetterBatch) -> CommitEvent | None:
-    """The valid commit in ``event``, or None after dead-lettering it."""
-    parsed: Parsed[CommitEvent] | Rejection = parse_message(
-        event.value, CommitEvent, settings.validation_mode
-    )
-    if isinstance(parsed, Rejection):
-        letters.add(event, parsed)
-        return None
-    mismatch = key_mismatch(event.message.key, parsed.event.repository_id, "repository_id")
-    if mismatch is not None:
-        letters.add(event, mismatch)
-        return None
-    if parsed.warnings:
-        metrics.record_warning(event.message.topic)
-        if settings.validation_mode == "warn":
-            log.warning(
-                "message.validation_warning",
-                topic=event.message.topic,
-                partition=event.message.partition,
-                offset=event.message.offset,
-                warnings=list(parsed.warnings),
-            )
-    return parsed.event
+def _repository_of(commit: CommitEvent) -> str:
+    return commit.repository_id
 
 
 def group_by_day(events: Sequence[EventT], letters: DeadLetterBatch) -> dict[str, DayWork]:
     """Valid commits grouped by (repository, day) bucket; the rest dead-lettered."""
     groups: dict[str, DayWork] = {}
     for event in events:
-        commit = accept(event, letters)
+        commit = accept(event, CommitEvent, letters, "repository_id", _repository_of)
         if commit is None:
             continue
         day = commit.committed_at.date().isoformat()
@@ -225,6 +206,8 @@ async def handle_commit_batch(events: Sequence[EventT]) -> None:
     index_days(groups)
     refused = await write_commit_batch(batch, letters)
     letters.publish()
+    # Lead times, PR stages and daily buckets of these repositories may have moved.
+    projection.mark_repositories({work.repository_id for work in groups.values()})
     fresh.remember_when_committed()
     metrics.record_batch(
         topic,

@@ -67,6 +67,8 @@ def _without(value: dict[str, Any], locations: list[tuple[Any, ...]]) -> dict[st
     """``value`` minus the fields at ``locations``; None when a location is not a field."""
     copy = _deep_copy(value)
     for location in locations:
+        if not location:  # a rule over the whole message (a model validator): nothing to drop
+            return None
         parent: Any = copy
         for part in location[:-1]:
             parent = parent.get(part) if isinstance(parent, dict) else None

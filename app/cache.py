@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import redis.asyncio as aioredis
 
@@ -84,6 +84,20 @@ class RedisCache:
             async with self.client.pipeline(transaction=False) as pipe:
                 for key in keys:
                     pipe.set(key, b"1", ex=ttl_s)
+                await pipe.execute()
+        except Exception as exc:
+            self._failed(exc, "set")
+            return
+        self._succeeded()
+
+    async def set_values(self, values: Mapping[str, bytes], ttl_s: int) -> None:
+        """Set each key to its value with a TTL (one round trip); nothing when unavailable."""
+        if not values or not self.available:
+            return
+        try:
+            async with self.client.pipeline(transaction=False) as pipe:
+                for key, value in values.items():
+                    pipe.set(key, value, ex=ttl_s)
                 await pipe.execute()
         except Exception as exc:
             self._failed(exc, "set")

@@ -40,7 +40,7 @@ async def landed(url: str) -> dict[str, object]:
             "FROM commits_daily_stats ORDER BY commit_count DESC, repository_id, day LIMIT 5"
         )
         totals = await conn.fetchrow(
-            "SELECT count(*) AS rows, sum(commit_count) AS commits FROM commits_daily_stats"
+            "SELECT count(*) AS rows, coalesce(sum(commit_count), 0)::bigint AS commits FROM commits_daily_stats"
         )
         return {
             "commits": commits,

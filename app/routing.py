@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from functools import wraps
 from typing import Any
 
+from faust.exceptions import SameNode
 from faust.types import TopicT
 from faust.web import Request, Response, View
 
@@ -16,21 +17,28 @@ __all__ = ["routed_by_source_key"]
 ViewMethod = Callable[..., Awaitable[Response]]
 
 
-def routed_by_source_key(topic: TopicT, match_info: str) -> Callable[[ViewMethod], ViewMethod]:
+def routed_by_source_key(
+    topic: TopicT, match_info: str, key_of: Callable[[str], str] | None = None
+) -> Callable[[ViewMethod], ViewMethod]:
     """Answer on the worker that consumes ``topic``'s partition of the URL's key.
 
-    Faust's ``topic_route`` hashes the key with the producer's view of the topic, which
-    the producer only has once it was asked for it; we ask first (cached after that).
+    ``key_of`` derives the topic's key from the URL's value when they differ (an issue key
+    names its project). Faust's ``topic_route`` hashes the key with the producer's view of
+    the topic, which the producer only has once it was asked for it; we ask first (cached
+    after that).
     """
 
     def decorator(method: ViewMethod) -> ViewMethod:
-        routed = app.topic_route(topic, match_info=match_info)(method)
-
         @wraps(method)
         async def view(self: View, request: Request, **kwargs: Any) -> Response:
             producer = app.producer._ensure_producer()  # type: ignore[attr-defined]
             await producer.partitions_for(topic.get_topic_name())
-            return await routed(self, request, **kwargs)
+            value = request.match_info[match_info]
+            key = key_of(value) if key_of is not None else value
+            try:
+                return await app.router.route_topic_req(topic, key, self.web, request)
+            except SameNode:
+                return await method(self, request, **kwargs)
 
         return view
 

@@ -107,9 +107,12 @@ def generate_commit_stream(
         original = rng.randrange(len(messages))
         everything.insert(min(len(everything), original + rng.randrange(1, 200)), messages[original])
     for i in range(malformed):
+        # Each malformed message distinct (trailing blanks on repeats): identical bytes
+        # under one key would be one message resent, which the dedupe rightly skips.
+        kind, repeat = i % len(MALFORMED_COMMITS), i // len(MALFORMED_COMMITS)
         everything.insert(
             rng.randrange(len(everything) + 1),
-            (b"repo-broken", MALFORMED_COMMITS[i % len(MALFORMED_COMMITS)]),
+            (b"repo-broken", MALFORMED_COMMITS[kind] + b" " * repeat),
         )
     return CommitStream(everything, commits, duplicates, malformed)
 

@@ -11,15 +11,19 @@ import re
 import socket
 import sys
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = ["Settings", "SettingsError", "load_settings", "mask_url"]
 
 _HOST_PORT = re.compile(r"^[A-Za-z0-9_.\-\[\]:]+:\d{1,5}$")
+_API_KEY_MIN = 12
+_API_KEY = re.compile(rf"^[\x21-\x7e]{{{_API_KEY_MIN},256}}$")
+# Never shown in an error message, whatever their value.
+_SECRET_FIELDS = frozenset({"ingest_api_keys"})
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 
@@ -69,6 +73,36 @@ class Settings(BaseSettings):
     kafka_dlq_topic: str = Field("dlq-events", min_length=1, max_length=249)
     validation_mode: Literal["strict", "warn", "disabled"] = "strict"
     dedupe_ttl_s: int = Field(86_400, ge=60, le=30 * 86_400)
+    production_environments: Annotated[frozenset[str], NoDecode] = Field(
+        frozenset({"production"}), description="comma-separated deployment environments that count for DORA"
+    )
+    ingest_api_keys: SecretStr = Field(
+        SecretStr(""), description="comma-separated API keys for POST /ingest (empty: /ingest answers 401)"
+    )
+    data_quality_min_score: float = Field(0.5, ge=0.0, le=1.0)
+    ingest_max_body_bytes: int = Field(1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+
+    @field_validator("ingest_api_keys")
+    @classmethod
+    def _check_api_keys(cls, value: SecretStr) -> SecretStr:
+        for key in value.get_secret_value().split(","):
+            key = key.strip()
+            if key and not _API_KEY.match(key):
+                raise ValueError(
+                    f"each key must be {_API_KEY_MIN}-256 printable characters without spaces "
+                    "(keys separated by commas)"
+                )
+        return value
+
+    @field_validator("production_environments", mode="before")
+    @classmethod
+    def _split_environments(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            names = frozenset(name.strip() for name in value.split(",") if name.strip())
+            if not names:
+                raise ValueError("expected a comma-separated list of environment names, e.g. production,prod-eu")
+            return names
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -131,6 +165,12 @@ class Settings(BaseSettings):
         return f"{scheme}://{';'.join(hosts)}"
 
     @property
+    def api_keys(self) -> tuple[bytes, ...]:
+        """The accepted ingest API keys (UTF-8), empty when none is configured."""
+        keys = (k.strip() for k in self.ingest_api_keys.get_secret_value().split(","))
+        return tuple(k.encode() for k in keys if k)
+
+    @property
     def canonical_url(self) -> str:
         """Where other workers reach this one when they route a table query here."""
         if self.web_canonical_url:
@@ -161,7 +201,10 @@ def _describe(error: dict[str, Any]) -> str:
     value = error.get("input")
     if error["type"] == "missing":
         return f"{variable} is required but not set ({_field_help(field)})"
-    shown = mask_url(value) if isinstance(value, str) and "://" in value else value
+    if field in _SECRET_FIELDS:
+        shown: Any = "***"
+    else:
+        shown = mask_url(value) if isinstance(value, str) and "://" in value else value
     reason = str(error["msg"]).removeprefix("Value error, ")
     return f"{variable}={shown!r} is invalid: {reason}"
 

@@ -5,6 +5,11 @@ The record follows seed 002's DLQ format (``dlq_id``, ``original_message``, ``er
 original bytes kept exactly: as text when they are UTF-8, else base64
 (``original_encoding`` says which). ``dlq_id`` is derived from the message's coordinates,
 so a redelivered failure is the same dead letter, not a second one.
+
+The `dead_letters` table keeps every original whole. On the topic, an original over
+TOPIC_ORIGINAL_LIMIT is cut (``original_truncated``, ``original_size``): a record of a
+message already at the broker's 1 MiB limit, grown by JSON escaping or base64, would be
+refused by the broker and take the DLQ down with it; `dlq replay` sends the table's copy.
 """
 
 from __future__ import annotations
@@ -14,7 +19,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["DeadLetter", "dead_letter_id", "encode_original", "decode_original"]
+__all__ = [
+    "DeadLetter",
+    "REPLAY_HEADER",
+    "TOPIC_ORIGINAL_LIMIT",
+    "dead_letter_id",
+    "encode_original",
+    "decode_original",
+]
+
+TOPIC_ORIGINAL_LIMIT = 256 * 1024
+
+# Header on a dead letter sent back to its topic (`dlq replay`); the value is its dlq_id.
+REPLAY_HEADER = "x-sei-replay-of"
 
 
 def dead_letter_id(topic: str, partition: int, offset: int) -> str:
@@ -54,14 +71,18 @@ class DeadLetter:
     def dlq_id(self) -> str:
         return dead_letter_id(self.topic, self.partition, self.offset)
 
-    def to_record(self) -> dict[str, Any]:
-        """The JSON document published to the dead-letter topic."""
-        encoding, text = encode_original(self.original)
+    def to_record(self, original_limit: int | None = None) -> dict[str, Any]:
+        """The JSON document of this dead letter; the original cut to ``original_limit``
+        bytes when given (the topic's copy, see the module docstring)."""
+        truncated = original_limit is not None and len(self.original) > original_limit
+        encoding, text = encode_original(self.original[:original_limit] if truncated else self.original)
         key_encoding, key_text = encode_original(self.key) if self.key is not None else ("utf-8", None)
         return {
             "dlq_id": self.dlq_id,
             "original_message": text,
             "original_encoding": encoding,
+            "original_size": len(self.original),
+            "original_truncated": truncated,
             "error": {
                 "type": self.error_type,
                 "reason": self.reason,

@@ -2,13 +2,42 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import BigInteger, DateTime, Index, Integer, LargeBinary, Text, func, text
-from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    PrimaryKeyConstraint,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, MappedColumn, mapped_column
 
-__all__ = ["Base", "Commit", "CommitDailyStats", "DeadLetter", "TIMESCALE_MANAGED"]
+__all__ = [
+    "Base",
+    "Commit",
+    "CommitDailyStats",
+    "DeadLetter",
+    "Deployment",
+    "Incident",
+    "Repository",
+    "PullRequest",
+    "Issue",
+    "IssueStatusDuration",
+    "Sprint",
+    "MetricDaily",
+    "IngestedEvent",
+    "TIMESCALE_MANAGED",
+]
 
 # Relations that TimescaleDB builds as continuous aggregates (views) and plain
 # PostgreSQL as tables: the migrations create them, autogenerate leaves them alone.
@@ -76,3 +105,201 @@ class DeadLetter(Base):
     failed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     replayed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     replay_count: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+
+
+class Deployment(Base):
+    """One deployment (latest event by finished_at), all environments and statuses."""
+
+    __tablename__ = "deployments"
+    __table_args__ = (Index("ix_deployments_finished_at", "finished_at"),)
+
+    repository_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    deployment_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    environment: Mapped[str] = mapped_column(Text, nullable=False)
+    status: Mapped[str] = mapped_column(Text, nullable=False)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    commit_sha: Mapped[str | None] = mapped_column(Text)
+    commit_shas: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
+    pull_request_numbers: Mapped[list[int] | None] = mapped_column(ARRAY(Integer))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+
+
+class Incident(Base):
+    """One incident, its fields merged from its events (latest non-null value wins)."""
+
+    __tablename__ = "incidents"
+    __table_args__ = (Index("ix_incidents_opened_at", "opened_at"),)
+
+    repository_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    incident_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    title: Mapped[str | None] = mapped_column(Text)
+    severity: Mapped[str | None] = mapped_column(Text)
+    service: Mapped[str | None] = mapped_column(Text)
+    opened_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    deployment_id: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+
+
+def _updated_at() -> MappedColumn[datetime]:
+    return mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+
+
+class Repository(Base):
+    """One repository: its latest ``repository_updated`` (team, default branch, ...)."""
+
+    __tablename__ = "repositories"
+    __table_args__ = (Index("ix_repositories_team", "team"),)
+
+    repository_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    name: Mapped[str | None] = mapped_column(Text)
+    full_name: Mapped[str | None] = mapped_column(Text)
+    default_branch: Mapped[str | None] = mapped_column(Text)
+    team: Mapped[str | None] = mapped_column(Text)
+    language: Mapped[str | None] = mapped_column(Text)
+    archived: Mapped[bool | None] = mapped_column(Boolean)
+    last_event_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    updated_at: Mapped[datetime] = _updated_at()
+
+
+class PullRequest(Base):
+    """One pull request with its review timeline and stage durations in hours; hypertable on
+    created_at (2 years retention, compressed after 90 days)."""
+
+    __tablename__ = "pull_requests"
+    __table_args__ = (
+        PrimaryKeyConstraint("repository_id", "number", "created_at", name="pull_requests_pkey"),
+        Index("ix_pull_requests_repository_merged", "repository_id", "merged_at"),
+    )
+
+    repository_id: Mapped[str] = mapped_column(Text)
+    number: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    title: Mapped[str | None] = mapped_column(Text)
+    author: Mapped[str | None] = mapped_column(Text)
+    base_branch: Mapped[str | None] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(Text, nullable=False)
+    first_commit_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    first_review_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    first_approval_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    merged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    deployed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    merge_commit_sha: Mapped[str | None] = mapped_column(Text)
+    commit_shas: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
+    reviews: Mapped[list[dict[str, str]]] = mapped_column(
+        JSONB, nullable=False, server_default=text("'[]'::jsonb")
+    )
+    coding_hours: Mapped[float | None] = mapped_column(Float)
+    pickup_hours: Mapped[float | None] = mapped_column(Float)
+    review_hours: Mapped[float | None] = mapped_column(Float)
+    deploy_hours: Mapped[float | None] = mapped_column(Float)
+    cycle_time_hours: Mapped[float | None] = mapped_column(Float)
+    review_time_hours: Mapped[float | None] = mapped_column(Float)
+    updated_at: Mapped[datetime] = _updated_at()
+
+
+class Issue(Base):
+    """One Jira issue's latest snapshot and cycle time; hypertable on created_at (5 years
+    retention, compressed after 180 days)."""
+
+    __tablename__ = "issues"
+    __table_args__ = (
+        PrimaryKeyConstraint("issue_key", "created_at", name="issues_pkey"),
+        Index("ix_issues_project_created", "project_key", "created_at"),
+    )
+
+    issue_key: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    project_key: Mapped[str] = mapped_column(Text, nullable=False)
+    summary: Mapped[str | None] = mapped_column(Text)
+    issue_type: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str | None] = mapped_column(Text)
+    status_category: Mapped[str | None] = mapped_column(Text)
+    assignee: Mapped[str | None] = mapped_column(Text)
+    story_points: Mapped[float | None] = mapped_column(Float)
+    sprint_id: Mapped[str | None] = mapped_column(Text)
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    cycle_time_days: Mapped[float | None] = mapped_column(Float)
+    repository_id: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = _updated_at()
+
+
+class IssueStatusDuration(Base):
+    """Seconds an issue spent in one status (a status re-entered adds up)."""
+
+    __tablename__ = "issue_status_durations"
+    __table_args__ = (Index("ix_issue_status_durations_project", "project_key"),)
+
+    issue_key: Mapped[str] = mapped_column(Text, primary_key=True)
+    status: Mapped[str] = mapped_column(Text, primary_key=True)
+    project_key: Mapped[str] = mapped_column(Text, nullable=False)
+    seconds: Mapped[float] = mapped_column(Float, nullable=False)
+    updated_at: Mapped[datetime] = _updated_at()
+
+
+class Sprint(Base):
+    """One sprint with its committed and completed points, completion rate and velocity."""
+
+    __tablename__ = "sprints"
+
+    project_key: Mapped[str] = mapped_column(Text, primary_key=True)
+    sprint_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    name: Mapped[str | None] = mapped_column(Text)
+    state: Mapped[str | None] = mapped_column(Text)
+    start_date: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    end_date: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    complete_date: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    committed_points: Mapped[float | None] = mapped_column(Float)
+    completed_points: Mapped[float | None] = mapped_column(Float)
+    completion_rate: Mapped[float | None] = mapped_column(Float)
+    velocity: Mapped[float | None] = mapped_column(Float)
+    updated_at: Mapped[datetime] = _updated_at()
+
+
+class MetricDaily(Base):
+    """One additive metric of one repository or team on one UTC day (tables.daily_metrics);
+    hypertable on metric_date."""
+
+    __tablename__ = "metrics_daily"
+    __table_args__ = (
+        PrimaryKeyConstraint("scope", "subject", "metric", "metric_date", name="metrics_daily_pkey"),
+        CheckConstraint("scope IN ('repository', 'team')", name="metrics_daily_scope"),
+    )
+
+    scope: Mapped[str] = mapped_column(Text)
+    subject: Mapped[str] = mapped_column(Text)
+    metric: Mapped[str] = mapped_column(Text)
+    metric_date: Mapped[date] = mapped_column(Date)
+    value: Mapped[float] = mapped_column(Float, nullable=False)
+    updated_at: Mapped[datetime] = _updated_at()
+
+
+class IngestedEvent(Base):
+    """A validated generic event (seed 002 IngestEvent, agents/ingest.py); hypertable on
+    timestamp. Immutable once stored: the first delivery of an (id, timestamp) wins."""
+
+    __tablename__ = "ingested_events"
+    __table_args__ = (
+        PrimaryKeyConstraint("id", "timestamp", name="ingested_events_pkey"),
+        CheckConstraint("validation_status IN ('valid', 'warned')", name="ingested_events_validation_status"),
+        CheckConstraint("encoding IN ('json', 'avro')", name="ingested_events_encoding"),
+        Index("ix_ingested_events_type_time", "event_type", "timestamp"),
+        Index("ix_ingested_events_source_time", "source", "timestamp"),
+    )
+
+    id: Mapped[str] = mapped_column(Text)
+    timestamp: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    payload: Mapped[dict[str, object]] = mapped_column(JSONB, nullable=False)
+    event_type: Mapped[str] = mapped_column(Text, nullable=False)
+    source: Mapped[str] = mapped_column(Text, nullable=False)
+    validation_status: Mapped[str] = mapped_column(Text, nullable=False)
+    quality_score: Mapped[float] = mapped_column(Float, nullable=False)
+    quality_flagged: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    quality: Mapped[dict[str, object]] = mapped_column(JSONB, nullable=False)
+    schema_version: Mapped[int | None] = mapped_column(Integer)
+    encoding: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )

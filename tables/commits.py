@@ -10,8 +10,10 @@ Both are written only from git.commits events of the repository's own partition.
 from __future__ import annotations
 
 from app.main import app, settings
+from tables.deployment_state import Commit
+from tables.keys import compose_key
 
-__all__ = ["commit_days", "commit_repository_days"]
+__all__ = ["commit_days", "commit_repository_days", "repository_commits"]
 
 commit_days = app.Table(
     "commit_days",
@@ -25,3 +27,13 @@ commit_repository_days = app.Table(
     key_type=str,
     help="days with commits, per repository",
 )
+
+
+def repository_commits(repository_id: str) -> list[Commit]:
+    """Every commit version of a repository held by this worker (lead-time input)."""
+    commits = []
+    for day in commit_repository_days.get(repository_id) or []:
+        for version_key, numbers in (commit_days.get(compose_key(repository_id, day)) or {}).items():
+            sha, committed_at = version_key.rsplit(" ", 1)
+            commits.append(Commit(repository_id, sha, int(committed_at), numbers[3]))
+    return commits

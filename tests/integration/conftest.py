@@ -8,6 +8,7 @@ Nothing here skips: what is missing is started (embedded PostgreSQL, a redis-ser
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import subprocess
@@ -32,7 +33,7 @@ from app.localstack import (
 from app.sample_data import generate_commit_stream
 from app.worker_process import WorkerProcess
 
-SOURCE_TOPICS = ["git.commits"]
+SOURCE_TOPICS = ["git.commits", "cicd.deployments", "ops.incidents"]
 
 
 def wait_for(
@@ -82,18 +83,44 @@ def stack(test_root: Path, redis_url: str) -> Iterator[LocalStack]:
         yield running
 
 
+@contextlib.contextmanager
+def temporary_database(stack: LocalStack, prefix: str) -> Iterator[str]:
+    """A fresh, migrated database ``<prefix>_<random>`` on the stack's server, dropped after."""
+    url = urlunsplit(urlsplit(stack.database_url)._replace(path=f"/{prefix}_{uuid.uuid4().hex[:8]}"))
+    asyncio.run(fresh_database(url))
+    try:
+        yield url
+    finally:
+
+        async def drop() -> None:
+            admin = await asyncpg.connect(urlunsplit(urlsplit(url)._replace(path="/postgres")))
+            await admin.execute(f'DROP DATABASE IF EXISTS "{urlsplit(url).path.lstrip("/")}" WITH (FORCE)')
+            await admin.close()
+
+        asyncio.run(drop())
+
+
+def isolated_env(stack: LocalStack, database: str, group_prefix: str, **extra: str) -> dict[str, str]:
+    """A worker environment with its own consumer group (so its own changelogs) and database."""
+    return {
+        **stack.env,
+        "TIMESCALE_URL": database,
+        "CONSUMER_GROUP_ID": f"{group_prefix}-{uuid.uuid4().hex[:8]}",
+        "BATCH_TIMEOUT_MS": "300",
+        "STORE": "rocksdb://",
+        **extra,
+    }
+
+
+def new_worker(env: dict[str, str], root: Path, name: str) -> WorkerProcess:
+    """An unstarted worker with its data directory and log under ``root``."""
+    return WorkerProcess(env, root / name, free_port(), root / f"{name}.log")
+
+
 @pytest.fixture(scope="session")
 def database_url(stack: LocalStack) -> Iterator[str]:
-    url = urlunsplit(urlsplit(stack.database_url)._replace(path=f"/sei_test_{uuid.uuid4().hex[:8]}"))
-    asyncio.run(fresh_database(url))
-    yield url
-
-    async def drop() -> None:
-        admin = await asyncpg.connect(urlunsplit(urlsplit(url)._replace(path="/postgres")))
-        await admin.execute(f'DROP DATABASE IF EXISTS "{urlsplit(url).path.lstrip("/")}" WITH (FORCE)')
-        await admin.close()
-
-    asyncio.run(drop())
+    with temporary_database(stack, "sei_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,172 @@
+"""cicd.deployments and ops.incidents -> per-repository entity tables, `deployments` and
+`incidents` rows; the repository is marked for its projections (metrics.dora, Redis,
+`metrics_daily`: agents.projection).
+
+Both topics are keyed by repository_id and co-partitioned with git.commits, so a worker
+holds all of a repository's commits, deployments and incidents: lead time, attribution and
+rework are computed from local state, without cross-worker lookups. A snapshot is derived
+from the whole state when asked, so a late deployment, incident or commit lands where its
+event time puts it. Jira issues of type Incident reach ops.incidents from agents.jira.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import asyncpg
+from faust import StreamT
+from faust.types import EventT
+from pydantic import BaseModel
+
+from agents.acceptance import accept
+from agents.batches import complete_batch, skip_done
+from agents.delivery_sink import upsert_deployments, upsert_incidents
+from agents.dlq import DeadLetterBatch, store_dead_letters
+from agents.projection import projection
+from app.main import app, settings
+from app.resources import database, metrics
+from app.topics import cicd_deployments, ops_incidents
+from models.cicd_events import DeploymentEvent, IncidentEventModel
+from tables.delivery import (
+    merge_deployments,
+    merge_incident_events,
+    repository_deployments,
+    repository_incidents,
+)
+from tables.deployment_state import Deployment
+from tables.event_context import acting_for
+from tables.incident_state import IncidentEvent, IncidentState
+from tables.instants import to_micros
+
+__all__ = ["process_deployments", "process_incidents", "handle_deployment_batch", "handle_incident_batch"]
+
+M = TypeVar("M", bound=BaseModel)
+E = TypeVar("E")
+
+
+def deployment_of(event: DeploymentEvent) -> Deployment:
+    data = event.data
+    return Deployment(
+        repository_id=event.repository_id,
+        id=data.id,
+        environment=data.environment,
+        status=data.status,
+        finished_at=to_micros(data.finished_at),
+        started_at=None if data.started_at is None else to_micros(data.started_at),
+        commit_sha=data.commit_sha,
+        commit_shas=data.commit_shas,
+        pull_request_numbers=data.pull_request_numbers,
+    )
+
+
+def incident_event_of(event: IncidentEventModel) -> IncidentEvent:
+    data = event.data
+    return IncidentEvent(
+        repository_id=event.repository_id,
+        id=data.id,
+        timestamp=to_micros(event.timestamp),
+        opened_at=None if data.opened_at is None else to_micros(data.opened_at),
+        resolved_at=None if data.resolved_at is None else to_micros(data.resolved_at),
+        deployment_id=data.deployment_id,
+        title=data.title,
+        severity=data.severity,
+        service=data.service,
+    )
+
+
+def _by_repository(
+    events: Sequence[EventT], model: type[M], convert: Callable[[M], E], letters: DeadLetterBatch
+) -> dict[str, tuple[EventT, list[E]]]:
+    groups: dict[str, tuple[EventT, list[E]]] = {}
+    for event in events:
+        parsed = accept(event, model, letters, "repository_id", _repository_of)
+        if parsed is not None:
+            groups.setdefault(parsed.repository_id, (event, []))[1].append(convert(parsed))  # type: ignore[attr-defined]
+    return groups
+
+
+def _repository_of(event: Any) -> str:
+    return str(event.repository_id)
+
+
+async def handle_deployment_batch(events: Sequence[EventT]) -> None:
+    started = time.perf_counter()
+    letters = DeadLetterBatch()
+    fresh = await skip_done(events)
+    groups = _by_repository(fresh.events, DeploymentEvent, deployment_of, letters)
+    rows: list[Deployment] = []
+    changed_repositories: list[str] = []
+    for repository_id, (event, deployments) in groups.items():
+        with acting_for(event):
+            merged, changed = merge_deployments(repository_deployments.get(repository_id) or {}, deployments)
+            if changed:
+                repository_deployments[repository_id] = merged
+                changed_repositories.append(repository_id)
+        # Every delivered entity's row is written, changed or not: after a crash the
+        # table may hold what the database never received.
+        rows.extend(Deployment.from_record(merged[d.id]) for d in {d.id: d for d in deployments}.values())
+
+    async def write(conn: asyncpg.Connection) -> None:
+        await upsert_deployments(conn, rows)
+        await store_dead_letters(conn, letters.letters)
+
+    await database.transaction(write, what="deployments")
+    letters.publish()
+    projection.mark_repositories(changed_repositories)
+    fresh.remember_when_committed()
+    metrics.record_rows("deployments", len(rows))
+    _record(events, fresh, letters, started)
+
+
+async def handle_incident_batch(events: Sequence[EventT]) -> None:
+    started = time.perf_counter()
+    letters = DeadLetterBatch()
+    fresh = await skip_done(events)
+    groups = _by_repository(fresh.events, IncidentEventModel, incident_event_of, letters)
+    rows = []
+    changed_repositories: list[str] = []
+    for repository_id, (event, incident_events) in groups.items():
+        with acting_for(event):
+            merged, changed = merge_incident_events(repository_incidents.get(repository_id) or {}, incident_events)
+            if changed:
+                repository_incidents[repository_id] = merged
+                changed_repositories.append(repository_id)
+        rows.extend(IncidentState.from_record(merged[i]).view() for i in {e.id for e in incident_events})
+
+    async def write(conn: asyncpg.Connection) -> None:
+        await upsert_incidents(conn, rows)
+        await store_dead_letters(conn, letters.letters)
+
+    await database.transaction(write, what="incidents")
+    letters.publish()
+    projection.mark_repositories(changed_repositories)
+    fresh.remember_when_committed()
+    metrics.record_rows("incidents", len(rows))
+    _record(events, fresh, letters, started)
+
+
+def _record(events: Sequence[EventT], fresh: Any, letters: DeadLetterBatch, started: float) -> None:
+    metrics.record_batch(
+        events[0].message.topic,
+        consumed=len(events),
+        processed=len(fresh.events) - len(letters) + fresh.skipped,
+        duplicates=fresh.skipped,
+        skipped=fresh.skipped,
+        seconds=time.perf_counter() - started,
+    )
+
+
+@app.agent(cicd_deployments, concurrency=1)
+async def process_deployments(stream: StreamT[bytes]) -> None:
+    """cicd.deployments -> repository_deployments table, `deployments` rows."""
+    async for events in stream.take_events(settings.batch_size, within=settings.batch_timeout_ms / 1000):
+        await complete_batch(handle_deployment_batch(events), what="cicd.deployments")
+
+
+@app.agent(ops_incidents, concurrency=1)
+async def process_incidents(stream: StreamT[bytes]) -> None:
+    """ops.incidents -> repository_incidents table, `incidents` rows."""
+    async for events in stream.take_events(settings.batch_size, within=settings.batch_timeout_ms / 1000):
+        await complete_batch(handle_incident_batch(events), what="ops.incidents")

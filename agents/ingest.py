@@ -1,0 +1,170 @@
+"""events.ingest agent: decode (JSON or Avro, per message) -> validate -> score quality ->
+insert into ``ingested_events``, one database transaction per batch with its dead letters.
+
+Like every agent, the database write happens inside the ``take_events()`` loop body and
+never raises past it (transient errors are retried until the database answers), so a
+batch's offsets are committed only after its rows are durable. Events keep no table
+state (each is a row), so the message key only spreads them over partitions: any key is
+accepted.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import asyncpg
+from faust import StreamT
+from faust.types import EventT
+from prometheus_client import Counter
+
+from agents.batches import complete_batch, skip_done
+from agents.dlq import DeadLetterBatch, store_dead_letters
+from agents.ingest_intake import IngestRow, row_from_message
+from agents.ingest_sink import insert_events
+from agents.intake import Rejection
+from agents.sinks import write_rows_isolating
+from app.db import is_data_error
+from app.logging import get_logger
+from app.main import app, settings
+from app.resources import database, metrics
+from app.topics import events_ingest
+from models.ingest_wire import ingest_codec, register_codec
+from models.quality import QualityPolicy
+
+__all__ = ["process_ingest", "handle_ingest_batch"]
+
+log = get_logger("sei.agents.ingest")
+_codec = ingest_codec()
+_policy = QualityPolicy(min_score=settings.data_quality_min_score)
+register_codec()  # `ingest-avro` for producers and tools running in this app
+
+_events = Counter(
+    "ingest_events_total",
+    "Valid ingested events by wire encoding and Avro writer version (json: none)",
+    ["encoding", "schema_version"],
+    registry=metrics.registry,
+)
+_flagged = Counter(
+    "ingest_quality_flagged_total",
+    "Ingested events scored below DATA_QUALITY_MIN_SCORE",
+    ["event_type"],
+    registry=metrics.registry,
+)
+
+
+@dataclass(slots=True)
+class IngestBatch:
+    """The rows of one batch by identity (the first delivery in the batch wins)."""
+
+    rows: dict[tuple[str, datetime], tuple[IngestRow, EventT]] = field(default_factory=dict)
+    valid: int = 0
+
+
+def _message_time(event: EventT) -> datetime:
+    stamp = event.message.timestamp
+    # Kafka stamps every record; a missing stamp (0 or None) falls back to now.
+    return datetime.fromtimestamp(stamp, UTC) if stamp and stamp > 0 else datetime.now(UTC)
+
+
+def collect(events: Sequence[EventT], letters: DeadLetterBatch) -> IngestBatch:
+    """Valid events as rows; the rest dead-lettered."""
+    batch = IngestBatch()
+    lenient = settings.validation_mode != "strict"
+    for event in events:
+        message = event.message
+        try:
+            outcome = row_from_message(
+                message.value, message.key, _message_time(event), _codec, lenient=lenient, policy=_policy
+            )
+        except Exception as exc:  # a bug must cost this event, not the partition
+            log.exception("ingest.process_failed", partition=message.partition, offset=message.offset)
+            outcome = Rejection("processing_error", f"{exc}", type(exc).__name__, traceback.format_exc())
+        if isinstance(outcome, Rejection):
+            letters.add(event, outcome)
+            continue
+        batch.valid += 1
+        row = outcome.row
+        _events.labels(row.encoding, str(row.schema_version) if row.encoding == "avro" else "none").inc()
+        if row.quality_flagged:
+            _flagged.labels(row.event_type).inc()
+        if outcome.dropped:
+            metrics.record_warning(message.topic)
+            if settings.validation_mode == "warn":
+                log.warning(
+                    "message.validation_warning",
+                    topic=message.topic,
+                    partition=message.partition,
+                    offset=message.offset,
+                    warnings=list(outcome.dropped),
+                )
+        batch.rows.setdefault(row.identity, (row, event))
+    return batch
+
+
+async def _insert(conn: asyncpg.Connection, rows: Sequence[IngestRow]) -> None:
+    await insert_events(conn, rows)
+
+
+async def write_batch(batch: IngestBatch, letters: DeadLetterBatch) -> tuple[int, int]:
+    """Insert the rows and store the dead letters in one transaction: (new rows, refused).
+
+    Rows the database refuses (a data error) are isolated and dead-lettered; transient
+    errors are retried inside ``database.transaction`` until it answers.
+    """
+    rows = [row for row, _ in batch.rows.values()]
+
+    async def write_all(conn: asyncpg.Connection) -> int:
+        inserted = await insert_events(conn, rows)
+        await store_dead_letters(conn, letters.letters)
+        return inserted
+
+    try:
+        inserted = await database.transaction(write_all, what="ingested_events")
+    except Exception as exc:
+        if not is_data_error(exc):
+            raise
+        refused = await write_rows_isolating(database, rows, _insert, what="ingested_events")
+        for row, error in refused:
+            letters.add(
+                batch.rows[row.identity][1],
+                Rejection("db_data_error", f"{type(error).__name__}: {error}", type(error).__name__),
+            )
+        await database.transaction(
+            lambda conn: store_dead_letters(conn, letters.letters), what="dead_letters"
+        )
+        # New and already-stored rows cannot be told apart on this path; count them as new.
+        return len(rows) - len(refused), len(refused)
+    return inserted, 0
+
+
+async def handle_ingest_batch(events: Sequence[EventT]) -> None:
+    """Process one batch of events.ingest messages end to end."""
+    started = time.perf_counter()
+    topic = events[0].message.topic
+    letters = DeadLetterBatch()
+    fresh = await skip_done(events)
+    batch = collect(fresh.events, letters)
+    inserted, refused = await write_batch(batch, letters)
+    letters.publish()
+    fresh.remember_when_committed()
+    metrics.record_rows("ingested_events", inserted)
+    stored_before = len(batch.rows) - refused - inserted
+    metrics.record_batch(
+        topic,
+        consumed=len(events),
+        processed=batch.valid - refused + fresh.skipped,
+        duplicates=(batch.valid - len(batch.rows)) + stored_before + fresh.skipped,
+        skipped=fresh.skipped,
+        seconds=time.perf_counter() - started,
+    )
+
+
+@app.agent(events_ingest, concurrency=1)
+async def process_ingest(stream: StreamT[bytes]) -> None:
+    """events.ingest -> `ingested_events` rows (validated, quality-scored)."""
+    async for events in stream.take_events(settings.batch_size, within=settings.batch_timeout_ms / 1000):
+        await complete_batch(handle_ingest_batch(events), what="events.ingest")

@@ -1,0 +1,258 @@
+"""Projections of table state, refreshed on a timer: metrics.dora, Redis snapshots,
+`metrics_daily` (repositories and teams), `pull_requests` rows and `sprints` rows.
+
+Pull-request rows are projections because most of their columns (stage durations, deployed
+time) are derived from the repository's commits and deployments too, and recomputing them
+costs a pass over the repository's history: once per refresh, not once per batch. Sprint
+rows are written by the sprint agent as well, and refreshed here when the project's issues
+change their completion.
+
+Agents mark what their batch changed (repositories, teams, projects); every TICK_S the
+worker flushes the marked keys it owns, each at most once per REFRESH_S (a burst of events
+makes one projection update, a lone event one within a tick). Each value is recomputed from
+the whole state, so a flush can be repeated at any time: nothing is lost by flushing late,
+twice, or after a crash. Marks live in memory; after a start or a rebalance (the worker's
+active partitions changed) every owned key is marked, so the database catches up with the
+tables after a crash between an offset commit and a flush. Unchanged values (compared with
+what this worker last wrote) are not sent again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import asyncpg
+import orjson
+from aiokafka.partitioner import murmur2
+from faust.types import TP
+
+from agents.git_activity_sink import PullRequestRow, pull_request_rows, upsert_pull_requests
+from agents.jira_sink import SprintRow, sprint_rows, upsert_sprints
+from agents.metrics_sink import pool_team_days, replace_repository_days
+from app.logging import get_logger
+from app.main import app, settings
+from app.resources import cache, database, metrics
+from app.topics import git_commits, jira_issues, metrics_dora
+from tables.commits import commit_repository_days
+from tables.daily_metrics import DailyMetrics, daily_metrics
+from tables.delivery import repository_deployments, repository_incidents
+from tables.git_activity import repositories, repository_pull_requests
+from tables.instants import to_micros
+from tables.jira import issues_of, project_issues, project_sprints, sprints_of
+from tables.snapshots import dora_answer, load_repository
+
+__all__ = ["Projection", "projection", "SNAPSHOT_WINDOW_DAYS", "SNAPSHOT_KEY", "REFRESH_S"]
+
+log = get_logger("sei.projection")
+
+# DATA_PROC_PROJECTION_REFRESH_INTERVAL of the issue; a constant until Settings carries it.
+REFRESH_S = 10.0
+TICK_S = 1.0
+SHUTDOWN_FLUSH_S = 10.0
+SNAPSHOT_WINDOW_DAYS = 30  # the window of the snapshot on metrics.dora and in Redis
+SNAPSHOT_TTL_S = 7 * 86_400
+SNAPSHOT_KEY = "processor:snapshot:dora:{}"
+
+
+def partition_of(key: str, partitions: int) -> int:
+    """The partition a producer keying with murmur2 (aiokafka's default) sends ``key`` to."""
+    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+
+
+@dataclass(slots=True)
+class Due:
+    repositories: set[str] = field(default_factory=set)
+    teams: set[str] = field(default_factory=set)
+    projects: set[str] = field(default_factory=set)
+
+    def __bool__(self) -> bool:
+        return bool(self.repositories or self.teams or self.projects)
+
+
+class Projection:
+    """Marks, what this worker last wrote, and the flush."""
+
+    def __init__(self, refresh_s: float, production_environments: Collection[str]) -> None:
+        self.refresh_s = refresh_s
+        self.production_environments = production_environments
+        self.marked = Due()
+        self._flushed_at: dict[str, float] = {}
+        self._published: dict[str, bytes] = {}
+        self._days: dict[str, DailyMetrics] = {}
+        self._pull_requests: dict[tuple[str, int], PullRequestRow] = {}
+        self._sprints: dict[tuple[str, str], SprintRow] = {}
+        self._actives: frozenset[TP] | None = None
+
+    def mark_repositories(self, repository_ids: Iterable[str]) -> None:
+        self.marked.repositories.update(repository_ids)
+
+    def mark_teams(self, teams: Iterable[str]) -> None:
+        self.marked.teams.update(teams)
+
+    def mark_projects(self, project_keys: Iterable[str]) -> None:
+        self.marked.projects.update(project_keys)
+
+    def wrote_sprints(self, rows: Iterable[SprintRow]) -> None:
+        """An agent wrote these rows: they are what the database holds now."""
+        self._sprints.update((row.key, row) for row in rows)
+
+    def follow_assignment(self, actives: Collection[TP]) -> None:
+        """After a start or a rebalance, mark every owned key and forget what was written."""
+        current = frozenset(actives)
+        if current == self._actives:
+            return
+        self._actives = current
+        self._flushed_at.clear()
+        self._published.clear()
+        self._days.clear()
+        self._pull_requests.clear()
+        self._sprints.clear()
+        repository_tables = (
+            repository_deployments,
+            repository_incidents,
+            commit_repository_days,
+            repository_pull_requests,
+            repositories,
+        )
+        self.mark_repositories(k for table in repository_tables for k in list(table.keys()))
+        self.mark_projects(k for table in (project_sprints, project_issues) for k in list(table.keys()))
+        log.info(
+            "projection.assignment_changed",
+            partitions=len(current),
+            repositories=len(self.marked.repositories),
+            projects=len(self.marked.projects),
+        )
+
+    def _owned(self, topic: str, key: str) -> bool:
+        actives = self._actives or frozenset()
+        return TP(topic, partition_of(key, settings.topic_partitions)) in actives
+
+    def take_due(self, now: float, *, everything: bool = False) -> Due:
+        """Remove and return the marked keys this worker owns whose last flush is old enough."""
+        due = Due(teams=set(self.marked.teams))
+        self.marked.teams.clear()
+        for kind, marked, topic, taken in (
+            ("r", self.marked.repositories, git_commits.get_topic_name(), due.repositories),
+            ("p", self.marked.projects, jira_issues.get_topic_name(), due.projects),
+        ):
+            for key in list(marked):
+                if not self._owned(topic, key):
+                    marked.discard(key)  # revoked: its new owner flushes it
+                elif (
+                    everything
+                    or now - self._flushed_at.get(f"{kind}:{key}", now - self.refresh_s) >= self.refresh_s
+                ):
+                    marked.discard(key)
+                    taken.add(key)
+                    self._flushed_at[f"{kind}:{key}"] = now
+        return due
+
+    def requeue(self, due: Due) -> None:
+        self.mark_repositories(due.repositories)
+        self.mark_teams(due.teams)
+        self.mark_projects(due.projects)
+
+    async def flush(self, due: Due, *, now: int | None = None) -> None:
+        """Recompute and write the projections of ``due``."""
+        end = now if now is not None else to_micros(datetime.now(UTC))
+        environments = self.production_environments
+        snapshots: dict[str, tuple[bytes, bytes]] = {}  # repository -> (body, fingerprint)
+        days: dict[str, DailyMetrics] = {}
+        pr_rows: list[PullRequestRow] = []
+        for repository_id in sorted(due.repositories):
+            entities = load_repository(repository_id)
+            snapshot = {
+                "repository_id": repository_id,
+                **dora_answer(
+                    entities, end=end, window_days=SNAPSHOT_WINDOW_DAYS, production_environments=environments
+                ),
+            }
+            # "Changed" ignores the moving end: the same numbers are not announced again.
+            fingerprint = orjson.dumps({**snapshot, "end": None}, option=orjson.OPT_SORT_KEYS)
+            if self._published.get(repository_id) != fingerprint:
+                snapshots[repository_id] = (orjson.dumps(snapshot), fingerprint)
+            buckets = daily_metrics(
+                entities.deployments,
+                entities.incidents,
+                entities.commits,
+                entities.pull_requests,
+                environments,
+            )
+            if self._days.get(repository_id) != buckets:
+                days[repository_id] = buckets
+            for row in pull_request_rows(
+                entities.pull_requests, entities.commits, entities.deployments, environments
+            ):
+                if self._pull_requests.get(row.key) != row:
+                    pr_rows.append(row)
+        s_rows = [
+            row
+            for project_key in sorted(due.projects)
+            for row in sprint_rows(
+                project_key,
+                sprints_of(project_key),
+                [s.snapshot for s in issues_of(project_key) if s.snapshot],
+            )
+            if self._sprints.get(row.key) != row
+        ]
+
+        async def write(conn: asyncpg.Connection) -> int:
+            sent = await replace_repository_days(conn, days)
+            await pool_team_days(conn, sorted(days), sorted(due.teams))
+            await upsert_pull_requests(conn, pr_rows)
+            await upsert_sprints(conn, s_rows)
+            return sent
+
+        if days or due.teams or pr_rows or s_rows:
+            sent = await database.transaction(write, what="projection")
+            metrics.record_rows("metrics_daily", sent)
+            metrics.record_rows("pull_requests", len(pr_rows))
+            metrics.record_rows("sprints", len(s_rows))
+        self._days.update(days)
+        self._pull_requests.update((row.key, row) for row in pr_rows)
+        self.wrote_sprints(s_rows)
+        for repository_id, (body, fingerprint) in snapshots.items():
+            metrics_dora.send_soon(key=repository_id.encode(), value=body)
+            self._published[repository_id] = fingerprint
+        await cache.set_values(
+            {SNAPSHOT_KEY.format(r): body for r, (body, _) in snapshots.items()}, SNAPSHOT_TTL_S
+        )
+
+
+projection = Projection(REFRESH_S, settings.production_environments)
+
+
+async def _refresh(everything: bool) -> None:
+    due = projection.take_due(time.monotonic(), everything=everything)
+    if not due:
+        return
+    try:
+        await projection.flush(due)
+    except Exception:
+        log.exception(
+            "projection.flush_failed", repositories=len(due.repositories), projects=len(due.projects)
+        )
+        projection.requeue(due)
+
+
+@app.timer(TICK_S)
+async def refresh_projections() -> None:
+    """Flush the projections of what changed (see the module docstring)."""
+    if app.in_recovery or app.rebalancing:
+        return  # tables are incomplete until recovery ends: a flush now would write holes
+    projection.follow_assignment(app.assignor.assigned_actives())
+    await _refresh(everything=False)
+
+
+@app.on_before_shutdown.connect
+async def _flush_on_shutdown(sender: object, **kwargs: object) -> None:
+    if app.in_recovery or app.rebalancing or projection._actives is None:
+        return
+    try:
+        await asyncio.wait_for(_refresh(everything=True), SHUTDOWN_FLUSH_S)
+    except TimeoutError:
+        log.warning("projection.shutdown_flush_timeout", seconds=SHUTDOWN_FLUSH_S)

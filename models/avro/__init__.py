@@ -1,0 +1,2 @@
+"""Avro for ingested events: shipped schemas, a registry with compatibility checks, and the
+Confluent wire format codec."""

@@ -1,0 +1,95 @@
+"""Pull requests and repositories: the state behind ``GET /cycle-time`` and team metrics.
+
+- ``pull_requests``: ``compose_key(repository_id, number)`` -> PullRequestState record (one
+  value per pull request: its reviews and commit shas grow, a repository's PRs do too);
+- ``repository_pull_requests``: repository_id -> sorted PR numbers, so a repository's pull
+  requests are found without scanning the table;
+- ``repositories``: repository_id -> the winning RepositorySnapshot record (team, branch).
+All are written only from events of the repository's own partition (git.pull_requests and
+git.repositories are co-partitioned with git.commits and cicd.deployments).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from app.main import app, settings
+from tables.keys import compose_key
+from tables.pull_request_state import PullRequest, PullRequestEvent, PullRequestState, merge_pull_request
+from tables.repository_state import RepositorySnapshot, merge_repository
+
+__all__ = [
+    "pull_requests",
+    "repository_pull_requests",
+    "repositories",
+    "pull_request_key",
+    "merge_pull_request_events",
+    "merge_repository_events",
+    "pull_requests_of",
+    "repository_of",
+]
+
+pull_requests = app.Table(
+    "pull_requests",
+    partitions=settings.topic_partitions,
+    key_type=str,
+    help="pull request state per (repository, number)",
+)
+repository_pull_requests = app.Table(
+    "repository_pull_requests",
+    partitions=settings.topic_partitions,
+    key_type=str,
+    help="pull request numbers per repository",
+)
+repositories = app.Table(
+    "repositories",
+    partitions=settings.topic_partitions,
+    key_type=str,
+    help="latest repository_updated per repository",
+)
+
+
+def pull_request_key(repository_id: str, number: int) -> str:
+    return compose_key(repository_id, str(number))
+
+
+def merge_pull_request_events(
+    current: Mapping[str, Any] | None, incoming: Iterable[PullRequestEvent]
+) -> tuple[dict[str, Any], bool]:
+    """``current`` (a table value or None) with ``incoming`` merged; and whether it changed."""
+    before = PullRequestState.from_record(current) if current is not None else None
+    after = before
+    for event in incoming:
+        after = merge_pull_request(after, event)
+    if after is None:
+        raise ValueError("no pull request events to merge")
+    return after.to_record(), after != before
+
+
+def merge_repository_events(
+    current: Mapping[str, Any] | None, incoming: Iterable[RepositorySnapshot]
+) -> tuple[dict[str, Any], bool]:
+    """``current`` (a table value or None) with ``incoming`` merged; and whether it changed."""
+    before = RepositorySnapshot.from_record(current) if current is not None else None
+    after = before
+    for snapshot in incoming:
+        after = merge_repository(after, snapshot)
+    if after is None:
+        raise ValueError("no repository events to merge")
+    return after.to_record(), after != before
+
+
+def pull_requests_of(repository_id: str) -> list[PullRequest]:
+    """Every pull request of a repository held by this worker."""
+    found = []
+    for number in repository_pull_requests.get(repository_id) or []:
+        record = pull_requests.get(pull_request_key(repository_id, number))
+        if record is not None:
+            found.append(PullRequestState.from_record(record).view())
+    return found
+
+
+def repository_of(repository_id: str) -> RepositorySnapshot | None:
+    record = repositories.get(repository_id)
+    return RepositorySnapshot.from_record(record) if record is not None else None

@@ -1,0 +1,121 @@
+"""Answers computed from one worker's tables: the live views and the projections read these.
+
+Each loads the whole state of one repository (or project) from the co-partitioned tables and
+hands it to the pure functions, so a late event counts where its event time puts it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any
+
+from tables.commits import commit_repository_days, repository_commits
+from tables.cycle_time import cycle_time_snapshot
+from tables.delivery import deployments_of, incidents_of, repository_deployments, repository_incidents
+from tables.deployment_state import Commit, Deployment
+from tables.dora import dora_snapshot
+from tables.git_activity import pull_requests_of, repository_pull_requests
+from tables.incident_state import Incident
+from tables.issue_state import IssueState, cycle_time_days, issue_report
+from tables.jira import issues, issues_of, project_issues, project_sprints, sprints_of
+from tables.pull_request_state import PullRequest
+from tables.sprint_state import sprints_report
+
+__all__ = [
+    "Entities",
+    "load_repository",
+    "knows_repository",
+    "dora_answer",
+    "cycle_time_answer",
+    "issue_answer",
+    "project_issues_answer",
+    "sprints_answer",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Entities:
+    """Everything the DORA and cycle-time math needs, of one repository or a team's pool."""
+
+    deployments: list[Deployment]
+    incidents: list[Incident]
+    commits: list[Commit]
+    pull_requests: list[PullRequest]
+
+
+def load_repository(repository_id: str, *, with_pull_requests: bool = True) -> Entities:
+    """A repository's entities from this worker's tables."""
+    return Entities(
+        deployments_of(repository_id),
+        incidents_of(repository_id),
+        repository_commits(repository_id),
+        pull_requests_of(repository_id) if with_pull_requests else [],
+    )
+
+
+def knows_repository(repository_id: str) -> bool:
+    """True when this worker holds any deployment, incident, commit or pull request of it."""
+    tables = (repository_deployments, repository_incidents, commit_repository_days, repository_pull_requests)
+    return any(repository_id in table for table in tables)
+
+
+def dora_answer(
+    entities: Entities, *, end: int, window_days: int, production_environments: Collection[str]
+) -> dict[str, Any]:
+    """The ``GET /dora`` answer (less the repository or team)."""
+    return dora_snapshot(
+        entities.deployments,
+        entities.incidents,
+        entities.commits,
+        end=end,
+        window_days=window_days,
+        production_environments=production_environments,
+    )
+
+
+def cycle_time_answer(
+    entities: Entities, *, end: int, window_days: int, production_environments: Collection[str]
+) -> dict[str, Any]:
+    """The ``GET /cycle-time`` answer (less the repository or team)."""
+    return cycle_time_snapshot(
+        entities.pull_requests,
+        entities.commits,
+        entities.deployments,
+        end=end,
+        window_days=window_days,
+        production_environments=production_environments,
+    )
+
+
+def issue_answer(issue_key: str) -> dict[str, Any] | None:
+    """The ``GET /issues/{issue_key}`` answer, or None for an unknown issue."""
+    record = issues.get(issue_key)
+    return issue_report(IssueState.from_record(record)) if record is not None else None
+
+
+def project_issues_answer(project_key: str) -> dict[str, Any] | None:
+    """The ``GET /issues/{project_key}`` answer: each issue's state and cycle time."""
+    if project_key not in project_issues:
+        return None
+    listed = []
+    for state in issues_of(project_key):
+        snapshot = state.snapshot
+        listed.append(
+            {
+                "key": state.key,
+                "issue_type": snapshot.issue_type if snapshot else None,
+                "status": snapshot.status if snapshot else None,
+                "status_category": snapshot.status_category if snapshot else None,
+                "cycle_time_days": cycle_time_days(snapshot),
+            }
+        )
+    return {"project_key": project_key, "issues": listed}
+
+
+def sprints_answer(project_key: str) -> dict[str, Any] | None:
+    """The ``GET /sprints/{project_key}`` answer, or None for a project without sprints."""
+    if project_key not in project_sprints:
+        return None
+    snapshots = [s.snapshot for s in issues_of(project_key) if s.snapshot is not None]
+    return {"project_key": project_key, **sprints_report(sprints_of(project_key), snapshots)}

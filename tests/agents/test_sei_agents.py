@@ -1,0 +1,496 @@
+"""The SEI agents under Faust's test_context (no broker), their tables, their rows in a real
+PostgreSQL, and the projection flush; a history delivered in two orders gives one state."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack
+from datetime import UTC, date, datetime
+from typing import Any
+
+import asyncpg
+import orjson
+import pytest
+
+from app.sei_sample import generate_sei_history
+from tests.sei_truth import at, truth_of
+
+END = datetime(2025, 10, 31, tzinfo=UTC)
+
+
+def envelope(event_type: str, key_field: str, key: str, timestamp: str, data: dict[str, Any]) -> bytes:
+    return orjson.dumps(
+        {"event_type": event_type, "timestamp": timestamp, "source": "test", key_field: key, "data": data}
+    )
+
+
+async def fetch(url: str, sql: str, *args: object) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(url)
+    try:
+        return list(await conn.fetch(sql, *args))
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+def sent(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[tuple[bytes, bytes]]]:
+    """What the agents hand to the producer for ops.incidents and metrics.dora (leaves the process)."""
+    from app.topics import metrics_dora, ops_incidents
+
+    captured: dict[str, list[tuple[bytes, bytes]]] = {"ops.incidents": [], "metrics.dora": []}
+    for topic in (ops_incidents, metrics_dora):
+        name = topic.get_topic_name()
+
+        def send_soon(*, key: bytes, value: bytes, _name: str = name, **_: object) -> None:
+            captured[_name].append((key, value))
+
+        monkeypatch.setattr(topic, "send_soon", send_soon)
+    return captured
+
+
+class Agents:
+    """Every SEI agent's test context, and a way to wait until a topic's messages are done."""
+
+    def __init__(self, contexts: dict[str, Any]) -> None:
+        self.contexts = contexts
+
+    async def put(self, topic: str, messages: list[tuple[bytes, bytes]]) -> None:
+        from app.resources import metrics
+
+        before = metrics.topic(topic).consumed
+        for key, value in messages:
+            await self.contexts[topic].put(value, key=key)
+        for _ in range(400):
+            if metrics.topic(topic).consumed >= before + len(messages):
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"{topic}: {metrics.topic(topic).consumed - before} of {len(messages)} consumed")
+
+
+@pytest.fixture
+async def agents(app: Any, sent: dict[str, Any]) -> AsyncIterator[Agents]:
+    from agents.cicd import process_deployments, process_incidents
+    from agents.git import process_commits
+    from agents.git_activity import process_pull_requests, process_repositories
+    from agents.jira import process_issues, process_sprints
+
+    by_topic = {
+        "git.commits": process_commits,
+        "git.pull_requests": process_pull_requests,
+        "git.repositories": process_repositories,
+        "cicd.deployments": process_deployments,
+        "ops.incidents": process_incidents,
+        "jira.issues": process_issues,
+        "jira.sprints": process_sprints,
+    }
+    async with AsyncExitStack() as stack:
+        contexts = {
+            topic: await stack.enter_async_context(agent.test_context()) for topic, agent in by_topic.items()
+        }
+        yield Agents(contexts)
+
+
+@pytest.fixture
+def tag() -> str:
+    return uuid.uuid4().hex[:6]
+
+
+async def test_pull_request_events_any_order_build_the_row_with_stages(
+    agents: Agents, agent_database: str, tag: str
+) -> None:
+    from agents.projection import Due, projection
+
+    repo = f"pr-{tag}"
+    key = repo.encode()
+    commits = [
+        (
+            key,
+            envelope(
+                "commit_created",
+                "repository_id",
+                repo,
+                "2025-10-01T08:00:00Z",
+                {"sha": "c1", "pull_request_number": 7, "committed_at": "2025-10-01T08:00:00Z"},
+            ),
+        ),
+        (
+            key,
+            envelope(
+                "commit_created",
+                "repository_id",
+                repo,
+                "2025-10-01T10:00:00Z",
+                {"sha": "c2", "committed_at": "2025-10-01T10:00:00Z"},
+            ),
+        ),
+    ]
+    prs = [
+        (
+            key,
+            envelope(
+                "pull_request_merged",
+                "repository_id",
+                repo,
+                "2025-10-02T12:00:00Z",
+                {"number": 7, "merged_at": "2025-10-02T12:00:00Z", "merge_commit_sha": "m7"},
+            ),
+        ),
+        (
+            key,
+            envelope(
+                "pull_request_review_submitted",
+                "repository_id",
+                repo,
+                "2025-10-01T14:00:00Z",
+                {"number": 7, "reviewer": "alice", "state": "commented"},
+            ),
+        ),  # submitted_at: the timestamp
+        (
+            key,
+            envelope(
+                "pull_request_review_submitted",
+                "repository_id",
+                repo,
+                "2025-10-01T13:00:00Z",
+                {"number": 7, "reviewer": "bob", "state": "approved", "submitted_at": "2025-10-01T13:00:00Z"},
+            ),
+        ),
+        (
+            key,
+            envelope(
+                "pull_request_opened",
+                "repository_id",
+                repo,
+                "2025-10-01T12:00:00Z",
+                {
+                    "number": 7,
+                    "title": "fix",
+                    "author": "bob",
+                    "created_at": "2025-10-01T12:00:00Z",
+                    "commit_shas": ["c2"],
+                },
+            ),
+        ),
+        (
+            key,
+            b'{"event_type": "pull_request_review_submitted", "timestamp": "2025-10-01T00:00:00Z",'
+            b' "repository_id": "' + key + b'", "data": {"number": 7}}',
+        ),  # no reviewer: dead letter
+    ]
+    deployments = [
+        (
+            key,
+            envelope(
+                "deployment_finished",
+                "repository_id",
+                repo,
+                "2025-10-03T12:00:00Z",
+                {
+                    "id": "d1",
+                    "environment": "production",
+                    "status": "success",
+                    "finished_at": "2025-10-03T12:00:00Z",
+                },
+            ),
+        ),
+    ]
+    await agents.put("git.pull_requests", prs + prs[:2])
+    await agents.put("cicd.deployments", deployments)
+    await agents.put("git.commits", commits)  # commits last: still counted
+    await projection.flush(Due(repositories={repo}), now=at("2025-10-31T00:00:00Z"))
+
+    rows = await fetch(agent_database, "SELECT * FROM pull_requests WHERE repository_id = $1", repo)
+    assert len(rows) == 1
+    row = rows[0]
+    assert (row["number"], row["state"], row["author"], row["title"]) == (7, "merged", "bob", "fix")
+    assert row["first_commit_at"] == datetime(2025, 10, 1, 8, tzinfo=UTC)  # c1 (numbered) before c2 (listed)
+    assert row["first_review_at"] == datetime(
+        2025, 10, 1, 14, tzinfo=UTC
+    )  # bob reviewing himself: not counted
+    assert row["first_approval_at"] is None
+    assert row["deployed_at"] == datetime(2025, 10, 3, 12, tzinfo=UTC)  # d1 ships everything before it
+    assert (row["coding_hours"], row["pickup_hours"], row["review_hours"]) == (4.0, 2.0, 22.0)
+    assert (row["deploy_hours"], row["cycle_time_hours"], row["review_time_hours"]) == (24.0, 52.0, None)
+    assert sorted(row["commit_shas"]) == ["c2"]
+    dead = await fetch(agent_database, "SELECT error_type FROM dead_letters WHERE message_key = $1", key)
+    assert [r["error_type"] for r in dead] == ["ValidationError"]
+    daily = await fetch(
+        agent_database,
+        "SELECT metric_date, metric, value FROM metrics_daily WHERE scope = 'repository' AND subject = $1",
+        repo,
+    )
+    values = {(r["metric_date"], r["metric"]): r["value"] for r in daily}
+    assert values[(date(2025, 10, 3), "deployments")] == 1
+    assert values[(date(2025, 10, 3), "lead_time_count")] == 2  # c1 and c2
+    assert values[(date(2025, 10, 2), "pull_requests_merged")] == 1
+    assert values[(date(2025, 10, 2), "cycle_time_count")] == 1
+    # Flushing again sends nothing new and changes nothing.
+    before = await fetch(
+        agent_database, "SELECT xmin::text FROM metrics_daily WHERE subject = $1 ORDER BY 1", repo
+    )
+    projection.mark_repositories([repo])
+    await projection.flush(Due(repositories={repo}), now=at("2025-10-31T00:00:00Z"))
+    assert (
+        await fetch(
+            agent_database, "SELECT xmin::text FROM metrics_daily WHERE subject = $1 ORDER BY 1", repo
+        )
+        == before
+    )
+
+
+async def test_repository_team_change_moves_team_rows_and_fills_the_cache(
+    agents: Agents, agent_database: str, tag: str
+) -> None:
+    from agents.projection import Due, projection
+    from app.resources import cache
+
+    repo, old, new = f"team-{tag}", f"old-{tag}", f"new-{tag}"
+    key = repo.encode()
+    await agents.put(
+        "cicd.deployments",
+        [
+            (
+                key,
+                envelope(
+                    "deployment_finished",
+                    "repository_id",
+                    repo,
+                    "2025-10-05T10:00:00Z",
+                    {
+                        "id": "d1",
+                        "environment": "production",
+                        "status": "success",
+                        "finished_at": "2025-10-05T10:00:00Z",
+                    },
+                ),
+            )
+        ],
+    )
+    late = envelope(
+        "repository_updated", "repository_id", repo, "2025-10-02T00:00:00Z", {"team": new, "name": "n"}
+    )
+    early = envelope("repository_updated", "repository_id", repo, "2025-10-01T00:00:00Z", {"team": old})
+    await agents.put("git.repositories", [(key, early)])
+    await projection.flush(Due(repositories={repo}, teams={old}))
+    teams = "SELECT subject, metric, value FROM metrics_daily WHERE scope = 'team' AND subject = ANY($1) ORDER BY 1, 2"
+    assert ("deployments", 1.0) in [
+        (r[1], r[2]) for r in await fetch(agent_database, teams, [old, new]) if r[0] == old
+    ]
+
+    await agents.put("git.repositories", [(key, late), (key, early)])  # the later event wins in any order
+    rows = await fetch(agent_database, "SELECT team, name FROM repositories WHERE repository_id = $1", repo)
+    assert [tuple(r) for r in rows] == [(new, "n")]
+    await projection.flush(Due(repositories={repo}, teams={old, new}))
+    pooled = await fetch(agent_database, teams, [old, new])
+    assert {r[0] for r in pooled} == {new}  # the whole history moved to the new team
+    cached = await cache.mget([f"processor:cache:repo:{repo}"])
+    if cached[0] is not None:  # Redis is optional for agent tests
+        assert orjson.loads(cached[0])["team"] == new
+
+
+async def test_issues_sprints_and_incident_issues(
+    agents: Agents, agent_database: str, tag: str, sent: dict[str, list[tuple[bytes, bytes]]]
+) -> None:
+    from agents.projection import Due, projection
+    from tables.snapshots import issue_answer, sprints_answer
+
+    project = f"P{tag.upper()}"
+    key = project.encode()
+    issue = f"{project}-1"
+    seed_issue = {
+        "key": issue,
+        "status": "Done",
+        "assignee": "john@example.com",
+        "story_points": 5,
+        "sprint_id": 12,
+        "created": "2025-09-25T10:00:00Z",
+        "resolved": "2025-10-01T12:00:00Z",
+    }
+    transitions = [
+        ("To Do", "In Progress", "2025-09-26T00:00:00Z"),
+        ("In Progress", "In Review", "2025-09-27T00:00:00Z"),
+        ("In Review", "In Progress", "2025-09-27T06:00:00Z"),  # reopened
+        ("In Progress", "Done", "2025-09-28T00:00:00Z"),
+    ]
+    messages = [
+        (key, envelope("issue_updated", "project_key", project, "2025-10-01T12:00:00Z", seed_issue))
+    ] + [
+        (
+            key,
+            envelope(
+                "issue_transitioned",
+                "project_key",
+                project,
+                when,
+                {"key": issue, "from_status": a, "to_status": b, "transitioned_at": when},
+            ),
+        )
+        for a, b, when in reversed(transitions)
+    ]
+    incident = {
+        "key": f"{project}-2",
+        "issue_type": "Incident",
+        "summary": "down",
+        "repository_id": f"r-{tag}",
+        "created": "2025-10-02T00:00:00Z",
+        "resolved": "2025-10-02T03:00:00Z",
+    }
+    messages.append(
+        (key, envelope("issue_created", "project_key", project, "2025-10-02T03:00:00Z", incident))
+    )
+    messages.append(
+        (key, envelope("issue_created", "project_key", project, "2025-10-02T03:00:00Z", {"key": "OTHER-3"}))
+    )  # not this project's issue: dead letter
+    await agents.put("jira.issues", messages + messages[:2])
+    sprint = {
+        "id": 12,
+        "name": "S12",
+        "start_date": "2025-09-22T00:00:00Z",
+        "end_date": "2025-10-06T00:00:00Z",
+        "committed_points": 8,
+    }
+    await agents.put(
+        "jira.sprints",
+        [
+            (
+                key,
+                envelope(
+                    "sprint_closed",
+                    "project_key",
+                    project,
+                    "2025-10-05T00:00:00Z",
+                    {**sprint, "complete_date": "2025-10-05T00:00:00Z"},
+                ),
+            ),
+            (key, envelope("sprint_started", "project_key", project, "2025-09-22T00:00:00Z", sprint)),
+        ],
+    )
+
+    answer = issue_answer(issue)
+    assert answer is not None and answer["cycle_time_days"] == 6.08  # seed 000's PROJ-123
+    assert answer["time_in_status"] == {"In Progress": 86_400 + 64_800.0, "In Review": 21_600.0}
+    rows = await fetch(
+        agent_database,
+        "SELECT issue_key, cycle_time_days, story_points FROM issues WHERE project_key = $1 ORDER BY 1",
+        project,
+    )
+    assert [tuple(r) for r in rows] == [(issue, 6.08, 5.0), (f"{project}-2", 0.12, None)]
+    durations = await fetch(
+        agent_database,
+        "SELECT status, seconds FROM issue_status_durations WHERE issue_key = $1 ORDER BY 1",
+        issue,
+    )
+    assert [tuple(r) for r in durations] == [("In Progress", 151_200.0), ("In Review", 21_600.0)]
+    sprints = sprints_answer(project)
+    assert sprints is not None
+    assert [
+        (s["id"], s["state"], s["completed_points"], s["completion_rate"]) for s in sprints["sprints"]
+    ] == [
+        ("12", "closed", 5.0, 0.625)  # no completed_points given: PROJ-1's 5 points, resolved before close
+    ]
+    assert sprints["velocity_trend"] == 5.0
+    stored = await fetch(
+        agent_database,
+        "SELECT sprint_id, completed_points, velocity FROM sprints WHERE project_key = $1",
+        project,
+    )
+    assert [tuple(r) for r in stored] == [("12", 5.0, 5.0)]
+
+    # The Incident issue went to ops.incidents, keyed by its repository, once per delivery.
+    forwarded = [orjson.loads(v) for k, v in sent["ops.incidents"] if k == f"r-{tag}".encode()]
+    assert forwarded and {f["data"]["id"] for f in forwarded} == {f"{project}-2"}
+    assert forwarded[0]["event_type"] == "incident_resolved"
+    await agents.put("ops.incidents", [(k, v) for k, v in sent["ops.incidents"] if k == f"r-{tag}".encode()])
+    incidents = await fetch(
+        agent_database,
+        "SELECT incident_id, opened_at, resolved_at FROM incidents WHERE repository_id = $1",
+        f"r-{tag}",
+    )
+    assert [tuple(r) for r in incidents] == [
+        (f"{project}-2", datetime(2025, 10, 2, tzinfo=UTC), datetime(2025, 10, 2, 3, tzinfo=UTC))
+    ]
+    await projection.flush(Due(projects={project}))  # nothing changed: nothing rewritten
+    assert [
+        tuple(r)
+        for r in await fetch(
+            agent_database, "SELECT sprint_id, completed_points FROM sprints WHERE project_key = $1", project
+        )
+    ] == [("12", 5.0)]
+
+
+def _orders(
+    messages: list[tuple[str, tuple[bytes, bytes]]], seed: int
+) -> Iterator[list[tuple[str, tuple[bytes, bytes]]]]:
+    rng = random.Random(seed)
+    yield list(messages)
+    shuffled = messages + rng.sample(messages, len(messages) // 3)
+    rng.shuffle(shuffled)
+    yield shuffled
+
+
+async def test_history_in_two_orders_with_duplicates_gives_one_state(
+    agents: Agents, agent_database: str, tag: str, sent: dict[str, list[tuple[bytes, bytes]]]
+) -> None:
+    """The same generated history, in order and shuffled with redeliveries, through every
+    agent: tables, snapshots and rows agree with each other and with the truth."""
+    from agents.projection import Due, projection
+    from tables.snapshots import cycle_time_answer, dora_answer, issue_answer, load_repository, sprints_answer
+
+    end = at("2025-10-31T00:00:00Z")
+    assert end is not None
+    answers = []
+    for run, seed in (("a", 1), ("b", 2)):
+        history = generate_sei_history(repositories=2, teams=1, days=20, seed=5, prefix=f"h{run}{tag}")
+        truth = truth_of(history.events)
+        flat = [(topic, message) for topic, messages in history.messages().items() for message in messages]
+        order = list(_orders(flat, seed))[1 if run == "b" else 0]
+        for topic in (
+            "git.repositories",
+            "git.commits",
+            "git.pull_requests",
+            "cicd.deployments",
+            "jira.issues",
+            "jira.sprints",
+            "ops.incidents",
+        ):
+            await agents.put(topic, [m for t, m in order if t == topic])
+        forwarded = [m for m in sent["ops.incidents"] if m[0].decode() in history.repositories]
+        await agents.put("ops.incidents", forwarded)
+        await projection.flush(
+            Due(repositories=set(history.repositories), projects=set(history.projects)), now=end
+        )
+        sample = truth.dora(history.repositories, end=end, window_days=30)
+        assert sample["lead_time"]["count"] > 10 and sample["change_failure_rate"]["deployments"] > 5
+        assert truth.cycle_time(history.repositories, end=end, window_days=30)["cycle_time"]["count"] > 5
+        answer: dict[str, Any] = {}
+        for n, repo in enumerate(history.repositories):
+            entities = load_repository(repo)
+            dora = dora_answer(entities, end=end, window_days=30, production_environments={"production"})
+            assert dora == truth.dora([repo], end=end, window_days=30)
+            cycle = cycle_time_answer(
+                entities, end=end, window_days=30, production_environments={"production"}
+            )
+            assert cycle == truth.cycle_time([repo], end=end, window_days=30)
+            answer[f"repo{n}"] = (dora, _renamed(cycle, repo, f"repo{n}"))
+        for n, project in enumerate(history.projects):
+            assert sprints_answer(project) == truth.sprints(project)
+            answer[f"project{n}"] = _renamed(sprints_answer(project), project, f"project{n}")
+            for key in [k for k, p in truth.issue_projects.items() if p == project]:
+                assert issue_answer(key) == truth.issue(key)
+        daily = await fetch(
+            agent_database,
+            "SELECT subject, metric_date, metric, value FROM metrics_daily WHERE scope = 'repository' AND subject = ANY($1)",
+            history.repositories,
+        )
+        for repo in history.repositories:
+            stored = {(r["metric_date"], r["metric"]): r["value"] for r in daily if r["subject"] == repo}
+            assert stored == pytest.approx(truth.daily(repo))
+        answers.append(answer)
+    assert answers[0] == answers[1]
+
+
+def _renamed(value: Any, old: str, new: str) -> Any:
+    return orjson.loads(orjson.dumps(value).replace(old.encode(), new.encode()))
