@@ -24,6 +24,7 @@ class TopicStats:
     dedupe_skipped: int = 0
     warnings: int = 0
     batches: int = 0
+    rewinds: int = 0
     failed_by_reason: Tally[str] = field(default_factory=Tally)
     last_batch_at: float | None = None
 
@@ -36,6 +37,7 @@ class TopicStats:
             "dedupe_skipped": self.dedupe_skipped,
             "warnings": self.warnings,
             "batches": self.batches,
+            "rewinds": self.rewinds,
             "failed_by_reason": dict(self.failed_by_reason),
             "last_batch_at": self.last_batch_at,
         }
@@ -103,6 +105,12 @@ class ProcessorMetrics:
             ["table"],
             registry=self.registry,
         )
+        self.rewinds = Counter(
+            "processor_partition_rewinds_total",
+            "Partitions read again from their committed offset after a message was lost in the consumer",
+            ["topic"],
+            registry=self.registry,
+        )
 
     def topic(self, topic: str) -> TopicStats:
         stats = self.topics.get(topic)
@@ -141,6 +149,10 @@ class ProcessorMetrics:
             self.duplicates.labels(topic).inc(duplicates)
         self.duration.labels(topic).observe(seconds)
         self.batch_size.labels(topic).set(consumed)
+
+    def record_rewind(self, topic: str) -> None:
+        self.topic(topic).rewinds += 1
+        self.rewinds.labels(topic).inc()
 
     def record_rows(self, table: str, rows: int) -> None:
         if rows:

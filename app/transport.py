@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any, cast
 
 import aiokafka
 from aiokafka import AIOKafkaConsumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
-from faust.types import TP
+from faust.types import TP, Message
 
 __all__ = ["KafkaTransport", "TansuTransport", "resolve_end_offsets"]
 
@@ -106,10 +106,82 @@ class SafeConsumer(faust_aiokafka.Consumer):
         super().resume_partitions(resumed)
 
     async def perform_seek(self) -> None:
+        """Faust's seek to committed offsets, and to the start where nothing is committed.
+
+        Faust leaves a partition without a committed offset at whatever position the
+        consumer had, and keeps its old committed offset in memory: after the broker lost
+        its log (the local memory broker restarted) that position points past the new log
+        and its records are skipped, and the stale committed offset refuses their acks.
+        Without a commit there is nothing done to skip: read from the start
+        (``consumer_auto_offset_reset="earliest"``).
+        """
         try:
-            await super().perform_seek()
+            committed = await self.seek_to_committed()
+            fresh = [
+                tp
+                for tp, offset in committed.items()
+                if (offset is None or offset <= 0) and not self._is_changelog_tp(tp)
+            ]
+            if fresh:
+                await self._thread.seek_to_beginning(
+                    *(aiokafka.TopicPartition(tp.topic, tp.partition) for tp in fresh)
+                )
+            self._read_offset.update(
+                {tp: offset if offset is not None and offset >= 0 else None for tp, offset in committed.items()}
+            )
+            self._committed_offset.update(
+                {tp: offset if offset is not None and offset > 0 else None for tp, offset in committed.items()}
+            )
         finally:
             self.awaiting_seek.clear()
+
+    _rewinds: dict[TP, int] | None = None
+    _rewound: dict[TP, int] | None = None
+
+    def request_rewind(self, offsets: Mapping[TP, int]) -> None:
+        """Read these partitions again from these offsets (see app.lost_messages).
+
+        The seek waits for the fetcher's next round: a seek while it is handing out the
+        records of a fetch would let those records move the read offsets past it again.
+        """
+        if self._rewinds is None:
+            self._rewinds = {}
+        self._rewinds.update(offsets)
+
+    async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Message]]:
+        rewinds = self._rewinds
+        rewound = self._rewound
+        if rewinds:
+            pending = dict(rewinds)
+            rewinds.clear()
+            assigned = self.assignment()
+            rewound = self._rewound = {}
+            for tp, offset in pending.items():
+                if tp in assigned:
+                    await self.seek(tp, offset)
+                    rewound[tp] = offset
+        async for tp, message in super().getmany(timeout):
+            if rewinds and tp in rewinds:
+                continue  # read again after the seek
+            if rewound and tp in rewound:
+                start = rewound.pop(tp)
+                if message.offset > start:
+                    # Nothing at the rewound offset (a compacted or control record): a hole
+                    # that Faust may commit over, like the gaps it finds itself.
+                    self._gap[tp].addi(start, message.offset)
+            yield tp, message
+
+    def _new_offset(self, tp: TP) -> int | None:
+        # Faust commits over an unacked message when it is the only one missing at the head
+        # (it takes the committed offset for the last one processed, not the next one to
+        # process): a message dropped there would be lost. Not before the head is acked,
+        # or known to be a hole.
+        committed = self._committed_offset[tp]
+        if committed is not None and self._acked[tp] and committed not in self._acked_index[tp]:
+            holes = self._gap.get(tp)
+            if not (holes and holes.at(committed)):
+                return None
+        return cast(int | None, super()._new_offset(tp))
 
 
 class KafkaTransport(faust_aiokafka.Transport):

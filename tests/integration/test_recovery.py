@@ -12,7 +12,6 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import aiokafka
 import asyncpg
@@ -21,11 +20,11 @@ from faust.transport import by_url
 from faust.types import TP
 
 from app.kafka_io import create_topics, produce
-from app.localstack import LocalStack, free_port, fresh_database
+from app.localstack import LocalStack
 from app.sample_data import generate_commit_stream
 from app.transport import KafkaTransport, TansuTransport, resolve_end_offsets
 from app.worker_process import WorkerProcess
-from tests.integration.conftest import wait_for
+from tests.integration.conftest import isolated_env, new_worker, temporary_database, wait_for
 from tests.integration.truth import commit_truth, daily_from_view
 
 pytestmark = pytest.mark.integration
@@ -59,31 +58,13 @@ def test_tansu_end_offsets_after_batched_produce_are_resolved(stack: LocalStack)
 
 @pytest.fixture
 def own_database(stack: LocalStack) -> Iterator[str]:
-    url = urlunsplit(urlsplit(stack.database_url)._replace(path=f"/sei_recovery_{uuid.uuid4().hex[:8]}"))
-    asyncio.run(fresh_database(url))
-    yield url
-
-    async def drop() -> None:
-        admin = await asyncpg.connect(urlunsplit(urlsplit(url)._replace(path="/postgres")))
-        await admin.execute(f'DROP DATABASE IF EXISTS "{urlsplit(url).path.lstrip("/")}" WITH (FORCE)')
-        await admin.close()
-
-    asyncio.run(drop())
+    with temporary_database(stack, "sei_recovery") as url:
+        yield url
 
 
 @pytest.fixture
 def group_env(stack: LocalStack, own_database: str) -> dict[str, str]:
-    return {
-        **stack.env,
-        "TIMESCALE_URL": own_database,
-        "CONSUMER_GROUP_ID": f"recovery-{uuid.uuid4().hex[:8]}",
-        "BATCH_TIMEOUT_MS": "300",
-        "STORE": "rocksdb://",
-    }
-
-
-def new_worker(env: dict[str, str], root: Path, name: str) -> WorkerProcess:
-    return WorkerProcess(env, root / name, free_port(), root / f"{name}.log")
+    return isolated_env(stack, own_database, "recovery")
 
 
 def database_daily(url: str, prefix: str) -> tuple[int, dict[Any, Any]]:
@@ -191,7 +172,12 @@ def test_rebalance_second_worker_joins_and_leaves_tables_equal_truth(
         part2 = produce_commits(stack, prefix, 10_000, seed=32)
         rows, daily = commit_truth(part1 + part2)
         wait_for(
-            lambda: database_daily(own_database, prefix)[0] >= len(rows), 240, "both parts in the database"
+            lambda: database_daily(own_database, prefix)[0] >= len(rows),
+            240,
+            lambda: (
+                f"both parts: {database_daily(own_database, prefix)[0]} of {len(rows)} rows; "
+                f"{first.get('/stats')} {second.get('/stats')}"
+            ),
         )
         repositories = sorted({repo for repo, _ in daily})
         for worker in (first, second):
@@ -204,7 +190,11 @@ def test_rebalance_second_worker_joins_and_leaves_tables_equal_truth(
         part3 = produce_commits(stack, prefix, 5_000, seed=33)
         rows, daily = commit_truth(part1 + part2 + part3)
         wait_for(
-            lambda: database_daily(own_database, prefix)[0] >= len(rows), 240, "third part in the database"
+            lambda: database_daily(own_database, prefix)[0] >= len(rows),
+            240,
+            lambda: (
+                f"third part: {database_daily(own_database, prefix)[0]} of {len(rows)} rows; {first.get('/stats')}"
+            ),
         )
         count, db_daily = database_daily(own_database, prefix)
         assert count == len(rows)

@@ -9,6 +9,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+from aiokafka import AIOKafkaConsumer
 
 from app.kafka_io import create_topics, produce
 from app.localstack import Broker, LocalStack, fresh_database, start_broker
@@ -108,6 +109,20 @@ def test_redis_down_processing_goes_on_and_recovers(
         worker.stop()
 
 
+async def partition_counts(bootstrap: list[str]) -> dict[str, int]:
+    """Every topic on the broker with its partition count."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        return {
+            topic: len(consumer.partitions_for_topic(topic) or ())
+            for topic in await consumer.topics()
+            if not topic.startswith("__")
+        }
+    finally:
+        await consumer.stop()
+
+
 def test_broker_restart_worker_reconnects_to_fresh_topics(
     stack: LocalStack, own_database: str, private_broker: Broker, tmp_path: Path
 ) -> None:
@@ -138,10 +153,15 @@ def test_broker_restart_worker_reconnects_to_fresh_topics(
         wait_for(lambda: commits_in(own_database, prefix) >= before, 120, "rows before the restart")
         ready_before = readies()
         port = private_broker.port
+        topics = asyncio.run(partition_counts(bootstrap))
         private_broker.stop()
         time.sleep(3)
         private_broker.process = start_broker(port).process  # same address, empty memory
-        asyncio.run(create_topics(bootstrap, ["git.commits"], partitions=8))
+        # The fresh topic set an operator restores: every topic, changelogs included, with
+        # its partition count (without them the worker's pending changelog and projection
+        # sends fail, and it stops).
+        for count in sorted(set(topics.values())):
+            asyncio.run(create_topics(bootstrap, [t for t, n in topics.items() if n == count], partitions=count))
         wait_for(lambda: readies() > ready_before, 120, "the worker to rejoin the restarted broker")
         asyncio.run(produce(bootstrap, "git.commits", second))
         after = len(commit_truth(first + second)[0])

@@ -1,0 +1,68 @@
+"""Every CHECK_S, rewind source partitions whose next message Faust lost (app.lost_messages)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from faust.types import TP
+
+from app.logging import get_logger
+from app.lost_messages import LostMessageWatch, lost_heads
+from app.main import app
+from app.resources import metrics
+
+__all__ = ["check_lost_messages", "CHECK_S"]
+
+log = get_logger("sei.lost_messages")
+CHECK_S = 5.0
+watch = LostMessageWatch()
+
+
+def _queued(channels_by_tp: dict[TP, Any]) -> tuple[set[tuple[TP, int]], set[TP]]:
+    """(tp, offset) of every message waiting in a stream queue; partitions with a full queue."""
+    queued: set[tuple[TP, int]] = set()
+    busy: set[TP] = set()
+    for tp, channels in channels_by_tp.items():
+        for channel in list(channels):
+            queue = channel.queue
+            if queue.full():
+                busy.add(tp)
+            # asyncio.Queue keeps its items in ``_queue``; reading it does not disturb it.
+            queued.update((e.message.tp, e.message.offset) for e in list(queue._queue))
+    return queued, busy
+
+
+@app.timer(CHECK_S)
+async def check_lost_messages() -> None:
+    if app.in_recovery or app.rebalancing or not app.consumer.assignment():
+        watch.reset()
+        return
+    consumer = app.consumer
+    changelogs = app.tables.changelog_topics
+    sources = {tp for tp in consumer.assignment() if tp.topic not in changelogs}
+    channels_by_tp = {tp: app.topics._tp_index.get(tp, ()) for tp in sources}
+    queued, busy = _queued(channels_by_tp)
+    found = lost_heads(
+        {tp: consumer._committed_offset.get(tp) for tp in sources},
+        {tp: consumer._read_offset.get(tp) for tp in sources},
+        {tp: consumer._acked_index.get(tp, ()) for tp in sources},
+        queued,
+        busy,
+    )
+    confirmed = watch.confirm(found)
+    if not confirmed:
+        return
+    for tp, offset in confirmed.items():
+        log.warning(
+            "consumer.lost_message_rewound",
+            topic=tp.topic,
+            partition=tp.partition,
+            offset=offset,
+            read_offset=consumer._read_offset.get(tp),
+            hint="later messages of this partition were processed but not this one; reading "
+            "again from it (processing is idempotent)",
+        )
+        metrics.record_rewind(tp.topic)
+    request = getattr(consumer, "request_rewind", None)
+    if request is not None:
+        request(confirmed)

@@ -1,0 +1,31 @@
+from faust.types import TP
+
+from app.lost_messages import LostMessageWatch, lost_heads
+
+A = TP("git.commits", 0)
+B = TP("git.commits", 1)
+
+
+def test_an_unacked_head_below_acked_offsets_is_lost() -> None:
+    assert lost_heads({A: 10}, {A: 15}, {A: {11, 12}}, queued=set()) == {A: 10}
+
+
+def test_heads_acked_queued_in_flight_or_unread_are_not_lost() -> None:
+    assert lost_heads({A: 10}, {A: 15}, {A: {10, 11}}, queued=set()) == {}  # commit pending
+    assert lost_heads({A: 10}, {A: 15}, {A: {11}}, queued={(A, 10)}) == {}  # still queued
+    assert lost_heads({A: 10}, {A: 15}, {}, queued=set()) == {}  # its batch in flight
+    assert lost_heads({A: 10}, {A: 10}, {A: {11}}, queued=set()) == {}  # just sought there
+    assert lost_heads({A: None, B: 5}, {A: 3, B: None}, {A: {4}, B: {6}}, queued=set()) == {}
+
+
+def test_a_partition_with_a_full_queue_is_never_suspected() -> None:
+    assert lost_heads({A: 10}, {A: 15}, {A: {11}}, queued=set(), busy={A}) == {}
+
+
+def test_rewind_only_when_found_twice_at_the_same_offset() -> None:
+    watch = LostMessageWatch()
+    assert watch.confirm({A: 10, B: 3}) == {}
+    assert watch.confirm({A: 10, B: 4}) == {A: 10}
+    assert watch.confirm({A: 10, B: 4}) == {B: 4}  # A starts over after its rewind
+    watch.reset()
+    assert watch.confirm({B: 4}) == {}
