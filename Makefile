@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-unit test-integration bench bench-commits migrate worker stack lint clean
+.PHONY: install demo test test-unit test-integration bench bench-commits bench-ingest migrate worker stack lint clean
 
 install: $(STAMP)
 
@@ -27,10 +27,13 @@ test-unit: install
 test-integration: install
 	$(PY) -m pytest tests/integration
 
-bench: bench-commits
+bench: bench-commits bench-ingest
 
 bench-commits: install
 	$(PY) -m bench.commits
+
+bench-ingest: install
+	$(PY) -m bench.ingest
 
 migrate: install
 	$(VENV)/bin/alembic upgrade head

@@ -24,6 +24,7 @@ from agents.acceptance import accept
 from agents.batches import complete_batch, skip_done
 from agents.delivery_sink import upsert_deployments, upsert_incidents
 from agents.dlq import DeadLetterBatch, store_dead_letters
+from agents.entity_batch import record_batch
 from agents.projection import projection
 from app.main import app, settings
 from app.resources import database, metrics
@@ -117,7 +118,7 @@ async def handle_deployment_batch(events: Sequence[EventT]) -> None:
     projection.mark_repositories(changed_repositories)
     fresh.remember_when_committed()
     metrics.record_rows("deployments", len(rows))
-    _record(events, fresh, letters, started)
+    record_batch(events, fresh, letters, started)
 
 
 async def handle_incident_batch(events: Sequence[EventT]) -> None:
@@ -144,18 +145,7 @@ async def handle_incident_batch(events: Sequence[EventT]) -> None:
     projection.mark_repositories(changed_repositories)
     fresh.remember_when_committed()
     metrics.record_rows("incidents", len(rows))
-    _record(events, fresh, letters, started)
-
-
-def _record(events: Sequence[EventT], fresh: Any, letters: DeadLetterBatch, started: float) -> None:
-    metrics.record_batch(
-        events[0].message.topic,
-        consumed=len(events),
-        processed=len(fresh.events) - len(letters) + fresh.skipped,
-        duplicates=fresh.skipped,
-        skipped=fresh.skipped,
-        seconds=time.perf_counter() - started,
-    )
+    record_batch(events, fresh, letters, started)
 
 
 @app.agent(cicd_deployments, concurrency=1)

@@ -12,12 +12,16 @@ import time
 from collections.abc import Mapping, Sequence
 
 import redis.asyncio as aioredis
+from redis.commands.core import AsyncScript
 
 from app.logging import get_logger
 
 __all__ = ["RedisCache"]
 
 log = get_logger("sei.cache")
+
+_SET_ALL_WITH_TTL = "for _, key in ipairs(KEYS) do redis.call('SET', key, '1', 'EX', ARGV[1]) end return #KEYS"
+_SCRIPT_CHUNK = 1000
 
 
 class RedisCache:
@@ -29,6 +33,7 @@ class RedisCache:
         self._client: aioredis.Redis | None = None
         self._quiet_until = 0.0
         self._down = False
+        self._set_all: AsyncScript | None = None
 
     @property
     def client(self) -> aioredis.Redis:
@@ -77,14 +82,19 @@ class RedisCache:
         return list(values)
 
     async def set_many(self, keys: Sequence[str], ttl_s: int) -> None:
-        """Set each key to 1 with a TTL (one round trip); nothing when unavailable."""
+        """Set each key to 1 with a TTL; nothing when unavailable.
+
+        One script call per chunk rather than a pipeline of SETs: redis-py spends about
+        30 us of the worker's event loop packing each pipelined command, which a batch of
+        dedupe marks paid per message (6 % of the worker in bench.commits).
+        """
         if not keys or not self.available:
             return
+        if self._set_all is None:
+            self._set_all = self.client.register_script(_SET_ALL_WITH_TTL)
         try:
-            async with self.client.pipeline(transaction=False) as pipe:
-                for key in keys:
-                    pipe.set(key, b"1", ex=ttl_s)
-                await pipe.execute()
+            for start in range(0, len(keys), _SCRIPT_CHUNK):
+                await self._set_all(keys=keys[start : start + _SCRIPT_CHUNK], args=[ttl_s])
         except Exception as exc:
             self._failed(exc, "set")
             return

@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     topic_partitions: int = Field(8, ge=1, le=10_000)
     table_standby_replicas: int = Field(1, ge=0, le=10)
     store: str = "rocksdb://"
+    rocksdb_write_buffer_mb: int = Field(8, ge=1, le=1024)
+    rocksdb_block_cache_mb: int = Field(8, ge=1, le=4096)
     data_dir: Path = Path("data")
     kafka_session_timeout_ms: int = Field(30_000, ge=1_000, le=600_000)
     max_retries: int = Field(3, ge=0, le=100)

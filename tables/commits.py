@@ -9,24 +9,14 @@ Both are written only from git.commits events of the repository's own partition.
 
 from __future__ import annotations
 
-from app.main import app, settings
 from tables.deployment_state import Commit
 from tables.keys import compose_key
+from tables.table import keyed_table
 
 __all__ = ["commit_days", "commit_repository_days", "repository_commits"]
 
-commit_days = app.Table(
-    "commit_days",
-    partitions=settings.topic_partitions,
-    key_type=str,
-    help="commit versions per repository and UTC day",
-)
-commit_repository_days = app.Table(
-    "commit_repository_days",
-    partitions=settings.topic_partitions,
-    key_type=str,
-    help="days with commits, per repository",
-)
+commit_days = keyed_table("commit_days", help="commit versions per repository and UTC day")
+commit_repository_days = keyed_table("commit_repository_days", help="days with commits, per repository")
 
 
 def repository_commits(repository_id: str) -> list[Commit]:

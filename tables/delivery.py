@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from app.main import app, settings
 from tables.deployment_state import Deployment, merge_deployment
 from tables.incident_state import Incident, IncidentEvent, IncidentState, merge_incident
+from tables.table import keyed_table
 
 __all__ = [
     "repository_deployments",
@@ -26,18 +26,8 @@ __all__ = [
     "incidents_of",
 ]
 
-repository_deployments = app.Table(
-    "repository_deployments",
-    partitions=settings.topic_partitions,
-    key_type=str,
-    help="deployments per repository",
-)
-repository_incidents = app.Table(
-    "repository_incidents",
-    partitions=settings.topic_partitions,
-    key_type=str,
-    help="incidents per repository",
-)
+repository_deployments = keyed_table("repository_deployments", help="deployments per repository")
+repository_incidents = keyed_table("repository_incidents", help="incidents per repository")
 
 
 def merge_deployments(

@@ -14,10 +14,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from app.main import app, settings
 from tables.keys import compose_key
 from tables.pull_request_state import PullRequest, PullRequestEvent, PullRequestState, merge_pull_request
 from tables.repository_state import RepositorySnapshot, merge_repository
+from tables.table import keyed_table
 
 __all__ = [
     "pull_requests",
@@ -30,24 +30,9 @@ __all__ = [
     "repository_of",
 ]
 
-pull_requests = app.Table(
-    "pull_requests",
-    partitions=settings.topic_partitions,
-    key_type=str,
-    help="pull request state per (repository, number)",
-)
-repository_pull_requests = app.Table(
-    "repository_pull_requests",
-    partitions=settings.topic_partitions,
-    key_type=str,
-    help="pull request numbers per repository",
-)
-repositories = app.Table(
-    "repositories",
-    partitions=settings.topic_partitions,
-    key_type=str,
-    help="latest repository_updated per repository",
-)
+pull_requests = keyed_table("pull_requests", help="pull request state per (repository, number)")
+repository_pull_requests = keyed_table("repository_pull_requests", help="pull request numbers per repository")
+repositories = keyed_table("repositories", help="latest repository_updated per repository")
 
 
 def pull_request_key(repository_id: str, number: int) -> str:

@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from app.main import app, settings
 from tables.issue_state import IssueSnapshot, IssueState, Transition, merge_snapshot, merge_transition
 from tables.sprint_state import Sprint, SprintEvent, SprintState, merge_sprint
+from tables.table import keyed_table
 
 __all__ = [
     "issues",
@@ -28,13 +28,9 @@ __all__ = [
     "sprints_of",
 ]
 
-issues = app.Table("issues", partitions=settings.topic_partitions, key_type=str, help="issue state per key")
-project_issues = app.Table(
-    "project_issues", partitions=settings.topic_partitions, key_type=str, help="issue keys per project"
-)
-project_sprints = app.Table(
-    "project_sprints", partitions=settings.topic_partitions, key_type=str, help="sprints per project"
-)
+issues = keyed_table("issues", help="issue state per key")
+project_issues = keyed_table("project_issues", help="issue keys per project")
+project_sprints = keyed_table("project_sprints", help="sprints per project")
 
 IssueChange = IssueSnapshot | Transition
 

@@ -53,6 +53,9 @@ def test_settings_broker_url_from_kafka_brokers(brokers: str, url: str) -> None:
         pytest.param({"kafka_brokers": "kafka"}, "KAFKA_BROKERS='kafka' is invalid", id="broker-no-port"),
         pytest.param({"redis_url": "http://x"}, "REDIS_URL='http://x' is invalid", id="redis-scheme"),
         pytest.param({"log_level": "LOUD"}, "LOG_LEVEL='LOUD' is invalid", id="log-level"),
+        pytest.param(
+            {"rocksdb_write_buffer_mb": 0}, "ROCKSDB_WRITE_BUFFER_MB=0 is invalid", id="rocksdb-buffer-zero"
+        ),
     ],
 )
 def test_settings_bad_value_names_the_variable(overrides: dict[str, object], message: str) -> None:

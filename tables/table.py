@@ -1,0 +1,37 @@
+"""One way to declare a table: keyed by str, partitioned like the source topics, with
+RocksDB sized for a worker that holds many partitions.
+
+Faust opens one RocksDB database per table partition with RocksDB-server defaults
+(64 MiB write buffers, three of them, and a 2 GiB block cache each): on 10 tables x 8
+partitions a worker's memory grows with the data it has written, 490 MB after 200,000
+commits in bench.commits. Bounded buffers and caches (``ROCKSDB_WRITE_BUFFER_MB``,
+``ROCKSDB_BLOCK_CACHE_MB``, per table partition) keep it flat.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from faust.types import TableT
+
+from app.main import app, settings
+
+__all__ = ["keyed_table"]
+
+_MIB = 1024 * 1024
+
+
+def rocksdb_options() -> dict[str, Any]:
+    return {
+        "write_buffer_size": settings.rocksdb_write_buffer_mb * _MIB,
+        "max_write_buffer_number": 2,
+        "block_cache_size": settings.rocksdb_block_cache_mb * _MIB,
+        "block_cache_compressed_size": settings.rocksdb_block_cache_mb * _MIB,
+    }
+
+
+def keyed_table(name: str, help: str) -> TableT[str, Any]:
+    """A table keyed by str over ``TOPIC_PARTITIONS`` partitions (co-partitioned with its
+    source topics, so a key's state lives on the worker that reads its events)."""
+    options = rocksdb_options() if settings.store.startswith("rocksdb") else None
+    return app.Table(name, partitions=settings.topic_partitions, key_type=str, help=help, options=options)

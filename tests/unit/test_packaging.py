@@ -1,0 +1,29 @@
+"""The installed (non-editable) package, as the Docker image gets it, must carry every data
+file the code reads: pyproject's package-data has to cover each non-Python file."""
+
+from __future__ import annotations
+
+import fnmatch
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_package_data_covers_every_data_file() -> None:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    patterns = config["package-data"]["*"]
+    packages = [p.rstrip("*") for p in config["packages"]["find"]["include"]]
+    data_files = [
+        path
+        for top in packages
+        for path in (ROOT / top).rglob("*")
+        if path.is_file() and path.suffix not in {".py", ".pyc"} and "__pycache__" not in path.parts
+    ]
+    assert data_files, "expected the Avro schemas at least"
+    uncovered = [
+        str(path.relative_to(ROOT))
+        for path in data_files
+        if not any(fnmatch.fnmatch(path.name, pattern) for pattern in patterns)
+    ]
+    assert uncovered == []
