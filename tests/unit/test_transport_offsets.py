@@ -1,7 +1,9 @@
-"""The commit offset our consumer computes: never over an unprocessed message."""
+"""Our consumer: never commits over an unprocessed message, never reads a partition before its seek."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
 import faust
@@ -50,3 +52,32 @@ def test_a_known_hole_at_the_head_is_committed_over(ours: Any) -> None:
     acked(ours, 12, 13)
     ours._gap[TP0].addi(10, 12)
     assert ours._new_offset(TP0) == 14
+
+
+class _Fetcher:
+    """aiokafka's Fetcher as far as _fetch_records uses it: waits, then reads the set."""
+
+    _closed = False
+
+    def __init__(self) -> None:
+        self.seen: set[TP] | None = None
+        self._subscriptions = type("Subs", (), {"fetch_context": staticmethod(contextlib.nullcontext)})()
+
+    async def fetched_records(self, partitions: set[TP], timeout: float, max_records: int | None) -> dict:
+        await asyncio.sleep(0.01)  # meanwhile recovery resumes the source partitions
+        self.seen = set(partitions)
+        return {}
+
+
+async def test_a_waiting_fetch_never_sees_partitions_resumed_meanwhile(ours: Any) -> None:
+    changelog, source = TP("x-changelog", 0), TP0
+    live = {changelog}
+    fetcher = _Fetcher()
+    aiokafka_consumer = type("C", (), {"_fetcher": fetcher, "_closed": False})()
+    ours.resume_flow()
+    waiting = asyncio.ensure_future(ours._thread._fetch_records(aiokafka_consumer, live, timeout=1.0))
+    await asyncio.sleep(0)
+    live.add(source)  # Faust resumes the source partitions in its live set
+    ours.awaiting_seek.add(source)
+    await waiting
+    assert fetcher.seen == {changelog}
