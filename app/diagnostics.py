@@ -9,13 +9,39 @@ from __future__ import annotations
 import asyncio
 import io
 import signal
+from typing import Any
 
 from app.logging import get_logger
 from app.main import app
 
-__all__ = ["dump_tasks"]
+__all__ = ["await_chain", "dump_tasks"]
 
 log = get_logger("sei.diagnostics")
+
+
+def await_chain(coro: Any, limit: int = 40) -> list[str]:
+    """``file:line function`` of every coroutine or async generator ``coro`` is suspended in.
+
+    A task's own stack shows only its outermost frame; what it actually waits on is at the
+    end of this chain.
+    """
+    chain: list[str] = []
+    while coro is not None and len(chain) < limit:
+        frame = _first_attr(coro, "cr_frame", "ag_frame", "gi_frame")
+        if frame is not None:
+            chain.append(f"{frame.f_code.co_filename}:{frame.f_lineno} {frame.f_code.co_name}")
+        coro = _first_attr(coro, "cr_await", "ag_await", "gi_yieldfrom")
+    if coro is not None:
+        chain.append(repr(coro)[:200])
+    return chain
+
+
+def _first_attr(obj: Any, *names: str) -> Any:
+    for name in names:
+        value = getattr(obj, name, None)
+        if value is not None:
+            return value
+    return None
 
 
 def dump_tasks() -> None:
@@ -23,7 +49,14 @@ def dump_tasks() -> None:
     for task in asyncio.all_tasks():
         stack = io.StringIO()
         task.print_stack(limit=12, file=stack)
-        tasks.append({"name": task.get_name(), "coro": repr(task.get_coro())[:200], "stack": stack.getvalue()})
+        tasks.append(
+            {
+                "name": task.get_name(),
+                "coro": repr(task.get_coro())[:200],
+                "stack": stack.getvalue(),
+                "awaiting": await_chain(task.get_coro()),
+            }
+        )
     log.warning("worker.tasks_dumped", count=len(tasks), tasks=tasks)
 
 

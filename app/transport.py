@@ -162,10 +162,12 @@ class SafeConsumer(faust_aiokafka.Consumer):
             rewinds.clear()
             assigned = self.assignment()
             rewound = self._rewound = {}
-            for tp, offset in pending.items():
-                if tp in assigned:
-                    await self.seek(tp, offset)
-                    rewound[tp] = offset
+            targets = {tp: offset for tp, offset in pending.items() if tp in assigned}
+            if targets:
+                # In the consumer's own thread: aiokafka is not thread-safe, and Faust's
+                # plain seek() touches it from this one.
+                await self._thread.seek_wait(targets)
+                rewound.update(targets)
         async for tp, message in super().getmany(timeout):
             if rewinds and tp in rewinds:
                 continue  # read again after the seek

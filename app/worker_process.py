@@ -89,6 +89,12 @@ class WorkerProcess:
             self.kill()
             return None
 
+    def dump_tasks(self) -> None:
+        """SIGUSR1: the worker logs every asyncio task's stack (`worker.tasks_dumped`)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGUSR1)
+            time.sleep(1.0)
+
     def kill(self) -> None:
         """SIGKILL: a crash, as far as the worker can tell."""
         if self.process is not None and self.process.poll() is None:

@@ -201,6 +201,10 @@ def test_rebalance_second_worker_joins_and_leaves_tables_equal_truth(
         assert db_daily == daily
         wait_for(lambda: live_daily(first, repositories) == daily, 90, "the remaining worker answers truth")
         assert no_consistency_errors(first) and no_consistency_errors(second)
+    except BaseException:
+        for worker in (first, second):
+            worker.dump_tasks()  # their stacks, in their logs, to see what a stuck worker waits on
+        raise
     finally:
         second.stop()
         first.stop()
