@@ -115,6 +115,7 @@ class RedisCache:
         self._succeeded()
 
     async def close(self) -> None:
+        self._set_all = None  # bound to the client being closed
         if self._client is not None:
             client, self._client = self._client, None
             await client.aclose()

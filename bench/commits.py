@@ -36,13 +36,13 @@ async def database_has(url: str, commits: int) -> bool:
 
 
 async def run_worker_bench(
-    bench: object, messages: list[tuple[bytes, bytes]], unique: int
+    bench: object, messages: list[tuple[bytes, bytes]], unique: int, batch_size: int
 ) -> tuple[float, float]:
     from bench.harness import BenchStack
 
     assert isinstance(bench, BenchStack)
     await create_topics(bench.bootstrap, ["git.commits"], partitions=8)
-    worker = bench.worker("worker").start()
+    worker = bench.worker("worker", BATCH_SIZE=str(batch_size)).start()
     try:
         worker.wait_ready()
         warmup = generate_commit_stream(
@@ -108,13 +108,19 @@ async def run_seed_style(bootstrap: list[str], url: str, messages: int) -> float
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--commits", type=int, default=100_000)
+    parser.add_argument("--batch-size", type=int, default=100, help="the worker's BATCH_SIZE")
     args = parser.parse_args()
     stream = generate_commit_stream(
         commits=args.commits, repositories=50, days=30, duplicate_rate=0, malformed=0
     )
     with bench_stack("commits") as bench:
-        print(f"git.commits end to end: {args.commits:,} commits, 50 repositories, 30 days, one worker")
-        seconds, rss_mb = asyncio.run(run_worker_bench(bench, stream.messages, stream.unique_commits))
+        print(
+            f"git.commits end to end: {args.commits:,} commits, 50 repositories, 30 days, "
+            f"one worker, BATCH_SIZE={args.batch_size}"
+        )
+        seconds, rss_mb = asyncio.run(
+            run_worker_bench(bench, stream.messages, stream.unique_commits, args.batch_size)
+        )
         rate = args.commits / seconds
         print(
             f"  sei-processor: {seconds:.1f} s -> {rate:,.0f} commits/s end to end; worker peak RSS {rss_mb:.0f} MB"

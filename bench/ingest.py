@@ -30,6 +30,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -307,6 +308,33 @@ def run_load(spec: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+@dataclass(frozen=True)
+class Load:
+    """One load run against a worker: per request (status, events accepted, seconds)."""
+
+    results: list[tuple[int, int, float]]
+    seconds: float
+    wall_start: float  # epoch seconds: the first request
+    wall_end: float  # epoch seconds: the last answer
+    slip_p95: float  # open loop only: how far behind schedule requests went out
+
+    @property
+    def latencies_ms(self) -> list[float]:
+        return [took * 1000 for status, _, took in self.results if status == 202]
+
+    @property
+    def accepted(self) -> int:
+        return sum(accepted for _, accepted, _ in self.results)
+
+
+def load_worker(worker: Any, **spec: Any) -> Load:
+    """Run the load generator (second process) against ``worker``'s /ingest."""
+    result = run_load({"url": worker.url, "key": API_KEY, **spec})
+    return Load(
+        result["results"], result["seconds"], result["wall_start"], result["wall_end"], result.get("slip_p95", 0.0)
+    )
+
+
 # --------------------------------------------------------------------------- end to end
 
 
@@ -332,18 +360,17 @@ def wait_stored(url: str, source: str, expected: int, timeout_s: float) -> tuple
     return None, rows
 
 
-def report_end_to_end(
-    bench: Any, source: str, accepted: int, result: dict[str, Any], timeout_s: float, *, rate: bool
-) -> float | None:
+def report_end_to_end(bench: Any, source: str, load: Load, timeout_s: float, *, rate: bool) -> float | None:
     """Wait for the rows; print when they were all there; the events/s from the first request."""
+    accepted = load.accepted
     done, rows = wait_stored(bench.database_url, source, accepted, timeout_s)
     if done is None:
         print(
             f"  end to end: only {rows:,} of {accepted:,} accepted events were rows after waiting {timeout_s:.0f} s"
         )
         return None
-    since_first = done - result["wall_start"]
-    since_last = max(0.0, done - result["wall_end"])
+    since_first = done - load.wall_start
+    since_last = max(0.0, done - load.wall_end)
     throughput = f" -> {accepted / since_first:,.0f} events/s" if rate else ""
     print(
         f"  end to end: all {accepted:,} accepted events were rows in ingested_events {since_first:.1f} s "
@@ -374,22 +401,10 @@ def http_bench(args: argparse.Namespace) -> tuple[dict[str, float], dict[str, fl
         try:
             worker.wait_ready()
             warm_started = time.monotonic()
-            warm = run_load(
-                {
-                    "url": worker.url,
-                    "key": API_KEY,
-                    "mode": "single",
-                    "rate": 20,
-                    "seconds": 1,
-                    "source": "bench-warmup",
-                    "seed": 1,
-                }
-            )
-            warm_ok = sum(accepted for _, accepted, _ in warm["results"])
+            warm = load_worker(worker, mode="single", rate=20, seconds=1, source="bench-warmup", seed=1)
+            warm_ok = warm.accepted
             if warm_ok == 0:
-                raise SystemExit(
-                    f"warm-up: no request accepted ({statuses(warm['results'])}); see {worker.log_path}"
-                )
+                raise SystemExit(f"warm-up: no request accepted ({statuses(warm.results)}); see {worker.log_path}")
             done, _ = wait_stored(bench.database_url, "bench-warmup", warm_ok, timeout_s=120)
             if done is None:
                 raise SystemExit(f"warm-up events never reached the database; see {worker.log_path}")
@@ -403,21 +418,11 @@ def http_bench(args: argparse.Namespace) -> tuple[dict[str, float], dict[str, fl
                     f"== /ingest, single events: offered {args.rate:,} requests/s for {args.seconds:g} s "
                     "(open loop, load generator in a second process, loopback)"
                 )
-                result = run_load(
-                    {
-                        "url": worker.url,
-                        "key": API_KEY,
-                        "mode": "single",
-                        "rate": args.rate,
-                        "seconds": args.seconds,
-                        "source": "bench-single",
-                        "seed": 2,
-                    }
+                load = load_worker(
+                    worker, mode="single", rate=args.rate, seconds=args.seconds, source="bench-single", seed=2
                 )
-                results = result["results"]
-                latencies = [took * 1000 for status, _, took in results if status == 202]
-                accepted = sum(a for _, a, _ in results)
-                achieved = len(results) / result["seconds"]
+                results, latencies, accepted = load.results, load.latencies_ms, load.accepted
+                achieved = len(results) / load.seconds
                 single = {
                     "offered": args.rate,
                     "achieved": achieved,
@@ -426,45 +431,40 @@ def http_bench(args: argparse.Namespace) -> tuple[dict[str, float], dict[str, fl
                     "errors": len(results) - accepted,
                 }
                 print(
-                    f"  {len(results):,} requests in {result['seconds']:.1f} s -> {achieved:,.0f} requests/s "
-                    f"sustained ({statuses(results)}); generator behind schedule p95 {result['slip_p95'] * 1000:.1f} ms"
+                    f"  {len(results):,} requests in {load.seconds:.1f} s -> {achieved:,.0f} requests/s "
+                    f"sustained ({statuses(results)}); generator behind schedule p95 {load.slip_p95 * 1000:.1f} ms"
                 )
                 print(
                     f"  latency (202 answers): p50 {single['p50']:.1f} ms, p95 {single['p95']:.1f} ms, "
                     f"p99 {percentile(latencies, 0.99):.1f} ms, max {max(latencies, default=float('nan')):.1f} ms"
                 )
-                report_end_to_end(bench, "bench-single", accepted, result, args.drain_timeout, rate=False)
+                report_end_to_end(bench, "bench-single", load, args.drain_timeout, rate=False)
 
                 print(
                     f"== /ingest, batches of {args.batch_size} events: {args.concurrency} connections back to back "
                     f"for {args.batch_seconds:g} s (closed loop, second process)"
                 )
-                result = run_load(
-                    {
-                        "url": worker.url,
-                        "key": API_KEY,
-                        "mode": "batch",
-                        "batch_size": args.batch_size,
-                        "concurrency": args.concurrency,
-                        "seconds": args.batch_seconds,
-                        "source": "bench-batch",
-                        "seed": 3,
-                    }
+                load = load_worker(
+                    worker,
+                    mode="batch",
+                    batch_size=args.batch_size,
+                    concurrency=args.concurrency,
+                    seconds=args.batch_seconds,
+                    source="bench-batch",
+                    seed=3,
                 )
-                results = result["results"]
-                latencies = [took * 1000 for status, _, took in results if status == 202]
-                accepted = sum(a for _, a, _ in results)
-                events_s = accepted / result["seconds"]
+                results, latencies, accepted = load.results, load.latencies_ms, load.accepted
+                events_s = accepted / load.seconds
                 batched = {"events_s": events_s}
                 print(
-                    f"  {len(results):,} requests, {accepted:,} events accepted in {result['seconds']:.1f} s -> "
-                    f"{len(results) / result['seconds']:,.0f} requests/s, {events_s:,.0f} events/s ({statuses(results)})"
+                    f"  {len(results):,} requests, {accepted:,} events accepted in {load.seconds:.1f} s -> "
+                    f"{len(results) / load.seconds:,.0f} requests/s, {events_s:,.0f} events/s ({statuses(results)})"
                 )
                 print(
                     f"  latency per request (202 answers): p50 {percentile(latencies, 0.5):.1f} ms, "
                     f"p95 {percentile(latencies, 0.95):.1f} ms, max {max(latencies, default=float('nan')):.1f} ms"
                 )
-                e2e = report_end_to_end(bench, "bench-batch", accepted, result, args.drain_timeout, rate=True)
+                e2e = report_end_to_end(bench, "bench-batch", load, args.drain_timeout, rate=True)
                 if e2e is not None:
                     batched["e2e"] = e2e
             print(f"  worker peak RSS {rss.peak_mb:.0f} MB")

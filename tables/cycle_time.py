@@ -25,7 +25,7 @@ from tables.deployment_state import (
     Commit,
     Deployment,
     collapse_commits,
-    ship_commits,
+    ship_known_commits,
     shipped_at,
 )
 from tables.pull_request_state import PullRequest, PullRequestKey
@@ -78,8 +78,11 @@ def timelines(
     production_environments: Collection[str] = DEFAULT_PRODUCTION_ENVIRONMENTS,
 ) -> dict[PullRequestKey, Timeline]:
     """Each pull request's timeline, from the commits and deployments of its repositories."""
+    pull_requests = list(pull_requests)
+    if not pull_requests:
+        return {}
     known = collapse_commits(commits)
-    shipped = shipped_at(ship_commits(deployments, known.values(), production_environments))
+    shipped = shipped_at(ship_known_commits(deployments, known, production_environments))
     numbered: dict[PullRequestKey, set[str]] = defaultdict(set)
     for commit in known.values():
         if commit.pull_request_number is not None:

@@ -32,7 +32,7 @@ from tables.deployment_state import (
     collapse_commits,
     collapse_deployments,
     lead_times,
-    ship_commits,
+    ship_known_commits,
 )
 from tables.dora import is_rework
 from tables.incident_state import Incident, attribute_incidents
@@ -69,8 +69,9 @@ def daily_metrics(
     totals: DailyMetrics = defaultdict(float)
     known_deployments = list(collapse_deployments(deployments).values())
     known_incidents = list(incidents)
-    known_commits = collapse_commits(commits)
     counted = [d for d in known_deployments if d.is_dora_deployment(production_environments)]
+    # Commits only matter through what deployments ship.
+    known_commits = collapse_commits(commits) if counted else {}
 
     attributed = set(attribute_incidents(known_incidents, counted, production_environments).values())
     by_repository: dict[str, list[Incident]] = defaultdict(list)
@@ -85,7 +86,7 @@ def daily_metrics(
         if deployment.environment in production_environments and deployment.status == "failure":
             totals[(utc_day(deployment.finished_at), "failed_deployment_attempts")] += 1
 
-    for shipment in ship_commits(counted, known_commits.values(), production_environments):
+    for shipment in ship_known_commits(counted, known_commits, production_environments):
         samples = lead_times(shipment, known_commits)
         if samples:
             day = utc_day(shipment.deployment.finished_at)

@@ -36,6 +36,7 @@ __all__ = [
     "merge_commit",
     "merge_deployment",
     "ship_commits",
+    "ship_known_commits",
     "shipped_at",
 ]
 
@@ -161,13 +162,26 @@ def ship_commits(
     production_environments: Collection[str] = DEFAULT_PRODUCTION_ENVIRONMENTS,
 ) -> list[Shipment]:
     """What each deployment ships, in ``(finished_at, id)`` order per repository (edge rule 6)."""
+    return ship_known_commits(deployments, collapse_commits(commits), production_environments)
+
+
+def ship_known_commits(
+    deployments: Iterable[Deployment],
+    known: Mapping[CommitKey, Commit],
+    production_environments: Collection[str] = DEFAULT_PRODUCTION_ENVIRONMENTS,
+) -> list[Shipment]:
+    """ship_commits over commits already collapsed: the metrics collapse a repository's
+    history once (it only grows, and the projection reads it on every refresh)."""
     by_repository: dict[str, list[Deployment]] = defaultdict(list)
     for deployment in collapse_deployments(deployments).values():
         if deployment.is_dora_deployment(production_environments):
             by_repository[deployment.repository_id].append(deployment)
+    if not by_repository:
+        return []
     commits_by_repository: dict[str, list[Commit]] = defaultdict(list)
-    for commit in collapse_commits(commits).values():
-        commits_by_repository[commit.repository_id].append(commit)
+    for commit in known.values():
+        if commit.repository_id in by_repository:
+            commits_by_repository[commit.repository_id].append(commit)
 
     shipments: list[Shipment] = []
     for repository_id in sorted(by_repository):

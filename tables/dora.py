@@ -20,7 +20,7 @@ from tables.deployment_state import (
     collapse_commits,
     collapse_deployments,
     lead_times,
-    ship_commits,
+    ship_known_commits,
 )
 from tables.incident_state import Incident, attribute_incidents
 from tables.instants import utc_day
@@ -154,10 +154,10 @@ def _lead_time(
     window: Window,
     production_environments: Collection[str],
 ) -> dict[str, Any]:
-    known = collapse_commits(commits)
+    known = collapse_commits(commits) if counted else {}
     samples = [
         seconds
-        for shipment in ship_commits(counted, known.values(), production_environments)
+        for shipment in ship_known_commits(counted, known, production_environments)
         if window.contains(shipment.deployment.finished_at)
         for seconds in lead_times(shipment, known)
     ]

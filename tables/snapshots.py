@@ -45,12 +45,19 @@ class Entities:
 
 
 def load_repository(repository_id: str, *, with_pull_requests: bool = True) -> Entities:
-    """A repository's entities from this worker's tables."""
+    """A repository's entities from this worker's tables.
+
+    Commits count only through the deployments that ship them and the pull requests they
+    belong to; without either they are not read (the whole history, on every refresh).
+    """
+    deployments = deployments_of(repository_id)
+    pull_requests = pull_requests_of(repository_id) if with_pull_requests else []
+    needs_commits = bool(deployments or pull_requests)
     return Entities(
-        deployments_of(repository_id),
+        deployments,
         incidents_of(repository_id),
-        repository_commits(repository_id),
-        pull_requests_of(repository_id) if with_pull_requests else [],
+        repository_commits(repository_id) if needs_commits else [],
+        pull_requests,
     )
 
 

@@ -117,15 +117,17 @@ def test_sigterm_mid_batch_flushes_commits_and_restart_reads_nothing_twice(
     assert exit_code == 0, f"worker exited with {exit_code}"
     assert 3 < shutdown_s < 30, f"shutdown took {shutdown_s:.1f} s"
 
-    # Everything below the committed offsets is durable; the held batch was among them.
+    # The committed offsets and the durable rows describe the same messages: the held
+    # batch was written and committed, nothing unwritten was committed. (Its size is not
+    # fixed: take() also yields on its BATCH_TIMEOUT_MS timer, with what it holds.)
     committed = committed_offsets(bootstrap, env["CONSUMER_GROUP_ID"])
-    assert sum(committed.values()) >= 200, committed
+    assert sum(committed.values()) > 0, committed
     below = [messages[i] for i, meta in enumerate(sent) if meta.offset < committed[meta.partition]]
     durable = {
         (r["repository_id"], r["sha"])
         for r in query(own_database, "SELECT repository_id, sha FROM commits WHERE repository_id LIKE $1", f"{prefix}-%")
     }
-    assert {(repo, sha) for repo, sha, _ in commit_truth(below)[0]} <= durable
+    assert {(repo, sha) for repo, sha, _ in commit_truth(below)[0]} == durable
 
     # A restarted worker reads exactly the rest, once.
     second = new_worker(env, tmp_path, "second").start()

@@ -16,6 +16,7 @@ from tables.deployment_state import (
     merge_commit,
     merge_deployment,
     ship_commits,
+    ship_known_commits,
     shipped_at,
 )
 from tables.instants import to_micros
@@ -248,3 +249,16 @@ def test_ship_commits_any_history_ships_each_commit_at_most_once(
         keys = {(shipment.deployment.repository_id, sha) for sha in shipment.shas}
         assert not keys & seen
         seen |= keys
+
+
+@given(st.lists(deployment_events, max_size=15), st.lists(commit_events, max_size=15))
+def test_ship_known_commits_ships_as_the_raw_history(deployments: list[Deployment], commits: list[Commit]) -> None:
+    # The metrics pass collapse_commits' answer to avoid collapsing it again.
+    known = collapse_commits(commits + commits[::2])
+    assert ship_known_commits(deployments, known) == ship_commits(deployments, commits)
+    assert collapse_commits(known.values()) == known
+
+
+def test_ship_commits_without_production_deployments_ships_nothing() -> None:
+    staging = deploy("d1", "2025-10-02T00:00Z", environment="staging")
+    assert ship_commits([staging], [commit("a", "2025-10-01T00:00Z")]) == []
