@@ -6,8 +6,9 @@ from typing import Any
 
 from faust.types import TP
 
+from app.diagnostics import dump_tasks
 from app.logging import get_logger
-from app.lost_messages import LostMessageWatch, lost_heads
+from app.lost_messages import LostMessageWatch, StallWatch, lost_heads
 from app.main import app
 from app.resources import metrics
 
@@ -16,6 +17,7 @@ __all__ = ["check_lost_messages", "CHECK_S"]
 log = get_logger("sei.lost_messages")
 CHECK_S = 5.0
 watch = LostMessageWatch()
+stalls = StallWatch(checks=6)  # 30 s
 
 
 def _queued(channels_by_tp: dict[TP, Any]) -> tuple[set[tuple[TP, int]], set[TP]]:
@@ -32,8 +34,48 @@ def _queued(channels_by_tp: dict[TP, Any]) -> tuple[set[tuple[TP, int]], set[TP]
     return queued, busy
 
 
+def _report_stalls() -> None:
+    """Log what the consumer knows about a partition whose commit stands still behind its end."""
+    consumer = app.consumer
+    monitor = app.monitor
+    changelogs = app.tables.changelog_topics
+    assigned = consumer.assignment()
+    # Not only assigned ones: a consumer stuck mid-rebalance may have none.
+    committed = {tp: offset for tp, offset in monitor.tp_committed_offsets.items() if tp.topic not in changelogs}
+    for tp in stalls.observe(committed, monitor.tp_end_offsets):
+        acked = sorted(consumer._acked_index.get(tp, ()))
+        channels = app.topics._tp_index.get(tp, ())
+        log.warning(
+            "consumer.partition_stalled",
+            topic=tp.topic,
+            partition=tp.partition,
+            committed=committed.get(tp),
+            end=monitor.tp_end_offsets.get(tp),
+            stream_read=monitor.tp_read_offsets.get(tp),
+            consumer_committed=consumer._committed_offset.get(tp),
+            consumer_read=consumer._read_offset.get(tp),
+            acked_count=len(acked),
+            acked_range=[acked[0], acked[-1]] if acked else None,
+            queued=sum(channel.queue.qsize() for channel in list(channels)),
+            assigned=tp in assigned,
+            paused=tp in consumer._paused_partitions,
+            active=tp in (consumer._active_partitions or ()),
+            awaiting_seek=tp in getattr(consumer, "awaiting_seek", ()),
+            unacked=sum(1 for message in list(consumer._unacked_messages) if message.tp == tp),
+            rebalancing=app.rebalancing,
+            in_recovery=app.in_recovery,
+            flow_active=consumer.flow_active,
+            flow_control_active=app.flow_control.is_active(),
+            assigned_count=len(assigned),
+            generation=app.consumer_generation_id,
+            hint="no progress on this partition for 30 s; a SIGUSR1 dump follows",
+        )
+        dump_tasks()
+
+
 @app.timer(CHECK_S)
 async def check_lost_messages() -> None:
+    _report_stalls()
     if app.in_recovery or app.rebalancing or not app.consumer.assignment():
         watch.reset()
         return

@@ -14,7 +14,7 @@ from typing import Any
 from app.logging import get_logger
 from app.main import app
 
-__all__ = ["await_chain", "dump_tasks"]
+__all__ = ["await_chain", "dump_tasks", "task_chain"]
 
 log = get_logger("sei.diagnostics")
 
@@ -36,6 +36,20 @@ def await_chain(coro: Any, limit: int = 40) -> list[str]:
     return chain
 
 
+def task_chain(task: asyncio.Task[Any], limit: int = 6) -> list[str]:
+    """``await_chain`` of a task, continued into the task it waits on, and so on.
+
+    Awaiting a task shows up in a coroutine as an opaque future iterator; the waiting
+    task's ``_fut_waiter`` names the awaited task itself.
+    """
+    chain = await_chain(task.get_coro())
+    waited = getattr(task, "_fut_waiter", None)
+    if isinstance(waited, asyncio.Task) and limit > 0:
+        chain.append(f"-> task {waited.get_name()}")
+        chain.extend(task_chain(waited, limit - 1))
+    return chain
+
+
 def _first_attr(obj: Any, *names: str) -> Any:
     for name in names:
         value = getattr(obj, name, None)
@@ -54,7 +68,7 @@ def dump_tasks() -> None:
                 "name": task.get_name(),
                 "coro": repr(task.get_coro())[:200],
                 "stack": stack.getvalue(),
-                "awaiting": await_chain(task.get_coro()),
+                "awaiting": task_chain(task),
             }
         )
     log.warning("worker.tasks_dumped", count=len(tasks), tasks=tasks)

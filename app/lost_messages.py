@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from faust.types import TP
 
-__all__ = ["LostMessageWatch", "lost_heads"]
+__all__ = ["LostMessageWatch", "StallWatch", "lost_heads"]
 
 
 def lost_heads(
@@ -68,3 +68,30 @@ class LostMessageWatch:
 
     def reset(self) -> None:
         self.suspects.clear()
+
+
+@dataclass(slots=True)
+class StallWatch:
+    """Partitions with messages behind their commit that has not moved for ``checks`` checks.
+
+    Each stall is reported once, when it reaches ``checks``; a partition whose commit moves
+    again (or that catches up) starts over.
+    """
+
+    checks: int = 6
+    _since: dict[TP, tuple[int | None, int]] = field(default_factory=dict)
+
+    def observe(self, committed: Mapping[TP, int | None], ends: Mapping[TP, int | None]) -> list[TP]:
+        stalled: list[TP] = []
+        since: dict[TP, tuple[int | None, int]] = {}
+        for tp, offset in committed.items():
+            end = ends.get(tp)
+            if end is None or (offset is not None and offset >= end):
+                continue
+            previous, count = self._since.get(tp, (offset, 0))
+            count = count + 1 if previous == offset else 1
+            since[tp] = (offset, count)
+            if count == self.checks:
+                stalled.append(tp)
+        self._since = since
+        return stalled

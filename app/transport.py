@@ -32,7 +32,11 @@ from aiokafka import AIOKafkaConsumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, Message
 
+from app.logging import get_logger
+
 __all__ = ["KafkaTransport", "TansuTransport", "resolve_end_offsets"]
+
+log = get_logger("sei.consumer")
 
 
 async def resolve_end_offsets(
@@ -94,21 +98,25 @@ class SafeConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 class SafeConsumer(faust_aiokafka.Consumer):
     """Faust's aiokafka consumer; source partitions stay silent until their seek is done."""
 
-    _awaiting_seek: set[TP] | None = None
+    _awaiting_seek: dict[TP, int] | None = None
+    _resumes: int = 0
+    _seeks: int = 0
 
     def _new_consumer_thread(self) -> SafeConsumerThread:  # type: ignore[override]
         return SafeConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
     @property
-    def awaiting_seek(self) -> set[TP]:
+    def awaiting_seek(self) -> dict[TP, int]:
+        """Source partitions resumed and not sought since, each with the number of its resume."""
         if self._awaiting_seek is None:
-            self._awaiting_seek = set()
+            self._awaiting_seek = {}
         return self._awaiting_seek
 
     def resume_partitions(self, tps: Iterable[TP]) -> None:
         resumed = set(tps)
+        self._resumes += 1
         # Changelog partitions are read by recovery itself, which seeks them first.
-        self.awaiting_seek.update(tp for tp in resumed if not self._is_changelog_tp(tp))
+        self.awaiting_seek.update({tp: self._resumes for tp in resumed if not self._is_changelog_tp(tp)})
         super().resume_partitions(resumed)
 
     async def perform_seek(self) -> None:
@@ -120,9 +128,22 @@ class SafeConsumer(faust_aiokafka.Consumer):
         and its records are skipped, and the stale committed offset refuses their acks.
         Without a commit there is nothing done to skip: read from the start
         (``consumer_auto_offset_reset="earliest"``).
+
+        Only partitions this seek covers, resumed before it began, are released for
+        fetching. Faust also seeks from its fetcher when a rebalance stops the flow while
+        records are in hand; that seek can finish after the next assignment resumed its
+        partitions and before their own seek: releasing them then let a fetch read them
+        at the consumer's position before the seek reset Faust's read offsets, and their
+        first messages were lost (seen here on every worker that took over partitions).
         """
+        started_after = self._resumes
+        self._seeks += 1
+        this_seek = self._seeks
+        sought: Iterable[TP] = ()
         try:
             committed = await self.seek_to_committed()
+            if self._seeks != this_seek:
+                return  # a later seek began meanwhile: its positions and offsets stand
             fresh = [
                 tp
                 for tp, offset in committed.items()
@@ -138,9 +159,21 @@ class SafeConsumer(faust_aiokafka.Consumer):
             self._committed_offset.update(
                 {tp: offset if offset is not None and offset > 0 else None for tp, offset in committed.items()}
             )
+            sources = {tp: offset for tp, offset in committed.items() if not self._is_changelog_tp(tp)}
+            self._first_after_seek = dict(sources)
+            log.info(
+                "consumer.partitions_sought",
+                generation=self.app.consumer_generation_id,
+                offsets={f"{tp.topic}:{tp.partition}": offset for tp, offset in sorted(sources.items())},
+            )
+            sought = committed.keys()
         finally:
-            self.awaiting_seek.clear()
+            held = self.awaiting_seek
+            for tp in sought:
+                if held.get(tp, started_after + 1) <= started_after:
+                    del held[tp]
 
+    _first_after_seek: dict[TP, int | None] | None = None
     _rewinds: dict[TP, int] | None = None
     _rewound: dict[TP, int] | None = None
 
@@ -169,6 +202,17 @@ class SafeConsumer(faust_aiokafka.Consumer):
                 await self._thread.seek_wait(targets)
                 rewound.update(targets)
         async for tp, message in super().getmany(timeout):
+            first = self._first_after_seek
+            if first and tp in first:
+                log.info(
+                    "consumer.first_fetched",
+                    topic=tp.topic,
+                    partition=tp.partition,
+                    offset=message.offset,
+                    sought=first.pop(tp),
+                    read_offset=self._read_offset.get(tp),
+                    generation=message.generation_id,
+                )
             if rewinds and tp in rewinds:
                 continue  # read again after the seek
             if rewound and tp in rewound:

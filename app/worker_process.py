@@ -58,17 +58,22 @@ class WorkerProcess:
         )
         return self
 
-    def wait_ready(self, timeout_s: float = 90.0) -> dict[str, Any]:
-        """Wait until /health answers (200 or 503); returns the health body."""
+    def wait_ready(self, timeout_s: float = 90.0, *, consuming: bool = False) -> dict[str, Any]:
+        """Wait until /health answers (200 or 503); returns the health body.
+
+        ``consuming``: also wait until the worker owns partitions and its tables are recovered.
+        """
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
                 raise RuntimeError(f"worker exited with {self.process.returncode}; see {self.log_path}")
             try:
                 _, body = get_json(f"{self.url}/health", timeout=3)
-                return dict(body)
+                if not consuming or body.get("consuming"):
+                    return dict(body)
             except (OSError, ValueError):
-                time.sleep(0.3)
+                pass
+            time.sleep(0.3)
         raise TimeoutError(f"worker not answering on {self.url} after {timeout_s} s; see {self.log_path}")
 
     def get(self, path: str) -> tuple[int, Any]:

@@ -30,7 +30,11 @@ class Health(View):
             timescale=timescale,
             redis=redis,
             now=datetime.now(UTC),
-            extra={"database_circuit_open": database.circuit_open},
+            extra={
+                "database_circuit_open": database.circuit_open,
+                # Readiness for orchestration: partitions assigned and tables recovered.
+                "consuming": bool(app.consumer.assignment()) and not (app.rebalancing or app.in_recovery),
+            },
         )
         return self.json(body, status=status)
 

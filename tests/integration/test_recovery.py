@@ -165,10 +165,10 @@ def test_rebalance_second_worker_joins_and_leaves_tables_equal_truth(
     first = new_worker(env, tmp_path, "a").start()
     second = new_worker(env, tmp_path, "b")
     try:
-        first.wait_ready()
+        first.wait_ready(consuming=True)  # the group formed: the second worker joins it later
         part1 = produce_commits(stack, prefix, 10_000, seed=31)
         second.start()
-        second.wait_ready()
+        second.wait_ready(consuming=True)
         part2 = produce_commits(stack, prefix, 10_000, seed=32)
         rows, daily = commit_truth(part1 + part2)
         wait_for(

@@ -29,3 +29,16 @@ def test_rewind_only_when_found_twice_at_the_same_offset() -> None:
     assert watch.confirm({A: 10, B: 4}) == {B: 4}  # A starts over after its rewind
     watch.reset()
     assert watch.confirm({B: 4}) == {}
+
+
+def test_a_commit_that_stands_still_behind_the_end_is_reported_once() -> None:
+    from app.lost_messages import StallWatch
+
+    watch = StallWatch(checks=3)
+    assert watch.observe({A: 10, B: 5}, {A: 20, B: 5}) == []
+    assert watch.observe({A: 10, B: 5}, {A: 20, B: 9}) == []
+    assert watch.observe({A: 10, B: 5}, {A: 20, B: 9}) == [A]  # B only behind for two checks
+    assert watch.observe({A: 10, B: 5}, {A: 20, B: 9}) == [B]  # A already reported
+    assert watch.observe({A: 11, B: 9}, {A: 20, B: 9}) == []  # A moved, B caught up
+    assert watch.observe({A: 11}, {A: 20}) == []
+    assert watch.observe({A: 11}, {A: 20}) == [A]

@@ -78,6 +78,54 @@ async def test_a_waiting_fetch_never_sees_partitions_resumed_meanwhile(ours: Any
     waiting = asyncio.ensure_future(ours._thread._fetch_records(aiokafka_consumer, live, timeout=1.0))
     await asyncio.sleep(0)
     live.add(source)  # Faust resumes the source partitions in its live set
-    ours.awaiting_seek.add(source)
+    ours.awaiting_seek[source] = 1
     await waiting
     assert fetcher.seen == {changelog}
+
+
+TP1 = TP("git.commits", 1)
+
+
+def committed_when(ours: Any, release: asyncio.Event, offsets: dict[TP, int]) -> None:
+    async def seek_to_committed() -> dict[TP, int]:
+        await release.wait()
+        return offsets
+
+    ours.seek_to_committed = seek_to_committed
+
+
+async def test_a_seek_begun_before_the_resume_leaves_the_partitions_held(ours: Any) -> None:
+    # Faust's fetcher seeks when a rebalance stops the flow; that seek may finish after
+    # the next assignment resumed its partitions and before their own seek.
+    stale_release = asyncio.Event()
+    committed_when(ours, stale_release, {TP0: 40})
+    stale = asyncio.ensure_future(ours.perform_seek())
+    await asyncio.sleep(0)
+    ours.resume_partitions({TP0, TP1})
+    stale_release.set()
+    await stale
+    assert set(ours.awaiting_seek) == {TP0, TP1}
+    assert ours._read_offset[TP0] == 40  # it did seek: only the release waits
+    committed_when(ours, asyncio.Event(), {})
+    release = asyncio.Event()
+    release.set()
+    committed_when(ours, release, {TP0: 41, TP1: 7})
+    await ours.perform_seek()
+    assert ours.awaiting_seek == {}
+    assert (ours._read_offset[TP0], ours._read_offset[TP1]) == (41, 7)
+
+
+async def test_a_seek_overtaken_by_a_later_one_changes_nothing(ours: Any) -> None:
+    ours.resume_partitions({TP0})
+    first_release = asyncio.Event()
+    committed_when(ours, first_release, {TP0: 3})
+    first = asyncio.ensure_future(ours.perform_seek())
+    await asyncio.sleep(0)
+    release = asyncio.Event()
+    release.set()
+    committed_when(ours, release, {TP0: 9})
+    await ours.perform_seek()
+    first_release.set()
+    await first
+    assert ours._read_offset[TP0] == 9 and ours._committed_offset[TP0] == 9
+    assert ours.awaiting_seek == {}
