@@ -10,7 +10,7 @@ from app.diagnostics import dump_tasks
 from app.logging import get_logger
 from app.lost_messages import LostMessageWatch, StallWatch, lost_heads
 from app.main import app
-from app.resources import metrics
+from app.resources import database, metrics
 
 __all__ = ["check_lost_messages", "CHECK_S"]
 
@@ -36,12 +36,20 @@ def _queued(channels_by_tp: dict[TP, Any]) -> tuple[set[tuple[TP, int]], set[TP]
 
 def _report_stalls() -> None:
     """Log what the consumer knows about a partition whose commit stands still behind its end."""
+    if database.circuit_open:
+        stalls.reset()  # a known cause, reported as db.circuit_open and on /health
+        return
     consumer = app.consumer
     monitor = app.monitor
     changelogs = app.tables.changelog_topics
     assigned = consumer.assignment()
-    # Not only assigned ones: a consumer stuck mid-rebalance may have none.
-    committed = {tp: offset for tp, offset in monitor.tp_committed_offsets.items() if tp.topic not in changelogs}
+    # Partitions given away keep their last commit here; but a consumer stuck mid-rebalance
+    # has no assignment at all, and then every partition it knew is worth reporting.
+    committed = {
+        tp: offset
+        for tp, offset in monitor.tp_committed_offsets.items()
+        if tp.topic not in changelogs and (tp in assigned or not assigned)
+    }
     for tp in stalls.observe(committed, monitor.tp_end_offsets):
         acked = sorted(consumer._acked_index.get(tp, ()))
         channels = app.topics._tp_index.get(tp, ())

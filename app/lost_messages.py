@@ -95,3 +95,6 @@ class StallWatch:
                 stalled.append(tp)
         self._since = since
         return stalled
+
+    def reset(self) -> None:
+        self._since.clear()

@@ -42,3 +42,13 @@ def test_a_commit_that_stands_still_behind_the_end_is_reported_once() -> None:
     assert watch.observe({A: 11, B: 9}, {A: 20, B: 9}) == []  # A moved, B caught up
     assert watch.observe({A: 11}, {A: 20}) == []
     assert watch.observe({A: 11}, {A: 20}) == [A]
+
+
+def test_a_reset_starts_every_count_over() -> None:
+    from app.lost_messages import StallWatch
+
+    watch = StallWatch(checks=2)
+    assert watch.observe({A: 10}, {A: 20}) == []
+    watch.reset()
+    assert watch.observe({A: 10}, {A: 20}) == []
+    assert watch.observe({A: 10}, {A: 20}) == [A]
