@@ -74,7 +74,8 @@ class WorkerProcess:
             except (OSError, ValueError):
                 pass
             time.sleep(0.3)
-        raise TimeoutError(f"worker not answering on {self.url} after {timeout_s} s; see {self.log_path}")
+        state = "consuming" if consuming else "answering"
+        raise TimeoutError(f"worker not {state} on {self.url} after {timeout_s} s; see {self.log_path}")
 
     def get(self, path: str) -> tuple[int, Any]:
         return get_json(f"{self.url}{path}")
