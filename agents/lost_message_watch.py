@@ -34,7 +34,7 @@ def _queued(channels_by_tp: dict[TP, Any]) -> tuple[set[tuple[TP, int]], set[TP]
     return queued, busy
 
 
-def _report_stalls() -> None:
+def _report_stalls(assigned: set[TP]) -> None:
     """Log what the consumer knows about a partition whose commit stands still behind its end."""
     if database.circuit_open:
         stalls.reset()  # a known cause, reported as db.circuit_open and on /health
@@ -42,7 +42,6 @@ def _report_stalls() -> None:
     consumer = app.consumer
     monitor = app.monitor
     changelogs = app.tables.changelog_topics
-    assigned = consumer.assignment()
     # Partitions given away keep their last commit here; but a consumer stuck mid-rebalance
     # has no assignment at all, and then every partition it knew is worth reporting.
     committed = {
@@ -83,13 +82,14 @@ def _report_stalls() -> None:
 
 @app.timer(CHECK_S)
 async def check_lost_messages() -> None:
-    _report_stalls()
-    if app.in_recovery or app.rebalancing or not app.consumer.assignment():
+    consumer = app.consumer
+    assigned = consumer.assignment()  # one view of it for both checks
+    _report_stalls(assigned)
+    if app.in_recovery or app.rebalancing or not assigned:
         watch.reset()
         return
-    consumer = app.consumer
     changelogs = app.tables.changelog_topics
-    sources = {tp for tp in consumer.assignment() if tp.topic not in changelogs}
+    sources = {tp for tp in assigned if tp.topic not in changelogs}
     channels_by_tp = {tp: app.topics._tp_index.get(tp, ()) for tp in sources}
     queued, busy = _queued(channels_by_tp)
     found = lost_heads(
