@@ -32,7 +32,9 @@ from aiokafka import AIOKafkaConsumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, Message
 
+from app.drain import LeanDrain
 from app.logging import get_logger
+from tables.coalesced import flush_pending
 
 __all__ = ["KafkaTransport", "TansuTransport", "resolve_end_offsets"]
 
@@ -95,8 +97,9 @@ class SafeConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         )
 
 
-class SafeConsumer(faust_aiokafka.Consumer):
-    """Faust's aiokafka consumer; source partitions stay silent until their seek is done."""
+class SafeConsumer(LeanDrain, faust_aiokafka.Consumer):
+    """Faust's aiokafka consumer; source partitions stay silent until their seek is done,
+    and fetched messages reach the streams without a task each (app.drain)."""
 
     _awaiting_seek: dict[TP, int] | None = None
     _resumes: int = 0
@@ -222,6 +225,12 @@ class SafeConsumer(faust_aiokafka.Consumer):
                     # that Faust may commit over, like the gaps it finds itself.
                     self._gap[tp].addi(start, message.offset)
             yield tp, message
+
+    async def _commit_offsets(self, offsets: Mapping[TP, int], start_new_transaction: bool = True) -> bool:
+        # Held table writes first: Faust flushes the producer next, then commits, so the
+        # changelogs hold the effects of every offset committed (tables.coalesced).
+        flush_pending(self.app)
+        return cast(bool, await super()._commit_offsets(offsets, start_new_transaction=start_new_transaction))
 
     def _new_offset(self, tp: TP) -> int | None:
         # Faust commits over an unacked message when it is the only one missing at the head

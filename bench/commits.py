@@ -58,6 +58,10 @@ async def run_worker_bench(
                 lambda: database_has(bench.database_url, unique + 1), timeout_s=900, poll_s=0.1
             )
         print(f"  produce: {len(messages) / (produced - started):,.0f} msg/s")
+        print(
+            f"  worker CPU: {rss.cpu_seconds:.1f} s -> {rss.cpu_seconds / len(messages) * 1e6:,.0f} µs per commit "
+            f"({rss.cpu_seconds / (done - started):.0%} of a core)"
+        )
         return done - started, rss.peak_mb
     finally:
         worker.stop()

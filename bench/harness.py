@@ -24,19 +24,30 @@ __all__ = ["BenchStack", "bench_stack", "RssSampler", "wait_until"]
 
 @dataclass
 class RssSampler:
-    """Samples a process's resident set size in the background; keeps the peak."""
+    """Samples a process's resident set size in the background; keeps the peak. Also the
+    CPU seconds (user + system, all threads) it used between enter and exit."""
 
     pid: int
     interval_s: float = 0.2
     peak_bytes: int = 0
+    cpu_seconds: float = 0.0
     _stop: threading.Event = field(default_factory=threading.Event)
 
     def __enter__(self) -> RssSampler:
+        self._cpu_at_start = self._cpu()
         threading.Thread(target=self._run, daemon=True).start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
+        self.cpu_seconds = self._cpu() - self._cpu_at_start
+
+    def _cpu(self) -> float:
+        try:
+            times = psutil.Process(self.pid).cpu_times()
+        except psutil.Error:
+            return 0.0
+        return float(times.user + times.system)
 
     def _run(self) -> None:
         process = psutil.Process(self.pid)

@@ -15,8 +15,10 @@ from tables.table import keyed_table
 
 __all__ = ["commit_days", "commit_repository_days", "repository_commits"]
 
-commit_days = keyed_table("commit_days", help="commit versions per repository and UTC day")
-commit_repository_days = keyed_table("commit_repository_days", help="days with commits, per repository")
+commit_days = keyed_table("commit_days", help="commit versions per repository and UTC day", coalesced=True)
+commit_repository_days = keyed_table(
+    "commit_repository_days", help="days with commits, per repository", coalesced=True
+)
 
 
 def repository_commits(repository_id: str) -> list[Commit]:

@@ -10,11 +10,12 @@ commits in bench.commits. Bounded buffers and caches (``ROCKSDB_WRITE_BUFFER_MB`
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from faust.types import TableT
 
 from app.main import app, settings
+from tables.coalesced import CoalescedTable
 
 __all__ = ["keyed_table"]
 
@@ -30,8 +31,23 @@ def rocksdb_options() -> dict[str, Any]:
     }
 
 
-def keyed_table(name: str, help: str) -> TableT[str, Any]:
+def keyed_table(name: str, help: str, *, coalesced: bool = False) -> TableT[str, Any]:
     """A table keyed by str over ``TOPIC_PARTITIONS`` partitions (co-partitioned with its
-    source topics, so a key's state lives on the worker that reads its events)."""
+    source topics, so a key's state lives on the worker that reads its events).
+
+    ``coalesced``: writes reach RocksDB and the changelog once per offset commit
+    (tables.coalesced), for tables rewritten by most batches.
+    """
     options = rocksdb_options() if settings.store.startswith("rocksdb") else None
-    return app.Table(name, partitions=settings.topic_partitions, key_type=str, help=help, options=options)
+    if not coalesced:
+        return app.Table(name, partitions=settings.topic_partitions, key_type=str, help=help, options=options)
+    table = CoalescedTable(
+        app,
+        name=name,
+        beacon=app.tables.beacon,
+        partitions=settings.topic_partitions,
+        key_type=str,
+        help=help,
+        options=options,
+    )
+    return cast(TableT[str, Any], app.tables.add(table))

@@ -1,0 +1,160 @@
+"""A table whose writes reach RocksDB and the changelog once per offset commit, not once
+per write.
+
+A Faust table write costs a RocksDB put, a changelog record and its delivery callback, and
+a read costs a RocksDB get and a decode. The commit day buckets are rewritten by every batch
+that touches them: in bench.commits (100-message batches, commits arriving in time order)
+a bucket is rewritten some thirty times within one commit interval, and those writes and
+reads were 40 % of the worker's event loop.
+
+``CoalescedTable`` keeps written values in memory (``pending``) until the consumer commits
+offsets, and a bounded cache of values read. The rule that keeps the numbers right is
+Faust's own at-least-once rule, unchanged: every offset commit is preceded by the flush
+(``app.transport.SafeConsumer`` calls :func:`flush_pending` first), so the changelog holds
+the effects of every committed message. A crash loses pending values together with the
+offsets they belong to, and the messages are delivered again. RocksDB and the changelog
+are written together, at the flush, as Faust writes them together per write: the local
+store is never ahead of the changelog by more than Faust's own send window.
+
+On a rebalance, pending values of partitions this worker gives up are dropped (their
+messages are uncommitted and go to the partition's next owner, which reads the changelog)
+and the read cache is emptied (recovery rewrites the store beneath it).
+
+Values handed out are shared with the table: callers must not mutate a value they read or
+set (copy, change, set), as every caller here does.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import ItemsView, Iterator, KeysView, ValuesView
+from typing import Any
+
+import faust
+from faust.streams import current_event
+from faust.types import TP, AppT, EventT
+
+from app.logging import get_logger
+from tables.event_context import acting_for
+
+__all__ = ["CoalescedTable", "flush_pending", "READ_CACHE_KEYS"]
+
+log = get_logger("sei.tables")
+
+# Decoded values kept per table for reads: the buckets written within a few commit
+# intervals fit; a day bucket of a busy repository decodes to tens of KB.
+READ_CACHE_KEYS = 2_048
+
+
+class CoalescedTable(faust.Table):  # type: ignore[misc]
+    """A ``faust.Table`` with writes held until the next offset commit (module doc)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # key -> (the event it was written for, value): the event routes the flush to the
+        # RocksDB and changelog partition of that event, as a direct write would.
+        self.pending: dict[Any, tuple[EventT, Any]] = {}
+        self.read_cache: OrderedDict[Any, Any] = OrderedDict()
+
+    # Reads: pending, then cache, then RocksDB.
+
+    def __getitem__(self, key: Any) -> Any:
+        held = self.pending.get(key)
+        if held is not None:
+            return held[1]
+        try:
+            return self.read_cache[key]
+        except KeyError:
+            pass
+        self.on_key_get(key)
+        try:
+            value = self.data[key]  # one RocksDB read (Faust's own path makes two)
+        except KeyError:
+            return self.__missing__(key)
+        self._remember(key, value)
+        return value
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.pending or key in self.read_cache or super().__contains__(key)
+
+    def _remember(self, key: Any, value: Any) -> None:
+        cache = self.read_cache
+        if len(cache) >= READ_CACHE_KEYS:
+            cache.popitem(last=False)  # the oldest: O(1), unlike deleting a dict's first key
+        cache[key] = value
+
+    # Writes.
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        event = current_event()
+        if event is None:
+            raise TypeError(f"table {self.name!r}: set {key!r} from outside of stream iteration")
+        partition = self.partition_for_key(key)
+        assert partition is not None  # tables here are partitioned like their sources
+        self.pending[key] = (event, value)
+        self.read_cache.pop(key, None)
+        self._maybe_set_key_ttl(key, partition)
+        self._sensor_on_set(self, key, value)
+
+    def __delitem__(self, key: Any) -> None:
+        self.pending.pop(key, None)
+        self.read_cache.pop(key, None)
+        super().__delitem__(key)
+
+    def flush(self) -> int:
+        """Write every pending value to RocksDB and its changelog; returns how many."""
+        pending, self.pending = self.pending, {}
+        for key, (event, value) in pending.items():
+            with acting_for(event):
+                self.data[key] = value
+                self.send_changelog(event.message.partition, key, value)
+            self._remember(key, value)
+        return len(pending)
+
+    # Whole-table reads see what is pending.
+
+    def __iter__(self) -> Iterator[Any]:
+        self.flush()
+        return super().__iter__()
+
+    def __len__(self) -> int:
+        self.flush()
+        return int(super().__len__())
+
+    def keys(self) -> KeysView[Any]:
+        self.flush()
+        return super().keys()  # type: ignore[no-any-return]
+
+    def items(self) -> ItemsView[Any, Any]:
+        self.flush()
+        return super().items()  # type: ignore[no-any-return]
+
+    def values(self) -> ValuesView[Any]:
+        self.flush()
+        return super().values()  # type: ignore[no-any-return]
+
+    # Rebalances.
+
+    async def on_rebalance(
+        self, assigned: set[TP], revoked: set[TP], newly_assigned: set[TP], generation_id: int = 0
+    ) -> None:
+        # Source partitions only: a changelog partition may stay assigned as a standby.
+        changelogs = self.app.tables.changelog_topics
+        active_now = {tp.partition for tp in assigned if tp.topic not in changelogs}
+        given_up = {tp.partition for tp in revoked if tp.topic not in changelogs} - active_now
+        dropped = [key for key, (event, _) in self.pending.items() if event.message.partition in given_up]
+        for key in dropped:
+            del self.pending[key]
+        if dropped:
+            log.info("table.pending_dropped", table=self.name, keys=len(dropped), partitions=sorted(given_up))
+        self.read_cache.clear()
+        await super().on_rebalance(assigned, revoked, newly_assigned, generation_id)
+
+    async def on_recovery_completed(self, active_tps: set[TP], standby_tps: set[TP]) -> None:
+        self.read_cache.clear()
+        await super().on_recovery_completed(active_tps, standby_tps)
+
+
+def flush_pending(app: AppT) -> int:
+    """Flush every coalesced table of ``app`` (before its offsets are committed)."""
+    return sum(table.flush() for table in app.tables.values() if isinstance(table, CoalescedTable))

@@ -1,0 +1,97 @@
+"""CoalescedTable: writes are held until the flush, reads see them, one changelog record
+per key per flush, and a rebalance drops what belongs to partitions given up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+import pytest
+from faust.types import TP
+
+from tables.coalesced import CoalescedTable, flush_pending
+from tables.event_context import acting_for
+
+
+@dataclass
+class Message:
+    partition: int
+    topic: str = "git.commits"
+
+
+@dataclass(eq=False)
+class Event:
+    message: Message
+
+
+def event(partition: int) -> Any:
+    return Event(Message(partition))
+
+
+@pytest.fixture
+def table() -> Any:
+    app = faust.App("coalesced-test", store="memory://", topic_partitions=4)
+    table = app.tables.add(
+        CoalescedTable(app, name="days", partitions=4, key_type=str, beacon=app.tables.beacon)
+    )
+    sent: list[tuple[int, str, Any]] = []
+    table.send_changelog = lambda partition, key, value: sent.append((partition, key, value))  # the producer
+    table._verify_source_topic_partitions = lambda topic: None  # no broker metadata here
+    table.sent = sent
+    return table
+
+
+def test_writes_are_read_back_before_any_flush(table: Any) -> None:
+    e = event(1)
+    with acting_for(e):
+        table["a"] = {"x": 1}
+        table["a"] = {"x": 2}
+    assert table["a"] == {"x": 2}
+    assert table.get("a") == {"x": 2}
+    assert "a" in table
+    assert table.get("missing") is None
+    assert table.sent == []
+    assert "a" not in table.data  # the store is written at the flush, with the changelog
+
+
+def test_flush_writes_each_key_once_to_store_and_its_event_partition(table: Any) -> None:
+    with acting_for(event(1)):
+        for n in range(30):
+            table["a"] = {"n": n}
+    with acting_for(event(3)):
+        table["b"] = [1]
+    assert flush_pending(table.app) == 2
+    assert sorted(table.sent) == [(1, "a", {"n": 29}), (3, "b", [1])]
+    assert table.data["a"] == {"n": 29}
+    assert table.pending == {}
+    assert flush_pending(table.app) == 0  # nothing twice
+
+
+def test_whole_table_reads_include_pending_writes(table: Any) -> None:
+    with acting_for(event(0)):
+        table["a"] = 1
+        table["b"] = 2
+    assert sorted(table.keys()) == ["a", "b"]
+    assert dict(table.items()) == {"a": 1, "b": 2}
+    assert len(table) == 2
+
+
+def test_setting_outside_an_event_is_refused(table: Any) -> None:
+    with pytest.raises(TypeError, match="outside of stream iteration"):
+        table["a"] = 1
+
+
+async def test_rebalance_drops_pending_writes_of_partitions_given_up_only(table: Any) -> None:
+    for partition, key in ((0, "kept"), (1, "given-up"), (2, "now-standby")):
+        with acting_for(event(partition)):
+            table[key] = partition
+    changelog = table.changelog_topic.get_topic_name()
+    revoked = {TP("git.commits", 1), TP("git.commits", 2), TP(changelog, 1)}
+    # Partition 2's changelog stays assigned as a standby: its source partition is gone.
+    assigned = {TP("git.commits", 0), TP(changelog, 0), TP(changelog, 2)}
+    await table.on_rebalance(assigned, revoked, set())
+    assert set(table.pending) == {"kept"}
+    assert table.get("given-up") is None
+    flush_pending(table.app)
+    assert table.sent == [(0, "kept", 0)]
