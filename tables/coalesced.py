@@ -18,7 +18,8 @@ store is never ahead of the changelog by more than Faust's own send window.
 
 On a rebalance, pending values of partitions this worker gives up are dropped (their
 messages are uncommitted and go to the partition's next owner, which reads the changelog)
-and the read cache is emptied (recovery rewrites the store beneath it).
+and the read cache is emptied (recovery rewrites the store beneath it). Only reads made
+for an event (an agent's, of its own partitions) fill the cache.
 
 Values handed out are shared with the table: callers must not mutate a value they read or
 set (copy, change, set), as every caller here does.
@@ -71,7 +72,10 @@ class CoalescedTable(faust.Table):  # type: ignore[misc]
             value = self.data[key]  # one RocksDB read (Faust's own path makes two)
         except KeyError:
             return self.__missing__(key)
-        self._remember(key, value)
+        if current_event() is not None:
+            # Cached only for an agent, which reads its own partitions: a view may read a
+            # standby copy, which the changelog keeps changing beneath a cache.
+            self._remember(key, value)
         return value
 
     def __contains__(self, key: object) -> bool:

@@ -95,3 +95,16 @@ async def test_rebalance_drops_pending_writes_of_partitions_given_up_only(table:
     assert table.get("given-up") is None
     flush_pending(table.app)
     assert table.sent == [(0, "kept", 0)]
+
+
+def test_only_reads_for_an_event_are_cached(table: Any) -> None:
+    with acting_for(event(2)):
+        table["a"] = 1
+    flush_pending(table.app)
+    table.read_cache.clear()
+    table.data["a"] = 5  # a standby copy updated from the changelog, beneath the table
+    assert table["a"] == 5
+    assert table.read_cache == {}
+    with acting_for(event(2)):
+        assert table["a"] == 5
+    assert dict(table.read_cache) == {"a": 5}
