@@ -4,9 +4,8 @@ Faust's ``Consumer._drain_messages`` hands each message to the streams with
 ``wait_first(callback(message), suspend_flow.wait())``: four tasks and an ``asyncio.wait``
 per message, so that a delivery stuck on a full stream buffer or on flow control is
 abandoned when a rebalance suspends the flow. Almost every delivery finishes without
-waiting at all, and for those the tasks are pure cost: 15-20 % of a worker's event loop in
-bench.commits, and the main reason a bare Faust agent reads fewer than 5,000 messages/s
-on the local broker.
+waiting at all, and for those the tasks are pure cost: 10-15 % of a worker's event loop in
+bench.commits.
 
 ``deliver`` runs the delivery coroutine's first step in place. When it finishes there,
 that was the whole delivery. When it waits, the rest of it is raced against the flow's
