@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaConsumer
 
 from app.kafka_io import create_topics, produce
 from app.sample_data import generate_commit_stream
-from bench.harness import RssSampler, bench_stack, fresh_database, wait_until
+from bench.harness import ProcessSampler, bench_stack, fresh_database, wait_until
 
 SEED_STYLE_INSERT = """
 INSERT INTO commits (sha, repository_id, author_email, message, files_changed, additions, deletions, committed_at)
@@ -50,7 +50,7 @@ async def run_worker_bench(
         )
         await produce(bench.bootstrap, "git.commits", warmup.messages)
         await wait_until(lambda: database_has(bench.database_url, 1), timeout_s=120, poll_s=0.2)
-        with RssSampler(worker.process.pid) as rss:  # type: ignore[union-attr]
+        with ProcessSampler(worker.process.pid) as rss:  # type: ignore[union-attr]
             started = time.monotonic()
             await produce(bench.bootstrap, "git.commits", messages)
             produced = time.monotonic()

@@ -19,11 +19,11 @@ import psutil
 from app.localstack import LocalStack, free_port, fresh_database, local_stack
 from app.worker_process import WorkerProcess
 
-__all__ = ["BenchStack", "bench_stack", "RssSampler", "wait_until"]
+__all__ = ["BenchStack", "bench_stack", "ProcessSampler", "wait_until"]
 
 
 @dataclass
-class RssSampler:
+class ProcessSampler:
     """Samples a process's resident set size in the background; keeps the peak. Also the
     CPU seconds (user + system, all threads) it used between enter and exit."""
 
@@ -33,7 +33,7 @@ class RssSampler:
     cpu_seconds: float = 0.0
     _stop: threading.Event = field(default_factory=threading.Event)
 
-    def __enter__(self) -> RssSampler:
+    def __enter__(self) -> ProcessSampler:
         self._cpu_at_start = self._cpu()
         threading.Thread(target=self._run, daemon=True).start()
         return self

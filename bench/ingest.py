@@ -386,7 +386,7 @@ def statuses(results: Sequence[tuple[int, int, float]]) -> str:
 
 def http_bench(args: argparse.Namespace) -> tuple[dict[str, float], dict[str, float]]:
     from app.kafka_io import create_topics
-    from bench.harness import RssSampler, bench_stack
+    from bench.harness import ProcessSampler, bench_stack
 
     single: dict[str, float] = {}
     batched: dict[str, float] = {}
@@ -413,7 +413,7 @@ def http_bench(args: argparse.Namespace) -> tuple[dict[str, float], dict[str, fl
                 f"log {worker.log_path}); warm-up stored in {time.monotonic() - warm_started:.1f} s"
             )
 
-            with RssSampler(worker.process.pid) as rss:  # type: ignore[union-attr]
+            with ProcessSampler(worker.process.pid) as rss:  # type: ignore[union-attr]
                 print(
                     f"== /ingest, single events: offered {args.rate:,} requests/s for {args.seconds:g} s "
                     "(open loop, load generator in a second process, loopback)"
