@@ -1,4 +1,5 @@
-"""Table recovery on the local broker: true end offsets, restart, rebuild, rebalance.
+"""Table recovery on the local broker: true end offsets, fetch limits, restart, rebuild,
+rebalance.
 
 Each test runs its own consumer group (hence its own changelog topics) against its own
 database, so its tables and rows contain exactly its own history.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +24,7 @@ from faust.types import TP
 from app.kafka_io import create_topics, produce
 from app.localstack import LocalStack
 from app.sample_data import generate_commit_stream
-from app.transport import KafkaTransport, TansuTransport, resolve_end_offsets
+from app.transport import KafkaTransport, TansuTransport, resolve_end_offsets, set_fetch_limits
 from app.worker_process import WorkerProcess
 from tests.integration.conftest import isolated_env, new_worker, temporary_database, wait_for
 from tests.integration.truth import commit_truth, daily_from_view
@@ -36,7 +38,10 @@ async def end_offsets(bootstrap: str, topic: str, partitions: int) -> tuple[dict
     try:
         tps = [aiokafka.TopicPartition(topic, p) for p in range(partitions)]
         reported = {TP(tp.topic, tp.partition): o for tp, o in (await consumer.end_offsets(tps)).items()}
-        return reported, await resolve_end_offsets(consumer, reported)
+        resolved = await resolve_end_offsets(consumer, reported)
+        # The worker's probe lives as long as the worker: assigned, it would keep fetching.
+        assert consumer.assignment() == set()
+        return reported, resolved
     finally:
         await consumer.stop()
 
@@ -54,6 +59,37 @@ def test_tansu_end_offsets_after_batched_produce_are_resolved(stack: LocalStack)
     assert sum(reported.values()) < 1000
     assert by_url(f"tansu://{bootstrap}") is TansuTransport
     assert by_url(f"sei-kafka://{bootstrap}") is KafkaTransport
+
+
+async def first_record_after(bootstrap: str, topic: str, min_bytes: int, max_wait_ms: int) -> float:
+    """Seconds from producing one small record to a consumer with these limits reading it."""
+    consumer = aiokafka.AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    set_fetch_limits(consumer, min_bytes, max_wait_ms)
+    producer = aiokafka.AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    await consumer.start()
+    try:
+        consumer.assign([aiokafka.TopicPartition(topic, 0)])
+        await consumer.seek_to_end()
+        await consumer.getmany(timeout_ms=2 * max_wait_ms)  # a fetch now waits on the broker
+        started = time.monotonic()
+        await producer.send_and_wait(topic, b"small", key=b"k")
+        while not await consumer.getmany(timeout_ms=5000):
+            pass
+        return time.monotonic() - started
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
+def test_fetch_limits_let_the_broker_hold_a_fetch(stack: LocalStack) -> None:
+    # What KAFKA_FETCH_MIN_BYTES / KAFKA_FETCH_MAX_WAIT_MS rely on: the consumer takes the
+    # limits set after it is built, and the broker holds a fetch until min bytes or max wait.
+    topic = f"fetch-{uuid.uuid4().hex[:8]}"
+    bootstrap = stack.broker.bootstrap
+    asyncio.run(create_topics([bootstrap], [topic], partitions=1))
+    assert asyncio.run(first_record_after(bootstrap, topic, 1, 10)) < 0.4
+    assert asyncio.run(first_record_after(bootstrap, topic, 1024 * 1024, 800)) >= 0.5
 
 
 @pytest.fixture
