@@ -91,16 +91,17 @@ def _ipv4(value: str) -> str:
 
 def _data_limit(value: dict[str, Any]) -> dict[str, Any]:
     try:
-        size = len(orjson.dumps(value))
+        serialized = orjson.dumps(value)
     except TypeError as exc:  # cannot happen for parsed JSON; guards direct callers
         raise PydanticCustomError("json", "must be JSON-serializable: {error}", {"error": str(exc)}) from None
-    if size > MAX_DATA_BYTES:
+    if len(serialized) > MAX_DATA_BYTES:
         raise PydanticCustomError(
             "max_size",
             "is {size} bytes serialized, over the {limit}-byte limit",
-            {"size": size, "limit": MAX_DATA_BYTES},
+            {"size": len(serialized), "limit": MAX_DATA_BYTES},
         )
-    return _no_nul(value)  # type: ignore[no-any-return]
+    # JSON escapes NUL as \u0000: only a document holding one needs the walk.
+    return _no_nul(value) if b"\\u0000" in serialized else value
 
 
 def _version(value: str) -> str:
@@ -150,6 +151,10 @@ class IngestEvent(BaseModel):
             body["timestamp"] = self.timestamp.isoformat().replace("+00:00", "Z")
         body["payload"] = self.payload.model_dump(mode="json", exclude_none=True)
         return body
+
+
+_EVENT_FIELDS = frozenset(IngestEvent.model_fields)
+_PAYLOAD_FIELDS = frozenset(IngestPayload.model_fields)
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,13 +237,13 @@ def as_envelope(body: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _unknown_fields(envelope: Mapping[str, Any]) -> list[str]:
-    unknown = [f"unknown field {name!r} ignored" for name in envelope if name not in IngestEvent.model_fields]
+    unknown = [f"unknown field {name!r} ignored" for name in envelope if name not in _EVENT_FIELDS]
     payload = envelope.get("payload")
     if isinstance(payload, Mapping):
         unknown += [
             f"unknown field 'payload.{name}' ignored"
             for name in payload
-            if name not in IngestPayload.model_fields
+            if name not in _PAYLOAD_FIELDS
         ]
     return unknown
 
