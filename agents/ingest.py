@@ -40,8 +40,8 @@ __all__ = ["process_ingest", "handle_ingest_batch"]
 
 log = get_logger("sei.agents.ingest")
 _codec = ingest_codec()
-YIELD_EVERY = 50
 _policy = QualityPolicy(min_score=settings.data_quality_min_score)
+YIELD_EVERY = 50  # events validated between two turns of the event loop (see collect)
 register_codec()  # `ingest-avro` for producers and tools running in this app
 
 _events = Counter(
