@@ -12,47 +12,38 @@ batch is redelivered after restart, as at-least-once requires.
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
+from faust import StreamT
 from faust.types import TP, EventT
 
 from app.dedupe import message_id
 from app.logging import get_logger
 from app.main import app, settings
 from app.resources import database, dedupe
+from app.shutdown import EXIT_CONFIG, EXIT_UNFLUSHED, exit_now, remaining_grace_s
+from app.write_behind import WriteBehind
 
-__all__ = ["complete_batch", "skip_done", "FreshEvents", "SHUTDOWN_GRACE_S"]
+__all__ = ["complete_batch", "run_write_behind", "skip_done", "FreshEvents"]
 
 T = TypeVar("T")
 log = get_logger("sei.batches")
 
-# Leaves room within the 30 s a supervisor usually waits between SIGTERM and SIGKILL.
-SHUTDOWN_GRACE_S = 20.0
-EXIT_UNFLUSHED = 75  # EX_TEMPFAIL
-EXIT_CONFIG = 78  # EX_CONFIG
-
 _verified_topics: set[str] = set()
 
 
-def exit_now(code: int) -> None:
-    """Leave without Faust's shutdown (which would commit the batch in hand as done)."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
-
-
-async def complete_batch(work: Awaitable[T], *, what: str, grace_s: float = SHUTDOWN_GRACE_S) -> T:
-    """Await ``work``; if cancelled meanwhile, finish it first, or exit without committing."""
+async def complete_batch(work: Awaitable[T], *, what: str) -> T:
+    """Await ``work``; if cancelled meanwhile, finish it first (within what is left of the
+    shutdown's grace, app.shutdown), or exit without committing."""
     task = asyncio.ensure_future(work)
     try:
         return await asyncio.shield(task)
     except asyncio.CancelledError:
         if task.done():
             raise
+        grace_s = remaining_grace_s()
         log.info("shutdown.finishing_batch", what=what, grace_seconds=grace_s)
         try:
             await asyncio.wait_for(asyncio.shield(task), grace_s)
@@ -64,6 +55,29 @@ async def complete_batch(work: Awaitable[T], *, what: str, grace_s: float = SHUT
             )
             exit_now(EXIT_UNFLUSHED)
         raise
+
+
+PrepareBatch = Callable[[Sequence[EventT]], Awaitable[Coroutine[Any, Any, None]]]
+
+
+async def run_write_behind(
+    stream: StreamT[bytes], prepare: PrepareBatch, writes: WriteBehind, *, what: str
+) -> None:
+    """An agent's loop: ``take_events`` batches, each prepared by ``prepare`` (which returns
+    the batch's database write, unstarted) and written while the next one is prepared.
+
+    The batch's messages are acked, so committable, once its write is done; at shutdown the
+    write in flight is finished first (app.write_behind).
+    """
+
+    async def prepare_and_submit(events: Sequence[EventT]) -> None:
+        await writes.submit(events, await prepare(events))
+
+    try:
+        async for events in stream.take_events(settings.batch_size, within=settings.batch_timeout_ms / 1000):
+            await complete_batch(prepare_and_submit(events), what=what)
+    finally:
+        await writes.finish()
 
 
 def _is_replay(event: EventT) -> bool:

@@ -2,34 +2,37 @@
 buckets of ``commit_days`` -> upsert `commits` rows and `commits_daily_stats`, one
 database transaction per batch.
 
-The database write happens inside the ``take_events()`` loop body and never raises past
-it (transient errors are retried until the database answers), so the batch's offsets are
-committed only after its rows are durable.
+The database write starts inside the ``take_events()`` loop body and runs while the next
+batch is prepared (app.write_behind); it never raises (transient errors are retried until
+the database answers, refused rows dead-lettered), and the batch's messages are acked, so
+their offsets committable, only once its rows are durable.
 """
 
 from __future__ import annotations
 
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 import asyncpg
 from faust import StreamT
 from faust.types import EventT
 
 from agents.acceptance import accept
-from agents.batches import complete_batch, skip_done
+from agents.batches import run_write_behind, skip_done
 from agents.dlq import DeadLetterBatch, store_dead_letters
 from agents.intake import Rejection
 from agents.projection import projection
 from agents.sinks import CommitRow, CommitSink, DailyStatsRow, write_rows_isolating
 from app.db import is_data_error
 from app.logging import get_logger
-from app.main import app, settings
+from app.main import app
 from app.resources import database, metrics
 from app.topics import git_commits
+from app.write_behind import WriteBehind
 from models.events import CommitEvent
 from tables.commit_state import CommitVersion, day_totals, is_canonical, merge_version
 from tables.commits import commit_days, commit_repository_days
@@ -37,10 +40,11 @@ from tables.event_context import acting_for
 from tables.instants import to_micros
 from tables.keys import compose_key
 
-__all__ = ["process_commits", "handle_commit_batch"]
+__all__ = ["process_commits", "prepare_commit_batch"]
 
 log = get_logger("sei.agents.git")
 _sink = CommitSink()
+_writes = WriteBehind("git.commits")
 
 
 def version_of(event: CommitEvent) -> CommitVersion:
@@ -185,8 +189,9 @@ def group_by_day(events: Sequence[EventT], letters: DeadLetterBatch) -> dict[str
     return groups
 
 
-async def handle_commit_batch(events: Sequence[EventT]) -> None:
-    """Process one batch of git.commits messages end to end."""
+async def prepare_commit_batch(events: Sequence[EventT]) -> Coroutine[Any, Any, None]:
+    """Decode, validate and merge one batch of git.commits messages into the tables;
+    returns its database write (and what follows it), not yet started."""
     started = time.perf_counter()
     topic = events[0].message.topic
     batch = CommitBatch()
@@ -204,23 +209,32 @@ async def handle_commit_batch(events: Sequence[EventT]) -> None:
                     Rejection("processing_error", f"{exc}", type(exc).__name__, traceback.format_exc()),
                 )
     index_days(groups)
-    refused = await write_commit_batch(batch, letters)
-    letters.publish()
-    # Lead times, PR stages and daily buckets of these repositories may have moved.
-    projection.mark_repositories({work.repository_id for work in groups.values()})
-    fresh.remember_when_committed()
-    metrics.record_batch(
-        topic,
-        consumed=len(events),
-        processed=batch.valid - refused + fresh.skipped,
-        duplicates=batch.duplicates + fresh.skipped,
-        skipped=fresh.skipped,
-        seconds=time.perf_counter() - started,
-    )
+    prepared = time.perf_counter() - started
+
+    async def write() -> None:
+        write_started = time.perf_counter()
+        refused = await write_commit_batch(batch, letters)
+        letters.publish()
+        # Lead times, PR stages and daily buckets of these repositories may have moved.
+        projection.mark_repositories({work.repository_id for work in groups.values()})
+        fresh.remember_when_committed()
+        metrics.record_batch(
+            topic,
+            consumed=len(events),
+            processed=batch.valid - refused + fresh.skipped,
+            duplicates=batch.duplicates + fresh.skipped,
+            skipped=fresh.skipped,
+            seconds=prepared + time.perf_counter() - write_started,
+        )
+
+    return write()
 
 
 @app.agent(git_commits, concurrency=1)
 async def process_commits(stream: StreamT[bytes]) -> None:
-    """git.commits -> commit_days table, `commits` and `commits_daily_stats` rows."""
-    async for events in stream.take_events(settings.batch_size, within=settings.batch_timeout_ms / 1000):
-        await complete_batch(handle_commit_batch(events), what="git.commits")
+    """git.commits -> commit_days table, `commits` and `commits_daily_stats` rows.
+
+    A batch's database write runs while the next batch is prepared; its messages are
+    acked, and so committable, once it is done (app.write_behind).
+    """
+    await run_write_behind(stream, prepare_commit_batch, _writes, what="git.commits")

@@ -1,11 +1,11 @@
 """events.ingest agent: decode (JSON or Avro, per message) -> validate -> score quality ->
 insert into ``ingested_events``, one database transaction per batch with its dead letters.
 
-Like every agent, the database write happens inside the ``take_events()`` loop body and
-never raises past it (transient errors are retried until the database answers), so a
-batch's offsets are committed only after its rows are durable. Events keep no table
-state (each is a row), so the message key only spreads them over partitions: any key is
-accepted.
+The database write starts inside the ``take_events()`` loop body and runs while the next
+batch is validated (app.write_behind); it never raises (transient errors are retried until
+the database answers), and a batch's messages are acked, so their offsets committable, only
+once its rows are durable. Events keep no table state (each is a row), so the message key
+only spreads them over partitions: any key is accepted.
 """
 
 from __future__ import annotations
@@ -13,16 +13,17 @@ from __future__ import annotations
 import asyncio
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 from faust import StreamT
 from faust.types import EventT
 from prometheus_client import Counter
 
-from agents.batches import complete_batch, skip_done
+from agents.batches import run_write_behind, skip_done
 from agents.dlq import DeadLetterBatch, store_dead_letters
 from agents.ingest_intake import IngestRow, row_from_message
 from agents.ingest_sink import insert_events
@@ -33,15 +34,17 @@ from app.logging import get_logger
 from app.main import app, settings
 from app.resources import database, metrics
 from app.topics import events_ingest
+from app.write_behind import WriteBehind
 from models.ingest_wire import ingest_codec, register_codec
 from models.quality import QualityPolicy
 
-__all__ = ["process_ingest", "handle_ingest_batch"]
+__all__ = ["process_ingest", "prepare_ingest_batch"]
 
 log = get_logger("sei.agents.ingest")
 _codec = ingest_codec()
 _policy = QualityPolicy(min_score=settings.data_quality_min_score)
 YIELD_EVERY = 50  # events validated between two turns of the event loop (see collect)
+_writes = WriteBehind("events.ingest")
 register_codec()  # `ingest-avro` for producers and tools running in this app
 
 _events = Counter(
@@ -150,30 +153,40 @@ async def write_batch(batch: IngestBatch, letters: DeadLetterBatch) -> tuple[int
     return inserted, 0
 
 
-async def handle_ingest_batch(events: Sequence[EventT]) -> None:
-    """Process one batch of events.ingest messages end to end."""
+async def prepare_ingest_batch(events: Sequence[EventT]) -> Coroutine[Any, Any, None]:
+    """Decode, validate and score one batch of events.ingest messages; returns its
+    database write (and what follows it), not yet started."""
     started = time.perf_counter()
     topic = events[0].message.topic
     letters = DeadLetterBatch()
     fresh = await skip_done(events)
     batch = await collect(fresh.events, letters)
-    inserted, refused = await write_batch(batch, letters)
-    letters.publish()
-    fresh.remember_when_committed()
-    metrics.record_rows("ingested_events", inserted)
-    stored_before = len(batch.rows) - refused - inserted
-    metrics.record_batch(
-        topic,
-        consumed=len(events),
-        processed=batch.valid - refused + fresh.skipped,
-        duplicates=(batch.valid - len(batch.rows)) + stored_before + fresh.skipped,
-        skipped=fresh.skipped,
-        seconds=time.perf_counter() - started,
-    )
+    prepared = time.perf_counter() - started
+
+    async def write() -> None:
+        write_started = time.perf_counter()
+        inserted, refused = await write_batch(batch, letters)
+        letters.publish()
+        fresh.remember_when_committed()
+        metrics.record_rows("ingested_events", inserted)
+        stored_before = len(batch.rows) - refused - inserted
+        metrics.record_batch(
+            topic,
+            consumed=len(events),
+            processed=batch.valid - refused + fresh.skipped,
+            duplicates=(batch.valid - len(batch.rows)) + stored_before + fresh.skipped,
+            skipped=fresh.skipped,
+            seconds=prepared + time.perf_counter() - write_started,
+        )
+
+    return write()
 
 
 @app.agent(events_ingest, concurrency=1)
 async def process_ingest(stream: StreamT[bytes]) -> None:
-    """events.ingest -> `ingested_events` rows (validated, quality-scored)."""
-    async for events in stream.take_events(settings.batch_size, within=settings.batch_timeout_ms / 1000):
-        await complete_batch(handle_ingest_batch(events), what="events.ingest")
+    """events.ingest -> `ingested_events` rows (validated, quality-scored).
+
+    A batch's write runs while the next batch is validated; its messages are acked, and so
+    committable, once it is done (app.write_behind).
+    """
+    await run_write_behind(stream, prepare_ingest_batch, _writes, what="events.ingest")

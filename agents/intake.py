@@ -45,7 +45,8 @@ class Rejection:
     traceback: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: one per message (a frozen __init__ is several times slower); never mutated.
+@dataclass(slots=True)
 class Parsed(Generic[M]):
     """A valid event, with the rule violations dropped on the way (warn/disabled modes)."""
 

@@ -27,7 +27,9 @@ __all__ = [
 R = TypeVar("R")
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: one is built per commit, and a frozen dataclass's __init__ costs ~8x (2.7 vs
+# 0.3 µs for these ten fields). Treated as immutable all the same.
+@dataclass(slots=True)
 class CommitRow:
     repository_id: str
     sha: str

@@ -33,7 +33,7 @@ from app.localstack import (
 from app.sample_data import generate_commit_stream
 from app.worker_process import WorkerProcess
 
-SOURCE_TOPICS = ["git.commits", "cicd.deployments", "ops.incidents"]
+SOURCE_TOPICS = ["git.commits", "cicd.deployments", "ops.incidents", "events.ingest"]
 
 
 def wait_for(

@@ -8,6 +8,7 @@ import orjson
 import pytest
 
 from agents.intake import Parsed, Rejection, parse_message
+from models.decoding import decode_json_object
 from models.events import CommitEvent
 
 
@@ -122,6 +123,9 @@ def test_parse_unknown_fields_are_ignored() -> None:
             id="duplicate-key",
         ),
         pytest.param(b'{"a": {"b": 1, "b": 2}}', "duplicate_key", "'b'", id="nested-duplicate-key"),
+        pytest.param(
+            b'{"a": [1, [{"c": 1}, {"d": 1, "d": 2}]]}', "duplicate_key", "'d'", id="duplicate-key-in-a-list"
+        ),
         pytest.param(b'{"a": "' + b"x" * (1024 * 1024) + b'"}', "oversized", "over the", id="oversized"),
     ],
 )
@@ -192,3 +196,11 @@ def test_parse_lenient_modes_still_reject_missing_identity(mode: str) -> None:
 def test_parse_lenient_mode_rejects_unparseable_bytes() -> None:
     rejection = parse_message(b"{nope", CommitEvent, "warn")
     assert isinstance(rejection, Rejection) and rejection.error_type == "DecodeError"
+
+
+def test_the_same_key_in_separate_objects_is_not_a_duplicate() -> None:
+    # Objects inside lists and nested lists are counted; a `":` inside a string is not a key.
+    raw = b'{"a": [{"k": 1}, {"k": 2}], "b": {"k": "x\\":y"}, "k": [[{"k": 3}]]}'
+    decoded = decode_json_object(raw)
+    assert decoded.value["a"][1]["k"] == 2
+    assert decoded.value["k"] == [[{"k": 3}]]
