@@ -1,14 +1,16 @@
-"""Every CHECK_S, rewind source partitions whose next message Faust lost (app.lost_messages)."""
+"""Every CHECK_S, rewind source partitions whose next message Faust lost, or whose commit
+stands still behind their end with nothing in flight (app.lost_messages)."""
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from faust.types import TP
 
 from app.diagnostics import dump_tasks
 from app.logging import get_logger
-from app.lost_messages import LostMessageWatch, StallWatch, lost_heads
+from app.lost_messages import IdleWatch, LostMessageWatch, StallWatch, lost_heads
 from app.main import app
 from app.resources import database, metrics
 
@@ -18,6 +20,7 @@ log = get_logger("sei.lost_messages")
 CHECK_S = 5.0
 watch = LostMessageWatch()
 stalls = StallWatch(checks=6)  # 30 s
+idle = IdleWatch(checks=3)  # 15 s
 
 
 def _queued(channels_by_tp: dict[TP, Any]) -> tuple[set[tuple[TP, int]], set[TP]]:
@@ -85,23 +88,85 @@ async def check_lost_messages() -> None:
     consumer = app.consumer
     assigned = consumer.assignment()  # one view of it for both checks
     _report_stalls(assigned)
-    if app.in_recovery or app.rebalancing or not assigned:
+    if app.in_recovery or app.rebalancing or not assigned or not consumer.flow_active:
         watch.reset()
+        idle.reset()
         return
     changelogs = app.tables.changelog_topics
     sources = {tp for tp in assigned if tp.topic not in changelogs}
     channels_by_tp = {tp: app.topics._tp_index.get(tp, ()) for tp in sources}
     queued, busy = _queued(channels_by_tp)
+    committed = {tp: consumer._committed_offset.get(tp) for tp in sources}
     found = lost_heads(
-        {tp: consumer._committed_offset.get(tp) for tp in sources},
+        committed,
         {tp: consumer._read_offset.get(tp) for tp in sources},
         {tp: consumer._acked_index.get(tp, ()) for tp in sources},
         queued,
         busy,
     )
     confirmed = watch.confirm(found)
-    if not confirmed:
-        return
+    in_flight = {message.tp for message in list(consumer._unacked_messages)}
+    in_flight.update(busy, (tp for tp, _ in queued), confirmed)
+    targets = await _idle_behind_end(committed, in_flight, drain_blocked=bool(busy))
+    if confirmed:
+        _log_lost(confirmed)
+    if targets:
+        _log_idle(targets)
+    request = getattr(consumer, "request_rewind", None)
+    if request is not None and (confirmed or targets):
+        request({**targets, **confirmed})
+
+
+async def _idle_behind_end(
+    committed: Mapping[TP, int | None], in_flight: Collection[TP], *, drain_blocked: bool
+) -> dict[TP, int]:
+    """Partitions idle for IdleWatch's checks whose end lies beyond their commit -> the
+    offset to read again from (their commit)."""
+    if database.circuit_open or drain_blocked:
+        # Known reasons for a commit to stand still: the agents wait for the database, or
+        # the consumer waits for room in a full stream queue and fetches nothing meanwhile.
+        idle.reset()
+        return {}
+    candidates = idle.observe(committed, in_flight)
+    if not candidates:
+        return {}
+    consumer = app.consumer
+    ends: dict[TP, int | None] = {}
+    for tp in candidates:
+        try:
+            ends[tp] = consumer.highwater(tp)  # from the last fetch response, when there was one
+        except Exception:  # noqa: BLE001 - unassigned meanwhile: asked below, or skipped
+            ends[tp] = None
+    unknown = [tp for tp, end in ends.items() if end is None or end < 0]
+    if unknown:
+        try:
+            ends.update(await consumer.highwaters(*unknown))
+        except Exception as exc:  # noqa: BLE001 - retried on the next check
+            log.warning("consumer.end_offsets_unavailable", partitions=len(unknown), error=repr(exc))
+    targets = {tp: committed[tp] or 0 for tp in candidates if (ends.get(tp) or 0) > (committed[tp] or 0)}
+    for tp, offset in targets.items():
+        idle.rewound(tp, offset)
+    return targets
+
+
+def _log_idle(targets: Mapping[TP, int]) -> None:
+    consumer = app.consumer
+    for tp, offset in targets.items():
+        log.warning(
+            "consumer.idle_partition_rewound",
+            topic=tp.topic,
+            partition=tp.partition,
+            offset=offset,
+            read_offset=consumer._read_offset.get(tp),
+            awaiting_seek=tp in getattr(consumer, "awaiting_seek", ()),
+            hint="the commit stood still behind the partition's end with none of its messages "
+            "in flight; reading again from it (processing is idempotent)",
+        )
+        metrics.record_rewind(tp.topic)
+
+
+def _log_lost(confirmed: Mapping[TP, int]) -> None:
+    consumer = app.consumer
     for tp, offset in confirmed.items():
         log.warning(
             "consumer.lost_message_rewound",
@@ -113,6 +178,3 @@ async def check_lost_messages() -> None:
             "again from it (processing is idempotent)",
         )
         metrics.record_rewind(tp.topic)
-    request = getattr(consumer, "request_rewind", None)
-    if request is not None:
-        request(confirmed)

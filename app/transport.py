@@ -238,6 +238,13 @@ class SafeConsumer(LeanDrain, faust_aiokafka.Consumer):
                 # plain seek() touches it from this one.
                 await self._thread.seek_wait(targets)
                 rewound.update(targets)
+                # Sought now: a partition still held for a seek that never came is released.
+                held = self.awaiting_seek
+                for tp in targets:
+                    held.pop(tp, None)
+                if self._first_after_seek is None:
+                    self._first_after_seek = {}
+                self._first_after_seek.update(targets)
         async for tp, message in super().getmany(timeout):
             first = self._first_after_seek
             if first and tp in first:

@@ -52,3 +52,30 @@ def test_a_reset_starts_every_count_over() -> None:
     watch.reset()
     assert watch.observe({A: 10}, {A: 20}) == []
     assert watch.observe({A: 10}, {A: 20}) == [A]
+
+
+def test_an_idle_commit_is_a_candidate_after_its_checks_unless_in_flight() -> None:
+    from app.lost_messages import IdleWatch
+
+    watch = IdleWatch(checks=3)
+    assert watch.observe({A: 10, B: None}, in_flight=set()) == []
+    assert watch.observe({A: 10, B: None}, in_flight={B}) == []  # B's messages in flight
+    assert watch.observe({A: 10, B: None}, in_flight=set()) == [A]
+    assert watch.observe({A: 10, B: None}, in_flight=set()) == [A]  # until rewound or moved
+    assert watch.observe({A: 12, B: None}, in_flight=set()) == [B]  # A moved; B idle 3 checks
+    assert watch.observe({A: 12, B: 0}, in_flight=set()) == [B]  # nothing committed is offset 0
+
+
+def test_an_idle_partition_is_rewound_once_at_the_same_offset() -> None:
+    from app.lost_messages import IdleWatch
+
+    watch = IdleWatch(checks=2)
+    watch.observe({A: 10}, in_flight=set())
+    assert watch.observe({A: 10}, in_flight=set()) == [A]
+    watch.rewound(A, 10)
+    for _ in range(4):
+        assert watch.observe({A: 10}, in_flight=set()) == []  # still stuck there: not again
+    watch.observe({A: 11}, in_flight=set())
+    assert watch.observe({A: 11}, in_flight=set()) == [A]  # moved, then stuck elsewhere
+    watch.reset()
+    assert watch.observe({A: 11}, in_flight=set()) == []
