@@ -20,7 +20,7 @@ log = get_logger("sei.lost_messages")
 CHECK_S = 5.0
 watch = LostMessageWatch()
 stalls = StallWatch(checks=6)  # 30 s
-idle = IdleWatch(checks=3)  # 15 s
+idle = IdleWatch(checks=12)  # 60 s: a worker catching up a backlog can starve a partition 15 s
 
 
 def _queued(channels_by_tp: dict[TP, Any]) -> tuple[set[tuple[TP, int]], set[TP]]:
@@ -97,9 +97,10 @@ async def check_lost_messages() -> None:
     channels_by_tp = {tp: app.topics._tp_index.get(tp, ()) for tp in sources}
     queued, busy = _queued(channels_by_tp)
     committed = {tp: consumer._committed_offset.get(tp) for tp in sources}
+    read = {tp: consumer._read_offset.get(tp) for tp in sources}
     found = lost_heads(
         committed,
-        {tp: consumer._read_offset.get(tp) for tp in sources},
+        read,
         {tp: consumer._acked_index.get(tp, ()) for tp in sources},
         queued,
         busy,
@@ -107,11 +108,17 @@ async def check_lost_messages() -> None:
     confirmed = watch.confirm(found)
     in_flight = {message.tp for message in list(consumer._unacked_messages)}
     in_flight.update(busy, (tp for tp, _ in queued), confirmed)
-    targets = await _idle_behind_end(committed, in_flight, drain_blocked=bool(busy))
-    if confirmed:
-        _log_lost(confirmed)
-    if targets:
-        _log_idle(targets)
+    # Only partitions read no further than their commit, with nothing acked waiting for a
+    # commit: a rewind of one of those re-reads nothing already delivered, so a busy
+    # worker's slow commits can never make it count a message twice.
+    unread = {
+        tp: offset
+        for tp, offset in committed.items()
+        if (read[tp] is None or read[tp] <= (offset or 0)) and not consumer._acked.get(tp)
+    }
+    targets = await _idle_behind_end(unread, in_flight, drain_blocked=bool(busy))
+    _log_rewinds("consumer.lost_message_rewound", confirmed, LOST_HINT)
+    _log_rewinds("consumer.idle_partition_rewound", targets, IDLE_HINT)
     request = getattr(consumer, "request_rewind", None)
     if request is not None and (confirmed or targets):
         request({**targets, **confirmed})
@@ -149,32 +156,26 @@ async def _idle_behind_end(
     return targets
 
 
-def _log_idle(targets: Mapping[TP, int]) -> None:
+IDLE_HINT = (
+    "the commit stood still behind the partition's end with none of its messages in flight; "
+    "reading again from it (processing is idempotent)"
+)
+LOST_HINT = (
+    "later messages of this partition were processed but not this one; reading again from it "
+    "(processing is idempotent)"
+)
+
+
+def _log_rewinds(event: str, targets: Mapping[TP, int], hint: str) -> None:
     consumer = app.consumer
     for tp, offset in targets.items():
         log.warning(
-            "consumer.idle_partition_rewound",
+            event,
             topic=tp.topic,
             partition=tp.partition,
             offset=offset,
             read_offset=consumer._read_offset.get(tp),
             awaiting_seek=tp in getattr(consumer, "awaiting_seek", ()),
-            hint="the commit stood still behind the partition's end with none of its messages "
-            "in flight; reading again from it (processing is idempotent)",
-        )
-        metrics.record_rewind(tp.topic)
-
-
-def _log_lost(confirmed: Mapping[TP, int]) -> None:
-    consumer = app.consumer
-    for tp, offset in confirmed.items():
-        log.warning(
-            "consumer.lost_message_rewound",
-            topic=tp.topic,
-            partition=tp.partition,
-            offset=offset,
-            read_offset=consumer._read_offset.get(tp),
-            hint="later messages of this partition were processed but not this one; reading "
-            "again from it (processing is idempotent)",
+            hint=hint,
         )
         metrics.record_rewind(tp.topic)

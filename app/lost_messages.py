@@ -111,7 +111,8 @@ class StallWatch:
 class IdleWatch:
     """Partitions whose commit has not moved for ``checks`` checks in a row while none of
     their messages was in flight: candidates for a rewind, once their end is known to lie
-    beyond the commit.
+    beyond the commit. The caller passes only partitions read no further than their commit
+    (``committed``); one missing from a check starts over.
 
     A partition is rewound at most once at the same committed offset: a commit that stays
     behind the end after a rewind has a cause a rewind does not cure (a transaction marker
