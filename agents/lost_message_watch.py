@@ -108,15 +108,13 @@ async def check_lost_messages() -> None:
     confirmed = watch.confirm(found)
     in_flight = {message.tp for message in list(consumer._unacked_messages)}
     in_flight.update(busy, (tp for tp, _ in queued), confirmed)
-    # Only partitions read no further than their commit, with nothing acked waiting for a
-    # commit: a rewind of one of those re-reads nothing already delivered, so a busy
-    # worker's slow commits can never make it count a message twice.
-    unread = {
-        tp: offset
-        for tp, offset in committed.items()
-        if (read[tp] is None or read[tp] <= (offset or 0)) and not consumer._acked.get(tp)
-    }
-    targets = await _idle_behind_end(unread, in_flight, drain_blocked=bool(busy))
+    # Only partitions with nothing acked waiting for a commit (a busy worker's commits lag
+    # behind what it processed: a rewind then would deliver those messages twice) and, in
+    # IdleWatch, whose read offset stood still too. Read past its commit a minute ago, with
+    # nothing acked and nothing in flight since, a partition's messages after the commit
+    # were dropped unprocessed (or processed with their commit lost).
+    settled = {tp: offset for tp, offset in committed.items() if not consumer._acked.get(tp)}
+    targets = await _idle_behind_end(settled, read, in_flight, drain_blocked=bool(busy))
     _log_rewinds("consumer.lost_message_rewound", confirmed, LOST_HINT)
     _log_rewinds("consumer.idle_partition_rewound", targets, IDLE_HINT)
     request = getattr(consumer, "request_rewind", None)
@@ -125,7 +123,11 @@ async def check_lost_messages() -> None:
 
 
 async def _idle_behind_end(
-    committed: Mapping[TP, int | None], in_flight: Collection[TP], *, drain_blocked: bool
+    committed: Mapping[TP, int | None],
+    read: Mapping[TP, int | None],
+    in_flight: Collection[TP],
+    *,
+    drain_blocked: bool,
 ) -> dict[TP, int]:
     """Partitions idle for IdleWatch's checks whose end lies beyond their commit -> the
     offset to read again from (their commit)."""
@@ -134,7 +136,7 @@ async def _idle_behind_end(
         # the consumer waits for room in a full stream queue and fetches nothing meanwhile.
         idle.reset()
         return {}
-    candidates = idle.observe(committed, in_flight)
+    candidates = idle.observe(committed, read, in_flight)
     if not candidates:
         return {}
     consumer = app.consumer

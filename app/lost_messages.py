@@ -109,10 +109,10 @@ class StallWatch:
 
 @dataclass(slots=True)
 class IdleWatch:
-    """Partitions whose commit has not moved for ``checks`` checks in a row while none of
-    their messages was in flight: candidates for a rewind, once their end is known to lie
-    beyond the commit. The caller passes only partitions read no further than their commit
-    (``committed``); one missing from a check starts over.
+    """Partitions on which nothing moved, neither the commit nor the read offset, for
+    ``checks`` checks in a row while none of their messages was in flight: candidates for
+    a rewind, once their end is known to lie beyond the commit. The caller passes only
+    partitions with nothing acked awaiting a commit; one missing from a check starts over.
 
     A partition is rewound at most once at the same committed offset: a commit that stays
     behind the end after a rewind has a cause a rewind does not cure (a transaction marker
@@ -120,21 +120,24 @@ class IdleWatch:
     """
 
     checks: int = 3
-    _since: dict[TP, tuple[int, int]] = field(default_factory=dict)
+    _since: dict[TP, tuple[tuple[int, int | None], int]] = field(default_factory=dict)
     _rewound_at: dict[TP, int] = field(default_factory=dict)
 
-    def observe(self, committed: Mapping[TP, int | None], in_flight: Collection[TP]) -> list[TP]:
-        """This check's committed offsets (None: nothing committed) -> partitions idle long enough."""
+    def observe(
+        self, committed: Mapping[TP, int | None], read: Mapping[TP, int | None], in_flight: Collection[TP]
+    ) -> list[TP]:
+        """This check's committed (None: nothing committed) and read offsets -> partitions
+        idle long enough."""
         idle: list[TP] = []
-        since: dict[TP, tuple[int, int]] = {}
+        since: dict[TP, tuple[tuple[int, int | None], int]] = {}
         for tp, offset in committed.items():
             if tp in in_flight:
                 continue
-            position = offset or 0
+            position = (offset or 0, read.get(tp))
             previous, count = self._since.get(tp, (position, 0))
             count = count + 1 if previous == position else 1
             since[tp] = (position, count)
-            if count >= self.checks and self._rewound_at.get(tp) != position:
+            if count >= self.checks and self._rewound_at.get(tp) != position[0]:
                 idle.append(tp)
         self._since = since
         return idle

@@ -58,24 +58,38 @@ def test_an_idle_commit_is_a_candidate_after_its_checks_unless_in_flight() -> No
     from app.lost_messages import IdleWatch
 
     watch = IdleWatch(checks=3)
-    assert watch.observe({A: 10, B: None}, in_flight=set()) == []
-    assert watch.observe({A: 10, B: None}, in_flight={B}) == []  # B's messages in flight
-    assert watch.observe({A: 10, B: None}, in_flight=set()) == [A]
-    assert watch.observe({A: 10, B: None}, in_flight=set()) == [A]  # until rewound or moved
-    assert watch.observe({A: 12, B: None}, in_flight=set()) == [B]  # A moved; B idle 3 checks
-    assert watch.observe({A: 12, B: 0}, in_flight=set()) == [B]  # nothing committed is offset 0
+    read = {A: 9, B: None}
+    assert watch.observe({A: 10, B: None}, read, in_flight=set()) == []
+    assert watch.observe({A: 10, B: None}, read, in_flight={B}) == []  # B's messages in flight
+    assert watch.observe({A: 10, B: None}, read, in_flight=set()) == [A]
+    assert watch.observe({A: 10, B: None}, read, in_flight=set()) == [A]  # until rewound or moved
+    assert watch.observe({A: 12, B: None}, read, in_flight=set()) == [B]  # A moved; B idle 3 checks
+    assert watch.observe({A: 12, B: 0}, read, in_flight=set()) == [B]  # nothing committed is offset 0
+
+
+def test_a_partition_whose_read_offset_moves_is_not_idle() -> None:
+    # A partition starved by a backlog elsewhere: its first records arrive, read moves on,
+    # and the commit follows only after they are processed.
+    from app.lost_messages import IdleWatch
+
+    watch = IdleWatch(checks=2)
+    watch.observe({A: None}, {A: None}, in_flight=set())
+    assert watch.observe({A: None}, {A: None}, in_flight=set()) == [A]
+    assert watch.observe({A: None}, {A: 260}, in_flight=set()) == []
+    assert watch.observe({A: None}, {A: 260}, in_flight=set()) == [A]  # read, then nothing more
 
 
 def test_an_idle_partition_is_rewound_once_at_the_same_offset() -> None:
     from app.lost_messages import IdleWatch
 
     watch = IdleWatch(checks=2)
-    watch.observe({A: 10}, in_flight=set())
-    assert watch.observe({A: 10}, in_flight=set()) == [A]
+    read = {A: 5}
+    watch.observe({A: 10}, read, in_flight=set())
+    assert watch.observe({A: 10}, read, in_flight=set()) == [A]
     watch.rewound(A, 10)
     for _ in range(4):
-        assert watch.observe({A: 10}, in_flight=set()) == []  # still stuck there: not again
-    watch.observe({A: 11}, in_flight=set())
-    assert watch.observe({A: 11}, in_flight=set()) == [A]  # moved, then stuck elsewhere
+        assert watch.observe({A: 10}, read, in_flight=set()) == []  # still stuck there: not again
+    watch.observe({A: 11}, read, in_flight=set())
+    assert watch.observe({A: 11}, read, in_flight=set()) == [A]  # moved, then stuck elsewhere
     watch.reset()
-    assert watch.observe({A: 11}, in_flight=set()) == []
+    assert watch.observe({A: 11}, read, in_flight=set()) == []
