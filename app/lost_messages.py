@@ -24,12 +24,12 @@ at all, and their commit never moved again).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Hashable, Mapping
 from dataclasses import dataclass, field
 
 from faust.types import TP
 
-__all__ = ["IdleWatch", "LostMessageWatch", "StallWatch", "lost_heads"]
+__all__ = ["IdleWatch", "LostMessageWatch", "StallWatch", "count_unchanged", "lost_heads"]
 
 
 def lost_heads(
@@ -77,6 +77,18 @@ class LostMessageWatch:
         self.suspects.clear()
 
 
+def count_unchanged(
+    since: Mapping[TP, tuple[Hashable, int]], values: Mapping[TP, Hashable]
+) -> dict[TP, tuple[Hashable, int]]:
+    """Each partition's value and for how many checks in a row it has had it (this one
+    included); partitions absent from ``values`` are forgotten, so they start over."""
+    counted: dict[TP, tuple[Hashable, int]] = {}
+    for tp, value in values.items():
+        previous, count = since.get(tp, (value, 0))
+        counted[tp] = (value, count + 1 if previous == value else 1)
+    return counted
+
+
 @dataclass(slots=True)
 class StallWatch:
     """Partitions with messages behind their commit that has not moved for ``checks`` checks.
@@ -86,22 +98,16 @@ class StallWatch:
     """
 
     checks: int = 6
-    _since: dict[TP, tuple[int | None, int]] = field(default_factory=dict)
+    _since: dict[TP, tuple[Hashable, int]] = field(default_factory=dict)
 
     def observe(self, committed: Mapping[TP, int | None], ends: Mapping[TP, int | None]) -> list[TP]:
-        stalled: list[TP] = []
-        since: dict[TP, tuple[int | None, int]] = {}
-        for tp, offset in committed.items():
-            end = ends.get(tp)
-            if end is None or (offset is not None and offset >= end):
-                continue
-            previous, count = self._since.get(tp, (offset, 0))
-            count = count + 1 if previous == offset else 1
-            since[tp] = (offset, count)
-            if count == self.checks:
-                stalled.append(tp)
-        self._since = since
-        return stalled
+        behind = {
+            tp: offset
+            for tp, offset in committed.items()
+            if (end := ends.get(tp)) is not None and (offset is None or offset < end)
+        }
+        self._since = count_unchanged(self._since, behind)
+        return [tp for tp, (_, count) in self._since.items() if count == self.checks]
 
     def reset(self) -> None:
         self._since.clear()
@@ -120,7 +126,7 @@ class IdleWatch:
     """
 
     checks: int = 3
-    _since: dict[TP, tuple[tuple[int, int | None], int]] = field(default_factory=dict)
+    _since: dict[TP, tuple[Hashable, int]] = field(default_factory=dict)
     _rewound_at: dict[TP, int] = field(default_factory=dict)
 
     def observe(
@@ -128,19 +134,15 @@ class IdleWatch:
     ) -> list[TP]:
         """This check's committed (None: nothing committed) and read offsets -> partitions
         idle long enough."""
-        idle: list[TP] = []
-        since: dict[TP, tuple[tuple[int, int | None], int]] = {}
-        for tp, offset in committed.items():
-            if tp in in_flight:
-                continue
-            position = (offset or 0, read.get(tp))
-            previous, count = self._since.get(tp, (position, 0))
-            count = count + 1 if previous == position else 1
-            since[tp] = (position, count)
-            if count >= self.checks and self._rewound_at.get(tp) != position[0]:
-                idle.append(tp)
-        self._since = since
-        return idle
+        positions = {
+            tp: (offset or 0, read.get(tp)) for tp, offset in committed.items() if tp not in in_flight
+        }
+        self._since = count_unchanged(self._since, positions)
+        return [
+            tp
+            for tp, (_, count) in self._since.items()
+            if count >= self.checks and self._rewound_at.get(tp) != positions[tp][0]
+        ]
 
     def rewound(self, tp: TP, offset: int) -> None:
         """``tp`` was rewound to ``offset``: counted again from zero, never rewound there again."""
