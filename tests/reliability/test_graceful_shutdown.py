@@ -1,9 +1,10 @@
 """SIGTERM while a batch is in the middle of its database write.
 
 The write is held back by a lock on `commits`; meanwhile no offset may be committed; the
-worker gets SIGTERM; the lock is released a few seconds later. The batch must be written and its offsets committed before
-the worker exits (within 30 s), and a restarted worker must read every message after the
-committed offsets exactly once: nothing lost, nothing read twice.
+worker gets SIGTERM; the lock is released a few seconds later. The batch must be written
+and its offsets committed before the worker exits (within 30 s), and a restarted worker
+must read every message after the committed offsets exactly once: nothing lost, nothing
+read twice.
 """
 
 from __future__ import annotations

@@ -12,7 +12,8 @@ from faust.types import TP
 from faust.types.tuples import Message
 
 import app.write_behind as write_behind
-from app.write_behind import EXIT_UNFLUSHED, WriteBehind
+from app.shutdown import EXIT_UNFLUSHED
+from app.write_behind import WriteBehind
 
 
 class Event:
