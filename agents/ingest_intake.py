@@ -82,7 +82,7 @@ def row_from_message(
         return Rejection("validation", "; ".join(str(e) for e in result.errors))
     event = result.event
     timestamp = event.timestamp or message_time.astimezone(UTC)
-    payload = event.payload.model_dump(mode="json", exclude_none=True)
+    payload = event.payload.document()
     report = assess(payload, timestamp, message_time, policy)
     quality = report.as_dict()
     quality["warnings"] = [w for w in result.warnings if w not in report.issues]

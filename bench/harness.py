@@ -42,6 +42,10 @@ class ProcessSampler:
         self._stop.set()
         self.cpu_seconds = self._cpu() - self._cpu_at_start
 
+    def cpu_so_far(self) -> float:
+        """CPU seconds used since enter (user + system, all threads)."""
+        return self._cpu() - self._cpu_at_start
+
     def _cpu(self) -> float:
         try:
             times = psutil.Process(self.pid).cpu_times()

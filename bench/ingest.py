@@ -444,6 +444,7 @@ def http_bench(args: argparse.Namespace) -> tuple[dict[str, float], dict[str, fl
                     f"== /ingest, batches of {args.batch_size} events: {args.concurrency} connections back to back "
                     f"for {args.batch_seconds:g} s (closed loop, second process)"
                 )
+                cpu_before = rss.cpu_so_far()
                 load = load_worker(
                     worker,
                     mode="batch",
@@ -453,12 +454,18 @@ def http_bench(args: argparse.Namespace) -> tuple[dict[str, float], dict[str, fl
                     source="bench-batch",
                     seed=3,
                 )
+                cpu = rss.cpu_so_far() - cpu_before
                 results, latencies, accepted = load.results, load.latencies_ms, load.accepted
                 events_s = accepted / load.seconds
                 batched = {"events_s": events_s}
                 print(
                     f"  {len(results):,} requests, {accepted:,} events accepted in {load.seconds:.1f} s -> "
                     f"{len(results) / load.seconds:,.0f} requests/s, {events_s:,.0f} events/s ({statuses(results)})"
+                )
+                # Steadier than the rate on a shared machine; includes storing what is consumed meanwhile.
+                print(
+                    f"  worker CPU during the run: {cpu:.1f} s -> {cpu / max(accepted, 1) * 1e6:,.0f} µs per "
+                    f"accepted event ({cpu / load.seconds:.0%} of a core)"
                 )
                 print(
                     f"  latency per request (202 answers): p50 {percentile(latencies, 0.5):.1f} ms, "

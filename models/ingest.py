@@ -22,7 +22,6 @@ should include user_id"; see models.quality).
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -81,12 +80,17 @@ def _not_blank(value: str) -> str:
     return _no_nul(value)  # type: ignore[no-any-return]
 
 
+# Dotted quad, each octet 0-255 in ASCII digits without a leading zero ("010.0.0.1" is
+# refused: some parsers read it as octal), exactly what ipaddress.IPv4Address accepts, at a
+# tenth of its cost.
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
+
+
 def _ipv4(value: str) -> str:
-    try:
-        # Python refuses leading zeros ("010.0.0.1"), which some parsers read as octal.
-        return str(ipaddress.IPv4Address(value))
-    except ValueError:
-        raise PydanticCustomError("ipv4", "must be an IPv4 address like 192.168.1.1") from None
+    if _IPV4.fullmatch(value) is None:
+        raise PydanticCustomError("ipv4", "must be an IPv4 address like 192.168.1.1")
+    return value
 
 
 def _data_limit(value: dict[str, Any]) -> dict[str, Any]:
@@ -133,6 +137,16 @@ class IngestPayload(BaseModel):
     tags: Annotated[list[Tag], Field(max_length=MAX_TAGS)] | None = None
     version: Version | None = None
 
+    def fields(self) -> dict[str, Any]:
+        """Every field by name, as ``model_dump()`` gives them (the values are plain JSON
+        types already), without its cost."""
+        return dict(self)
+
+    def document(self) -> dict[str, Any]:
+        """The fields that are set, as ``model_dump(mode="json", exclude_none=True)``
+        gives them, without its cost (a stored row's ``payload``)."""
+        return {name: value for name, value in self if value is not None}
+
 
 class IngestEvent(BaseModel):
     """The envelope: identity (``id``, ``timestamp``) and the payload."""
@@ -149,7 +163,7 @@ class IngestEvent(BaseModel):
         body = self.model_dump(mode="json", exclude_none=True, exclude={"payload"})
         if self.timestamp is not None:
             body["timestamp"] = self.timestamp.isoformat().replace("+00:00", "Z")
-        body["payload"] = self.payload.model_dump(mode="json", exclude_none=True)
+        body["payload"] = self.payload.document()
         return body
 
 
@@ -301,7 +315,7 @@ def validate_event(envelope: Mapping[str, Any], *, lenient: bool = False) -> Val
 
 def _advice(event: IngestEvent) -> list[str]:
     """Seed 002's warnings: the business rules a valid event breaks (models.quality)."""
-    return consistency_issues(event.payload.model_dump())
+    return consistency_issues(event.payload.fields())
 
 
 def content_id(raw: bytes) -> str:

@@ -1,9 +1,10 @@
 """POST /validate, POST /ingest and GET /openapi.json (seed 002's ingestion API).
 
 /ingest produces each accepted event to events.ingest (Avro, latest IngestEvent version,
-keyed by id) with ``send_soon`` and awaits the broker's acknowledgements of the whole
-request together before answering: 202 means the broker has the event. The rules (keys,
-bodies, answers) are in app.ingest_api; this module only wires them to the web server.
+keyed by id), one record batch per partition (app.keyed_batches), and awaits the broker's
+acknowledgements of the whole request together before answering: 202 means the broker has
+the event. The rules (keys, bodies, answers) are in app.ingest_api; this module only wires
+them to the web server.
 """
 
 from __future__ import annotations
@@ -27,12 +28,12 @@ from app.ingest_api import (
     openapi_document,
     parse_body,
 )
+from app.keyed_batches import send_keyed
 from app.logging import get_logger
 from app.main import app, settings
 from app.resources import metrics
 from app.topics import events_ingest
-from models.ingest import IngestEvent
-from models.ingest_wire import ingest_codec, to_avro_record
+from models.ingest_wire import avro_record, ingest_codec
 from models.quality import QualityPolicy, assess
 
 __all__ = ["Validate", "Ingest", "OpenApi"]
@@ -133,7 +134,7 @@ class Validate(View):
             "warnings": list(validation.warnings),
         }
         if validation.event is not None:
-            payload = validation.event.payload.model_dump()
+            payload = validation.event.payload.fields()
             answer["quality"] = assess(payload, validation.event.timestamp or now, now, _policy).as_dict()
         return answer
 
@@ -181,41 +182,41 @@ class Ingest(View):
 
     @staticmethod
     async def _produce(items: list[Item], now: datetime) -> None:
-        """Send every valid item, then await all the acknowledgements at once."""
-        pending: list[tuple[Item, asyncio.Future[Any]]] = []
+        """Send every valid item, one record batch per partition, then await all the
+        acknowledgements at once."""
+        sent: list[Item] = []
+        records: list[tuple[bytes, bytes]] = []
         for item in items:
             event = item.validation.event
             if event is None:
                 continue
-            complete = _complete(event, now)
-            item.id = complete.id
-            value = _codec.encode(to_avro_record(complete.document()))
-            pending.append((item, events_ingest.send_soon(key=complete.id.encode(), value=value)))  # type: ignore[union-attr]
-        _events.labels("ingest", "invalid").inc(len(items) - len(pending))
-        if not pending:
+            # The identity is filled here: a new id, the receipt time as timestamp.
+            item.id = event.id or f"evt_{uuid.uuid4().hex}"
+            sent.append(item)
+            record = avro_record(event, item.id, event.timestamp or now)
+            records.append((item.id.encode(), _codec.encode(record)))
+        _events.labels("ingest", "invalid").inc(len(items) - len(sent))
+        if not sent:
             return
-        done, _ = await asyncio.wait([future for _, future in pending], timeout=ACK_TIMEOUT_S)
+        acked: list[bool] = [False] * len(sent)
+        try:
+            futures = await send_keyed(app.producer._ensure_producer(), events_ingest.get_topic_name(), records)
+            done, _ = await asyncio.wait(set(futures), timeout=ACK_TIMEOUT_S)
+            acked = [f in done and not f.cancelled() and f.exception() is None for f in futures]
+        except Exception as exc:  # the producer refused the batch outright (stopped, closed)
+            log.error("ingest.produce_refused", error=f"{type(exc).__name__}: {exc}", events=len(sent))
         failures = 0
-        for item, future in pending:
-            if future in done and future.exception() is None:
+        for item, ok in zip(sent, acked, strict=True):
+            if ok:
                 item.status = 202
                 continue
             failures += 1
             item.status = 503
             item.error = "the broker did not acknowledge the event; send it again (same id)"
-        _events.labels("ingest", "accepted").inc(len(pending) - failures)
+        _events.labels("ingest", "accepted").inc(len(sent) - failures)
         if failures:
             _events.labels("ingest", "broker_failed").inc(failures)
-            log.error("ingest.produce_failed", events=failures, of=len(pending), timeout_s=ACK_TIMEOUT_S)
-
-
-def _complete(event: IngestEvent, now: datetime) -> IngestEvent:
-    """The event with its identity filled: a new id, the receipt time as timestamp."""
-    if event.id is not None and event.timestamp is not None:
-        return event
-    return event.model_copy(
-        update={"id": event.id or f"evt_{uuid.uuid4().hex}", "timestamp": event.timestamp or now}
-    )
+            log.error("ingest.produce_failed", events=failures, of=len(sent), timeout_s=ACK_TIMEOUT_S)
 
 
 @app.page("/openapi.json")

@@ -74,3 +74,15 @@ def test_merge_version_any_order_and_duplicates_give_same_bucket(
         merge_version(shuffled, v)
     assert shuffled == reference
     assert day_totals(shuffled) == day_totals(reference)
+
+
+@given(st.lists(versions, max_size=30))
+def test_day_totals_equal_sql_count_and_sums_over_the_bucket(batch: list[CommitVersion]) -> None:
+    day: dict[str, list[object]] = {}
+    for v in batch:
+        merge_version(day, v)
+    additions = [n[0] for n in day.values() if n[0] is not None]
+    deletions = [n[1] for n in day.values() if n[1] is not None]
+    assert day_totals(day) == DailyTotals(
+        len(day), sum(additions) if additions else None, sum(deletions) if deletions else None  # type: ignore[arg-type]
+    )

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import struct
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 import pytest
 from faust.serializers import codecs
+from hypothesis import given
+from hypothesis import strategies as st
 
 from models.avro.codec import AvroCodec, frame, is_avro_frame
 from models.avro.exceptions import AvroDecodeError
@@ -16,6 +19,7 @@ from models.decoding import DecodeError
 from models.ingest import validate_event
 from models.ingest_wire import (
     CODEC_NAME,
+    avro_record,
     decode_ingest,
     from_avro_record,
     ingest_codec,
@@ -158,3 +162,46 @@ def test_faust_codec_registered_writes_avro_reads_both() -> None:
 
 def test_avro_is_smaller_than_json(codec: AvroCodec) -> None:
     assert len(codec.encode(to_avro_record(FULL))) < len(orjson.dumps(FULL))
+
+
+_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=12)
+# What a parsed JSON body can hold: orjson reads integers outside [-2**63, 2**64) as floats.
+_json_ints = st.integers(min_value=-(2**63), max_value=2**64 - 1)
+_payloads = st.fixed_dictionaries(
+    {
+        "event_type": st.sampled_from(["user_action", "system_event", "api_call", "error", "metric"]),
+        "source": st.text(alphabet="abcxyz_-", min_size=1, max_size=20),
+    },
+    optional={
+        "user_id": _text,
+        "session_id": _text,
+        "ip_address": st.sampled_from(["10.0.0.1", "192.168.1.254", "0.0.0.0"]),
+        "data": st.dictionaries(_text, st.none() | st.booleans() | _json_ints | _text, max_size=4),
+        "tags": st.lists(st.text(alphabet="abc123", min_size=1, max_size=5), max_size=10),
+        "version": st.sampled_from(["1.0", "2.10.3"]),
+    },
+)
+
+
+@given(
+    _payloads,
+    st.none() | st.just("evt_given"),
+    st.none()
+    | st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2090, 1, 1), timezones=st.just(UTC)),
+)
+def test_avro_record_read_off_the_model_equals_the_document_form(
+    payload: dict[str, Any], event_id: str | None, timestamp: datetime | None
+) -> None:
+    envelope: dict[str, Any] = {"payload": payload}
+    if event_id is not None:
+        envelope["id"] = event_id
+    if timestamp is not None:
+        envelope["timestamp"] = timestamp.isoformat()
+    event = validate_event(envelope).event
+    assert event is not None
+    now = datetime(2026, 11, 23, 12, 0, 0, 123456, tzinfo=UTC)
+    filled_id, filled_time = event.id or "evt_new", event.timestamp or now
+    document = event.model_copy(update={"id": filled_id, "timestamp": filled_time}).document()
+    assert avro_record(event, filled_id, filled_time) == to_avro_record(document)
+    assert event.payload.fields() == event.payload.model_dump()
+    assert event.payload.document() == event.payload.model_dump(mode="json", exclude_none=True)

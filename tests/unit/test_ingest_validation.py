@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from models.ingest import (
     EVENT_TYPES,
@@ -125,6 +128,16 @@ def test_ingest_ip_address_ipv4_accepted(address: str) -> None:
 )
 def test_ingest_ip_address_not_ipv4_refused(address: str) -> None:
     assert rules(validate_event(event(ip_address=address))) == [("payload.ip_address", "ipv4")]
+
+
+@given(st.text(alphabet="0123456789.", max_size=17) | st.text(max_size=20))
+def test_ingest_ip_address_accepted_exactly_as_python_ipaddress_does(address: str) -> None:
+    try:
+        ipaddress.IPv4Address(address)
+        expected = True
+    except ValueError:
+        expected = False
+    assert validate_event(event(ip_address=address)).valid is expected
 
 
 def test_ingest_ip_address_number_refused() -> None:
