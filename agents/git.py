@@ -34,7 +34,8 @@ from app.resources import database, metrics
 from app.topics import git_commits
 from app.write_behind import WriteBehind
 from models.events import CommitEvent
-from tables.commit_state import CommitVersion, day_totals, is_canonical, merge_version
+from tables.coalesced import READ_CACHE_KEYS
+from tables.commit_state import CommitVersion, TotalsOfWrittenBuckets, is_canonical, merge_version
 from tables.commits import commit_days, commit_repository_days
 from tables.event_context import acting_for
 from tables.instants import to_micros
@@ -45,6 +46,8 @@ __all__ = ["process_commits", "prepare_commit_batch"]
 log = get_logger("sei.agents.git")
 _sink = CommitSink()
 _writes = WriteBehind("git.commits")
+# As many buckets as the table's read cache keeps decoded: the ones batches come back to.
+_bucket_totals = TotalsOfWrittenBuckets(READ_CACHE_KEYS)
 
 
 def version_of(event: CommitEvent) -> CommitVersion:
@@ -96,23 +99,28 @@ class CommitBatch:
 def apply_day(bucket_key: str, work: DayWork, batch: CommitBatch) -> None:
     """Merge one bucket's commits into the table (one write) and collect its rows."""
     with acting_for(work.event):
-        day = dict(commit_days.get(bucket_key) or {})
-        seen = set(day)
+        stored = commit_days.get(bucket_key)
+        totals = _bucket_totals.start(bucket_key, stored)
+        day = dict(stored or {})
         changed = False
         for _, _, version in work.commits:
-            changed |= merge_version(day, version)
+            changed |= merge_version(day, version, totals)
         if changed:
             commit_days[bucket_key] = day
+    _bucket_totals.remember(bucket_key, day if changed else stored or day, totals)
+    before = stored or {}
+    seen: set[str] = set()
     for event, commit, version in work.commits:
         batch.valid += 1
-        if version.key in seen:
+        key = version.key
+        if key in before or key in seen:
             batch.duplicates += 1
-        seen.add(version.key)
+        seen.add(key)
         # Rows are written for every delivery, changed or not: after a crash the table
         # may already hold what the database never received.
         if is_canonical(day, version):
             batch.rows[(commit.repository_id, version.sha, version.committed_at)] = (row_of(commit), event)
-    batch.daily.append(DailyStatsRow(work.repository_id, date.fromisoformat(work.day), day_totals(day)))
+    batch.daily.append(DailyStatsRow(work.repository_id, date.fromisoformat(work.day), totals.totals()))
 
 
 def index_days(groups: dict[str, DayWork]) -> None:

@@ -114,6 +114,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--commits", type=int, default=100_000)
     parser.add_argument("--batch-size", type=int, default=100, help="the worker's BATCH_SIZE")
+    parser.add_argument(
+        "--worker-only", action="store_true", help="skip the seed-style consumer (for A/B runs of the worker)"
+    )
     args = parser.parse_args()
     stream = generate_commit_stream(
         commits=args.commits, repositories=50, days=30, duplicate_rate=0, malformed=0
@@ -130,6 +133,8 @@ def main() -> None:
         print(
             f"  sei-processor: {seconds:.1f} s -> {rate:,.0f} commits/s end to end; worker peak RSS {rss_mb:.0f} MB"
         )
+        if args.worker_only:
+            return
         seed_url = bench.database_url + "_seed"
         asyncio.run(fresh_database(seed_url))
         seed_seconds = asyncio.run(run_seed_style(bench.bootstrap, seed_url, args.commits + 1))

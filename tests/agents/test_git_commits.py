@@ -56,3 +56,49 @@ async def test_commits_agent_redelivery_changes_nothing(app: Any, agent_database
         assert commit_repository_days["agent-repo"] == ["2025-10-01"]
     assert [tuple(r) for r in await rows(agent_database, "agent-repo")] == [("a1", 10), ("a2", 10)]
     assert await rows(agent_database, "other") == []
+
+
+async def daily_row(url: str, repo: str) -> tuple[Any, ...] | None:
+    conn = await asyncpg.connect(url)
+    try:
+        row = await conn.fetchrow(
+            "SELECT commit_count, total_additions, total_deletions FROM commits_daily_stats WHERE repository_id = $1",
+            repo,
+        )
+        return None if row is None else tuple(row)
+    finally:
+        await conn.close()
+
+
+async def test_commits_agent_daily_totals_carried_batch_to_batch_equal_a_recount(
+    app: Any, agent_database: str
+) -> None:
+    """The daily row comes from totals carried over from the previous batch's write:
+    after new commits, redeliveries and a conflicting version replacing its numbers, it
+    still equals the recount of the bucket and of the stored rows."""
+    from agents.git import process_commits
+    from tables.commits import commit_days
+
+    repo = "carried-repo"
+    batches = [
+        [commit("c1", repo=repo, additions=9), commit("c2", repo=repo, additions=4)],
+        [commit("c1", repo=repo, additions=9), commit("c3", repo=repo, additions=7)],  # c1 again
+        [commit("c1", repo=repo, additions=3)],  # conflicting numbers: the smaller are kept
+        [commit("c4", repo=repo, additions=1), commit("c2", repo=repo, additions=4)],
+    ]
+    async with process_commits.test_context() as agent:
+        for batch in batches:
+            for value in batch:
+                await agent.put(value, key=repo.encode())
+            await asyncio.sleep(0.2)  # lets the batch be taken before the next one
+        expected = (4, 3 + 4 + 7 + 1, 4)
+        for _ in range(100):
+            if await daily_row(agent_database, repo) == expected:
+                break
+            await asyncio.sleep(0.05)
+        bucket = commit_days[compose_key(repo, "2025-10-01")]
+        recount = day_totals(bucket)
+        assert (recount.commit_count, recount.total_additions, recount.total_deletions) == expected
+    assert await daily_row(agent_database, repo) == expected
+    stored = await rows(agent_database, repo)
+    assert (len(stored), sum(r["additions"] for r in stored)) == expected[:2]
