@@ -83,7 +83,7 @@ def row_from_message(
     event = result.event
     timestamp = event.timestamp or message_time.astimezone(UTC)
     payload = event.payload.document()
-    report = assess(payload, timestamp, message_time, policy)
+    report = assess(payload, timestamp, message_time, policy, result.broken_rules)
     quality = report.as_dict()
     quality["warnings"] = [w for w in result.warnings if w not in report.issues]
     row = IngestRow(

@@ -139,13 +139,14 @@ class IngestPayload(BaseModel):
 
     def fields(self) -> dict[str, Any]:
         """Every field by name, as ``model_dump()`` gives them (the values are plain JSON
-        types already), without its cost."""
-        return dict(self)
+        types already), without its cost. ``__dict__`` holds exactly the fields: extra
+        input is ignored, and there are no private attributes."""
+        return dict(self.__dict__)
 
     def document(self) -> dict[str, Any]:
         """The fields that are set, as ``model_dump(mode="json", exclude_none=True)``
         gives them, without its cost (a stored row's ``payload``)."""
-        return {name: value for name, value in self if value is not None}
+        return {name: value for name, value in self.__dict__.items() if value is not None}
 
 
 class IngestEvent(BaseModel):
@@ -191,12 +192,14 @@ class Validation:
     """The outcome of validating one event: the event, or the errors; warnings either way.
 
     ``dropped`` names the fields removed to keep the event (lenient validation only).
+    ``broken_rules`` lets the quality score reuse the rule check instead of repeating it.
     """
 
     event: IngestEvent | None
     errors: tuple[FieldError, ...] = ()
     warnings: tuple[str, ...] = ()
     dropped: tuple[str, ...] = ()
+    broken_rules: tuple[str, ...] = ()  # the business rules among the warnings (models.quality)
 
     @property
     def valid(self) -> bool:
@@ -296,7 +299,8 @@ def validate_event(envelope: Mapping[str, Any], *, lenient: bool = False) -> Val
     warnings = _unknown_fields(envelope)
     try:
         event = IngestEvent.model_validate(envelope)
-        return Validation(event, warnings=tuple(warnings + _advice(event)))
+        advice = _advice(event)
+        return Validation(event, warnings=tuple(warnings + advice), broken_rules=tuple(advice))
     except ValidationError as exc:
         errors = _field_errors(exc)
         if not lenient:
@@ -310,7 +314,8 @@ def validate_event(envelope: Mapping[str, Any], *, lenient: bool = False) -> Val
         except ValidationError as again:
             return Validation(None, tuple(_field_errors(again)), tuple(warnings))
         dropped = tuple(f"{e} (dropped)" for e in errors)
-        return Validation(event, (), tuple(warnings + _advice(event)) + dropped, dropped)
+        advice = _advice(event)
+        return Validation(event, (), tuple(warnings + advice) + dropped, dropped, tuple(advice))
 
 
 def _advice(event: IngestEvent) -> list[str]:

@@ -16,7 +16,7 @@ never the processing clock, so a redelivered message scores the same.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -152,9 +152,11 @@ def assess(
     timestamp: datetime,
     ingested_at: datetime,
     policy: QualityPolicy = QualityPolicy(),
+    broken_rules: Sequence[str] | None = None,
 ) -> QualityReport:
-    """Every score of one event; ``ingested_at`` is when it entered the pipeline."""
-    issues = consistency_issues(payload)
+    """Every score of one event; ``ingested_at`` is when it entered the pipeline.
+    ``broken_rules``: ``consistency_issues(payload)`` when the caller has it already."""
+    issues = consistency_issues(payload) if broken_rules is None else list(broken_rules)
     parts = (completeness(payload), freshness(timestamp, ingested_at, policy), consistency(len(issues)))
     overall = round(sum(w * p for w, p in zip(policy.weights, parts, strict=True)), 6)
     if parts[1] == 0.0 and timestamp > ingested_at:

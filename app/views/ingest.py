@@ -135,7 +135,8 @@ class Validate(View):
         }
         if validation.event is not None:
             payload = validation.event.payload.fields()
-            answer["quality"] = assess(payload, validation.event.timestamp or now, now, _policy).as_dict()
+            when = validation.event.timestamp or now
+            answer["quality"] = assess(payload, when, now, _policy, validation.broken_rules).as_dict()
         return answer
 
 

@@ -18,6 +18,7 @@ from models.ingest import (
     content_id,
     validate_event,
 )
+from models.quality import consistency_issues
 
 
 def event(**payload: Any) -> dict[str, Any]:
@@ -247,6 +248,27 @@ def test_ingest_seed_warning_user_action_without_user_id() -> None:
     assert result.valid
     assert result.warnings == ("User action events should include user_id",)
     assert validate_event(event(event_type="user_action", user_id="u1")).warnings == ()
+
+
+@pytest.mark.parametrize("lenient", [False, True])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"event_type": "user_action", "source": "web", "data": {"action": "click"}},
+        {"event_type": "error", "source": "api", "data": {"status_code": 700}, "user_id": "u" * 51},
+        {"event_type": "metric", "source": "m", "data": {"value": 0.5}},
+    ],
+)
+def test_ingest_broken_rules_carried_equal_a_fresh_check(payload: dict[str, Any], lenient: bool) -> None:
+    # The quality score reuses them; they must be what the rules say of the kept payload.
+    result = validate_event(as_envelope(payload), lenient=lenient)
+    if result.event is None:
+        assert not lenient and result.broken_rules == ()
+        return
+    fields = result.event.payload.fields()
+    assert list(result.broken_rules) == consistency_issues(fields)
+    assert set(result.broken_rules) <= set(result.warnings)
+    assert fields == result.event.payload.model_dump()
 
 
 def test_ingest_unknown_fields_ignored_with_warning() -> None:

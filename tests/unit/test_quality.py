@@ -155,3 +155,12 @@ def test_assess_depends_only_on_arguments() -> None:
     when = NOW - timedelta(hours=5)
     assert assess(FULL, when, NOW) == assess(FULL, when, NOW)
     assert assess(FULL, when, NOW).as_dict()["freshness"] == 0.0
+
+
+def test_assess_with_broken_rules_given_scores_as_when_it_checks_them() -> None:
+    minimal = {"event_type": "user_action", "source": "s"}
+    given = consistency_issues(minimal)
+    future = NOW + timedelta(hours=1)
+    assert assess(minimal, future, NOW, broken_rules=given) == assess(minimal, future, NOW)
+    # The given list is not extended in place by the future-timestamp issue.
+    assert given == ["User action events should include user_id"]
