@@ -187,7 +187,8 @@ class FieldError:
         return f"{self.field}: {self.message}"
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: one per message (a frozen __init__ is several times slower); never mutated.
+@dataclass(slots=True)
 class Validation:
     """The outcome of validating one event: the event, or the errors; warnings either way.
 

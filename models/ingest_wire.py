@@ -41,7 +41,8 @@ Encoding = Literal["json", "avro"]
 _PAYLOAD_OPTIONAL = ("user_id", "session_id", "ip_address", "version")
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: one per message (a frozen __init__ is several times slower); never mutated.
+@dataclass(slots=True)
 class WireEvent:
     """A decoded message: the envelope (not validated yet) and how it was encoded."""
 

@@ -46,6 +46,15 @@ async def wait_rows(url: str, prefix: str, count: int) -> list[Any]:
     return found
 
 
+def valid_events_counted(encoding: str, schema_version: str) -> float:
+    from app.resources import metrics
+
+    value = metrics.registry.get_sample_value(
+        "ingest_events_total", {"encoding": encoding, "schema_version": schema_version}
+    )
+    return value or 0.0
+
+
 async def test_ingest_agent_json_and_avro_rows_once_bad_input_dead_lettered(
     app: Any, agent_database: str
 ) -> None:
@@ -56,6 +65,8 @@ async def test_ingest_agent_json_and_avro_rows_once_bad_input_dead_lettered(
     as_json = orjson.dumps(envelope(prefix + "a", tags=["x1"]))
     as_avro_v1 = codec.encode(to_avro_record(envelope(prefix + "b")), version=1)
     as_avro_v3 = codec.encode(to_avro_record(envelope(prefix + "c", user_id="u1")))
+    wires = [("json", "none"), ("avro", "1"), ("avro", "3")]
+    counted_before = [valid_events_counted(encoding, version) for encoding, version in wires]
     async with process_ingest.test_context() as agent:
         for value in (as_json, as_avro_v1, as_avro_v3, as_json, as_avro_v1):  # two redeliveries
             await agent.put(value, key=b"any-key", timestamp=STAMP)
@@ -78,6 +89,11 @@ async def test_ingest_agent_json_and_avro_rows_once_bad_input_dead_lettered(
     }
     assert orjson.loads(rows[2]["payload"])["user_id"] == "u1"
     assert {r["validation_status"] for r in rows} == {"valid"}
+    counted = [
+        valid_events_counted(encoding, version) - before
+        for (encoding, version), before in zip(wires, counted_before, strict=True)
+    ]
+    assert counted == [2, 2, 1]  # every valid delivery, redeliveries included
     dead = await fetch(
         agent_database,
         'SELECT error_type, error_reason FROM dead_letters WHERE message_key = $1 ORDER BY "offset"',
