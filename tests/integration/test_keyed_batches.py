@@ -73,3 +73,33 @@ def test_send_keyed_lands_every_record_once_on_its_key_partition(stack: LocalSta
     for partition in partitions:
         keys = [r.key for r in sorted(read, key=lambda r: r.offset) if r.partition == partition]
         assert [order[k] for k in keys] == sorted(order[k] for k in keys)
+
+
+def test_send_keyed_requests_of_any_size_at_once_land_every_record_once(stack: LocalStack) -> None:
+    # Requests overlap as on a busy /ingest: small ones join the batches bigger ones left
+    # open on their partitions; every record must still land once, where its key says.
+    bootstrap = stack.broker.bootstrap
+    topic = f"keyed-mix-{uuid.uuid4().hex[:8]}"
+    asyncio.run(create_topics([bootstrap], [topic], partitions=PARTITIONS))
+    records = [(f"mix_{n:05d}".encode(), f"value {n}".encode()) for n in range(700)]
+    requests = [records[:300], *([record] for record in records[300:500]), records[500:530], records[530:]]
+
+    async def send_all() -> tuple[list[bool], list[aiokafka.ConsumerRecord]]:
+        producer = aiokafka.AIOKafkaProducer(bootstrap_servers=bootstrap, max_batch_size=4096, acks="all")
+        await producer.start()
+        try:
+            sent = await asyncio.gather(*(send_keyed(producer, topic, request) for request in requests))
+            futures = [future for request_futures in sent for future in request_futures]
+            await asyncio.wait(set(futures), timeout=30)
+            acked = [f.done() and f.exception() is None for f in futures]
+        finally:
+            await producer.stop()
+        return acked, await read_all(bootstrap, topic, len(records))
+
+    acked, read = asyncio.run(send_all())
+
+    assert len(acked) == len(records) and all(acked)
+    assert sorted((r.key, r.value) for r in read) == sorted(records)
+    partitions = list(range(PARTITIONS))
+    expected = DefaultPartitioner()
+    assert all(r.partition == expected(r.key, partitions, partitions) for r in read)
