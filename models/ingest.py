@@ -255,13 +255,16 @@ def as_envelope(body: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _unknown_fields(envelope: Mapping[str, Any]) -> list[str]:
-    unknown = [f"unknown field {name!r} ignored" for name in envelope if name not in _EVENT_FIELDS]
     payload = envelope.get("payload")
+    # The common case, every field known, answered by two set comparisons.
+    if envelope.keys() <= _EVENT_FIELDS and (
+        not isinstance(payload, Mapping) or payload.keys() <= _PAYLOAD_FIELDS
+    ):
+        return []
+    unknown = [f"unknown field {name!r} ignored" for name in envelope if name not in _EVENT_FIELDS]
     if isinstance(payload, Mapping):
         unknown += [
-            f"unknown field 'payload.{name}' ignored"
-            for name in payload
-            if name not in _PAYLOAD_FIELDS
+            f"unknown field 'payload.{name}' ignored" for name in payload if name not in _PAYLOAD_FIELDS
         ]
     return unknown
 

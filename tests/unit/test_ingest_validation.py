@@ -277,6 +277,24 @@ def test_ingest_unknown_fields_ignored_with_warning() -> None:
     assert result.warnings == ("unknown field 'extra' ignored", "unknown field 'payload.colour' ignored")
 
 
+@pytest.mark.parametrize(
+    ("body", "warnings"),
+    [
+        ({**event(), "extra": 1}, ("unknown field 'extra' ignored",)),
+        (
+            {**event(), "payload": {**event()["payload"], "colour": "red"}},
+            ("unknown field 'payload.colour' ignored",),
+        ),
+        (event(), ()),
+    ],
+    ids=["envelope-only", "payload-only", "none"],
+)
+def test_ingest_unknown_fields_named_wherever_they_are(
+    body: dict[str, Any], warnings: tuple[str, ...]
+) -> None:
+    assert validate_event(body).warnings == warnings
+
+
 def test_ingest_bare_payload_is_wrapped_envelope_kept() -> None:
     assert as_envelope({"event_type": "error", "source": "s"}) == {
         "payload": {"event_type": "error", "source": "s"}
