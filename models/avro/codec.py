@@ -6,8 +6,8 @@ asked otherwise, so a v1 record reads as the latest with the added fields' defau
 ``reader_version=1`` reads newer records as v1 (added fields skipped).
 
 A record written or read with the same schema goes through functions compiled from it
-(models.avro.compiled), three to four times cheaper than fastavro's interpretation of the
-schema per record; fastavro does everything those do not cover (schema resolution, types
+(models.avro.compiled), about 1.5x cheaper than fastavro's interpretation of the schema
+per record; fastavro does everything those do not cover (schema resolution, types
 they leave out) and answers for any datum they refuse, so the bytes and errors are
 fastavro's either way.
 """
@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import io
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import fastavro
 
@@ -51,6 +51,21 @@ class AvroRecord:
     reader: RegisteredSchema  # the schema it was read as
 
 
+F = TypeVar("F")
+
+
+def _compiled(
+    cache: dict[int, F | None], schema: RegisteredSchema, compile_for: Callable[[Any], F]
+) -> F | None:
+    """The function compiled from ``schema`` (once), or None when it cannot be."""
+    if schema.schema_id not in cache:
+        try:
+            cache[schema.schema_id] = compile_for(schema.parsed)
+        except NotCompilable:
+            cache[schema.schema_id] = None
+    return cache[schema.schema_id]
+
+
 class AvroCodec:
     """Encode and decode one subject's records."""
 
@@ -62,20 +77,10 @@ class AvroCodec:
         self._decoders: dict[int, Decoder | None] = {}
 
     def _encoder(self, schema: RegisteredSchema) -> Encoder | None:
-        if schema.schema_id not in self._encoders:
-            try:
-                self._encoders[schema.schema_id] = compile_encoder(schema.parsed)
-            except NotCompilable:
-                self._encoders[schema.schema_id] = None
-        return self._encoders[schema.schema_id]
+        return _compiled(self._encoders, schema, compile_encoder)
 
     def _decoder(self, schema: RegisteredSchema) -> Decoder | None:
-        if schema.schema_id not in self._decoders:
-            try:
-                self._decoders[schema.schema_id] = compile_decoder(schema.parsed)
-            except NotCompilable:
-                self._decoders[schema.schema_id] = None
-        return self._decoders[schema.schema_id]
+        return _compiled(self._decoders, schema, compile_decoder)
 
     def encode(self, record: Mapping[str, Any], version: int | None = None) -> bytes:
         """``record`` written with ``version`` (default: the latest); fields it lacks raise."""
