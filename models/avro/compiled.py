@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 __all__ = ["NotCompilable", "Encoder", "Decoder", "compile_encoder", "compile_decoder"]
 
@@ -26,6 +27,7 @@ Writer = Callable[[Any, Out], None]
 Reader = Callable[[bytes, int], tuple[Any, int]]
 Encoder = Callable[[Mapping[str, Any]], bytes]
 Decoder = Callable[[bytes, int], tuple[dict[str, Any], int]]
+F = TypeVar("F")
 
 _LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1
 _INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
@@ -129,48 +131,7 @@ _PRIMITIVE_WRITERS: dict[str, Writer] = {
 }
 
 
-def _writer(schema: Any, named: Mapping[str, Any], seen: frozenset[str]) -> Writer:
-    if isinstance(schema, str):
-        if schema in _PRIMITIVE_WRITERS:
-            return _PRIMITIVE_WRITERS[schema]
-        return _writer(_named(schema, named, seen), named, seen | {schema})
-    if isinstance(schema, list):
-        return _nullable_writer(schema, named, seen)
-    if not isinstance(schema, dict) or "logicalType" in schema:
-        raise NotCompilable(f"unsupported schema {schema!r}")
-    kind = schema.get("type")
-    if kind in _PRIMITIVES:
-        return _writer(kind, named, seen)
-    if kind == "record":
-        return _record_writer(schema, named, seen | {schema.get("name", "")})
-    if kind == "enum":
-        return _enum_writer(schema["symbols"])
-    if kind == "array":
-        return _array_writer(_writer(schema["items"], named, seen))
-    if kind == "map":
-        return _map_writer(_writer(schema["values"], named, seen))
-    raise NotCompilable(f"unsupported schema type {kind!r}")
-
-
-def _named(name: str, named: Mapping[str, Any], seen: frozenset[str]) -> Any:
-    if name in seen:
-        raise NotCompilable(f"recursive type {name!r}")
-    if name not in named:
-        raise NotCompilable(f"unknown type {name!r}")
-    return named[name]
-
-
-def _null_branch(schema: list[Any]) -> tuple[int, Any]:
-    """(index of the null branch, the other branch) of a two-branch optional union."""
-    if len(schema) != 2 or schema.count("null") != 1:
-        raise NotCompilable(f"only unions of null and one type are compiled, not {schema!r}")
-    null_index = schema.index("null")
-    return null_index, schema[1 - null_index]
-
-
-def _nullable_writer(schema: list[Any], named: Mapping[str, Any], seen: frozenset[str]) -> Writer:
-    null_index, other = _null_branch(schema)
-    write_other = _writer(other, named, seen)
+def _nullable_writer(null_index: int, write_other: Writer) -> Writer:
     null_tag, other_tag = _zigzag(null_index), _zigzag(1 - null_index)
 
     def write(value: Any, out: Out) -> None:
@@ -224,9 +185,9 @@ def _map_writer(write_value: Writer) -> Writer:
 _MISSING = object()
 
 
-def _record_writer(schema: dict[str, Any], named: Mapping[str, Any], seen: frozenset[str]) -> Writer:
-    fields: list[tuple[str, Any, Writer]] = []
-    for field in schema["fields"]:
+def _record_writer(fields: list[tuple[dict[str, Any], Writer]]) -> Writer:
+    compiled: list[tuple[str, Any, Writer]] = []
+    for field, write_field in fields:
         field_type = field["type"]
         if "default" in field:
             default = field["default"]
@@ -234,34 +195,18 @@ def _record_writer(schema: dict[str, Any], named: Mapping[str, Any], seen: froze
             default = None
         else:
             default = _MISSING
-        fields.append((field["name"], default, _writer(field_type, named, seen)))
+        compiled.append((field["name"], default, write_field))
 
     def write(value: Any, out: Out) -> None:
         if type(value) is not dict:
             raise TypeError("dict expected")
-        for name, default, write_field in fields:
+        for name, default, write_field in compiled:
             item = value.get(name, default)
             if item is _MISSING:
                 raise KeyError(name)
             write_field(item, out)
 
     return write
-
-
-def compile_encoder(schema: Mapping[str, Any]) -> Encoder:
-    """``record -> body`` for a parsed (fastavro) record schema; NotCompilable otherwise.
-    The encoder raises for anything it does not cover (see the module doc)."""
-    named = schema.get("__named_schemas", {})
-    if schema.get("type") != "record":
-        raise NotCompilable("only record schemas are compiled")
-    write = _writer(dict(schema), named, frozenset())
-
-    def encode(record: Mapping[str, Any]) -> bytes:
-        out: Out = []
-        write(record, out)
-        return b"".join(out)
-
-    return encode
 
 
 # ------------------------------------------------------------------------------- readers
@@ -335,33 +280,7 @@ _PRIMITIVE_READERS: dict[str, Reader] = {
 }
 
 
-def _reader(schema: Any, named: Mapping[str, Any], seen: frozenset[str]) -> Reader:
-    if isinstance(schema, str):
-        if schema in _PRIMITIVE_READERS:
-            return _PRIMITIVE_READERS[schema]
-        return _reader(_named(schema, named, seen), named, seen | {schema})
-    if isinstance(schema, list):
-        return _nullable_reader(schema, named, seen)
-    if not isinstance(schema, dict) or "logicalType" in schema:
-        raise NotCompilable(f"unsupported schema {schema!r}")
-    kind = schema.get("type")
-    if kind in _PRIMITIVES:
-        return _reader(kind, named, seen)
-    if kind == "record":
-        return _record_reader(schema, named, seen | {schema.get("name", "")})
-    if kind == "enum":
-        return _enum_reader(schema["symbols"])
-    if kind == "array":
-        return _array_reader(_reader(schema["items"], named, seen))
-    if kind == "map":
-        return _map_reader(_reader(schema["values"], named, seen))
-    raise NotCompilable(f"unsupported schema type {kind!r}")
-
-
-def _nullable_reader(schema: list[Any], named: Mapping[str, Any], seen: frozenset[str]) -> Reader:
-    null_index, other = _null_branch(schema)
-    read_other = _reader(other, named, seen)
-
+def _nullable_reader(null_index: int, read_other: Reader) -> Reader:
     null_byte, other_byte = 2 * null_index, 2 * (1 - null_index)  # zigzag of 0 and 1
 
     def read(buf: bytes, pos: int) -> tuple[Any, int]:
@@ -424,8 +343,8 @@ def _map_reader(read_value: Reader) -> Reader:
     return read
 
 
-def _record_reader(schema: dict[str, Any], named: Mapping[str, Any], seen: frozenset[str]) -> Reader:
-    fields = [(field["name"], _reader(field["type"], named, seen)) for field in schema["fields"]]
+def _record_reader(compiled: list[tuple[dict[str, Any], Reader]]) -> Reader:
+    fields = [(field["name"], read_field) for field, read_field in compiled]
 
     def read(buf: bytes, pos: int) -> tuple[Any, int]:
         record: dict[str, Any] = {}
@@ -436,6 +355,87 @@ def _record_reader(schema: dict[str, Any], named: Mapping[str, Any], seen: froze
     return read
 
 
+# ------------------------------------------------------------------------------- compiling
+
+
+@dataclass(frozen=True, slots=True)
+class _Kit(Generic[F]):
+    """How to build one kind of function (writers or readers) for each schema type."""
+
+    primitives: Mapping[str, F]
+    nullable: Callable[[int, F], F]  # (index of the null branch, the other branch's)
+    record: Callable[[list[tuple[dict[str, Any], F]]], F]  # (field, its function) in order
+    enum: Callable[[list[str]], F]
+    array: Callable[[F], F]
+    map: Callable[[F], F]
+
+
+def _named(name: str, named: Mapping[str, Any], seen: frozenset[str]) -> Any:
+    if name in seen:
+        raise NotCompilable(f"recursive type {name!r}")
+    if name not in named:
+        raise NotCompilable(f"unknown type {name!r}")
+    return named[name]
+
+
+def _null_branch(schema: list[Any]) -> tuple[int, Any]:
+    """(index of the null branch, the other branch) of a two-branch optional union."""
+    if len(schema) != 2 or schema.count("null") != 1:
+        raise NotCompilable(f"only unions of null and one type are compiled, not {schema!r}")
+    null_index = schema.index("null")
+    return null_index, schema[1 - null_index]
+
+
+def _compile(schema: Any, named: Mapping[str, Any], seen: frozenset[str], kit: _Kit[F]) -> F:
+    """The function ``kit`` builds for ``schema``; NotCompilable for what it does not cover."""
+    if isinstance(schema, str):
+        if schema in kit.primitives:
+            return kit.primitives[schema]
+        return _compile(_named(schema, named, seen), named, seen | {schema}, kit)
+    if isinstance(schema, list):
+        null_index, other = _null_branch(schema)
+        return kit.nullable(null_index, _compile(other, named, seen, kit))
+    if not isinstance(schema, dict) or "logicalType" in schema:
+        raise NotCompilable(f"unsupported schema {schema!r}")
+    kind = schema.get("type")
+    if kind in _PRIMITIVES:
+        return _compile(kind, named, seen, kit)
+    if kind == "record":
+        inner = seen | {schema.get("name", "")}
+        return kit.record([(field, _compile(field["type"], named, inner, kit)) for field in schema["fields"]])
+    if kind == "enum":
+        return kit.enum(schema["symbols"])
+    if kind == "array":
+        return kit.array(_compile(schema["items"], named, seen, kit))
+    if kind == "map":
+        return kit.map(_compile(schema["values"], named, seen, kit))
+    raise NotCompilable(f"unsupported schema type {kind!r}")
+
+
+_WRITERS: _Kit[Writer] = _Kit(
+    _PRIMITIVE_WRITERS, _nullable_writer, _record_writer, _enum_writer, _array_writer, _map_writer
+)
+_READERS: _Kit[Reader] = _Kit(
+    _PRIMITIVE_READERS, _nullable_reader, _record_reader, _enum_reader, _array_reader, _map_reader
+)
+
+
+def compile_encoder(schema: Mapping[str, Any]) -> Encoder:
+    """``record -> body`` for a parsed (fastavro) record schema; NotCompilable otherwise.
+    The encoder raises for anything it does not cover (see the module doc)."""
+    named = schema.get("__named_schemas", {})
+    if schema.get("type") != "record":
+        raise NotCompilable("only record schemas are compiled")
+    write = _compile(dict(schema), named, frozenset(), _WRITERS)
+
+    def encode(record: Mapping[str, Any]) -> bytes:
+        out: Out = []
+        write(record, out)
+        return b"".join(out)
+
+    return encode
+
+
 def compile_decoder(schema: Mapping[str, Any]) -> Decoder:
     """``(buffer, start) -> (record, end)`` for a parsed (fastavro) record schema read as
     itself (no schema resolution); NotCompilable otherwise. Raises on bytes that do not
@@ -443,5 +443,5 @@ def compile_decoder(schema: Mapping[str, Any]) -> Decoder:
     named = schema.get("__named_schemas", {})
     if schema.get("type") != "record":
         raise NotCompilable("only record schemas are compiled")
-    read = _reader(dict(schema), named, frozenset())
+    read = _compile(dict(schema), named, frozenset(), _READERS)
     return read  # type: ignore[return-value]
