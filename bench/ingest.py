@@ -12,7 +12,9 @@
      p50/p95/p99 latency;
    - batches of 100 events per request, closed loop with a few concurrent connections,
      default 10 s: achieved events/s, p50/p95 latency per request;
-   and for each, end to end: when every accepted event was a row in ``ingested_events``.
+   and for each, end to end: when every accepted event was a row in ``ingested_events``;
+   - the agent alone: Avro events produced straight to events.ingest (no HTTP load), timed
+     until they are rows, with the worker's CPU per event.
 
 Targets from the issue are printed next to the figures: p95 < 20 ms at 500 single-event
 requests/s; >= 20,000 events/s through batched ingest. Figures depend on the machine; the
@@ -101,8 +103,9 @@ def request_event(rng: random.Random, source: str, number: int) -> dict[str, Any
     return {"id": f"{source}-{number:09d}", "payload": generate_payload(rng, source)}
 
 
-def complete_documents(count: int, seed: int = 7) -> list[dict[str, Any]]:
-    """``count`` validated event documents with id and timestamp, as /ingest writes them."""
+def complete_documents(count: int, seed: int = 7, source: str | None = None) -> list[dict[str, Any]]:
+    """``count`` validated event documents with id and timestamp, as /ingest writes them
+    (``source``: every event's, else one of three apps)."""
     rng = random.Random(seed)
     base = datetime.now(UTC) - timedelta(hours=1)
     documents = []
@@ -110,7 +113,7 @@ def complete_documents(count: int, seed: int = 7) -> list[dict[str, Any]]:
         body = {
             "id": f"evt_{rng.getrandbits(128):032x}",
             "timestamp": (base + timedelta(milliseconds=37 * i)).isoformat().replace("+00:00", "Z"),
-            "payload": generate_payload(rng, rng.choice(("web_app", "mobile_app", "api_gateway"))),
+            "payload": generate_payload(rng, source or rng.choice(("web_app", "mobile_app", "api_gateway"))),
         }
         event = validate_event(body).event
         assert event is not None, "the generator made an invalid event"
@@ -474,10 +477,39 @@ def http_bench(args: argparse.Namespace) -> tuple[dict[str, float], dict[str, fl
                 e2e = report_end_to_end(bench, "bench-batch", load, args.drain_timeout, rate=True)
                 if e2e is not None:
                     batched["e2e"] = e2e
+                if args.agent_events:
+                    agent_alone(bench, rss, args.agent_events, args.drain_timeout)
             print(f"  worker peak RSS {rss.peak_mb:.0f} MB")
         finally:
             worker.stop()
     return single, batched
+
+
+def agent_alone(bench: Any, rss: Any, count: int, timeout_s: float) -> None:
+    """The agent's storing rate without HTTP load: ``count`` Avro events, as /ingest writes
+    them, produced straight to events.ingest, timed until they are rows."""
+    from app.kafka_io import produce
+    from models.ingest_wire import ingest_codec, to_avro_record
+
+    codec = ingest_codec()
+    source = "bench-agent"
+    messages = [
+        (document["id"].encode(), codec.encode(to_avro_record(document)))
+        for document in complete_documents(count, seed=4, source=source)
+    ]
+    print(f"== the agent alone: {count:,} Avro events produced at once to events.ingest, no HTTP load")
+    cpu_before = rss.cpu_so_far()
+    started = time.time()
+    asyncio.run(produce(bench.bootstrap, "events.ingest", messages))
+    done, rows = wait_stored(bench.database_url, source, count, timeout_s)
+    if done is None:
+        print(f"  only {rows:,} of {count:,} events were rows after waiting {timeout_s:.0f} s")
+        return
+    cpu = rss.cpu_so_far() - cpu_before
+    print(
+        f"  stored in {done - started:.1f} s -> {count / (done - started):,.0f} events/s; worker CPU "
+        f"{cpu:.1f} s -> {cpu / count * 1e6:,.0f} µs per event ({cpu / (done - started):.0%} of a core)"
+    )
 
 
 def report_targets(single: dict[str, float], batched: dict[str, float]) -> None:
@@ -516,6 +548,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=4, help="connections of the batched run")
     parser.add_argument("--worker-batch-size", type=int, default=500, help="the worker's BATCH_SIZE")
     parser.add_argument("--codec-events", type=int, default=10_000, help="events of the Avro vs JSON run")
+    parser.add_argument(
+        "--agent-events", type=int, default=50_000, help="events of the agent-alone run (0: skip it)"
+    )
     parser.add_argument("--drain-timeout", type=float, default=90, help="max wait for the rows, s")
     parser.add_argument("--skip-http", action="store_true", help="only the Avro vs JSON figures")
     parser.add_argument("--skip-codec", action="store_true", help="only the HTTP figures")
