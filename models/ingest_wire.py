@@ -8,6 +8,7 @@ Avro forms of one event validate identically.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -51,7 +52,9 @@ class WireEvent:
     schema_version: int | None  # the Avro writer's version (JSON: the validated schema_version)
 
 
+@functools.cache
 def ingest_codec() -> AvroCodec:
+    """The process's codec of IngestEvent records (one: it keeps the compiled schemas)."""
     return AvroCodec(default_registry(), SUBJECT)
 
 

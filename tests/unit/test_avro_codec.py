@@ -158,6 +158,8 @@ def test_faust_codec_registered_writes_avro_reads_both() -> None:
     v1 = codecs.get_codec(CODEC_NAME).clone()
     v1.kwargs["version"] = 1
     assert struct.unpack(">I", v1.dumps(FULL)[1:5])[0] == 1
+    # Every message goes through the one process codec, which compiles each schema once.
+    assert ingest_codec() is ingest_codec()
 
 
 def test_avro_is_smaller_than_json(codec: AvroCodec) -> None:
