@@ -334,7 +334,11 @@ def load_worker(worker: Any, **spec: Any) -> Load:
     """Run the load generator (second process) against ``worker``'s /ingest."""
     result = run_load({"url": worker.url, "key": API_KEY, **spec})
     return Load(
-        result["results"], result["seconds"], result["wall_start"], result["wall_end"], result.get("slip_p95", 0.0)
+        result["results"],
+        result["seconds"],
+        result["wall_start"],
+        result["wall_end"],
+        result.get("slip_p95", 0.0),
     )
 
 
@@ -407,7 +411,9 @@ def http_bench(args: argparse.Namespace) -> tuple[dict[str, float], dict[str, fl
             warm = load_worker(worker, mode="single", rate=20, seconds=1, source="bench-warmup", seed=1)
             warm_ok = warm.accepted
             if warm_ok == 0:
-                raise SystemExit(f"warm-up: no request accepted ({statuses(warm.results)}); see {worker.log_path}")
+                raise SystemExit(
+                    f"warm-up: no request accepted ({statuses(warm.results)}); see {worker.log_path}"
+                )
             done, _ = wait_stored(bench.database_url, "bench-warmup", warm_ok, timeout_s=120)
             if done is None:
                 raise SystemExit(f"warm-up events never reached the database; see {worker.log_path}")
@@ -416,14 +422,17 @@ def http_bench(args: argparse.Namespace) -> tuple[dict[str, float], dict[str, fl
                 f"log {worker.log_path}); warm-up stored in {time.monotonic() - warm_started:.1f} s"
             )
 
-            with ProcessSampler(worker.process.pid) as rss:  # type: ignore[union-attr]
+            broker_pid = bench.stack.broker.process.pid
+            with ProcessSampler(worker.process.pid) as rss, ProcessSampler(broker_pid) as broker:  # type: ignore[union-attr]
                 print(
                     f"== /ingest, single events: offered {args.rate:,} requests/s for {args.seconds:g} s "
                     "(open loop, load generator in a second process, loopback)"
                 )
+                broker_before = broker.cpu_so_far()
                 load = load_worker(
                     worker, mode="single", rate=args.rate, seconds=args.seconds, source="bench-single", seed=2
                 )
+                broker_cpu = broker.cpu_so_far() - broker_before
                 results, latencies, accepted = load.results, load.latencies_ms, load.accepted
                 achieved = len(results) / load.seconds
                 single = {
@@ -440,6 +449,11 @@ def http_bench(args: argparse.Namespace) -> tuple[dict[str, float], dict[str, fl
                 print(
                     f"  latency (202 answers): p50 {single['p50']:.1f} ms, p95 {single['p95']:.1f} ms, "
                     f"p99 {percentile(latencies, 0.99):.1f} ms, max {max(latencies, default=float('nan')):.1f} ms"
+                )
+                # The bundled broker's memory engine costs more CPU per request the more it holds
+                # (README, Benchmarks): its share of the two cores bears on the tail.
+                print(
+                    f"  broker CPU during the run: {broker_cpu:.1f} s ({broker_cpu / load.seconds:.0%} of a core)"
                 )
                 report_end_to_end(bench, "bench-single", load, args.drain_timeout, rate=False)
 
