@@ -50,17 +50,17 @@ async def run_worker_bench(
         )
         await produce(bench.bootstrap, "git.commits", warmup.messages)
         await wait_until(lambda: database_has(conn, 1), timeout_s=120, poll_s=0.2)
-        with ProcessSampler(worker.process.pid) as rss:  # type: ignore[union-attr]
+        broker_pid = bench.stack.broker.process.pid
+        with ProcessSampler(worker.process.pid) as rss, ProcessSampler(broker_pid) as broker:  # type: ignore[union-attr]
             started = time.monotonic()
             await produce(bench.bootstrap, "git.commits", messages)
             produced = time.monotonic()
-            done = await wait_until(
-                lambda: database_has(conn, unique + 1), timeout_s=900, poll_s=0.1
-            )
+            done = await wait_until(lambda: database_has(conn, unique + 1), timeout_s=900, poll_s=0.1)
         print(f"  produce: {len(messages) / (produced - started):,.0f} msg/s")
         print(
             f"  worker CPU: {rss.cpu_seconds:.1f} s -> {rss.cpu_seconds / len(messages) * 1e6:,.0f} µs per commit "
-            f"({rss.cpu_seconds / (done - started):.0%} of a core)"
+            f"({rss.cpu_seconds / (done - started):.0%} of a core); broker CPU {broker.cpu_seconds:.1f} s "
+            f"({broker.cpu_seconds / (done - started):.0%} of a core)"
         )
         return done - started, rss.peak_mb
     finally:
