@@ -43,11 +43,14 @@ async def _acknowledged(producer: AIOKafkaProducer, key: bytes, latencies: list[
     latencies.append((time.perf_counter() - sent) * 1000)
 
 
-async def _runs(bench: BenchStack, sampler: ProcessSampler, args: argparse.Namespace, label: str) -> None:
+async def _runs(
+    bench: BenchStack, sampler: ProcessSampler, args: argparse.Namespace, with_consumer: bool
+) -> None:
+    label = "with a consumer" if with_consumer else "alone"
     producer = AIOKafkaProducer(bootstrap_servers=bench.bootstrap, acks="all")
     await producer.start()
     stop = asyncio.Event()
-    reader = asyncio.ensure_future(_consume(bench.bootstrap, stop)) if label == "with a consumer" else None
+    reader = asyncio.ensure_future(_consume(bench.bootstrap, stop)) if with_consumer else None
     print(f"== {args.rate:,} records/s, {label}")
     try:
         for run in range(args.runs):
@@ -82,11 +85,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10, help="length of a run")
     parser.add_argument("--runs", type=int, default=6, help="consecutive runs on one topic")
     args = parser.parse_args()
-    for label in ("alone", "with a consumer"):
+    for with_consumer in (False, True):
         with bench_stack("broker") as bench:
             asyncio.run(create_topics(bench.bootstrap, [TOPIC], partitions=8))
             with ProcessSampler(bench.stack.broker.process.pid) as sampler:
-                asyncio.run(_runs(bench, sampler, args, label))
+                asyncio.run(_runs(bench, sampler, args, with_consumer))
 
 
 if __name__ == "__main__":

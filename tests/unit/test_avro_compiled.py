@@ -161,7 +161,9 @@ def test_compiled_reads_blocks_with_byte_sizes() -> None:
     )
     blocks = b"\x03\x04\x02a\x02b" + b"\x02\x02c" + b"\x00"  # count -2 (4 bytes), then 1, then end
     assert (
-        compile_decoder(schema)(blocks, 0) == fastavro_read(schema, blocks) == ({"names": ["a", "b", "c"]}, 10)
+        compile_decoder(schema)(blocks, 0)
+        == fastavro_read(schema, blocks)
+        == ({"names": ["a", "b", "c"]}, 10)
     )
 
 
@@ -206,7 +208,7 @@ def test_codec_hands_what_the_compiled_form_refuses_to_fastavro(record: dict[str
     codec = AvroCodec(default_registry(), "IngestEvent")
     schema = default_registry().latest("IngestEvent")
     try:
-        expected: bytes | type[Exception] = frame(schema.schema_id, fastavro_bytes(schema.parsed, record))
+        expected = frame(schema.schema_id, fastavro_bytes(schema.parsed, record))
     except Exception as exc:  # fastavro refuses: the codec must refuse the same way
         with pytest.raises(type(exc)):
             codec.encode(record)
