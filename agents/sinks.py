@@ -1,8 +1,9 @@
 """Database writes: batched upserts on natural keys, one transaction per batch.
 
 Every statement is idempotent: re-running a batch (after a crash, a replay or a retry)
-leaves the database as it was. Rows go in through ``unnest`` of typed arrays (one round
-trip per statement, bound parameters only) and unchanged rows are not rewritten.
+leaves the database as it was. Rows go in through ``unnest`` of typed arrays, or commit
+rows as one JSON document (one round trip per statement, bound parameters only), and
+unchanged rows are not rewritten.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from datetime import UTC, date, datetime, time
 from typing import TypeVar
 
 import asyncpg
+import orjson
 
 from app.db import Database, is_data_error
 from tables.commit_state import DailyTotals
@@ -50,11 +52,7 @@ class DailyStatsRow:
     totals: DailyTotals
 
 
-_UPSERT_COMMITS = """
-INSERT INTO commits AS c (repository_id, sha, committed_at, author_email, message,
-                          files_changed, additions, deletions, pull_request_number, source)
-SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[],
-                     $6::int[], $7::int[], $8::int[], $9::int[], $10::text[])
+_COMMIT_CONFLICT = """
 ON CONFLICT (repository_id, sha, committed_at) DO UPDATE SET
     author_email = EXCLUDED.author_email, message = EXCLUDED.message,
     files_changed = EXCLUDED.files_changed, additions = EXCLUDED.additions,
@@ -66,6 +64,27 @@ WHERE (c.author_email, c.message, c.files_changed, c.additions, c.deletions,
       (EXCLUDED.author_email, EXCLUDED.message, EXCLUDED.files_changed, EXCLUDED.additions,
        EXCLUDED.deletions, EXCLUDED.pull_request_number, EXCLUDED.source)
 """
+_INSERT_COMMITS = """
+INSERT INTO commits AS c (repository_id, sha, committed_at, author_email, message,
+                          files_changed, additions, deletions, pull_request_number, source)
+"""
+# The rows go in as one JSON document: asyncpg encodes typed arrays element by element,
+# about 8 µs of the worker's CPU per row; orjson writes the whole batch in C and the
+# statement costs the worker about 4 µs per row (the server, on another core, parses it).
+_UPSERT_COMMITS_JSON = (
+    _INSERT_COMMITS
+    + """SELECT * FROM json_to_recordset($1::json) AS r(
+    repository_id text, sha text, committed_at timestamptz, author_email text, message text,
+    files_changed int, additions int, deletions int, pull_request_number int, source text)"""
+    + _COMMIT_CONFLICT
+)
+# For a batch JSON cannot carry verbatim: the database's own text codec then decides.
+_UPSERT_COMMITS_ARRAYS = (
+    _INSERT_COMMITS
+    + """SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[],
+                     $6::int[], $7::int[], $8::int[], $9::int[], $10::text[])"""
+    + _COMMIT_CONFLICT
+)
 
 _UPSERT_DAILY = """
 INSERT INTO commits_daily_stats AS d (repository_id, day, commit_count, total_additions, total_deletions)
@@ -94,6 +113,19 @@ def _midnight(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=UTC)
 
 
+def _json_rows(rows: Sequence[CommitRow]) -> str | None:
+    """The rows as a JSON array of objects named like the columns; None when JSON cannot
+    carry them as they are: a lone surrogate (not UTF-8) or a NUL (PostgreSQL's JSON
+    refuses ``\\u0000`` as text), both refused by the array path's codec too."""
+    try:
+        document = orjson.dumps(rows)
+    except TypeError:  # orjson's refusal (JSONEncodeError is one)
+        return None
+    if b"\\u0000" in document:
+        return None
+    return document.decode()
+
+
 class CommitSink:
     """Writes commit rows and the daily totals projection."""
 
@@ -105,8 +137,12 @@ class CommitSink:
     async def upsert_commits(self, conn: asyncpg.Connection, rows: Sequence[CommitRow]) -> None:
         if not rows:
             return
+        document = _json_rows(rows)
+        if document is not None:
+            await conn.execute(_UPSERT_COMMITS_JSON, document)
+            return
         await conn.execute(
-            _UPSERT_COMMITS,
+            _UPSERT_COMMITS_ARRAYS,
             [r.repository_id for r in rows],
             [r.sha for r in rows],
             [r.committed_at for r in rows],

@@ -1,0 +1,78 @@
+"""Commit rows written by CommitSink on a real PostgreSQL: what goes in comes back
+verbatim, whichever of the two statements carried it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import pytest
+
+from agents.sinks import CommitRow, CommitSink, _json_rows
+
+REPO = "sink-repo"
+COLUMNS = (
+    "repository_id, sha, committed_at, author_email, message, files_changed, additions, "
+    "deletions, pull_request_number, source"
+)
+
+
+def row(sha: str, message: str | None, **numbers: int | None) -> CommitRow:
+    return CommitRow(
+        repository_id=REPO,
+        sha=sha,
+        committed_at=datetime(2025, 10, 1, 12, 0, 0, 123456, tzinfo=UTC) + timedelta(microseconds=len(sha)),
+        author_email="dev@example.com",
+        message=message,
+        files_changed=numbers.get("files_changed", 3),
+        additions=numbers.get("additions", 2**31 - 1),
+        deletions=numbers.get("deletions", 0),
+        pull_request_number=numbers.get("pull_request_number"),
+        source="github",
+    )
+
+
+async def stored(conn: asyncpg.Connection) -> list[CommitRow]:
+    records = await conn.fetch(f"SELECT {COLUMNS} FROM commits WHERE repository_id = $1 ORDER BY sha", REPO)
+    return [CommitRow(*record) for record in records]
+
+
+TRICKY = [
+    "'; DROP TABLE commits; --",
+    'quotes " and \\ backslashes, a tab\t and a newline\n',
+    "unicode: žluťoučký kůň 🐎 \u2028 \ufffd",
+    None,
+    "",
+]
+
+
+@pytest.mark.parametrize(
+    ("messages", "as_json"),
+    [
+        pytest.param(TRICKY, True, id="json"),
+        # Text that only looks like a NUL once in JSON: written through the arrays.
+        pytest.param([*TRICKY, "a literal \\u0000 is text, not a NUL"], False, id="arrays"),
+    ],
+)
+async def test_rows_come_back_verbatim(agent_database: str, messages: list[str | None], as_json: bool) -> None:
+    rows = [row(f"sha-{i:02d}", message, pull_request_number=i or None) for i, message in enumerate(messages)]
+    assert (_json_rows(rows) is not None) == as_json
+    conn = await asyncpg.connect(agent_database)
+    try:
+        await conn.execute("DELETE FROM commits WHERE repository_id = $1", REPO)
+        sink = CommitSink()
+        await sink.upsert_commits(conn, rows)
+        assert await stored(conn) == rows
+        # Idempotent, and a changed row is rewritten.
+        await sink.upsert_commits(conn, rows)
+        changed = [row("sha-00", "amended", additions=7)]
+        await sink.upsert_commits(conn, changed)
+        assert await stored(conn) == changed + rows[1:]
+    finally:
+        await conn.close()
+
+
+def test_json_is_not_used_for_what_it_cannot_carry() -> None:
+    assert _json_rows([row("a", "fine")]) is not None
+    assert _json_rows([row("a", "nul \x00 inside")]) is None  # PostgreSQL's JSON refuses \u0000 as text
+    assert _json_rows([row("a", "lone \ud800 surrogate")]) is None  # not UTF-8
