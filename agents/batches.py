@@ -1,10 +1,11 @@
 """Batch helpers every agent uses: skip what Redis knows is done, and finish the batch in
 hand even when the worker is asked to stop.
 
-Faust acks a ``take_events()`` batch in a ``finally`` after the loop body, even when the
-body is cancelled (SIGTERM, shutdown): an unfinished database write would then be
-committed as done and its events lost. So the body runs shielded; on cancellation we let
-it finish (up to a grace period) before the cancellation goes on. If it cannot finish
+A batch is acked in a ``finally`` after the loop body (app.batch_reader, as Faust's
+``take_events()``), even when the body is cancelled (SIGTERM, shutdown): an unfinished
+database write would then be committed as done and its events lost. So the body runs
+shielded; on cancellation we let it finish (up to a grace period) before the
+cancellation goes on. If it cannot finish
 (the database is down at shutdown), the process exits at once without committing: the
 batch is redelivered after restart, as at-least-once requires.
 """
@@ -12,13 +13,14 @@ batch is redelivered after restart, as at-least-once requires.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from faust import StreamT
 from faust.types import TP, EventT
 
+from app.batch_reader import take_batches
 from app.dedupe import message_id
 from app.logging import get_logger
 from app.main import app, settings
@@ -26,7 +28,7 @@ from app.resources import database, dedupe
 from app.shutdown import EXIT_CONFIG, EXIT_UNFLUSHED, exit_now, remaining_grace_s
 from app.write_behind import WriteBehind
 
-__all__ = ["complete_batch", "run_write_behind", "skip_done", "FreshEvents"]
+__all__ = ["complete_batch", "run_batches", "run_write_behind", "skip_done", "FreshEvents"]
 
 T = TypeVar("T")
 log = get_logger("sei.batches")
@@ -57,14 +59,27 @@ async def complete_batch(work: Awaitable[T], *, what: str) -> T:
         raise
 
 
+def batches_of(stream: StreamT[bytes]) -> AsyncIterator[list[EventT]]:
+    """``stream`` in batches of BATCH_SIZE, or what came within BATCH_TIMEOUT_MS."""
+    return take_batches(stream, settings.batch_size, settings.batch_timeout_ms / 1000)
+
+
+async def run_batches(
+    stream: StreamT[bytes], handle: Callable[[Sequence[EventT]], Awaitable[None]], *, what: str
+) -> None:
+    """An agent's loop: each batch handled, tables and rows, before the next is taken."""
+    async for events in batches_of(stream):
+        await complete_batch(handle(events), what=what)
+
+
 PrepareBatch = Callable[[Sequence[EventT]], Awaitable[Coroutine[Any, Any, None]]]
 
 
 async def run_write_behind(
     stream: StreamT[bytes], prepare: PrepareBatch, writes: WriteBehind, *, what: str
 ) -> None:
-    """An agent's loop: ``take_events`` batches, each prepared by ``prepare`` (which returns
-    the batch's database write, unstarted) and written while the next one is prepared.
+    """An agent's loop: batches (app.batch_reader), each prepared by ``prepare`` (which
+    returns the batch's database write, unstarted) and written while the next one is prepared.
 
     The batch's messages are acked, so committable, once its write is done; at shutdown the
     write in flight is finished first (app.write_behind).
@@ -74,7 +89,7 @@ async def run_write_behind(
         await writes.submit(events, await prepare(events))
 
     try:
-        async for events in stream.take_events(settings.batch_size, within=settings.batch_timeout_ms / 1000):
+        async for events in batches_of(stream):
             await complete_batch(prepare_and_submit(events), what=what)
     finally:
         await writes.finish()

@@ -21,12 +21,12 @@ from faust.types import EventT
 from pydantic import BaseModel
 
 from agents.acceptance import accept
-from agents.batches import complete_batch, skip_done
+from agents.batches import run_batches, skip_done
 from agents.delivery_sink import upsert_deployments, upsert_incidents
 from agents.dlq import DeadLetterBatch, store_dead_letters
 from agents.entity_batch import record_batch
 from agents.projection import projection
-from app.main import app, settings
+from app.main import app
 from app.resources import database, metrics
 from app.topics import cicd_deployments, ops_incidents
 from models.cicd_events import DeploymentEvent, IncidentEventModel
@@ -151,12 +151,10 @@ async def handle_incident_batch(events: Sequence[EventT]) -> None:
 @app.agent(cicd_deployments, concurrency=1)
 async def process_deployments(stream: StreamT[bytes]) -> None:
     """cicd.deployments -> repository_deployments table, `deployments` rows."""
-    async for events in stream.take_events(settings.batch_size, within=settings.batch_timeout_ms / 1000):
-        await complete_batch(handle_deployment_batch(events), what="cicd.deployments")
+    await run_batches(stream, handle_deployment_batch, what="cicd.deployments")
 
 
 @app.agent(ops_incidents, concurrency=1)
 async def process_incidents(stream: StreamT[bytes]) -> None:
     """ops.incidents -> repository_incidents table, `incidents` rows."""
-    async for events in stream.take_events(settings.batch_size, within=settings.batch_timeout_ms / 1000):
-        await complete_batch(handle_incident_batch(events), what="ops.incidents")
+    await run_batches(stream, handle_incident_batch, what="ops.incidents")

@@ -2,8 +2,8 @@
 buckets of ``commit_days`` -> upsert `commits` rows and `commits_daily_stats`, one
 database transaction per batch.
 
-The database write starts inside the ``take_events()`` loop body and runs while the next
-batch is prepared (app.write_behind); it never raises (transient errors are retried until
+The database write starts inside the batch loop's body and runs while the next batch is
+prepared (app.write_behind); it never raises (transient errors are retried until
 the database answers, refused rows dead-lettered), and the batch's messages are acked, so
 their offsets committable, only once its rows are durable.
 """

@@ -20,12 +20,12 @@ from faust import StreamT
 from faust.types import EventT
 
 from agents.acceptance import accept
-from agents.batches import complete_batch, skip_done
+from agents.batches import run_batches, skip_done
 from agents.dlq import DeadLetterBatch, store_dead_letters
 from agents.entity_batch import EntityWork, processing_failed, record_batch
 from agents.git_activity_sink import RepositoryRow, repository_row, upsert_repositories
 from agents.projection import projection
-from app.main import app, settings
+from app.main import app
 from app.resources import cache, database, metrics
 from app.topics import git_pull_requests, git_repositories
 from models.git_events import PullRequestEventModel, RepositoryEvent
@@ -215,12 +215,10 @@ def _cached(row: RepositoryRow) -> bytes:
 @app.agent(git_pull_requests, concurrency=1)
 async def process_pull_requests(stream: StreamT[bytes]) -> None:
     """git.pull_requests -> pull_requests table (rows: agents.projection)."""
-    async for events in stream.take_events(settings.batch_size, within=settings.batch_timeout_ms / 1000):
-        await complete_batch(handle_pull_request_batch(events), what="git.pull_requests")
+    await run_batches(stream, handle_pull_request_batch, what="git.pull_requests")
 
 
 @app.agent(git_repositories, concurrency=1)
 async def process_repositories(stream: StreamT[bytes]) -> None:
     """git.repositories -> repositories table, `repositories` rows, Redis lookup cache."""
-    async for events in stream.take_events(settings.batch_size, within=settings.batch_timeout_ms / 1000):
-        await complete_batch(handle_repository_batch(events), what="git.repositories")
+    await run_batches(stream, handle_repository_batch, what="git.repositories")

@@ -1,7 +1,7 @@
 """events.ingest agent: decode (JSON or Avro, per message) -> validate -> score quality ->
 insert into ``ingested_events``, one database transaction per batch with its dead letters.
 
-The database write starts inside the ``take_events()`` loop body and runs while the next
+The database write starts inside the batch loop's body and runs while the next
 batch is validated (app.write_behind); it never raises (transient errors are retried until
 the database answers), and a batch's messages are acked, so their offsets committable, only
 once its rows are durable. Events keep no table state (each is a row), so the message key

@@ -24,7 +24,7 @@ from faust import StreamT
 from faust.types import EventT
 
 from agents.acceptance import accept
-from agents.batches import complete_batch, skip_done
+from agents.batches import run_batches, skip_done
 from agents.dlq import DeadLetterBatch, store_dead_letters
 from agents.entity_batch import EntityWork, processing_failed, record_batch
 from agents.jira_sink import (
@@ -38,7 +38,7 @@ from agents.jira_sink import (
     upsert_sprints,
 )
 from agents.projection import projection
-from app.main import app, settings
+from app.main import app
 from app.resources import database, metrics
 from app.topics import jira_issues, jira_sprints, ops_incidents
 from models.jira_events import IssueEvent
@@ -239,12 +239,10 @@ async def handle_sprint_batch(events: Sequence[EventT]) -> None:
 async def process_issues(stream: StreamT[bytes]) -> None:
     """jira.issues -> issues table, `issues` and `issue_status_durations` rows, Incident issues
     to ops.incidents."""
-    async for events in stream.take_events(settings.batch_size, within=settings.batch_timeout_ms / 1000):
-        await complete_batch(handle_issue_batch(events), what="jira.issues")
+    await run_batches(stream, handle_issue_batch, what="jira.issues")
 
 
 @app.agent(jira_sprints, concurrency=1)
 async def process_sprints(stream: StreamT[bytes]) -> None:
     """jira.sprints -> project_sprints table, `sprints` rows."""
-    async for events in stream.take_events(settings.batch_size, within=settings.batch_timeout_ms / 1000):
-        await complete_batch(handle_sprint_batch(events), what="jira.sprints")
+    await run_batches(stream, handle_sprint_batch, what="jira.sprints")

@@ -7,10 +7,10 @@ go on decoding, validating and merging the next batch while the database works.
 
 The rules that keep the numbers right:
 
-- **A message is acked when its write is done.** Faust acks a ``take()`` batch when the
-  loop body returns, before its write is done. ``submit`` takes one more reference on
-  every message of the batch (Faust's own ``Message.incref``), so that ack is not the
-  final one; the write's task acks again once the rows are durable, and only then is the
+- **A message is acked when its write is done.** A batch is acked when the loop body
+  returns (app.batch_reader, as Faust's ``take()``), before its write is done. ``submit``
+  takes one more reference on every message of the batch (Faust's own
+  ``Message.incref``), so that ack is not the final one; the write's task acks again once the rows are durable, and only then is the
   offset committable. A crash loses the write together with the uncommitted offsets: the
   batch is redelivered.
 - **Writes stay in order, one in flight.** ``submit`` awaits the previous write before
@@ -58,7 +58,7 @@ class WriteBehind:
         """Start ``write`` once the previous one is done; ``events`` are acked after it.
 
         Returns without awaiting ``write``: the caller's own ack of ``events`` (Faust's, at
-        the end of the ``take()`` body) no longer makes them committable.
+        the end of the batch loop's body) no longer makes them committable.
         """
         for event in events:
             # Taken first: should anything below fail, Faust's ack of the body is still not

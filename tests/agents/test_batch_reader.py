@@ -1,0 +1,100 @@
+"""app.batch_reader.take_batches on a Faust stream: batch sizes and timing, acks after the
+body, and the events Faust's own stream iterator drops (an earlier consumer generation,
+a suspended flow)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from faust.types import EventT
+from faust.types.tuples import Message
+
+from app.batch_reader import take_batches
+
+
+async def put(app: Any, channel: Any, offsets: range, *, generation: int | None = None) -> list[EventT]:
+    events = []
+    for offset in offsets:
+        message = Message(
+            "reader-test",
+            0,
+            offset,
+            0.0,
+            0,
+            [],
+            b"k",
+            b"v",
+            None,
+            generation_id=app.consumer_generation_id if generation is None else generation,
+        )
+        message.incref()  # the conductor's reference for the channel it delivers to
+        event = app.create_event(b"k", offset, [], message)
+        await channel.put(event)
+        events.append(event)
+    return events
+
+
+def offsets(events: list[EventT]) -> list[int]:
+    return [event.message.offset for event in events]
+
+
+async def test_full_batches_at_once_then_the_rest_after_the_timeout(app: Any) -> None:
+    channel = app.channel()
+    stream = app.stream(channel)
+    await put(app, channel, range(250))
+    batches = take_batches(stream, 100, 0.3)
+    started = time.monotonic()
+    first = await anext(batches)
+    second = await anext(batches)
+    full = time.monotonic() - started
+    third = await anext(batches)
+    partial = time.monotonic() - started
+    assert [offsets(first), offsets(second), offsets(third)] == [
+        list(range(100)),
+        list(range(100, 200)),
+        list(range(200, 250)),
+    ]
+    assert full < 0.2  # full batches do not wait for the timeout
+    assert 0.3 <= partial < 1.5  # the rest waits for it, and no longer
+    await batches.aclose()
+
+
+async def test_a_batch_is_acked_when_the_body_returns_not_before(app: Any) -> None:
+    channel = app.channel()
+    stream = app.stream(channel)
+    events = await put(app, channel, range(3))
+    for event in events:
+        event.message.incref()  # one reference more than the batch's (as write-behind takes)
+    batches = take_batches(stream, 3, 0.1)
+    batch = await anext(batches)
+    assert [event.message.refcount for event in batch] == [2, 2, 2]
+    later = await put(app, channel, range(3, 4))
+    await anext(batches)  # the body of the first batch returned: its events are acked
+    assert [event.message.refcount for event in batch] == [1, 1, 1]
+    assert later[0].message.refcount == 1  # the batch in hand is not
+    await batches.aclose()
+
+
+async def test_stale_and_suspended_events_are_dropped_unacked(app: Any) -> None:
+    channel = app.channel()
+    stream = app.stream(channel)
+    stale = await put(app, channel, range(2), generation=app.consumer_generation_id - 1)
+    current = await put(app, channel, range(2, 4))
+    batches = take_batches(stream, 10, 0.1)
+    assert offsets(await anext(batches)) == [2, 3]
+    assert [event.message.refcount for event in stale] == [1, 1]  # not acked: read again
+    suspended = await put(app, channel, range(4, 6))
+    app.flow_control.suspend()  # a rebalance began after these were fetched
+    try:
+        waiting = asyncio.ensure_future(anext(batches))
+        await asyncio.sleep(0.3)
+        assert not waiting.done()  # they were taken and dropped: nothing to yield
+    finally:
+        app.flow_control.resume()
+    await put(app, channel, range(6, 7))
+    assert offsets(await waiting) == [6]
+    assert [event.message.refcount for event in suspended] == [1, 1]
+    assert [event.message.refcount for event in current] == [0, 0]
+    await batches.aclose()
