@@ -22,7 +22,9 @@ Faust's stream iterator (``faust/_cython/streams.pyx``) that the numbers depend 
   final one until its rows are durable (app.write_behind).
 
 Batching is ``take_events``': up to ``max_`` events, or what arrived within ``within``
-seconds of starting the batch; never an empty batch.
+seconds of starting the batch; never an empty batch. The batches end when the agent
+stops (Faust throws ``StopAsyncIteration`` into the channel); events taken for a batch
+not yet yielded then stay unacked, read again after restart.
 """
 
 from __future__ import annotations
@@ -54,7 +56,8 @@ async def take_batches(stream: StreamT[Any], max_: int, within: float) -> AsyncI
     processors = stream._processors  # type: ignore[attr-defined]
     loop = asyncio.get_running_loop()
     empty, take = queue.empty, queue.get_nowait
-    while not stream.should_stop:
+
+    async def next_batch() -> list[EventT]:
         events: list[EventT] = []
         deadline = loop.time() + within
         while len(events) < max_:
@@ -82,6 +85,13 @@ async def take_batches(stream: StreamT[Any], max_: int, within: float) -> AsyncI
                 event.ack()
                 continue
             events.append(event)
+        return events
+
+    while not stream.should_stop:
+        try:
+            events = await next_batch()
+        except StopAsyncIteration:
+            return  # the agent is stopping: Faust throws this into its channel
         try:
             yield events
         finally:

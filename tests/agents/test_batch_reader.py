@@ -98,3 +98,19 @@ async def test_stale_and_suspended_events_are_dropped_unacked(app: Any) -> None:
     assert [event.message.refcount for event in suspended] == [1, 1]
     assert [event.message.refcount for event in current] == [0, 0]
     await batches.aclose()
+
+
+async def test_batches_end_when_the_agent_stops_its_channel(app: Any) -> None:
+    channel = app.channel()
+    stream = app.stream(channel)
+    batches = take_batches(stream, 10, 5.0)
+    await put(app, channel, range(2))
+    waiting = asyncio.ensure_future(anext(batches))
+    await asyncio.sleep(0.1)
+    stream.channel._throw(StopAsyncIteration())  # what Faust's actor does when it stops
+    try:
+        await asyncio.wait_for(waiting, 1.0)
+    except StopAsyncIteration:
+        pass  # the end of the batches, not an error (a RuntimeError crashed the agents)
+    else:
+        raise AssertionError("a batch after the channel was stopped")
