@@ -5,9 +5,9 @@ A batch is acked in a ``finally`` after the loop body (app.batch_reader, as Faus
 ``take_events()``), even when the body is cancelled (SIGTERM, shutdown): an unfinished
 database write would then be committed as done and its events lost. So the body runs
 shielded; on cancellation we let it finish (up to a grace period) before the
-cancellation goes on. If it cannot finish
-(the database is down at shutdown), the process exits at once without committing: the
-batch is redelivered after restart, as at-least-once requires.
+cancellation goes on. If it cannot finish (the database is down at shutdown), the
+process exits at once without committing: the batch is redelivered after restart, as
+at-least-once requires.
 """
 
 from __future__ import annotations
