@@ -4,7 +4,7 @@ Faust's ``Stream.take_events`` fills its buffer from a background task that iter
 stream event by event: a turn of the event loop (``sleep(0)``), a queue ``get`` coroutine,
 a processor coroutine and sensor calls per event, and an ``await stream.ack(event)`` per
 event afterwards. In bench.commits that machinery cost about 30 µs of the worker's CPU per
-commit: 151-203 -> 137-166 µs per commit with ``take_batches``, in interleaved runs.
+commit: 177-186 -> 142-165 µs per commit with ``take_batches`` alone, in interleaved runs.
 
 ``take_batches`` takes the events waiting in the queue in one go and keeps the rules of
 Faust's stream iterator (``faust/_cython/streams.pyx``) that the numbers depend on:
