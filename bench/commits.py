@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 import time
 
 import asyncpg
@@ -63,6 +64,12 @@ async def run_worker_bench(
             f"({broker.cpu_seconds / (done - started):.0%} of a core)"
         )
         return done - started, rss.peak_mb
+    except BaseException:
+        # The next run starts by deleting this one's data directory, log included.
+        print(f"  run failed; the worker's log ends with ({worker.log_path}):", file=sys.stderr)
+        lines = worker.log_path.read_text(errors="replace").splitlines() if worker.log_path.exists() else []
+        print("\n".join(lines[-30:]), file=sys.stderr)
+        raise
     finally:
         await conn.close()
         worker.stop()
