@@ -1,6 +1,6 @@
 """git.* agents. ``git.commits``: decode -> validate -> normalize -> merge into the day
 buckets of ``commit_days`` -> upsert `commits` rows and `commits_daily_stats`, one
-database transaction per batch.
+database transaction per batch (one statement when there is nothing to dead-letter).
 
 The database write starts inside the batch loop's body and runs while the next batch is
 prepared (app.write_behind); it never raises (transient errors are retried until
@@ -148,13 +148,19 @@ async def write_commit_batch(batch: CommitBatch, letters: DeadLetterBatch) -> in
     """
     rows = [row for row, _ in batch.rows.values()]
 
+    async def write_together(conn: asyncpg.Connection) -> bool:
+        return await _sink.upsert_batch(conn, rows, batch.daily)
+
     async def write_all(conn: asyncpg.Connection) -> None:
         await _sink.upsert_commits(conn, rows)
         await _sink.upsert_daily(conn, batch.daily)
         await store_dead_letters(conn, letters.letters)
 
     try:
-        await database.transaction(write_all, what="commits")
+        # The usual batch in one statement; dead letters or rows JSON cannot carry in a
+        # transaction of several.
+        if letters.letters or not await database.statement(write_together, what="commits"):
+            await database.transaction(write_all, what="commits")
         refused: list[tuple[CommitRow, Exception]] = []
     except Exception as exc:
         if not is_data_error(exc):

@@ -103,6 +103,29 @@ USING unnest($1::text[], $2::timestamptz[]) AS e(repository_id, day)
 WHERE d.repository_id = e.repository_id AND d.day = e.day
 """
 
+# A batch's commit rows ($1), daily totals ($2-$6) and emptied days ($7-$8) in one
+# statement: data-modifying CTEs all run, to completion, in the statement's one snapshot
+# and transaction (PostgreSQL's WITH), so no BEGIN/COMMIT round trips are needed. The
+# three touch different rows: a batch has one daily row per (repository, day).
+_UPSERT_BATCH = (
+    "WITH written AS ("
+    + _UPSERT_COMMITS_JSON
+    + """), emptied AS (
+DELETE FROM commits_daily_stats d
+USING unnest($7::text[], $8::timestamptz[]) AS e(repository_id, day)
+WHERE d.repository_id = e.repository_id AND d.day = e.day
+)
+INSERT INTO commits_daily_stats AS d (repository_id, day, commit_count, total_additions, total_deletions)
+SELECT * FROM unnest($2::text[], $3::timestamptz[], $4::bigint[], $5::bigint[], $6::bigint[])
+ON CONFLICT (repository_id, day) DO UPDATE SET
+    commit_count = EXCLUDED.commit_count,
+    total_additions = EXCLUDED.total_additions,
+    total_deletions = EXCLUDED.total_deletions
+WHERE (d.commit_count, d.total_additions, d.total_deletions)
+      IS DISTINCT FROM (EXCLUDED.commit_count, EXCLUDED.total_additions, EXCLUDED.total_deletions)
+"""
+)
+
 _DAILY_STATS_KIND = """
 SELECT c.relkind::text FROM pg_class c
 WHERE c.oid = to_regclass('commits_daily_stats')
@@ -154,6 +177,34 @@ class CommitSink:
             [r.pull_request_number for r in rows],
             [r.source for r in rows],
         )
+
+    async def upsert_batch(
+        self, conn: asyncpg.Connection, rows: Sequence[CommitRow], daily: Sequence[DailyStatsRow]
+    ) -> bool:
+        """``upsert_commits`` and ``upsert_daily`` with one writing statement (for
+        ``Database.statement``); False, with nothing written, when the rows need the
+        arrays (``_json_rows``)."""
+        document = _json_rows(rows) if rows else "[]"
+        if document is None:
+            return False
+        if not daily or not await self._daily_stats_is_table(conn):
+            if rows:
+                await conn.execute(_UPSERT_COMMITS_JSON, document)
+            return True
+        present = [r for r in daily if r.totals.commit_count > 0]
+        empty = [r for r in daily if r.totals.commit_count <= 0]
+        await conn.execute(
+            _UPSERT_BATCH,
+            document,
+            [r.repository_id for r in present],
+            [_midnight(r.day) for r in present],
+            [r.totals.commit_count for r in present],
+            [r.totals.total_additions for r in present],
+            [r.totals.total_deletions for r in present],
+            [r.repository_id for r in empty],
+            [_midnight(r.day) for r in empty],
+        )
+        return True
 
     async def upsert_daily(self, conn: asyncpg.Connection, rows: Sequence[DailyStatsRow]) -> None:
         if not rows or not await self._daily_stats_is_table(conn):

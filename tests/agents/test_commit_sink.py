@@ -1,14 +1,16 @@
 """Commit rows written by CommitSink on a real PostgreSQL: what goes in comes back
-verbatim, whichever of the two statements carried it."""
+verbatim, whichever of the two statements carried it, and a batch's single statement
+writes all of it or nothing."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
 import pytest
 
-from agents.sinks import CommitRow, CommitSink, _json_rows
+from agents.sinks import CommitRow, CommitSink, DailyStatsRow, _json_rows
+from tables.commit_state import DailyTotals
 
 REPO = "sink-repo"
 COLUMNS = (
@@ -76,3 +78,57 @@ def test_json_is_not_used_for_what_it_cannot_carry() -> None:
     assert _json_rows([row("a", "fine")]) is not None
     assert _json_rows([row("a", "nul \x00 inside")]) is None  # PostgreSQL's JSON refuses \u0000 as text
     assert _json_rows([row("a", "lone \ud800 surrogate")]) is None  # not UTF-8
+
+
+async def daily_of(conn: asyncpg.Connection) -> dict[date, tuple[int, int | None, int | None]]:
+    records = await conn.fetch(
+        "SELECT day, commit_count, total_additions, total_deletions FROM commits_daily_stats WHERE repository_id = $1",
+        REPO,
+    )
+    return {r["day"].astimezone(UTC).date(): tuple(r.values())[1:] for r in records}
+
+
+async def test_a_batch_is_written_by_one_statement_or_not_at_all(agent_database: str) -> None:
+    """upsert_batch: rows, daily totals and an emptied day in one round trip, atomically
+    (what lets Database.statement skip BEGIN and COMMIT)."""
+    first, emptied = date(2025, 10, 1), date(2025, 10, 2)
+    rows = [row("sha-a", "one", additions=5, deletions=1), row("sha-b", "two", additions=7, deletions=2)]
+    daily = [
+        DailyStatsRow(REPO, first, DailyTotals(2, 12, 3)),
+        DailyStatsRow(REPO, emptied, DailyTotals(0, None, None)),  # its last commit moved away
+    ]
+    conn = await asyncpg.connect(agent_database)
+    try:
+        await conn.execute("DELETE FROM commits WHERE repository_id = $1", REPO)
+        await conn.execute("DELETE FROM commits_daily_stats WHERE repository_id = $1", REPO)
+        await conn.execute(
+            "INSERT INTO commits_daily_stats VALUES ($1, $2, 1, 1, 1), ($1, $3, 1, 1, 1)",
+            REPO,
+            datetime(2025, 10, 1, tzinfo=UTC),
+            datetime(2025, 10, 2, tzinfo=UTC),
+        )
+        sink = CommitSink()
+        await sink.upsert_batch(conn, [], [])  # learns the daily relation's kind
+
+        # A value refused in either part fails the whole statement: nothing lands.
+        with pytest.raises(asyncpg.NumericValueOutOfRangeError):
+            await sink.upsert_batch(conn, [*rows, row("sha-c", "too big", additions=2**31)], daily)
+        refused_day = DailyStatsRow("nul \x00 repository", first, DailyTotals(1, 1, 1))
+        with pytest.raises(asyncpg.CharacterNotInRepertoireError):
+            await sink.upsert_batch(conn, rows, [*daily, refused_day])
+        assert await stored(conn) == []
+        assert await daily_of(conn) == {first: (1, 1, 1), emptied: (1, 1, 1)}
+
+        sent = conn._protocol.queries_count  # type: ignore[attr-defined]
+        assert await sink.upsert_batch(conn, rows, daily)
+        assert conn._protocol.queries_count == sent + 1  # type: ignore[attr-defined]
+        assert await stored(conn) == rows
+        assert await daily_of(conn) == {first: (2, 12, 3)}
+
+        # Rows JSON cannot carry are left to the caller's transaction, nothing written.
+        sent = conn._protocol.queries_count  # type: ignore[attr-defined]
+        assert not await sink.upsert_batch(conn, [row("sha-n", "nul \x00")], daily)
+        assert conn._protocol.queries_count == sent  # type: ignore[attr-defined]
+        assert await stored(conn) == rows
+    finally:
+        await conn.close()

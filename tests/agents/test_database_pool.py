@@ -36,3 +36,25 @@ async def test_a_released_connection_carries_no_transaction_and_no_extra_round_t
             assert await conn.fetchval("SHOW lock_timeout") == "0"
     finally:
         await database.close()
+
+
+async def test_a_statement_is_sent_alone_and_retried_like_a_transaction(agent_database: str) -> None:
+    database = Database(agent_database, pool_size=1, retry=RetryPolicy(max_retries=2, base_s=0.01))
+    attempts: list[int] = []
+
+    async def write(conn: asyncpg.Connection) -> int:
+        attempts.append(conn._con._protocol.queries_count)  # type: ignore[attr-defined]
+        if len(attempts) == 1:  # a transient failure (serialization), as the server reports it
+            await conn.execute("DO $$ BEGIN RAISE EXCEPTION 'conflict' USING ERRCODE = '40001'; END $$")
+        return await conn.fetchval("SELECT 41 + 1")
+
+    try:
+        assert await database.statement(write, what="test") == 42
+        async with (await database.pool()).acquire() as conn:
+            raw = conn._con  # type: ignore[attr-defined]
+            # Two attempts, and between them nothing but the failed statement: no BEGIN,
+            # COMMIT or ROLLBACK around it.
+            assert attempts == [attempts[0], attempts[0] + 1]
+            assert raw._protocol.queries_count == attempts[1] + 1
+    finally:
+        await database.close()
