@@ -1,5 +1,6 @@
 """events.ingest agent: decode (JSON or Avro, per message) -> validate -> score quality ->
-insert into ``ingested_events``, one database transaction per batch with its dead letters.
+insert into ``ingested_events``, one database transaction per batch with its dead letters
+(one statement when there are none).
 
 The database write starts inside the batch loop's body and runs while the next
 batch is validated (app.write_behind); it never raises (transient errors are retried until
@@ -131,7 +132,8 @@ async def _insert(conn: asyncpg.Connection, rows: Sequence[IngestRow]) -> None:
 
 
 async def write_batch(batch: IngestBatch, letters: DeadLetterBatch) -> tuple[int, int]:
-    """Insert the rows and store the dead letters in one transaction: (new rows, refused).
+    """Insert the rows and store the dead letters in one transaction (the rows alone in one
+    statement): (new rows, refused).
 
     Rows the database refuses (a data error) are isolated and dead-lettered; transient
     errors are retried inside ``database.transaction`` until it answers.
@@ -144,7 +146,10 @@ async def write_batch(batch: IngestBatch, letters: DeadLetterBatch) -> tuple[int
         return inserted
 
     try:
-        inserted = await database.transaction(write_all, what="ingested_events")
+        if letters.letters:
+            inserted = await database.transaction(write_all, what="ingested_events")
+        else:  # one statement: no BEGIN and COMMIT round trips
+            inserted = await database.statement(lambda conn: insert_events(conn, rows), what="ingested_events")
     except Exception as exc:
         if not is_data_error(exc):
             raise
