@@ -113,8 +113,8 @@ async def test_a_batch_is_written_by_one_statement_or_not_at_all(agent_database:
         # A value refused in either part fails the whole statement: nothing lands.
         with pytest.raises(asyncpg.NumericValueOutOfRangeError):
             await sink.upsert_batch(conn, [*rows, row("sha-c", "too big", additions=2**31)], daily)
-        refused_day = DailyStatsRow("nul \x00 repository", first, DailyTotals(1, 1, 1))
-        with pytest.raises(asyncpg.CharacterNotInRepertoireError):
+        refused_day = DailyStatsRow(REPO, date(2025, 10, 3), DailyTotals(2**63, 1, 1))  # over bigint
+        with pytest.raises(asyncpg.NumericValueOutOfRangeError):
             await sink.upsert_batch(conn, rows, [*daily, refused_day])
         assert await stored(conn) == []
         assert await daily_of(conn) == {first: (1, 1, 1), emptied: (1, 1, 1)}
@@ -128,6 +128,7 @@ async def test_a_batch_is_written_by_one_statement_or_not_at_all(agent_database:
         # Rows JSON cannot carry are left to the caller's transaction, nothing written.
         sent = conn._protocol.queries_count  # type: ignore[attr-defined]
         assert not await sink.upsert_batch(conn, [row("sha-n", "nul \x00")], daily)
+        assert not await sink.upsert_batch(conn, rows, [DailyStatsRow("nul \x00", first, DailyTotals(1, 1, 1))])
         assert conn._protocol.queries_count == sent  # type: ignore[attr-defined]
         assert await stored(conn) == rows
     finally:
