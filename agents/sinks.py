@@ -86,9 +86,10 @@ _UPSERT_COMMITS_ARRAYS = (
     + _COMMIT_CONFLICT
 )
 
-_UPSERT_DAILY = """
+_INSERT_DAILY = """
 INSERT INTO commits_daily_stats AS d (repository_id, day, commit_count, total_additions, total_deletions)
-SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::bigint[], $4::bigint[], $5::bigint[])
+"""
+_DAILY_CONFLICT = """
 ON CONFLICT (repository_id, day) DO UPDATE SET
     commit_count = EXCLUDED.commit_count,
     total_additions = EXCLUDED.total_additions,
@@ -96,6 +97,11 @@ ON CONFLICT (repository_id, day) DO UPDATE SET
 WHERE (d.commit_count, d.total_additions, d.total_deletions)
       IS DISTINCT FROM (EXCLUDED.commit_count, EXCLUDED.total_additions, EXCLUDED.total_deletions)
 """
+_UPSERT_DAILY = (
+    _INSERT_DAILY
+    + "SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::bigint[], $4::bigint[], $5::bigint[])"
+    + _DAILY_CONFLICT
+)
 
 _DELETE_EMPTY_DAYS = """
 DELETE FROM commits_daily_stats d
@@ -121,16 +127,10 @@ FROM json_to_recordset($2::json) AS r(repository_id text, day date, totals json)
 ), emptied AS (
 DELETE FROM commits_daily_stats d USING daily e
 WHERE e.commit_count <= 0 AND d.repository_id = e.repository_id AND d.day = e.day
-)
-INSERT INTO commits_daily_stats AS d (repository_id, day, commit_count, total_additions, total_deletions)
-SELECT * FROM daily WHERE commit_count > 0
-ON CONFLICT (repository_id, day) DO UPDATE SET
-    commit_count = EXCLUDED.commit_count,
-    total_additions = EXCLUDED.total_additions,
-    total_deletions = EXCLUDED.total_deletions
-WHERE (d.commit_count, d.total_additions, d.total_deletions)
-      IS DISTINCT FROM (EXCLUDED.commit_count, EXCLUDED.total_additions, EXCLUDED.total_deletions)
-"""
+)"""
+    + _INSERT_DAILY
+    + "SELECT * FROM daily WHERE commit_count > 0"
+    + _DAILY_CONFLICT
 )
 
 _DAILY_STATS_KIND = """
