@@ -2,8 +2,9 @@
 hand even when the worker is asked to stop.
 
 A batch is acked in a ``finally`` after the loop body (app.batch_reader, as Faust's
-``take_events()``), even when the body is cancelled (SIGTERM, shutdown): an unfinished
-database write would then be committed as done and its events lost. So the body runs
+``take_events()``; write-behind batches are acked by their write instead), even when the
+body is cancelled (SIGTERM, shutdown): an unfinished database write would then be
+committed as done and its events lost. So the body runs
 shielded; on cancellation we let it finish (up to a grace period) before the
 cancellation goes on. If it cannot finish (the database is down at shutdown), the
 process exits at once without committing: the batch is redelivered after restart, as
@@ -59,9 +60,11 @@ async def complete_batch(work: Awaitable[T], *, what: str) -> T:
         raise
 
 
-def batches_of(stream: StreamT[bytes]) -> AsyncIterator[list[EventT]]:
+def batches_of(stream: StreamT[bytes], *, ack_after_body: bool = True) -> AsyncIterator[list[EventT]]:
     """``stream`` in batches of BATCH_SIZE, or what came within BATCH_TIMEOUT_MS."""
-    return take_batches(stream, settings.batch_size, settings.batch_timeout_ms / 1000)
+    return take_batches(
+        stream, settings.batch_size, settings.batch_timeout_ms / 1000, ack_after_body=ack_after_body
+    )
 
 
 async def run_batches(
@@ -81,7 +84,8 @@ async def run_write_behind(
     """An agent's loop: batches (app.batch_reader), each prepared by ``prepare`` (which
     returns the batch's database write, unstarted) and written while the next one is prepared.
 
-    The batch's messages are acked, so committable, once its write is done; at shutdown the
+    The batch's messages are acked, so committable, once its write is done (the write's
+    ack is their only one: the batch reader does not ack after the body); at shutdown the
     write in flight is finished first (app.write_behind).
     """
 
@@ -89,7 +93,7 @@ async def run_write_behind(
         await writes.submit(events, await prepare(events))
 
     try:
-        async for events in batches_of(stream):
+        async for events in batches_of(stream, ack_after_body=False):
             await complete_batch(prepare_and_submit(events), what=what)
     finally:
         await writes.finish()

@@ -7,12 +7,14 @@ go on decoding, validating and merging the next batch while the database works.
 
 The rules that keep the numbers right:
 
-- **A message is acked when its write is done.** A batch is acked when the loop body
-  returns (app.batch_reader, as Faust's ``take()``), before its write is done. ``submit``
-  takes one more reference on every message of the batch (Faust's own
-  ``Message.incref``), so that ack is not the final one; the write's task acks again once the rows are durable, and only then is the
-  offset committable. A crash loses the write together with the uncommitted offsets: the
-  batch is redelivered.
+- **A message is acked when its write is done, and only then.** The batch reader does
+  not ack write-behind batches when the loop body returns (``ack_after_body=False`` in
+  app.batch_reader; Faust's ``take()`` would, before the write is done): the write's task
+  acks every message once the rows are durable, and only then is the offset committable.
+  A crash loses the write together with the uncommitted offsets: the batch is
+  redelivered. A batch whose preparation raises (a bug) is never submitted, so never
+  acked: its partition's commit stands still (the stall watch reports it) and the batch
+  is redelivered after a restart, rather than committed unwritten.
 - **Writes stay in order, one in flight.** ``submit`` awaits the previous write before
   starting the next, so a later batch's upsert never lands before an earlier one's (day
   totals are last-writer-wins), and a slow or unreachable database holds the agent back
@@ -57,13 +59,9 @@ class WriteBehind:
     async def submit(self, events: Sequence[EventT], write: Coroutine[Any, Any, None]) -> None:
         """Start ``write`` once the previous one is done; ``events`` are acked after it.
 
-        Returns without awaiting ``write``: the caller's own ack of ``events`` (Faust's, at
-        the end of the batch loop's body) no longer makes them committable.
+        Returns without awaiting ``write``. The caller must not ack ``events`` itself (the
+        batch reader's ``ack_after_body=False``): the write's ack is their only one.
         """
-        for event in events:
-            # Taken first: should anything below fail, Faust's ack of the body is still not
-            # the final one, and the offsets stay uncommitted (redelivered after restart).
-            event.message.incref()
         try:
             await self.wait()
         except BaseException:

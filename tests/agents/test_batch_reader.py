@@ -77,6 +77,21 @@ async def test_a_batch_is_acked_when_the_body_returns_not_before(app: Any) -> No
     await batches.aclose()
 
 
+async def test_batches_the_caller_acks_are_not_acked_by_the_reader(app: Any) -> None:
+    channel = app.channel()
+    stream = app.stream(channel)
+    events = await put(app, channel, range(3))
+    batches = take_batches(stream, 2, 0.1, ack_after_body=False)
+    first = await anext(batches)
+    second = await anext(batches)  # the first batch's body returned
+    assert [offsets(first), offsets(second)] == [[0, 1], [2]]
+    assert [event.message.refcount for event in events] == [1, 1, 1]  # theirs to ack
+    first[0].ack()
+    assert events[0].message.refcount == 0
+    await batches.aclose()
+    assert [event.message.refcount for event in events[1:]] == [1, 1]
+
+
 async def test_stale_and_suspended_events_are_dropped_unacked(app: Any) -> None:
     channel = app.channel()
     stream = app.stream(channel)

@@ -102,3 +102,33 @@ async def test_commits_agent_daily_totals_carried_batch_to_batch_equal_a_recount
     assert await daily_row(agent_database, repo) == expected
     stored = await rows(agent_database, repo)
     assert (len(stored), sum(r["additions"] for r in stored)) == expected[:2]
+
+
+async def test_commits_agent_acks_a_batch_only_once_its_rows_are_durable(app: Any, agent_database: str) -> None:
+    """Write-behind: while a batch's write waits on the database, its messages are not acked
+    (not committable), though the batch loop's body has returned; the write acks them."""
+    from agents.git import _writes, process_commits
+
+    blocker = await asyncpg.connect(agent_database)
+    holding = blocker.transaction()
+    await holding.start()
+    await blocker.execute("LOCK TABLE commits IN ACCESS EXCLUSIVE MODE")  # the write waits on it
+    try:
+        async with process_commits.test_context() as agent:
+            try:
+                events = [await agent.put(commit(f"held-{i}", repo="held-repo"), key=b"held-repo") for i in range(3)]
+                for _ in range(100):
+                    if _writes.in_flight:
+                        break
+                    await asyncio.sleep(0.05)
+                await asyncio.sleep(0.3)  # the batch body has long returned
+                assert _writes.in_flight
+                held = [event.message.acked for event in events]
+            finally:
+                await holding.rollback()  # the agent must not stop with its write held
+            await _writes.wait()
+            assert held == [False, False, False]
+            assert [event.message.acked for event in events] == [True, True, True]
+            assert len(await rows(agent_database, "held-repo")) == 3
+    finally:
+        await blocker.close()
