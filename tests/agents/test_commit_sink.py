@@ -133,3 +133,30 @@ async def test_a_batch_is_written_by_one_statement_or_not_at_all(agent_database:
         assert await stored(conn) == rows
     finally:
         await conn.close()
+
+
+async def test_where_the_daily_stats_are_a_view_only_the_rows_are_written(agent_database: str) -> None:
+    """On TimescaleDB commits_daily_stats is a continuous aggregate the database maintains
+    from `commits`: upsert_batch writes the rows alone (a plain view stands in for it)."""
+    setup = await asyncpg.connect(agent_database)
+    try:
+        await setup.execute("DROP SCHEMA IF EXISTS sink_aggregate CASCADE; CREATE SCHEMA sink_aggregate")
+        await setup.execute("CREATE TABLE sink_aggregate.commits (LIKE public.commits INCLUDING ALL)")
+        await setup.execute(
+            "CREATE VIEW sink_aggregate.commits_daily_stats AS SELECT repository_id, "
+            "date_trunc('day', committed_at, 'UTC') AS day, count(*) AS commit_count, "
+            "sum(additions) AS total_additions, sum(deletions) AS total_deletions "
+            "FROM sink_aggregate.commits GROUP BY 1, 2"
+        )
+        conn = await asyncpg.connect(agent_database, server_settings={"search_path": "sink_aggregate"})
+        try:
+            rows = [row("sha-a", "one", additions=5, deletions=1), row("sha-b", "two", additions=7, deletions=2)]
+            daily = [DailyStatsRow(REPO, date(2025, 10, 1), DailyTotals(2, 12, 3))]
+            assert await CommitSink().upsert_batch(conn, rows, daily)
+            assert await stored(conn) == rows
+            assert await daily_of(conn) == {date(2025, 10, 1): (2, 12, 3)}
+        finally:
+            await conn.close()
+    finally:
+        await setup.execute("DROP SCHEMA IF EXISTS sink_aggregate CASCADE")
+        await setup.close()
