@@ -1,0 +1,91 @@
+"""`python -m bench.floor`: the issue's floor, a minimal Faust app (``take(100)`` + ``COPY``,
+bench/floor_app.py) on a fresh local stack, timed like bench.commits: N generated commits
+(no duplicates, none malformed) produced at once to ``git.commits``, from the first message
+produced until the last row is in PostgreSQL; its CPU per message and peak RSS.
+
+Not part of `make bench`: it says what the worker's extra work (validation, tables and
+their changelogs, dedupe, daily totals, upserts) costs against Faust and asyncpg alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import asyncpg
+
+from app.kafka_io import create_topics, produce
+from app.sample_data import generate_commit_stream
+from bench.floor_app import CREATE_TABLE, TABLE
+from bench.harness import BenchStack, ProcessSampler, bench_stack, wait_until
+
+
+async def _rows_reach(conn: asyncpg.Connection, count: int) -> bool:
+    return bool(await conn.fetchval(f"SELECT count(*) >= $1 FROM {TABLE}", count))
+
+
+async def _run(bench: BenchStack, process: subprocess.Popen[bytes], commits: int) -> None:
+    conn = await asyncpg.connect(bench.database_url)
+    try:
+        warmup = generate_commit_stream(commits=1, duplicate_rate=0, malformed=0, repository_prefix="warmup", seed=1)
+        await produce(bench.bootstrap, "git.commits", warmup.messages)
+        await wait_until(lambda: _rows_reach(conn, 1), timeout_s=180, poll_s=0.2)
+        stream = generate_commit_stream(commits=commits, duplicate_rate=0, malformed=0)
+        with ProcessSampler(process.pid) as sampler:
+            started = time.monotonic()
+            await produce(bench.bootstrap, "git.commits", stream.messages)
+            done = await wait_until(lambda: _rows_reach(conn, len(stream.messages) + 1), timeout_s=900, poll_s=0.1)
+        sent = len(stream.messages)
+        print(
+            f"  bare Faust take(100) + COPY: {done - started:.1f} s -> {sent / (done - started):,.0f} messages/s "
+            f"end to end; CPU {sampler.cpu_seconds / sent * 1e6:,.0f} µs per message; peak RSS {sampler.peak_mb:.0f} MB"
+        )
+    finally:
+        await conn.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--commits", type=int, default=100_000)
+    args = parser.parse_args()
+    print(f"the floor: {args.commits:,} commits, a minimal Faust app (bench/floor_app.py)")
+    with bench_stack("floor") as bench:
+
+        async def prepare() -> None:
+            await create_topics(bench.bootstrap, ["git.commits"], partitions=8)
+            conn = await asyncpg.connect(bench.database_url)
+            try:
+                await conn.execute(CREATE_TABLE)
+            finally:
+                await conn.close()
+
+        asyncio.run(prepare())
+        env = {
+            **os.environ,
+            "FLOOR_BROKER": f"kafka://{bench.bootstrap[0]}",
+            "FLOOR_DATABASE": bench.database_url,
+            "PYTHONPATH": os.pathsep.join([str(Path.cwd()), os.environ.get("PYTHONPATH", "")]),
+        }
+        faust = Path(sys.executable).with_name("faust")
+        with open(bench.root / "floor.log", "wb") as log:
+            process = subprocess.Popen(
+                [str(faust), "-A", "bench.floor_app", "worker", "-l", "warn", "--without-web"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=bench.root,
+            )
+            try:
+                asyncio.run(_run(bench, process, args.commits))
+            finally:
+                process.terminate()
+                process.wait(30)
+
+
+if __name__ == "__main__":
+    main()
