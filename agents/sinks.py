@@ -1,9 +1,10 @@
-"""Database writes: batched upserts on natural keys, one transaction per batch.
+"""Database writes: batched upserts on natural keys, one transaction (or one statement)
+per batch.
 
 Every statement is idempotent: re-running a batch (after a crash, a replay or a retry)
 leaves the database as it was. Rows go in through ``unnest`` of typed arrays, or commit
-rows as one JSON document (one round trip per statement, bound parameters only), and
-unchanged rows are not rewritten.
+rows and day totals as JSON documents (one round trip per statement, bound parameters
+only), and unchanged rows are not rewritten.
 """
 
 from __future__ import annotations
