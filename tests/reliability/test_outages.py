@@ -138,7 +138,17 @@ def test_broker_restart_worker_reconnects_to_fresh_topics(
     """
     prefix = f"brk{uuid.uuid4().hex[:6]}"
     bootstrap = [private_broker.bootstrap]
-    env = fault_env(stack, own_database, KAFKA_BROKERS=f"tansu://{private_broker.bootstrap}", STORE="memory://")
+    # A request the client sends while the broker restarts can go unanswered; with Faust's
+    # default request timeout (90 s) the client then waits that long before asking again,
+    # and the rejoin outlasts this test's budget (seen once: 95 s of silence, then the
+    # rejoin). 20 s (twice the session timeout these tests use) retries it within budget.
+    env = fault_env(
+        stack,
+        own_database,
+        KAFKA_BROKERS=f"tansu://{private_broker.bootstrap}",
+        STORE="memory://",
+        BROKER_REQUEST_TIMEOUT="20",
+    )
     asyncio.run(create_topics(bootstrap, ["git.commits"], partitions=8))
     worker = new_worker(env, tmp_path, "w").start()
     first, second = chunks(prefix, 4_000, 2, seed=71)
