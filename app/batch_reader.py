@@ -96,14 +96,12 @@ async def take_batches(
             events = await next_batch()
         except StopAsyncIteration:
             return  # the agent is stopping: Faust throws this into its channel
-        if not ack_after_body:
-            yield events
-            continue
         try:
             yield events
         finally:
-            for event in events:
-                event.ack()
+            if ack_after_body:
+                for event in events:
+                    event.ack()
 
 
 async def _skipped_by(processors: list[Any], event: EventT) -> bool:
