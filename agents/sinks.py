@@ -192,14 +192,12 @@ class CommitSink:
         """``upsert_commits`` and ``upsert_daily`` with one writing statement (for
         ``Database.statement``); False, with nothing written, when JSON cannot carry the
         rows (``_json_rows``): the two methods' arrays then do."""
-        document = _json_rows(rows)
-        daily_document = _json_rows(daily)
+        if not await self._daily_stats_is_table(conn) or not daily:
+            await self.upsert_commits(conn, rows)  # one statement, JSON or arrays
+            return True
+        document, daily_document = _json_rows(rows), _json_rows(daily)
         if document is None or daily_document is None:
             return False
-        if not daily or not await self._daily_stats_is_table(conn):
-            if rows:
-                await conn.execute(_UPSERT_COMMITS_JSON, document)
-            return True
         await conn.execute(_UPSERT_BATCH, document, daily_document)
         return True
 
