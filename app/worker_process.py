@@ -39,6 +39,7 @@ class WorkerProcess:
     web_port: int
     log_path: Path
     process: subprocess.Popen[bytes] | None = None
+    app: str = "app"  # the Faust app module (`faust -A`); bench.floor runs its own
 
     @property
     def url(self) -> str:
@@ -50,7 +51,7 @@ class WorkerProcess:
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child
         faust = Path(sys.executable).with_name("faust")
         self.process = subprocess.Popen(
-            [str(faust), "-A", "app", "worker", "-l", "info"],
+            [str(faust), "-A", self.app, "worker", "-l", "info"],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

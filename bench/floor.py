@@ -12,8 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -21,6 +19,7 @@ import asyncpg
 
 from app.kafka_io import create_topics, produce
 from app.sample_data import generate_commit_stream
+from app.worker_process import WorkerProcess
 from bench.floor_app import CREATE_TABLE, TABLE
 from bench.harness import BenchStack, ProcessSampler, bench_stack, wait_until
 
@@ -29,14 +28,14 @@ async def _rows_reach(conn: asyncpg.Connection, count: int) -> bool:
     return bool(await conn.fetchval(f"SELECT count(*) >= $1 FROM {TABLE}", count))
 
 
-async def _run(bench: BenchStack, process: subprocess.Popen[bytes], commits: int) -> None:
+async def _run(bench: BenchStack, worker: WorkerProcess, commits: int) -> None:
     conn = await asyncpg.connect(bench.database_url)
     try:
         warmup = generate_commit_stream(commits=1, duplicate_rate=0, malformed=0, repository_prefix="warmup", seed=1)
         await produce(bench.bootstrap, "git.commits", warmup.messages)
         await wait_until(lambda: _rows_reach(conn, 1), timeout_s=180, poll_s=0.2)
         stream = generate_commit_stream(commits=commits, duplicate_rate=0, malformed=0)
-        with ProcessSampler(process.pid) as sampler:
+        with ProcessSampler(worker.process.pid) as sampler:  # type: ignore[union-attr]
             started = time.monotonic()
             await produce(bench.bootstrap, "git.commits", stream.messages)
             done = await wait_until(lambda: _rows_reach(conn, len(stream.messages) + 1), timeout_s=900, poll_s=0.1)
@@ -65,26 +64,19 @@ def main() -> None:
                 await conn.close()
 
         asyncio.run(prepare())
-        env = {
-            **os.environ,
-            "FLOOR_BROKER": f"kafka://{bench.bootstrap[0]}",
-            "FLOOR_DATABASE": bench.database_url,
-            "PYTHONPATH": os.pathsep.join([str(Path.cwd()), os.environ.get("PYTHONPATH", "")]),
-        }
-        faust = Path(sys.executable).with_name("faust")
-        with open(bench.root / "floor.log", "wb") as log:
-            process = subprocess.Popen(
-                [str(faust), "-A", "bench.floor_app", "worker", "-l", "warn", "--without-web"],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=bench.root,
-            )
-            try:
-                asyncio.run(_run(bench, process, args.commits))
-            finally:
-                process.terminate()
-                process.wait(30)
+        # `faust` puts its own directory first on sys.path, not the project's.
+        pythonpath = os.pathsep.join([str(Path.cwd()), os.environ.get("PYTHONPATH", "")])
+        worker = bench.worker(
+            "floor-worker",
+            app="bench.floor_app",
+            FLOOR_BROKER=f"kafka://{bench.bootstrap[0]}",
+            FLOOR_DATABASE=bench.database_url,
+            PYTHONPATH=pythonpath,
+        ).start()
+        try:
+            asyncio.run(_run(bench, worker, args.commits))
+        finally:
+            worker.stop()
 
 
 if __name__ == "__main__":

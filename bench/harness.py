@@ -85,7 +85,7 @@ class BenchStack:
     def bootstrap(self) -> list[str]:
         return [self.stack.broker.bootstrap]
 
-    def worker(self, name: str, **env: str) -> WorkerProcess:
+    def worker(self, name: str, *, app: str = "app", **env: str) -> WorkerProcess:
         data = self.root / name
         shutil.rmtree(data, ignore_errors=True)
         return WorkerProcess(
@@ -93,6 +93,7 @@ class BenchStack:
             data,
             free_port(),
             self.root / f"{name}.log",
+            app=app,
         )
 
 
