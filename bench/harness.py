@@ -19,7 +19,7 @@ import psutil
 from app.localstack import LocalStack, free_port, fresh_database, local_stack
 from app.worker_process import WorkerProcess
 
-__all__ = ["BenchStack", "bench_stack", "ProcessSampler", "wait_until"]
+__all__ = ["BenchStack", "bench_stack", "CpuAccount", "ProcessSampler", "wait_until"]
 
 
 @dataclass
@@ -47,11 +47,7 @@ class ProcessSampler:
         return self._cpu() - self._cpu_at_start
 
     def _cpu(self) -> float:
-        try:
-            times = psutil.Process(self.pid).cpu_times()
-        except psutil.Error:
-            return 0.0
-        return float(times.user + times.system)
+        return _process_cpu(self.pid)
 
     def _run(self) -> None:
         process = psutil.Process(self.pid)
@@ -63,6 +59,51 @@ class ProcessSampler:
     @property
     def peak_mb(self) -> float:
         return self.peak_bytes / 2**20
+
+
+def _process_cpu(process: psutil.Process | int) -> float:
+    """User + system CPU seconds of a process (all threads); 0 once it is gone."""
+    try:
+        times = (psutil.Process(process) if isinstance(process, int) else process).cpu_times()
+    except psutil.Error:
+        return 0.0
+    return float(times.user + times.system)
+
+
+def _machine_busy() -> float:
+    times = psutil.cpu_times()
+    return float(sum(times) - times.idle - getattr(times, "iowait", 0.0))
+
+
+class CpuAccount:
+    """CPU seconds the whole machine spent between ``start`` and ``stop``, and how much of
+    it went to named processes (by pid) and to PostgreSQL (every ``postgres`` process, so
+    the backends serving the worker count, wherever the server was started)."""
+
+    def __init__(self, **pids: int) -> None:
+        self._named = {name: psutil.Process(pid) for name, pid in pids.items()}
+        self.seconds: dict[str, float] = {}
+
+    def _now(self) -> dict[str, float]:
+        now = {name: _process_cpu(process) for name, process in self._named.items()}
+        now["postgres"] = sum(
+            _process_cpu(process)
+            for process in psutil.process_iter(["name"])
+            if process.info["name"] == "postgres"
+        )
+        now["machine"] = _machine_busy()
+        return now
+
+    def start(self) -> CpuAccount:
+        self._at_start = self._now()
+        return self
+
+    def stop(self) -> dict[str, float]:
+        """CPU seconds per name since ``start``, with ``machine`` for every process."""
+        now = self._now()
+        # A postgres backend that exited meanwhile takes its time along: never below zero.
+        self.seconds = {name: max(0.0, now[name] - self._at_start.get(name, 0.0)) for name in now}
+        return self.seconds
 
 
 async def wait_until(check: Callable[[], Awaitable[bool]], timeout_s: float, poll_s: float = 0.05) -> float:

@@ -37,6 +37,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
+import psutil
 
 from models.ingest import EVENT_TYPES, validate_event
 
@@ -207,15 +208,16 @@ async def _post(session: Any, url: str, body: bytes, events: int) -> tuple[int, 
     return status, events if status == 202 else 0, took
 
 
-async def _open_loop(session: Any, url: str, spec: dict[str, Any]) -> dict[str, Any]:
-    """Single events sent on a fixed schedule, whatever the answers take."""
+async def _open_loop(session: Any, urls: Sequence[str], spec: dict[str, Any]) -> dict[str, Any]:
+    """Single events sent on a fixed schedule, whatever the answers take (to the workers'
+    URLs in turn)."""
     rng = random.Random(spec["seed"])
     total = int(spec["rate"] * spec["seconds"])
     bodies = [orjson.dumps(request_event(rng, spec["source"], i)) for i in range(total)]
     results: list[tuple[int, int, float]] = []
     slips: list[float] = []
 
-    async def one(body: bytes) -> None:
+    async def one(url: str, body: bytes) -> None:
         results.append(await _post(session, url, body, 1))
 
     tasks = []
@@ -227,7 +229,7 @@ async def _open_loop(session: Any, url: str, spec: dict[str, Any]) -> dict[str, 
         if ahead > 0:
             await asyncio.sleep(ahead)
         slips.append(time.perf_counter() - due)
-        tasks.append(asyncio.ensure_future(one(body)))
+        tasks.append(asyncio.ensure_future(one(urls[i % len(urls)], body)))
     sent_all = time.perf_counter()
     await asyncio.gather(*tasks)
     return {
@@ -240,8 +242,9 @@ async def _open_loop(session: Any, url: str, spec: dict[str, Any]) -> dict[str, 
     }
 
 
-async def _closed_loop(session: Any, url: str, spec: dict[str, Any]) -> dict[str, Any]:
-    """``concurrency`` connections each posting batches back to back for ``seconds``."""
+async def _closed_loop(session: Any, urls: Sequence[str], spec: dict[str, Any]) -> dict[str, Any]:
+    """``concurrency`` connections each posting batches back to back for ``seconds``
+    (connection ``k`` to worker ``k`` modulo the workers)."""
     rng = random.Random(spec["seed"])
     size = spec["batch_size"]
     # A pool of payloads; each request gets fresh ids, so every event is a new row.
@@ -252,7 +255,7 @@ async def _closed_loop(session: Any, url: str, spec: dict[str, Any]) -> dict[str
     start = time.perf_counter()
     deadline = start + spec["seconds"]
 
-    async def client() -> None:
+    async def client(url: str) -> None:
         while time.perf_counter() < deadline:
             first = next(numbers) * size
             events = [
@@ -261,7 +264,7 @@ async def _closed_loop(session: Any, url: str, spec: dict[str, Any]) -> dict[str
             ]
             results.append(await _post(session, url, orjson.dumps(events), size))
 
-    await asyncio.gather(*(client() for _ in range(spec["concurrency"])))
+    await asyncio.gather(*(client(urls[k % len(urls)]) for k in range(spec["concurrency"])))
     return {
         "wall_start": wall_start,
         "wall_end": time.time(),
@@ -276,11 +279,13 @@ async def _load(spec: dict[str, Any]) -> dict[str, Any]:
     headers = {"Content-Type": "application/json", "X-API-Key": spec["key"]}
     connector = aiohttp.TCPConnector(limit=spec.get("connections", 256))
     timeout = aiohttp.ClientTimeout(total=30)
+    cpu_at_start = time.process_time()
     async with aiohttp.ClientSession(connector=connector, headers=headers, timeout=timeout) as session:
-        url = spec["url"] + "/ingest"
-        if spec["mode"] == "single":
-            return await _open_loop(session, url, spec)
-        return await _closed_loop(session, url, spec)
+        urls = [url + "/ingest" for url in spec["urls"]]
+        run = _open_loop if spec["mode"] == "single" else _closed_loop
+        result = await run(session, urls, spec)
+    result["cpu_seconds"] = time.process_time() - cpu_at_start
+    return result
 
 
 def load_generator(spec: dict[str, Any], conn: Any) -> None:
@@ -320,6 +325,7 @@ class Load:
     wall_start: float  # epoch seconds: the first request
     wall_end: float  # epoch seconds: the last answer
     slip_p95: float  # open loop only: how far behind schedule requests went out
+    cpu_seconds: float  # the load generator's own CPU (building bodies included)
 
     @property
     def latencies_ms(self) -> list[float]:
@@ -330,15 +336,16 @@ class Load:
         return sum(accepted for _, accepted, _ in self.results)
 
 
-def load_worker(worker: Any, **spec: Any) -> Load:
-    """Run the load generator (second process) against ``worker``'s /ingest."""
-    result = run_load({"url": worker.url, "key": API_KEY, **spec})
+def load_workers(workers: Sequence[Any], **spec: Any) -> Load:
+    """Run the load generator (second process) against the ``workers``' /ingest."""
+    result = run_load({"urls": [w.url for w in workers], "key": API_KEY, **spec})
     return Load(
         result["results"],
         result["seconds"],
         result["wall_start"],
         result["wall_end"],
         result.get("slip_p95", 0.0),
+        result["cpu_seconds"],
     )
 
 
@@ -391,46 +398,85 @@ def statuses(results: Sequence[tuple[int, int, float]]) -> str:
     return ", ".join(f"{status or 'error'}: {n:,}" for status, n in sorted(counts.items()))
 
 
+class WorkerGroup:
+    """The bench's workers and their samplers: CPU summed over them, the largest peak RSS."""
+
+    def __init__(self, workers: Sequence[Any]) -> None:
+        from bench.harness import ProcessSampler
+
+        self.workers = list(workers)
+        self._samplers = [ProcessSampler(w.process.pid) for w in self.workers]
+
+    def __enter__(self) -> WorkerGroup:
+        for sampler in self._samplers:
+            sampler.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sampler in self._samplers:
+            sampler.__exit__()
+
+    def cpu_so_far(self) -> float:
+        return sum(sampler.cpu_so_far() for sampler in self._samplers)
+
+    @property
+    def peak_mb(self) -> float:
+        return max(sampler.peak_mb for sampler in self._samplers)
+
+    @property
+    def pids(self) -> dict[str, int]:
+        return {f"worker{i}": w.process.pid for i, w in enumerate(self.workers)}
+
+    @property
+    def logs(self) -> str:
+        return ", ".join(str(w.log_path) for w in self.workers)
+
+
 def http_bench(args: argparse.Namespace) -> tuple[dict[str, float], dict[str, float]]:
     from app.kafka_io import create_topics
-    from bench.harness import ProcessSampler, bench_stack
+    from bench.harness import CpuAccount, ProcessSampler, bench_stack
 
     single: dict[str, float] = {}
     batched: dict[str, float] = {}
     with bench_stack("ingest") as bench:
         asyncio.run(create_topics(bench.bootstrap, ["events.ingest"], partitions=8))
-        worker = bench.worker(
-            "worker",
-            INGEST_API_KEYS=API_KEY,
-            BATCH_SIZE=str(args.worker_batch_size),
-            BATCH_TIMEOUT_MS="200",
-        ).start()
+        workers = [
+            bench.worker(
+                "worker" if args.workers == 1 else f"worker-{n}",
+                INGEST_API_KEYS=API_KEY,
+                BATCH_SIZE=str(args.worker_batch_size),
+                BATCH_TIMEOUT_MS="200",
+            ).start()
+            for n in range(1, args.workers + 1)
+        ]
         try:
-            worker.wait_ready()
+            for worker in workers:
+                worker.wait_ready()
+            group = WorkerGroup(workers)
             warm_started = time.monotonic()
-            warm = load_worker(worker, mode="single", rate=20, seconds=1, source="bench-warmup", seed=1)
+            # Enough requests that every worker of a group has taken some and stored its partitions'.
+            warm = load_workers(workers, mode="single", rate=20, seconds=1, source="bench-warmup", seed=1)
             warm_ok = warm.accepted
             if warm_ok == 0:
-                raise SystemExit(
-                    f"warm-up: no request accepted ({statuses(warm.results)}); see {worker.log_path}"
-                )
+                raise SystemExit(f"warm-up: no request accepted ({statuses(warm.results)}); see {group.logs}")
             done, _ = wait_stored(bench.database_url, "bench-warmup", warm_ok, timeout_s=120)
             if done is None:
-                raise SystemExit(f"warm-up events never reached the database; see {worker.log_path}")
+                raise SystemExit(f"warm-up events never reached the database; see {group.logs}")
             print(
-                f"== worker ready (web {worker.url}, BATCH_SIZE {args.worker_batch_size}, BATCH_TIMEOUT_MS 200, "
-                f"log {worker.log_path}); warm-up stored in {time.monotonic() - warm_started:.1f} s"
+                f"== {len(workers)} worker(s) ready (web {', '.join(w.url for w in workers)}, BATCH_SIZE "
+                f"{args.worker_batch_size}, BATCH_TIMEOUT_MS 200, log {group.logs}); warm-up stored in "
+                f"{time.monotonic() - warm_started:.1f} s"
             )
 
-            broker_pid = bench.stack.broker.process.pid
-            with ProcessSampler(worker.process.pid) as rss, ProcessSampler(broker_pid) as broker:  # type: ignore[union-attr]
+            broker_pid = bench.stack.broker.process.pid  # type: ignore[union-attr]
+            with group as rss, ProcessSampler(broker_pid) as broker:
                 print(
                     f"== /ingest, single events: offered {args.rate:,} requests/s for {args.seconds:g} s "
                     "(open loop, load generator in a second process, loopback)"
                 )
                 broker_before = broker.cpu_so_far()
-                load = load_worker(
-                    worker, mode="single", rate=args.rate, seconds=args.seconds, source="bench-single", seed=2
+                load = load_workers(
+                    workers, mode="single", rate=args.rate, seconds=args.seconds, source="bench-single", seed=2
                 )
                 broker_cpu = broker.cpu_so_far() - broker_before
                 results, latencies, accepted = load.results, load.latencies_ms, load.accepted
@@ -462,8 +508,9 @@ def http_bench(args: argparse.Namespace) -> tuple[dict[str, float], dict[str, fl
                     f"for {args.batch_seconds:g} s (closed loop, second process)"
                 )
                 cpu_before = rss.cpu_so_far()
-                load = load_worker(
-                    worker,
+                account = CpuAccount(**rss.pids, broker=broker_pid).start()
+                load = load_workers(
+                    workers,
                     mode="batch",
                     batch_size=args.batch_size,
                     concurrency=args.concurrency,
@@ -491,12 +538,43 @@ def http_bench(args: argparse.Namespace) -> tuple[dict[str, float], dict[str, fl
                 e2e = report_end_to_end(bench, "bench-batch", load, args.drain_timeout, rate=True)
                 if e2e is not None:
                     batched["e2e"] = e2e
+                    seconds = account.stop()
+                    seconds["worker"] = sum(seconds.pop(name) for name in rss.pids)
+                    report_stack_cpu(seconds, load, e2e)
                 if args.agent_events:
                     agent_alone(bench, rss, args.agent_events, args.drain_timeout)
-            print(f"  worker peak RSS {rss.peak_mb:.0f} MB")
+            print(f"  worker peak RSS {rss.peak_mb:.0f} MB" + (" (the largest)" if len(workers) > 1 else ""))
         finally:
-            worker.stop()
+            for worker in workers:
+                worker.stop()
     return single, batched
+
+
+def report_stack_cpu(seconds: dict[str, float], load: Load, stored_per_s: float) -> None:
+    """Where the machine's CPU went while the batched events were accepted and stored, and
+    what the issue's rate would take at that cost per event."""
+    accepted = max(load.accepted, 1)
+    parts = {
+        "worker": seconds["worker"],
+        "broker": seconds["broker"],
+        "PostgreSQL": seconds["postgres"],
+        "load generator": load.cpu_seconds,
+    }
+    other = max(0.0, seconds["machine"] - sum(parts.values()))
+    wall = accepted / stored_per_s
+    cores = psutil.cpu_count() or 1
+    per_event = seconds["machine"] / accepted * 1e6
+    print(
+        f"  machine CPU, first request to last row: {seconds['machine']:.1f} s in {wall:.1f} s "
+        f"({seconds['machine'] / wall:.1f} of {cores} cores busy): "
+        + ", ".join(f"{name} {cpu:.1f} s" for name, cpu in parts.items())
+        + f", other {other:.1f} s"
+    )
+    print(
+        f"  -> {per_event:,.0f} µs of CPU per event accepted and stored "
+        f"(worker {parts['worker'] / accepted * 1e6:,.0f}); {TARGET_BATCH_EVENTS_S:,} events/s at that cost "
+        f"needs {TARGET_BATCH_EVENTS_S * per_event / 1e6:.1f} cores of this machine"
+    )
 
 
 def agent_alone(bench: Any, rss: Any, count: int, timeout_s: float) -> None:
@@ -560,6 +638,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=100, help="events per batched request")
     parser.add_argument("--batch-seconds", type=float, default=10, help="length of the batched run")
     parser.add_argument("--concurrency", type=int, default=4, help="connections of the batched run")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="workers sharing the load (a consumer group; requests spread)"
+    )
     parser.add_argument("--worker-batch-size", type=int, default=500, help="the worker's BATCH_SIZE")
     parser.add_argument("--codec-events", type=int, default=10_000, help="events of the Avro vs JSON run")
     parser.add_argument(
