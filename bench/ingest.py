@@ -454,7 +454,7 @@ def http_bench(args: argparse.Namespace) -> tuple[dict[str, float], dict[str, fl
                 worker.wait_ready()
             group = WorkerGroup(workers)
             warm_started = time.monotonic()
-            # Enough requests that every worker of a group has taken some and stored its partitions'.
+            # Sent to the workers in turn: each has answered and stored some before the runs start.
             warm = load_workers(workers, mode="single", rate=20, seconds=1, source="bench-warmup", seed=1)
             warm_ok = warm.accepted
             if warm_ok == 0:
@@ -650,6 +650,8 @@ def main() -> None:
     parser.add_argument("--skip-http", action="store_true", help="only the Avro vs JSON figures")
     parser.add_argument("--skip-codec", action="store_true", help="only the HTTP figures")
     args = parser.parse_args()
+    if args.workers < 1:
+        parser.error(f"--workers must be at least 1, got {args.workers}")
     if not args.skip_codec:
         codec_bench(args.codec_events)
     single: dict[str, float] = {}
