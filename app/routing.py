@@ -9,12 +9,28 @@ from typing import Any
 from faust.exceptions import SameNode
 from faust.types import TopicT
 from faust.web import Request, Response, View
+from faust.web.exceptions import ServiceUnavailable
 
 from app.main import app
 
-__all__ = ["routed_by_source_key"]
+__all__ = ["REBALANCE_RETRY_AFTER_S", "rebalance_answer", "routed_by_source_key"]
 
 ViewMethod = Callable[..., Awaitable[Response]]
+# A rebalance of a small group settles within seconds (one session timeout at worst).
+REBALANCE_RETRY_AFTER_S = 2
+
+
+def rebalance_answer(view: View, name: str, value: str) -> Response:
+    """503 while no worker is known to own the key's partition (a rebalance: a worker
+    joined, left or restarted), saying so and when to ask again (``Retry-After``)."""
+    return view.json(
+        {
+            "error": f"no worker owns the partition of {name} {value!r} right now: the workers are "
+            f"rebalancing (one joined, left or restarted); try again in a few seconds"
+        },
+        status=503,
+        headers={"Retry-After": str(REBALANCE_RETRY_AFTER_S)},
+    )
 
 
 def routed_by_source_key(
@@ -39,6 +55,8 @@ def routed_by_source_key(
                 return await app.router.route_topic_req(topic, key, self.web, request)
             except SameNode:
                 return await method(self, request, **kwargs)
+            except ServiceUnavailable:  # Faust's answer when the partition has no known owner
+                return rebalance_answer(self, match_info, value)
 
         return view
 

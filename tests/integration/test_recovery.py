@@ -8,8 +8,12 @@ database, so its tables and rows contain exactly its own history.
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
+import signal
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +31,7 @@ from app.sample_data import generate_commit_stream
 from app.transport import KafkaTransport, TansuTransport, resolve_end_offsets, set_fetch_limits
 from app.worker_process import WorkerProcess
 from tests.integration.conftest import isolated_env, new_worker, temporary_database, wait_for
-from tests.integration.truth import commit_truth, daily_from_view
+from tests.integration.truth import commit_truth, is_rebalancing, live_daily
 
 pytestmark = pytest.mark.integration
 
@@ -144,15 +148,6 @@ def database_daily(url: str, prefix: str) -> tuple[int, dict[Any, Any]]:
     return asyncio.run(read())
 
 
-def live_daily(worker: WorkerProcess, repositories: list[str]) -> dict[Any, Any]:
-    live: dict[Any, Any] = {}
-    for repo in repositories:
-        status, answer = worker.get(f"/commits/{repo}/daily")
-        assert status == 200, (repo, answer)
-        live.update(daily_from_view(answer))
-    return live
-
-
 def no_consistency_errors(worker: WorkerProcess) -> bool:
     text = worker.log_path.read_text(errors="replace")
     return "ConsistencyError" not in text and "higher than highwater" not in text
@@ -209,7 +204,7 @@ def test_worker_restart_tables_and_database_equal_truth(
         assert count == len(rows)
         assert db_daily == daily
         repositories = sorted({repo for repo, _ in daily})
-        wait_for(lambda: live_daily(worker, repositories) == daily, 60, "live tables equal the truth")
+        wait_for(lambda: live_daily(worker.get, repositories) == daily, 60, "live tables equal the truth")
         assert no_consistency_errors(worker)
     finally:
         worker.stop()
@@ -240,7 +235,7 @@ def test_rebalance_second_worker_joins_and_leaves_tables_equal_truth(
         repositories = sorted({repo for repo, _ in daily})
         for worker in (first, second):
             wait_for(
-                lambda w=worker: live_daily(w, repositories) == daily,
+                lambda w=worker: live_daily(w.get, repositories) == daily,
                 90,
                 f"{worker.data_dir.name} answers truth",
             )
@@ -257,12 +252,55 @@ def test_rebalance_second_worker_joins_and_leaves_tables_equal_truth(
         count, db_daily = database_daily(own_database, prefix)
         assert count == len(rows)
         assert db_daily == daily
-        wait_for(lambda: live_daily(first, repositories) == daily, 90, "the remaining worker answers truth")
+        wait_for(lambda: live_daily(first.get, repositories) == daily, 90, "the remaining worker answers truth")
         assert no_consistency_errors(first) and no_consistency_errors(second)
     except BaseException:
         for worker in (first, second):
             worker.dump_tasks()  # their stacks, in their logs, to see what a stuck worker waits on
         raise
     finally:
+        second.stop()
+        first.stop()
+
+
+def get_with_headers(url: str) -> tuple[int, Any, dict[str, str]]:
+    """GET ``url``: (status, parsed JSON body, headers), also for error answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, json.loads(response.read()), dict(response.headers)
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null"), dict(exc.headers)
+
+
+def test_a_query_while_the_group_rebalances_answers_503_with_retry_after(
+    stack: LocalStack, group_env: dict[str, str], tmp_path: Path
+) -> None:
+    # The first worker is frozen (SIGSTOP) while a member: the group cannot finish the second
+    # worker's join until the frozen one's session expires, and until then the second
+    # worker knows no owner for any partition.
+    env = {**group_env, "KAFKA_SESSION_TIMEOUT_MS": "20000"}
+    first = new_worker(env, tmp_path, "a").start()
+    second = new_worker(env, tmp_path, "b")
+    try:
+        first.wait_ready(consuming=True)
+        assert first.process is not None
+        first.process.send_signal(signal.SIGSTOP)
+        frozen = time.monotonic()
+        second.start()
+        second.wait_ready()  # answering, not yet consuming
+        status, answer, headers = get_with_headers(f"{second.url}/commits/repo-never-seen/daily")
+        assert time.monotonic() - frozen < 20, "the second worker answered only after the session expired"
+        assert status == 503 and is_rebalancing(status, answer), answer
+        assert "'repo-never-seen'" in answer["error"] and "try again" in answer["error"]
+        assert headers.get("Retry-After") == "2"
+        # Once the frozen member is evicted the group settles and the same query is answered.
+        wait_for(
+            lambda: second.get("/commits/repo-never-seen/daily")[0] == 404,
+            90,
+            lambda: f"the settled group answering: {second.get('/commits/repo-never-seen/daily')}",
+        )
+    finally:
+        if first.process is not None and first.process.poll() is None:
+            first.process.send_signal(signal.SIGCONT)
         second.stop()
         first.stop()

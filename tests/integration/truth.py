@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from typing import Any
 
@@ -39,3 +40,21 @@ def daily_from_view(answer: dict[str, Any]) -> DailyTruth:
         (repo, date.fromisoformat(d["day"])): (d["commit_count"], d["total_additions"], d["total_deletions"])
         for d in answer["days"]
     }
+
+
+def is_rebalancing(status: int, answer: Any) -> bool:
+    """The routed views' answer while no worker is known to own the key's partition."""
+    return status == 503 and isinstance(answer, dict) and "rebalancing" in str(answer.get("error"))
+
+
+def live_daily(get: Callable[[str], tuple[int, Any]], repositories: Iterable[str]) -> DailyTruth | None:
+    """Every repository's GET /commits/{repository_id}/daily as one mapping; None while a
+    rebalance leaves a repository's owner unknown (ask again); any other error fails."""
+    live: DailyTruth = {}
+    for repo in repositories:
+        status, answer = get(f"/commits/{repo}/daily")
+        if is_rebalancing(status, answer):
+            return None
+        assert status == 200, (repo, status, answer)
+        live.update(daily_from_view(answer))
+    return live
