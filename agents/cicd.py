@@ -24,7 +24,7 @@ from agents.acceptance import accept
 from agents.batches import run_batches, skip_done
 from agents.delivery_sink import upsert_deployments, upsert_incidents
 from agents.dlq import DeadLetterBatch, store_dead_letters
-from agents.entity_batch import record_batch
+from agents.entity_batch import EntityWork, processing_failed, record_batch
 from agents.projection import projection
 from app.main import app
 from app.resources import database, metrics
@@ -44,7 +44,6 @@ from tables.instants import to_micros
 __all__ = ["process_deployments", "process_incidents", "handle_deployment_batch", "handle_incident_batch"]
 
 M = TypeVar("M", bound=BaseModel)
-E = TypeVar("E")
 
 
 def deployment_of(event: DeploymentEvent) -> Deployment:
@@ -78,13 +77,13 @@ def incident_event_of(event: IncidentEventModel) -> IncidentEvent:
 
 
 def _by_repository(
-    events: Sequence[EventT], model: type[M], convert: Callable[[M], E], letters: DeadLetterBatch
-) -> dict[str, tuple[EventT, list[E]]]:
-    groups: dict[str, tuple[EventT, list[E]]] = {}
+    events: Sequence[EventT], model: type[M], convert: Callable[[M], Any], letters: DeadLetterBatch
+) -> dict[str, EntityWork]:
+    groups: dict[str, EntityWork] = {}
     for event in events:
         parsed = accept(event, model, letters, "repository_id", _repository_of)
         if parsed is not None:
-            groups.setdefault(parsed.repository_id, (event, []))[1].append(convert(parsed))  # type: ignore[attr-defined]
+            groups.setdefault(parsed.repository_id, EntityWork(event)).add(event, convert(parsed))  # type: ignore[attr-defined]
     return groups
 
 
@@ -99,15 +98,22 @@ async def handle_deployment_batch(events: Sequence[EventT]) -> None:
     groups = _by_repository(fresh.events, DeploymentEvent, deployment_of, letters)
     rows: list[Deployment] = []
     changed_repositories: list[str] = []
-    for repository_id, (event, deployments) in groups.items():
-        with acting_for(event):
-            merged, changed = merge_deployments(repository_deployments.get(repository_id) or {}, deployments)
-            if changed:
-                repository_deployments[repository_id] = merged
-                changed_repositories.append(repository_id)
-        # Every delivered entity's row is written, changed or not: after a crash the
-        # table may hold what the database never received.
-        rows.extend(Deployment.from_record(merged[d.id]) for d in {d.id: d for d in deployments}.values())
+    for repository_id, work in groups.items():
+        deployments: list[Deployment] = work.changes
+        try:
+            with acting_for(work.event):
+                merged, changed = merge_deployments(repository_deployments.get(repository_id) or {}, deployments)
+                # Every delivered entity's row is written, changed or not: after a crash the
+                # table may hold what the database never received.
+                repository_rows = [Deployment.from_record(merged[d.id]) for d in {d.id: d for d in deployments}.values()]
+                if changed:  # last: a failure above leaves the table as it was
+                    repository_deployments[repository_id] = merged
+        except Exception as exc:
+            processing_failed(work, letters, exc, "deployments")
+            continue
+        if changed:
+            changed_repositories.append(repository_id)
+        rows.extend(repository_rows)
 
     async def write(conn: asyncpg.Connection) -> None:
         await upsert_deployments(conn, rows)
@@ -128,13 +134,22 @@ async def handle_incident_batch(events: Sequence[EventT]) -> None:
     groups = _by_repository(fresh.events, IncidentEventModel, incident_event_of, letters)
     rows = []
     changed_repositories: list[str] = []
-    for repository_id, (event, incident_events) in groups.items():
-        with acting_for(event):
-            merged, changed = merge_incident_events(repository_incidents.get(repository_id) or {}, incident_events)
-            if changed:
-                repository_incidents[repository_id] = merged
-                changed_repositories.append(repository_id)
-        rows.extend(IncidentState.from_record(merged[i]).view() for i in {e.id for e in incident_events})
+    for repository_id, work in groups.items():
+        incident_events: list[IncidentEvent] = work.changes
+        try:
+            with acting_for(work.event):
+                merged, changed = merge_incident_events(
+                    repository_incidents.get(repository_id) or {}, incident_events
+                )
+                repository_rows = [IncidentState.from_record(merged[i]).view() for i in {e.id for e in incident_events}]
+                if changed:  # last: a failure above leaves the table as it was
+                    repository_incidents[repository_id] = merged
+        except Exception as exc:
+            processing_failed(work, letters, exc, "incidents")
+            continue
+        if changed:
+            changed_repositories.append(repository_id)
+        rows.extend(repository_rows)
 
     async def write(conn: asyncpg.Connection) -> None:
         await upsert_incidents(conn, rows)

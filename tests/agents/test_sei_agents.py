@@ -494,3 +494,70 @@ async def test_history_in_two_orders_with_duplicates_gives_one_state(
 
 def _renamed(value: Any, old: str, new: str) -> Any:
     return orjson.loads(orjson.dumps(value).replace(old.encode(), new.encode()))
+
+
+@pytest.mark.parametrize(
+    ("topic", "merge", "table", "event_type", "data"),
+    [
+        pytest.param(
+            "cicd.deployments",
+            "merge_deployments",
+            "deployments",
+            "deployment_finished",
+            {"environment": "production", "status": "success", "finished_at": "2025-10-03T12:00:00Z"},
+            id="deployments",
+        ),
+        pytest.param(
+            "ops.incidents",
+            "merge_incident_events",
+            "incidents",
+            "incident_opened",
+            {"opened_at": "2025-10-03T12:00:00Z", "title": "outage"},
+            id="incidents",
+        ),
+    ],
+)
+async def test_a_failure_applying_one_repositorys_events_dead_letters_them_and_the_agent_goes_on(
+    agents: Agents,
+    agent_database: str,
+    tag: str,
+    monkeypatch: pytest.MonkeyPatch,
+    topic: str,
+    merge: str,
+    table: str,
+    event_type: str,
+    data: dict[str, Any],
+) -> None:
+    import agents.cicd as cicd
+
+    bad, good = f"bad-{tag}", f"good-{tag}"
+    real = getattr(cicd, merge)
+
+    def merge_with_a_bug(existing: Any, changes: list[Any]) -> Any:
+        if changes[0].repository_id == bad:
+            raise RuntimeError("a bug met by this repository's events")
+        return real(existing, changes)
+
+    monkeypatch.setattr(cicd, merge, merge_with_a_bug)
+
+    def event(repo: str, entity_id: str) -> tuple[bytes, bytes]:
+        return repo.encode(), envelope(
+            event_type, "repository_id", repo, "2025-10-03T12:00:00Z", {"id": entity_id, **data}
+        )
+
+    await agents.put(topic, [event(bad, "e1"), event(good, "e1"), event(bad, "e2")])
+    await agents.put(topic, [event(good, "e2")])  # the agent still runs after the failure
+
+    id_column = "deployment_id" if table == "deployments" else "incident_id"
+    rows = await fetch(
+        agent_database,
+        f"SELECT repository_id, {id_column} FROM {table} WHERE repository_id = ANY($1) ORDER BY 1, 2",
+        [bad, good],
+    )
+    assert [tuple(r) for r in rows] == [(good, "e1"), (good, "e2")]
+    dead = await fetch(
+        agent_database,
+        "SELECT error_type, error_reason, error_message FROM dead_letters WHERE message_key = $1",
+        bad.encode(),
+    )
+    assert [tuple(r) for r in dead] == [("RuntimeError", "processing_error", "a bug met by this repository's events")] * 2
