@@ -168,17 +168,19 @@ async def handle_repository_batch(events: Sequence[EventT]) -> None:
             with acting_for(work.event):
                 current = repositories.get(repository_id)
                 record, is_new = merge_repository_events(current, work.changes)
+                after = RepositorySnapshot.from_record(record)
+                # Every delivered repository's row, changed or not: the database may lack it after a crash.
+                row = repository_row(after)
+                moved: set[str] = set()
                 if is_new:
-                    repositories[repository_id] = record
+                    before = RepositorySnapshot.from_record(current) if current is not None else None
+                    moved = {team_of(before), team_of(after)}
+                    repositories[repository_id] = record  # last: a failure above leaves the table as it was
         except Exception as exc:
             processing_failed(work, letters, exc, "repositories")
             continue
-        after = RepositorySnapshot.from_record(record)
-        # Every delivered repository's row, changed or not: the database may lack it after a crash.
-        rows.append(repository_row(after))
-        if is_new:
-            before = RepositorySnapshot.from_record(current) if current is not None else None
-            teams.update({team_of(before), team_of(after)})
+        rows.append(row)
+        teams.update(moved)
 
     async def write(conn: asyncpg.Connection) -> None:
         await upsert_repositories(conn, rows)

@@ -138,23 +138,24 @@ async def handle_issue_batch(events: Sequence[EventT]) -> None:
         try:
             with acting_for(work.event):
                 record, changed = merge_issue_events(key, issues.get(key), work.changes)
-                if changed:
+                state = IssueState.from_record(record)
+                # Rows of every delivered issue, changed or not: the database may lack them after a crash.
+                row = issue_row(project_key, state)
+                issue_durations = status_duration_rows(project_key, state)
+                messages = [incident_message(c) for c in work.changes if isinstance(c, IssueSnapshot)]
+                if changed:  # last: a failure above leaves the table as it was
                     issues[key] = record
         except Exception as exc:
             processing_failed(work, letters, exc, "issues")
             continue
-        state = IssueState.from_record(record)
         listed.setdefault(project_key, (work.event, set()))[1].add(key)
         if changed:
             changed_projects.add(project_key)
-        # Rows of every delivered issue, changed or not: the database may lack them after a crash.
-        row = issue_row(project_key, state)
         if row is not None:
             rows.append(row)
         touched.append(key)
-        durations.extend(status_duration_rows(project_key, state))
-        for change in work.changes:
-            message = incident_message(change) if isinstance(change, IssueSnapshot) else None
+        durations.extend(issue_durations)
+        for message in messages:
             if message is not None:
                 ops_incidents.send_soon(key=message[0], value=message[1])
     for project_key, (event, keys) in listed.items():

@@ -561,3 +561,65 @@ async def test_a_failure_applying_one_repositorys_events_dead_letters_them_and_t
         bad.encode(),
     )
     assert [tuple(r) for r in dead] == [("RuntimeError", "processing_error", "a bug met by this repository's events")] * 2
+
+
+async def test_a_failure_deriving_an_issues_rows_leaves_its_table_entry_as_it_was(
+    agents: Agents, agent_database: str, tag: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import agents.jira as jira
+
+    project = f"F{tag.upper()}"
+    bad, good = f"{project}-1", f"{project}-2"
+    real = jira.issue_row
+
+    def issue_row_with_a_bug(project_key: str, state: Any) -> Any:
+        if state.key == bad:
+            raise RuntimeError("a bug met deriving this issue's row")
+        return real(project_key, state)
+
+    monkeypatch.setattr(jira, "issue_row", issue_row_with_a_bug)
+
+    def created(issue: str) -> tuple[bytes, bytes]:
+        data = {"key": issue, "status": "To Do", "created": "2025-10-01T10:00:00Z"}
+        return project.encode(), envelope("issue_created", "project_key", project, "2025-10-01T10:00:00Z", data)
+
+    await agents.put("jira.issues", [created(bad), created(good)])
+    rows = await fetch(agent_database, "SELECT issue_key FROM issues WHERE project_key = $1", project)
+    assert [r["issue_key"] for r in rows] == [good]
+    dead = await fetch(
+        agent_database, "SELECT error_reason FROM dead_letters WHERE original = $1", created(bad)[1]
+    )
+    assert [r["error_reason"] for r in dead] == ["processing_error"]
+    # The issue's events were not applied: delivered again once the bug is gone, they count.
+    assert jira.issues.get(bad) is None and jira.issues.get(good) is not None
+    monkeypatch.setattr(jira, "issue_row", real)
+    await agents.put("jira.issues", [created(bad)])
+    rows = await fetch(agent_database, "SELECT issue_key FROM issues WHERE project_key = $1 ORDER BY 1", project)
+    assert [r["issue_key"] for r in rows] == [bad, good]
+
+
+async def test_a_failure_deriving_a_repositorys_row_leaves_its_table_entry_as_it_was(
+    agents: Agents, agent_database: str, tag: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import agents.git_activity as git_activity
+
+    bad, good = f"rbad-{tag}", f"rgood-{tag}"
+    real = git_activity.repository_row
+
+    def repository_row_with_a_bug(snapshot: Any) -> Any:
+        if snapshot.repository_id == bad:
+            raise RuntimeError("a bug met deriving this repository's row")
+        return real(snapshot)
+
+    monkeypatch.setattr(git_activity, "repository_row", repository_row_with_a_bug)
+
+    def updated(repo: str) -> tuple[bytes, bytes]:
+        data = {"team": "platform", "name": repo}
+        return repo.encode(), envelope("repository_updated", "repository_id", repo, "2025-10-01T00:00:00Z", data)
+
+    await agents.put("git.repositories", [updated(bad), updated(good)])
+    rows = await fetch(agent_database, "SELECT repository_id FROM repositories WHERE repository_id = ANY($1)", [bad, good])
+    assert [r["repository_id"] for r in rows] == [good]
+    dead = await fetch(agent_database, "SELECT error_reason FROM dead_letters WHERE message_key = $1", bad.encode())
+    assert [r["error_reason"] for r in dead] == ["processing_error"]
+    assert git_activity.repositories.get(bad) is None and git_activity.repositories.get(good) is not None
