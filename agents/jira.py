@@ -29,6 +29,7 @@ from agents.dlq import DeadLetterBatch, store_dead_letters
 from agents.entity_batch import EntityWork, processing_failed, record_batch
 from agents.jira_sink import (
     IssueRow,
+    SprintRow,
     StatusDurationRow,
     issue_row,
     replace_status_durations,
@@ -54,7 +55,7 @@ from tables.jira import (
     merge_sprint_events,
     project_issues,
     project_sprints,
-    sprints_of,
+    sprint_views,
 )
 from tables.sprint_state import SprintEvent
 
@@ -204,25 +205,20 @@ async def handle_sprint_batch(events: Sequence[EventT]) -> None:
         parsed = accept(event, SprintEventModel, letters, "project_key", _project_of)
         if parsed is not None:
             groups.setdefault(parsed.project_key, EntityWork(event)).add(event, sprint_event_of(parsed))
-    projects = []
+    rows: list[SprintRow] = []
     for project_key, work in groups.items():
         try:
             with acting_for(work.event):
                 merged, changed = merge_sprint_events(project_sprints.get(project_key) or {}, work.changes)
-                if changed:
+                # Every sprint of a delivered project: completion is computed from the project's issues.
+                snapshots = [s.snapshot for s in issues_of(project_key) if s.snapshot]
+                project_rows = sprint_rows(project_key, sprint_views(merged), snapshots)
+                if changed:  # last: a failure above leaves the table as it was
                     project_sprints[project_key] = merged
         except Exception as exc:
             processing_failed(work, letters, exc, "sprints")
             continue
-        projects.append(project_key)
-    # Every sprint of a delivered project: completion is computed from the project's issues.
-    rows = [
-        row
-        for project_key in projects
-        for row in sprint_rows(
-            project_key, sprints_of(project_key), [s.snapshot for s in issues_of(project_key) if s.snapshot]
-        )
-    ]
+        rows.extend(project_rows)
 
     async def write(conn: asyncpg.Connection) -> None:
         await upsert_sprints(conn, rows)

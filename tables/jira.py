@@ -25,6 +25,7 @@ __all__ = [
     "merge_issue_events",
     "merge_sprint_events",
     "issues_of",
+    "sprint_views",
     "sprints_of",
 ]
 
@@ -74,5 +75,10 @@ def issues_of(project_key: str) -> list[IssueState]:
     return found
 
 
+def sprint_views(records: Mapping[Any, Any]) -> list[Sprint]:
+    """The sprints of a ``project_sprints`` value (sprint id -> SprintState record)."""
+    return [SprintState.from_record(r).view() for r in records.values()]
+
+
 def sprints_of(project_key: str) -> list[Sprint]:
-    return [SprintState.from_record(r).view() for r in (project_sprints.get(project_key) or {}).values()]
+    return sprint_views(project_sprints.get(project_key) or {})
