@@ -97,7 +97,11 @@ class CommitBatch:
 
 
 def apply_day(bucket_key: str, work: DayWork, batch: CommitBatch) -> None:
-    """Merge one bucket's commits into the table (one write) and collect its rows."""
+    """Merge one bucket's commits into the table (one write) and collect its rows.
+
+    Everything is derived before anything is kept: a failure (a bug) leaves the table, the
+    totals cache and the batch as they were, and only these events are dead-lettered.
+    """
     with acting_for(work.event):
         stored = commit_days.get(bucket_key)
         totals = _bucket_totals.start(bucket_key, stored)
@@ -105,22 +109,27 @@ def apply_day(bucket_key: str, work: DayWork, batch: CommitBatch) -> None:
         changed = False
         for _, _, version in work.commits:
             changed |= merge_version(day, version, totals)
+        before = stored or {}
+        seen: set[str] = set()
+        duplicates = 0
+        rows: dict[tuple[str, str, int], tuple[CommitRow, EventT]] = {}
+        for event, commit, version in work.commits:
+            key = version.key
+            if key in before or key in seen:
+                duplicates += 1
+            seen.add(key)
+            # Rows are written for every delivery, changed or not: after a crash the table
+            # may already hold what the database never received.
+            if is_canonical(day, version):
+                rows[(commit.repository_id, version.sha, version.committed_at)] = (row_of(commit), event)
+        daily = DailyStatsRow(work.repository_id, date.fromisoformat(work.day), totals.totals())
         if changed:
             commit_days[bucket_key] = day
     _bucket_totals.remember(bucket_key, day if changed else stored or day, totals)
-    before = stored or {}
-    seen: set[str] = set()
-    for event, commit, version in work.commits:
-        batch.valid += 1
-        key = version.key
-        if key in before or key in seen:
-            batch.duplicates += 1
-        seen.add(key)
-        # Rows are written for every delivery, changed or not: after a crash the table
-        # may already hold what the database never received.
-        if is_canonical(day, version):
-            batch.rows[(commit.repository_id, version.sha, version.committed_at)] = (row_of(commit), event)
-    batch.daily.append(DailyStatsRow(work.repository_id, date.fromisoformat(work.day), totals.totals()))
+    batch.valid += len(work.commits)
+    batch.duplicates += duplicates
+    batch.rows.update(rows)
+    batch.daily.append(daily)
 
 
 def index_days(groups: dict[str, DayWork]) -> None:

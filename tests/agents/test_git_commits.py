@@ -132,3 +132,48 @@ async def test_commits_agent_acks_a_batch_only_once_its_rows_are_durable(app: An
             assert len(await rows(agent_database, "held-repo")) == 3
     finally:
         await blocker.close()
+
+
+async def test_commits_agent_failure_in_one_bucket_dead_letters_it_and_keeps_nothing_of_it(
+    app: Any, agent_database: str, monkeypatch: Any
+) -> None:
+    """A bug met deriving one (repository, day) bucket's rows costs that bucket's events:
+    dead-lettered, the bucket left as it was in the table, no row or day total of it; the
+    other buckets of the batch are written and the agent goes on."""
+    import agents.git as git
+    from agents.git import process_commits
+    from tables.commits import commit_days
+
+    real = git.row_of
+
+    def row_of_with_a_bug(event: Any) -> Any:
+        if event.repository_id == "bug-repo":
+            raise RuntimeError("a bug met deriving this commit's row")
+        return real(event)
+
+    monkeypatch.setattr(git, "row_of", row_of_with_a_bug)
+    async with process_commits.test_context() as agent:
+        await agent.put(commit("b1", repo="bug-repo"), key=b"bug-repo")
+        await agent.put(commit("g1", repo="fine-repo"), key=b"fine-repo")
+        await agent.put(commit("b2", repo="bug-repo"), key=b"bug-repo")
+        for _ in range(100):
+            if await rows(agent_database, "fine-repo"):
+                break
+            await asyncio.sleep(0.05)
+        await agent.put(commit("g2", repo="fine-repo"), key=b"fine-repo")  # the agent goes on
+        for _ in range(100):
+            if len(await rows(agent_database, "fine-repo")) == 2:
+                break
+            await asyncio.sleep(0.05)
+        assert compose_key("bug-repo", "2025-10-01") not in commit_days
+        assert day_totals(commit_days[compose_key("fine-repo", "2025-10-01")]).commit_count == 2
+    assert [r["sha"] for r in await rows(agent_database, "fine-repo")] == ["g1", "g2"]
+    assert await rows(agent_database, "bug-repo") == []
+    assert await daily_row(agent_database, "bug-repo") is None
+    assert await daily_row(agent_database, "fine-repo") == (2, 20, 2)
+    conn = await asyncpg.connect(agent_database)
+    try:
+        dead = await conn.fetch("SELECT error_reason FROM dead_letters WHERE message_key = $1", b"bug-repo")
+    finally:
+        await conn.close()
+    assert [r["error_reason"] for r in dead] == ["processing_error", "processing_error"]
