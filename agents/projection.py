@@ -29,6 +29,7 @@ import asyncpg
 import orjson
 from aiokafka.partitioner import murmur2
 from faust.types import TP
+from prometheus_client import Counter
 
 from agents.git_activity_sink import PullRequestRow, pull_request_rows, upsert_pull_requests
 from agents.jira_sink import SprintRow, sprint_rows, upsert_sprints
@@ -56,6 +57,13 @@ SHUTDOWN_FLUSH_S = 10.0
 SNAPSHOT_WINDOW_DAYS = 30  # the window of the snapshot on metrics.dora and in Redis
 SNAPSHOT_TTL_S = 7 * 86_400
 SNAPSHOT_KEY = "processor:snapshot:dora:{}"
+
+_subject_failures = Counter(
+    "projection_failures_total",
+    "Repositories (scope repository) or projects (scope project) whose projection could not be computed",
+    ["scope"],
+    registry=metrics.registry,
+)
 
 
 def partition_of(key: str, partitions: int) -> int:
@@ -164,41 +172,44 @@ class Projection:
         days: dict[str, DailyMetrics] = {}
         pr_rows: list[PullRequestRow] = []
         for repository_id in sorted(due.repositories):
-            entities = load_repository(repository_id)
-            snapshot = {
-                "repository_id": repository_id,
-                **dora_answer(
-                    entities, end=end, window_days=SNAPSHOT_WINDOW_DAYS, production_environments=environments
-                ),
-            }
+            try:
+                entities = load_repository(repository_id)
+                snapshot = {
+                    "repository_id": repository_id,
+                    **dora_answer(
+                        entities, end=end, window_days=SNAPSHOT_WINDOW_DAYS, production_environments=environments
+                    ),
+                }
+                buckets = daily_metrics(
+                    entities.deployments,
+                    entities.incidents,
+                    entities.commits,
+                    entities.pull_requests,
+                    environments,
+                )
+                repository_prs = pull_request_rows(
+                    entities.pull_requests, entities.commits, entities.deployments, environments
+                )
+            except Exception:  # a bug must cost this repository's projection, not everyone's
+                _failed("repository", repository_id)
+                continue
             # "Changed" ignores the moving end: the same numbers are not announced again.
             fingerprint = orjson.dumps({**snapshot, "end": None}, option=orjson.OPT_SORT_KEYS)
             if self._published.get(repository_id) != fingerprint:
                 snapshots[repository_id] = (orjson.dumps(snapshot), fingerprint)
-            buckets = daily_metrics(
-                entities.deployments,
-                entities.incidents,
-                entities.commits,
-                entities.pull_requests,
-                environments,
-            )
             if self._days.get(repository_id) != buckets:
                 days[repository_id] = buckets
-            for row in pull_request_rows(
-                entities.pull_requests, entities.commits, entities.deployments, environments
-            ):
-                if self._pull_requests.get(row.key) != row:
-                    pr_rows.append(row)
-        s_rows = [
-            row
-            for project_key in sorted(due.projects)
-            for row in sprint_rows(
-                project_key,
-                sprints_of(project_key),
-                [s.snapshot for s in issues_of(project_key) if s.snapshot],
-            )
-            if self._sprints.get(row.key) != row
-        ]
+            pr_rows.extend(row for row in repository_prs if self._pull_requests.get(row.key) != row)
+        s_rows: list[SprintRow] = []
+        for project_key in sorted(due.projects):
+            try:
+                project_rows = sprint_rows(
+                    project_key, sprints_of(project_key), [s.snapshot for s in issues_of(project_key) if s.snapshot]
+                )
+            except Exception:
+                _failed("project", project_key)
+                continue
+            s_rows.extend(row for row in project_rows if self._sprints.get(row.key) != row)
 
         async def write(conn: asyncpg.Connection) -> int:
             sent = await replace_repository_days(conn, days)
@@ -224,6 +235,13 @@ class Projection:
 
 
 projection = Projection(REFRESH_S, settings.production_environments)
+
+
+def _failed(scope: str, subject: str) -> None:
+    """One subject's projection could not be computed: logged and counted, left out of this
+    flush (the others are written); computed again once new events mark it."""
+    log.exception("projection.subject_failed", scope=scope, subject=subject)
+    _subject_failures.labels(scope).inc()
 
 
 async def _refresh(everything: bool) -> None:

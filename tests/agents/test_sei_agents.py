@@ -623,3 +623,40 @@ async def test_a_failure_deriving_a_repositorys_row_leaves_its_table_entry_as_it
     dead = await fetch(agent_database, "SELECT error_reason FROM dead_letters WHERE message_key = $1", bad.encode())
     assert [r["error_reason"] for r in dead] == ["processing_error"]
     assert git_activity.repositories.get(bad) is None and git_activity.repositories.get(good) is not None
+
+
+async def test_a_projection_failing_for_one_repository_leaves_the_others_written(
+    agents: Agents, agent_database: str, tag: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import agents.projection as projection_module
+    from agents.projection import Due, projection
+
+    bad, good = f"pbad-{tag}", f"pgood-{tag}"
+    for repo in (bad, good):
+        data = {"id": "d1", "environment": "production", "status": "success", "finished_at": "2025-10-05T10:00:00Z"}
+        await agents.put(
+            "cicd.deployments",
+            [(repo.encode(), envelope("deployment_finished", "repository_id", repo, "2025-10-05T10:00:00Z", data))],
+        )
+    real = projection_module.load_repository
+
+    def load_with_a_bug(repository_id: str) -> Any:
+        if repository_id == bad:
+            raise RuntimeError("a bug met computing this repository's projection")
+        return real(repository_id)
+
+    monkeypatch.setattr(projection_module, "load_repository", load_with_a_bug)
+    from app.resources import metrics
+
+    def failures() -> float:
+        return metrics.registry.get_sample_value("projection_failures_total", {"scope": "repository"}) or 0.0
+
+    before = failures()
+    await projection.flush(Due(repositories={bad, good}))  # does not raise: the others are written
+    written = await fetch(
+        agent_database,
+        "SELECT DISTINCT subject FROM metrics_daily WHERE scope = 'repository' AND subject = ANY($1)",
+        [bad, good],
+    )
+    assert [r["subject"] for r in written] == [good]
+    assert failures() == before + 1
