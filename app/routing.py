@@ -13,23 +13,20 @@ from faust.web.exceptions import ServiceUnavailable
 
 from app.main import app
 
-__all__ = ["REBALANCE_RETRY_AFTER_S", "rebalance_answer", "routed_by_source_key"]
+__all__ = ["SETTLE_RETRY_AFTER_S", "unavailable_answer", "routed_by_source_key"]
 
 ViewMethod = Callable[..., Awaitable[Response]]
-# A rebalance of a small group settles within seconds (one session timeout at worst).
-REBALANCE_RETRY_AFTER_S = 2
+# A rebalance or a table recovery settles within seconds (one session timeout at worst).
+SETTLE_RETRY_AFTER_S = 2
 
 
-def rebalance_answer(view: View, name: str, value: str) -> Response:
-    """503 while no worker is known to own the key's partition (a rebalance: a worker
-    joined, left or restarted), saying so and when to ask again (``Retry-After``)."""
+def unavailable_answer(view: View, why: str) -> Response:
+    """503 while the answer would be wrong or cannot be found (a rebalance, a table
+    recovery), saying why and when to ask again (``Retry-After``)."""
     return view.json(
-        {
-            "error": f"no worker owns the partition of {name} {value!r} right now: the workers are "
-            f"rebalancing (one joined, left or restarted); try again in a few seconds"
-        },
+        {"error": f"{why}; try again in a few seconds"},
         status=503,
-        headers={"Retry-After": str(REBALANCE_RETRY_AFTER_S)},
+        headers={"Retry-After": str(SETTLE_RETRY_AFTER_S)},
     )
 
 
@@ -54,9 +51,21 @@ def routed_by_source_key(
             try:
                 return await app.router.route_topic_req(topic, key, self.web, request)
             except SameNode:
+                if app.in_recovery or app.rebalancing:
+                    # The tables are being restored from their changelogs or handed over:
+                    # answering now could say "no commits" or give part of the numbers.
+                    return unavailable_answer(
+                        self,
+                        "this worker is restoring its tables (after a start or a rebalance) and "
+                        "would answer from part of them",
+                    )
                 return await method(self, request, **kwargs)
             except ServiceUnavailable:  # Faust's answer when the partition has no known owner
-                return rebalance_answer(self, match_info, value)
+                return unavailable_answer(
+                    self,
+                    f"no worker owns the partition of {match_info} {value!r} right now: the workers are "
+                    "rebalancing (one joined, left or restarted)",
+                )
 
         return view
 

@@ -42,18 +42,18 @@ def daily_from_view(answer: dict[str, Any]) -> DailyTruth:
     }
 
 
-def is_rebalancing(status: int, answer: Any) -> bool:
-    """The routed views' answer while no worker is known to own the key's partition."""
-    return status == 503 and isinstance(answer, dict) and "rebalancing" in str(answer.get("error"))
+def is_settling(status: int, answer: Any) -> bool:
+    """The routed views' answer while a rebalance or a table recovery is under way."""
+    return status == 503 and isinstance(answer, dict) and "try again in a few seconds" in str(answer.get("error"))
 
 
 def live_daily(get: Callable[[str], tuple[int, Any]], repositories: Iterable[str]) -> DailyTruth | None:
     """Every repository's GET /commits/{repository_id}/daily as one mapping; None while a
-    rebalance leaves a repository's owner unknown (ask again); any other error fails."""
+    rebalance or a table recovery is under way (ask again); any other error fails."""
     live: DailyTruth = {}
     for repo in repositories:
         status, answer = get(f"/commits/{repo}/daily")
-        if is_rebalancing(status, answer):
+        if is_settling(status, answer):
             return None
         assert status == 200, (repo, status, answer)
         live.update(daily_from_view(answer))
