@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from functools import wraps
 from typing import Any
 
+import aiohttp
 from faust.exceptions import SameNode
 from faust.types import TopicT
 from faust.web import Request, Response, View
@@ -13,11 +15,14 @@ from faust.web.exceptions import ServiceUnavailable
 
 from app.main import app
 
-__all__ = ["SETTLE_RETRY_AFTER_S", "unavailable_answer", "routed_by_source_key"]
+__all__ = ["FORWARD_TIMEOUT_S", "SETTLE_RETRY_AFTER_S", "unavailable_answer", "routed_by_source_key"]
 
 ViewMethod = Callable[..., Awaitable[Response]]
 # A rebalance or a table recovery settles within seconds (one session timeout at worst).
 SETTLE_RETRY_AFTER_S = 2
+# How long a forwarded request may wait for the worker that owns the key (a frozen or
+# partitioned worker accepts the connection and never answers).
+FORWARD_TIMEOUT_S = 10.0
 
 
 def unavailable_answer(view: View, why: str) -> Response:
@@ -49,7 +54,9 @@ def routed_by_source_key(
             value = request.match_info[match_info]
             key = key_of(value) if key_of is not None else value
             try:
-                return await app.router.route_topic_req(topic, key, self.web, request)
+                response = await asyncio.wait_for(
+                    app.router.route_topic_req(topic, key, self.web, request), FORWARD_TIMEOUT_S
+                )
             except SameNode:
                 if app.in_recovery or app.rebalancing:
                     # The tables are being restored from their changelogs or handed over:
@@ -66,6 +73,17 @@ def routed_by_source_key(
                     f"no worker owns the partition of {match_info} {value!r} right now: the workers are "
                     "rebalancing (one joined, left or restarted)",
                 )
+            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                # The owner died or froze: the group moves its partitions once its session
+                # times out (KAFKA_SESSION_TIMEOUT_MS).
+                return unavailable_answer(
+                    self,
+                    f"the worker that owns the partition of {match_info} {value!r} does not answer "
+                    f"({type(exc).__name__}); its partitions move to another worker once its session times out",
+                )
+            if response.status == 503:  # the owner's own 503, forwarded without its headers
+                response.headers["Retry-After"] = str(SETTLE_RETRY_AFTER_S)
+            return response
 
         return view
 

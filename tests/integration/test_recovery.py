@@ -345,3 +345,31 @@ def test_a_restarted_worker_never_answers_from_part_of_its_tables(
         assert no_consistency_errors(worker)
     finally:
         worker.stop()
+
+
+def test_a_query_for_a_dead_workers_partition_answers_503_not_500(
+    stack: LocalStack, group_env: dict[str, str], tmp_path: Path
+) -> None:
+    # Until its session times out, a killed worker still owns its partitions: the others
+    # forward its keys' queries to an address where nothing listens any more.
+    env = {**group_env, "KAFKA_SESSION_TIMEOUT_MS": "30000", "TABLE_STANDBY_REPLICAS": "0"}
+    first = new_worker(env, tmp_path, "a").start()
+    second = new_worker(env, tmp_path, "b")
+    try:
+        first.wait_ready(consuming=True)
+        second.start()
+        second.wait_ready(consuming=True)
+        wait_for(lambda: first.get("/health")[1].get("consuming"), 90, "the first worker consuming again")
+        first.kill()
+        killed = time.monotonic()
+        answers = [get_with_headers(f"{second.url}/commits/never-seen-{n}/daily") for n in range(16)]
+        assert time.monotonic() - killed < 30, "asked only after the dead worker's session expired"
+        statuses = Counter(status for status, _, _ in answers)
+        assert set(statuses) <= {404, 503}, answers  # the owner's 404, or 503: never a 500
+        dead = [(answer, headers) for status, answer, headers in answers if status == 503]
+        assert dead, "no key of the dead worker's partitions among the sixteen"
+        for answer, headers in dead:
+            assert "does not answer" in answer["error"] and headers.get("Retry-After") == "2", answer
+    finally:
+        second.stop()
+        first.stop()
