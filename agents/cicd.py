@@ -12,7 +12,7 @@ event time puts it. Jira issues of type Incident reach ops.incidents from agents
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import asyncpg
@@ -44,6 +44,8 @@ from tables.instants import to_micros
 __all__ = ["process_deployments", "process_incidents", "handle_deployment_batch", "handle_incident_batch"]
 
 M = TypeVar("M", bound=BaseModel)
+# A repository's events applied to its table entry: (whether it changed, the rows to write).
+Apply = Callable[[str, list[Any]], tuple[bool, list[Any]]]
 
 
 def deployment_of(event: DeploymentEvent) -> Deployment:
@@ -91,76 +93,73 @@ def _repository_of(event: Any) -> str:
     return str(event.repository_id)
 
 
-async def handle_deployment_batch(events: Sequence[EventT]) -> None:
+async def _handle_batch(
+    events: Sequence[EventT],
+    model: type[M],
+    convert: Callable[[M], Any],
+    apply: Apply,
+    upsert: Callable[[asyncpg.Connection, list[Any]], Awaitable[None]],
+    entity: str,
+) -> None:
+    """One batch of a topic keyed by repository: each repository's events applied to its
+    table entry (``apply``: whether it changed, and the rows to write), then the rows and
+    the dead letters in one transaction."""
     started = time.perf_counter()
     letters = DeadLetterBatch()
     fresh = await skip_done(events)
-    groups = _by_repository(fresh.events, DeploymentEvent, deployment_of, letters)
-    rows: list[Deployment] = []
+    groups = _by_repository(fresh.events, model, convert, letters)
+    rows: list[Any] = []
     changed_repositories: list[str] = []
     for repository_id, work in groups.items():
-        deployments: list[Deployment] = work.changes
         try:
             with acting_for(work.event):
-                merged, changed = merge_deployments(repository_deployments.get(repository_id) or {}, deployments)
-                # Every delivered entity's row is written, changed or not: after a crash the
-                # table may hold what the database never received.
-                repository_rows = [Deployment.from_record(merged[d.id]) for d in {d.id: d for d in deployments}.values()]
-                if changed:  # last: a failure above leaves the table as it was
-                    repository_deployments[repository_id] = merged
+                changed, repository_rows = apply(repository_id, work.changes)
         except Exception as exc:
-            processing_failed(work, letters, exc, "deployments")
+            processing_failed(work, letters, exc, entity)
             continue
         if changed:
             changed_repositories.append(repository_id)
         rows.extend(repository_rows)
 
     async def write(conn: asyncpg.Connection) -> None:
-        await upsert_deployments(conn, rows)
+        await upsert(conn, rows)
         await store_dead_letters(conn, letters.letters)
 
-    await database.transaction(write, what="deployments")
+    await database.transaction(write, what=entity)
     letters.publish()
     projection.mark_repositories(changed_repositories)
     fresh.remember_when_committed()
-    metrics.record_rows("deployments", len(rows))
+    metrics.record_rows(entity, len(rows))
     record_batch(events, fresh, letters, started)
+
+
+# Each derives everything before it keeps anything: a failure leaves the table as it was.
+# Every delivered entity's row is written, changed or not: after a crash the table may hold
+# what the database never received.
+
+
+def _apply_deployments(repository_id: str, deployments: list[Deployment]) -> tuple[bool, list[Deployment]]:
+    merged, changed = merge_deployments(repository_deployments.get(repository_id) or {}, deployments)
+    rows = [Deployment.from_record(merged[d.id]) for d in {d.id: d for d in deployments}.values()]
+    if changed:
+        repository_deployments[repository_id] = merged
+    return changed, rows
+
+
+def _apply_incidents(repository_id: str, incident_events: list[IncidentEvent]) -> tuple[bool, list[Any]]:
+    merged, changed = merge_incident_events(repository_incidents.get(repository_id) or {}, incident_events)
+    rows = [IncidentState.from_record(merged[i]).view() for i in {e.id for e in incident_events}]
+    if changed:
+        repository_incidents[repository_id] = merged
+    return changed, rows
+
+
+async def handle_deployment_batch(events: Sequence[EventT]) -> None:
+    await _handle_batch(events, DeploymentEvent, deployment_of, _apply_deployments, upsert_deployments, "deployments")
 
 
 async def handle_incident_batch(events: Sequence[EventT]) -> None:
-    started = time.perf_counter()
-    letters = DeadLetterBatch()
-    fresh = await skip_done(events)
-    groups = _by_repository(fresh.events, IncidentEventModel, incident_event_of, letters)
-    rows = []
-    changed_repositories: list[str] = []
-    for repository_id, work in groups.items():
-        incident_events: list[IncidentEvent] = work.changes
-        try:
-            with acting_for(work.event):
-                merged, changed = merge_incident_events(
-                    repository_incidents.get(repository_id) or {}, incident_events
-                )
-                repository_rows = [IncidentState.from_record(merged[i]).view() for i in {e.id for e in incident_events}]
-                if changed:  # last: a failure above leaves the table as it was
-                    repository_incidents[repository_id] = merged
-        except Exception as exc:
-            processing_failed(work, letters, exc, "incidents")
-            continue
-        if changed:
-            changed_repositories.append(repository_id)
-        rows.extend(repository_rows)
-
-    async def write(conn: asyncpg.Connection) -> None:
-        await upsert_incidents(conn, rows)
-        await store_dead_letters(conn, letters.letters)
-
-    await database.transaction(write, what="incidents")
-    letters.publish()
-    projection.mark_repositories(changed_repositories)
-    fresh.remember_when_committed()
-    metrics.record_rows("incidents", len(rows))
-    record_batch(events, fresh, letters, started)
+    await _handle_batch(events, IncidentEventModel, incident_event_of, _apply_incidents, upsert_incidents, "incidents")
 
 
 @app.agent(cicd_deployments, concurrency=1)
