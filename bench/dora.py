@@ -26,7 +26,7 @@ from aiokafka import AIOKafkaProducer
 from app.kafka_io import create_topics, produce
 from app.sei_sample import SEI_TOPICS, SeiHistory, generate_sei_history, iso
 from app.worker_process import WorkerProcess
-from bench.harness import BenchStack, ProcessSampler, bench_stack
+from bench.harness import BenchStack, SamplerGroup, bench_stack
 
 EVENTS_PER_REPOSITORY_DAY = 17  # what generate_sei_history makes, about
 
@@ -113,14 +113,12 @@ def throughput(
     workers = start_group(bench, names, database_url)
     base = warm_up(bench, workers)
     total = base + len(history) + incident_issues(history)
-    samplers = [ProcessSampler(w.process.pid).__enter__() for w in workers]  # type: ignore[union-attr]
-    started = time.monotonic()
-    for topic, messages in history.messages().items():
-        asyncio.run(produce(bench.bootstrap, topic, messages))
-    done = wait_consumed(workers, total, timeout_s=1800)
-    for sampler in samplers:
-        sampler.__exit__()
-    return done - started, max(s.peak_mb for s in samplers), workers
+    with SamplerGroup([w.process.pid for w in workers]) as samplers:  # type: ignore[union-attr]
+        started = time.monotonic()
+        for topic, messages in history.messages().items():
+            asyncio.run(produce(bench.bootstrap, topic, messages))
+        done = wait_consumed(workers, total, timeout_s=1800)
+    return done - started, samplers.peak_mb, workers
 
 
 async def steady_stream_freshness(

@@ -9,7 +9,7 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -19,7 +19,7 @@ import psutil
 from app.localstack import LocalStack, free_port, fresh_database, local_stack
 from app.worker_process import WorkerProcess
 
-__all__ = ["BenchStack", "bench_stack", "CpuAccount", "ProcessSampler", "wait_until"]
+__all__ = ["BenchStack", "bench_stack", "CpuAccount", "ProcessSampler", "SamplerGroup", "wait_until"]
 
 
 @dataclass
@@ -61,6 +61,30 @@ class ProcessSampler:
         return self.peak_bytes / 2**20
 
 
+class SamplerGroup:
+    """ProcessSamplers of several processes (a group of workers): CPU summed, the largest
+    peak RSS."""
+
+    def __init__(self, pids: Sequence[int]) -> None:
+        self._samplers = [ProcessSampler(pid) for pid in pids]
+
+    def __enter__(self) -> SamplerGroup:
+        for sampler in self._samplers:
+            sampler.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sampler in self._samplers:
+            sampler.__exit__()
+
+    def cpu_so_far(self) -> float:
+        return sum(sampler.cpu_so_far() for sampler in self._samplers)
+
+    @property
+    def peak_mb(self) -> float:
+        return max(sampler.peak_mb for sampler in self._samplers)
+
+
 def _process_cpu(process: psutil.Process | int) -> float:
     """User + system CPU seconds of a process (all threads); 0 once it is gone."""
     try:
@@ -76,16 +100,17 @@ def _machine_busy() -> float:
 
 
 class CpuAccount:
-    """CPU seconds the whole machine spent between ``start`` and ``stop``, and how much of
-    it went to named processes (by pid) and to PostgreSQL (every ``postgres`` process, so
-    the backends serving the worker count, wherever the server was started)."""
+    """CPU seconds the whole machine spent between ``start`` and ``stop`` (``machine``),
+    how much of it went to named groups of processes (by pid), and to PostgreSQL (every
+    ``postgres`` process, so the backends serving the workers count, wherever the server
+    was started); ``wall_seconds`` the time in between."""
 
-    def __init__(self, **pids: int) -> None:
-        self._named = {name: psutil.Process(pid) for name, pid in pids.items()}
-        self.seconds: dict[str, float] = {}
+    def __init__(self, **pids: Sequence[int]) -> None:
+        self._named = {name: [psutil.Process(pid) for pid in group] for name, group in pids.items()}
+        self.wall_seconds = 0.0
 
     def _now(self) -> dict[str, float]:
-        now = {name: _process_cpu(process) for name, process in self._named.items()}
+        now = {name: sum(_process_cpu(p) for p in group) for name, group in self._named.items()}
         now["postgres"] = sum(
             _process_cpu(process)
             for process in psutil.process_iter(["name"])
@@ -96,14 +121,15 @@ class CpuAccount:
 
     def start(self) -> CpuAccount:
         self._at_start = self._now()
+        self._started = time.monotonic()
         return self
 
     def stop(self) -> dict[str, float]:
         """CPU seconds per name since ``start``, with ``machine`` for every process."""
         now = self._now()
+        self.wall_seconds = time.monotonic() - self._started
         # A postgres backend that exited meanwhile takes its time along: never below zero.
-        self.seconds = {name: max(0.0, now[name] - self._at_start.get(name, 0.0)) for name in now}
-        return self.seconds
+        return {name: max(0.0, now[name] - self._at_start[name]) for name in now}
 
 
 async def wait_until(check: Callable[[], Awaitable[bool]], timeout_s: float, poll_s: float = 0.05) -> float:

@@ -398,43 +398,9 @@ def statuses(results: Sequence[tuple[int, int, float]]) -> str:
     return ", ".join(f"{status or 'error'}: {n:,}" for status, n in sorted(counts.items()))
 
 
-class WorkerGroup:
-    """The bench's workers and their samplers: CPU summed over them, the largest peak RSS."""
-
-    def __init__(self, workers: Sequence[Any]) -> None:
-        from bench.harness import ProcessSampler
-
-        self.workers = list(workers)
-        self._samplers = [ProcessSampler(w.process.pid) for w in self.workers]
-
-    def __enter__(self) -> WorkerGroup:
-        for sampler in self._samplers:
-            sampler.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for sampler in self._samplers:
-            sampler.__exit__()
-
-    def cpu_so_far(self) -> float:
-        return sum(sampler.cpu_so_far() for sampler in self._samplers)
-
-    @property
-    def peak_mb(self) -> float:
-        return max(sampler.peak_mb for sampler in self._samplers)
-
-    @property
-    def pids(self) -> dict[str, int]:
-        return {f"worker{i}": w.process.pid for i, w in enumerate(self.workers)}
-
-    @property
-    def logs(self) -> str:
-        return ", ".join(str(w.log_path) for w in self.workers)
-
-
 def http_bench(args: argparse.Namespace) -> tuple[dict[str, float], dict[str, float]]:
     from app.kafka_io import create_topics
-    from bench.harness import CpuAccount, ProcessSampler, bench_stack
+    from bench.harness import CpuAccount, ProcessSampler, SamplerGroup, bench_stack
 
     single: dict[str, float] = {}
     batched: dict[str, float] = {}
@@ -452,24 +418,25 @@ def http_bench(args: argparse.Namespace) -> tuple[dict[str, float], dict[str, fl
         try:
             for worker in workers:
                 worker.wait_ready()
-            group = WorkerGroup(workers)
+            logs = ", ".join(str(w.log_path) for w in workers)
             warm_started = time.monotonic()
             # Sent to the workers in turn: each has answered and stored some before the runs start.
             warm = load_workers(workers, mode="single", rate=20, seconds=1, source="bench-warmup", seed=1)
             warm_ok = warm.accepted
             if warm_ok == 0:
-                raise SystemExit(f"warm-up: no request accepted ({statuses(warm.results)}); see {group.logs}")
+                raise SystemExit(f"warm-up: no request accepted ({statuses(warm.results)}); see {logs}")
             done, _ = wait_stored(bench.database_url, "bench-warmup", warm_ok, timeout_s=120)
             if done is None:
-                raise SystemExit(f"warm-up events never reached the database; see {group.logs}")
+                raise SystemExit(f"warm-up events never reached the database; see {logs}")
             print(
                 f"== {len(workers)} worker(s) ready (web {', '.join(w.url for w in workers)}, BATCH_SIZE "
-                f"{args.worker_batch_size}, BATCH_TIMEOUT_MS 200, log {group.logs}); warm-up stored in "
+                f"{args.worker_batch_size}, BATCH_TIMEOUT_MS 200, log {logs}); warm-up stored in "
                 f"{time.monotonic() - warm_started:.1f} s"
             )
 
             broker_pid = bench.stack.broker.process.pid  # type: ignore[union-attr]
-            with group as rss, ProcessSampler(broker_pid) as broker:
+            worker_pids = [w.process.pid for w in workers]  # type: ignore[union-attr]
+            with SamplerGroup(worker_pids) as rss, ProcessSampler(broker_pid) as broker:
                 print(
                     f"== /ingest, single events: offered {args.rate:,} requests/s for {args.seconds:g} s "
                     "(open loop, load generator in a second process, loopback)"
@@ -508,7 +475,7 @@ def http_bench(args: argparse.Namespace) -> tuple[dict[str, float], dict[str, fl
                     f"for {args.batch_seconds:g} s (closed loop, second process)"
                 )
                 cpu_before = rss.cpu_so_far()
-                account = CpuAccount(**rss.pids, broker=broker_pid).start()
+                account = CpuAccount(worker=worker_pids, broker=[broker_pid]).start()
                 load = load_workers(
                     workers,
                     mode="batch",
@@ -538,9 +505,7 @@ def http_bench(args: argparse.Namespace) -> tuple[dict[str, float], dict[str, fl
                 e2e = report_end_to_end(bench, "bench-batch", load, args.drain_timeout, rate=True)
                 if e2e is not None:
                     batched["e2e"] = e2e
-                    seconds = account.stop()
-                    seconds["worker"] = sum(seconds.pop(name) for name in rss.pids)
-                    report_stack_cpu(seconds, load, e2e)
+                    report_stack_cpu(account.stop(), account.wall_seconds, load)
                 if args.agent_events:
                     agent_alone(bench, rss, args.agent_events, args.drain_timeout)
             print(f"  worker peak RSS {rss.peak_mb:.0f} MB" + (" (the largest)" if len(workers) > 1 else ""))
@@ -550,7 +515,7 @@ def http_bench(args: argparse.Namespace) -> tuple[dict[str, float], dict[str, fl
     return single, batched
 
 
-def report_stack_cpu(seconds: dict[str, float], load: Load, stored_per_s: float) -> None:
+def report_stack_cpu(seconds: dict[str, float], wall: float, load: Load) -> None:
     """Where the machine's CPU went while the batched events were accepted and stored, and
     what the issue's rate would take at that cost per event."""
     accepted = max(load.accepted, 1)
@@ -561,11 +526,10 @@ def report_stack_cpu(seconds: dict[str, float], load: Load, stored_per_s: float)
         "load generator": load.cpu_seconds,
     }
     other = max(0.0, seconds["machine"] - sum(parts.values()))
-    wall = accepted / stored_per_s
     cores = psutil.cpu_count() or 1
     per_event = seconds["machine"] / accepted * 1e6
     print(
-        f"  machine CPU, first request to last row: {seconds['machine']:.1f} s in {wall:.1f} s "
+        f"  machine CPU, load start to last row: {seconds['machine']:.1f} s in {wall:.1f} s "
         f"({seconds['machine'] / wall:.1f} of {cores} cores busy): "
         + ", ".join(f"{name} {cpu:.1f} s" for name, cpu in parts.items())
         + f", other {other:.1f} s"
