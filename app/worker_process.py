@@ -18,16 +18,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["WorkerProcess", "get_json"]
+__all__ = ["WorkerProcess", "get_answer", "get_json"]
+
+
+def get_answer(url: str, timeout: float = 5.0) -> tuple[int, Any, dict[str, str]]:
+    """GET ``url``; (status, parsed JSON body, headers), also for 4xx/5xx answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status, json.loads(response.read()), dict(response.headers)
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null"), dict(exc.headers)
 
 
 def get_json(url: str, timeout: float = 5.0) -> tuple[int, Any]:
     """GET ``url``; (status, parsed JSON body), also for 4xx/5xx answers."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"null")
+    status, body, _ = get_answer(url, timeout)
+    return status, body
 
 
 @dataclass

@@ -8,12 +8,9 @@ database, so its tables and rows contain exactly its own history.
 from __future__ import annotations
 
 import asyncio
-import json
 import shutil
 import signal
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -30,7 +27,7 @@ from app.kafka_io import create_topics, produce
 from app.localstack import LocalStack
 from app.sample_data import generate_commit_stream
 from app.transport import KafkaTransport, TansuTransport, resolve_end_offsets, set_fetch_limits
-from app.worker_process import WorkerProcess
+from app.worker_process import WorkerProcess, get_answer
 from tests.integration.conftest import isolated_env, new_worker, temporary_database, wait_for
 from tests.integration.truth import commit_truth, is_settling, live_daily
 
@@ -264,15 +261,6 @@ def test_rebalance_second_worker_joins_and_leaves_tables_equal_truth(
         first.stop()
 
 
-def get_with_headers(url: str) -> tuple[int, Any, dict[str, str]]:
-    """GET ``url``: (status, parsed JSON body, headers), also for error answers."""
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status, json.loads(response.read()), dict(response.headers)
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"null"), dict(exc.headers)
-
-
 def test_a_query_while_the_group_rebalances_answers_503_with_retry_after(
     stack: LocalStack, group_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -289,7 +277,7 @@ def test_a_query_while_the_group_rebalances_answers_503_with_retry_after(
         frozen = time.monotonic()
         second.start()
         second.wait_ready()  # answering, not yet consuming
-        status, answer, headers = get_with_headers(f"{second.url}/commits/repo-never-seen/daily")
+        status, answer, headers = get_answer(f"{second.url}/commits/repo-never-seen/daily")
         assert time.monotonic() - frozen < 20, "the second worker answered only after the session expired"
         assert status == 503 and is_settling(status, answer), answer
         assert "'repo-never-seen'" in answer["error"] and "rebalancing" in answer["error"]
@@ -362,7 +350,7 @@ def test_a_query_for_a_dead_workers_partition_answers_503_not_500(
         wait_for(lambda: first.get("/health")[1].get("consuming"), 90, "the first worker consuming again")
         first.kill()
         killed = time.monotonic()
-        answers = [get_with_headers(f"{second.url}/commits/never-seen-{n}/daily") for n in range(16)]
+        answers = [get_answer(f"{second.url}/commits/never-seen-{n}/daily") for n in range(16)]
         assert time.monotonic() - killed < 30, "asked only after the dead worker's session expired"
         statuses = Counter(status for status, _, _ in answers)
         assert set(statuses) <= {404, 503}, answers  # the owner's 404, or 503: never a 500
