@@ -9,6 +9,14 @@ shielded; on cancellation we let it finish (up to a grace period) before the
 cancellation goes on. If it cannot finish (the database is down at shutdown), the
 process exits at once without committing: the batch is redelivered after restart, as
 at-least-once requires.
+
+A batch whose handling raises (a bug, or a fault of the batch as a whole: per-message
+failures are dead-lettered before they get here) is never acked, so no offset behind it
+is committed; it is retried with a growing pause while /health reports the agent stuck
+(app.stuck_batches). Its messages are released from Faust's unacked set meanwhile: a
+rebalance or a shutdown waits for that set to empty and would otherwise wait forever.
+After a rebalance the batch is given up, unacked: the partition's owner reads it again
+from the committed offset.
 """
 
 from __future__ import annotations
@@ -20,21 +28,37 @@ from typing import Any, TypeVar
 
 from faust import StreamT
 from faust.types import TP, EventT
+from prometheus_client import Counter
 
 from app.batch_reader import take_batches
 from app.dedupe import message_id
 from app.logging import get_logger
 from app.main import app, settings
-from app.resources import database, dedupe
+from app.resources import database, dedupe, metrics, stuck_batches
 from app.shutdown import EXIT_CONFIG, EXIT_UNFLUSHED, exit_now, remaining_grace_s
+from app.stuck_batches import retry_pause_s
 from app.write_behind import WriteBehind
 
-__all__ = ["complete_batch", "run_batches", "run_write_behind", "skip_done", "FreshEvents"]
+__all__ = [
+    "batch_offsets",
+    "complete_batch",
+    "handle_until_done",
+    "run_batches",
+    "run_write_behind",
+    "skip_done",
+    "FreshEvents",
+]
 
 T = TypeVar("T")
 log = get_logger("sei.batches")
 
 _verified_topics: set[str] = set()
+_batch_failures = Counter(
+    "processor_batch_failures_total",
+    "Attempts at a batch that raised outside the per-message guard (the batch is retried, unacked)",
+    ["agent"],
+    registry=metrics.registry,
+)
 
 
 async def complete_batch(work: Awaitable[T], *, what: str) -> T:
@@ -60,19 +84,20 @@ async def complete_batch(work: Awaitable[T], *, what: str) -> T:
         raise
 
 
-def batches_of(stream: StreamT[bytes], *, ack_after_body: bool = True) -> AsyncIterator[list[EventT]]:
-    """``stream`` in batches of BATCH_SIZE, or what came within BATCH_TIMEOUT_MS."""
-    return take_batches(
-        stream, settings.batch_size, settings.batch_timeout_ms / 1000, ack_after_body=ack_after_body
-    )
+def batches_of(stream: StreamT[bytes]) -> AsyncIterator[list[EventT]]:
+    """``stream`` in batches of BATCH_SIZE, or what came within BATCH_TIMEOUT_MS; unacked."""
+    return take_batches(stream, settings.batch_size, settings.batch_timeout_ms / 1000)
 
 
 async def run_batches(
     stream: StreamT[bytes], handle: Callable[[Sequence[EventT]], Awaitable[None]], *, what: str
 ) -> None:
-    """An agent's loop: each batch handled, tables and rows, before the next is taken."""
+    """An agent's loop: each batch handled, tables and rows, before the next is taken, and
+    acked once handled."""
     async for events in batches_of(stream):
-        await complete_batch(handle(events), what=what)
+        if await handle_until_done(events, handle, what=what):
+            for event in events:
+                event.ack()
 
 
 PrepareBatch = Callable[[Sequence[EventT]], Awaitable[Coroutine[Any, Any, None]]]
@@ -93,10 +118,78 @@ async def run_write_behind(
         await writes.submit(events, await prepare(events))
 
     try:
-        async for events in batches_of(stream, ack_after_body=False):
-            await complete_batch(prepare_and_submit(events), what=what)
+        async for events in batches_of(stream):
+            await handle_until_done(events, prepare_and_submit, what=what)
     finally:
         await writes.finish()
+
+
+async def handle_until_done(
+    events: Sequence[EventT], handle: Callable[[Sequence[EventT]], Awaitable[None]], *, what: str
+) -> bool:
+    """Run ``handle(events)`` until it returns: True then. False when a
+    rebalance took the batch's partitions meanwhile (the batch is then left unacked, for
+    its partitions' owner to read again). Never raises but cancellation (module doc)."""
+    failures = 0
+    while True:
+        if failures and _stale(events):
+            stuck_batches.cleared(what)
+            log.warning(
+                "agent.stuck_batch_left",
+                agent=what,
+                offsets=batch_offsets(events),
+                hint="a rebalance moved its partitions; it is read again from the committed offset",
+            )
+            return False
+        try:
+            await complete_batch(handle(events), what=what)
+        except Exception as exc:
+            failures += 1
+            _release(events)
+            stuck = stuck_batches.failed(what, exc, batch_offsets(events))
+            _batch_failures.labels(what).inc()
+            pause = retry_pause_s(stuck.attempts)
+            log.critical(
+                "agent.batch_failed",
+                agent=what,
+                attempts=stuck.attempts,
+                offsets=stuck.offsets,
+                retry_in_seconds=pause,
+                exc_info=True,
+                hint="not acked: these partitions commit nothing past this batch until a retry gets "
+                "through; /health reports it",
+            )
+            await asyncio.sleep(pause)
+            continue
+        if failures:
+            stuck_batches.cleared(what)
+            log.warning(
+                "agent.batch_recovered", agent=what, attempts=failures + 1, offsets=batch_offsets(events)
+            )
+        return True
+
+
+def batch_offsets(events: Sequence[EventT]) -> dict[str, list[int]]:
+    """``{"topic/partition": [first offset, last offset]}`` of a batch."""
+    spans: dict[str, list[int]] = {}
+    for event in events:
+        message = event.message
+        span = spans.setdefault(f"{message.topic}/{message.partition}", [message.offset, message.offset])
+        span[0], span[1] = min(span[0], message.offset), max(span[1], message.offset)
+    return spans
+
+
+def _release(events: Sequence[EventT]) -> None:
+    # Out of Faust's unacked set, not acked: nothing is committed past them, and a
+    # rebalance or shutdown (which wait for the set to empty) does not wait on them.
+    discard = app.consumer._unacked_messages.discard
+    for event in events:
+        discard(event.message)
+
+
+def _stale(events: Sequence[EventT]) -> bool:
+    generation = app.consumer_generation_id
+    return any(event.message.generation_id != generation for event in events)
 
 
 def _is_replay(event: EventT) -> bool:

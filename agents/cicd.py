@@ -83,9 +83,9 @@ def _by_repository(
 ) -> dict[str, EntityWork]:
     groups: dict[str, EntityWork] = {}
     for event in events:
-        parsed = accept(event, model, letters, "repository_id", _repository_of)
-        if parsed is not None:
-            groups.setdefault(parsed.repository_id, EntityWork(event)).add(event, convert(parsed))  # type: ignore[attr-defined]
+        converted = accept(event, model, letters, "repository_id", _repository_of, convert)
+        if converted is not None:
+            groups.setdefault(converted.repository_id, EntityWork(event)).add(event, converted)
     return groups
 
 

@@ -4,7 +4,6 @@ and the batch's metrics."""
 from __future__ import annotations
 
 import time
-import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,7 +12,7 @@ from faust.types import EventT
 
 from agents.batches import FreshEvents
 from agents.dlq import DeadLetterBatch
-from agents.intake import Rejection
+from agents.intake import processing_error
 from app.logging import get_logger
 from app.resources import metrics
 
@@ -38,10 +37,9 @@ class EntityWork:
 def processing_failed(work: EntityWork, letters: DeadLetterBatch, exc: Exception, entity: str) -> None:
     """Dead-letter the entity's events: a bug must cost these events, not the partition."""
     log.exception("entity.apply_failed", entity=entity)
+    rejection = processing_error(exc)
     for delivery in work.deliveries:
-        letters.add(
-            delivery, Rejection("processing_error", f"{exc}", type(exc).__name__, traceback.format_exc())
-        )
+        letters.add(delivery, rejection)
 
 
 def record_batch(

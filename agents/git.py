@@ -11,7 +11,6 @@ their offsets committable, only once its rows are durable.
 from __future__ import annotations
 
 import time
-import traceback
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -24,7 +23,7 @@ from faust.types import EventT
 from agents.acceptance import accept
 from agents.batches import run_write_behind, skip_done
 from agents.dlq import DeadLetterBatch, store_dead_letters
-from agents.intake import Rejection
+from agents.intake import Rejection, processing_error
 from agents.projection import projection
 from agents.sinks import CommitRow, CommitSink, DailyStatsRow, write_rows_isolating
 from app.db import is_data_error
@@ -196,19 +195,23 @@ def _repository_of(commit: CommitEvent) -> str:
     return commit.repository_id
 
 
+def _placed(commit: CommitEvent) -> tuple[CommitEvent, CommitVersion, str, str]:
+    day = commit.committed_at.date().isoformat()
+    return commit, version_of(commit), day, compose_key(commit.repository_id, day)
+
+
 def group_by_day(events: Sequence[EventT], letters: DeadLetterBatch) -> dict[str, DayWork]:
     """Valid commits grouped by (repository, day) bucket; the rest dead-lettered."""
     groups: dict[str, DayWork] = {}
     for event in events:
-        commit = accept(event, CommitEvent, letters, "repository_id", _repository_of)
-        if commit is None:
+        placed = accept(event, CommitEvent, letters, "repository_id", _repository_of, _placed)
+        if placed is None:
             continue
-        day = commit.committed_at.date().isoformat()
-        bucket_key = compose_key(commit.repository_id, day)
+        commit, version, day, bucket_key = placed
         work = groups.get(bucket_key)
         if work is None:
             work = groups[bucket_key] = DayWork(commit.repository_id, day, event)
-        work.commits.append((event, commit, version_of(commit)))
+        work.commits.append((event, commit, version))
     return groups
 
 
@@ -227,10 +230,7 @@ async def prepare_commit_batch(events: Sequence[EventT]) -> Coroutine[Any, Any, 
         except Exception as exc:  # a bug must cost these events, not the partition
             log.exception("commits.apply_failed", bucket=bucket_key)
             for event, _, _ in work.commits:
-                letters.add(
-                    event,
-                    Rejection("processing_error", f"{exc}", type(exc).__name__, traceback.format_exc()),
-                )
+                letters.add(event, processing_error(exc))
     index_days(groups)
     prepared = time.perf_counter() - started
 

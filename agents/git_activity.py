@@ -79,6 +79,10 @@ def pull_request_event_of(event: PullRequestEventModel) -> PullRequestEvent:
     )
 
 
+def _keyed_pr_event(event: PullRequestEventModel) -> tuple[str, PullRequestEvent]:
+    return pull_request_key(event.repository_id, event.data.number), pull_request_event_of(event)
+
+
 def repository_snapshot_of(event: RepositoryEvent) -> RepositorySnapshot:
     data = event.data
     return RepositorySnapshot(
@@ -120,13 +124,11 @@ async def handle_pull_request_batch(events: Sequence[EventT]) -> None:
     groups: dict[str, EntityWork] = {}
     listed: dict[str, tuple[EventT, set[int]]] = {}
     for event in fresh.events:
-        parsed = accept(event, PullRequestEventModel, letters, "repository_id", _repository_of)
-        if parsed is None:
+        change = accept(event, PullRequestEventModel, letters, "repository_id", _repository_of, _keyed_pr_event)
+        if change is None:
             continue
-        work = groups.setdefault(
-            pull_request_key(parsed.repository_id, parsed.data.number), EntityWork(event)
-        )
-        work.add(event, pull_request_event_of(parsed))
+        key, pr_event = change
+        groups.setdefault(key, EntityWork(event)).add(event, pr_event)
     changed: set[str] = set()
     for key, work in groups.items():
         first: PullRequestEvent = work.changes[0]
@@ -156,11 +158,9 @@ async def handle_repository_batch(events: Sequence[EventT]) -> None:
     fresh = await skip_done(events)
     groups: dict[str, EntityWork] = {}
     for event in fresh.events:
-        parsed = accept(event, RepositoryEvent, letters, "repository_id", _repository_of)
-        if parsed is not None:
-            groups.setdefault(parsed.repository_id, EntityWork(event)).add(
-                event, repository_snapshot_of(parsed)
-            )
+        snapshot = accept(event, RepositoryEvent, letters, "repository_id", _repository_of, repository_snapshot_of)
+        if snapshot is not None:
+            groups.setdefault(snapshot.repository_id, EntityWork(event)).add(event, snapshot)
     rows: list[RepositoryRow] = []
     teams: set[str] = set()
     for repository_id, work in groups.items():

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import time
-import traceback
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,7 +28,7 @@ from agents.batches import run_write_behind, skip_done
 from agents.dlq import DeadLetterBatch, store_dead_letters
 from agents.ingest_intake import IngestRow, row_from_message
 from agents.ingest_sink import insert_events
-from agents.intake import Rejection
+from agents.intake import Rejection, processing_error
 from agents.sinks import write_rows_isolating
 from app.db import is_data_error
 from app.logging import get_logger
@@ -98,7 +97,7 @@ async def collect(events: Sequence[EventT], letters: DeadLetterBatch) -> IngestB
             )
         except Exception as exc:  # a bug must cost this event, not the partition
             log.exception("ingest.process_failed", partition=message.partition, offset=message.offset)
-            outcome = Rejection("processing_error", f"{exc}", type(exc).__name__, traceback.format_exc())
+            outcome = processing_error(exc)
         if isinstance(outcome, Rejection):
             letters.add(event, outcome)
             continue

@@ -11,6 +11,7 @@ Messages that are not JSON objects are rejected in every mode.
 
 from __future__ import annotations
 
+import traceback
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
@@ -25,6 +26,7 @@ __all__ = [
     "parse_message",
     "describe_validation_error",
     "key_mismatch",
+    "processing_error",
 ]
 
 M = TypeVar("M", bound=BaseModel)
@@ -43,6 +45,14 @@ class Rejection:
     message: str
     error_type: str = "ValidationError"
     traceback: str | None = None
+
+
+def processing_error(exc: BaseException) -> Rejection:
+    """The Rejection of a message whose handling raised ``exc`` (called in its ``except``
+    block, so the traceback is the live one): a bug or an input our code did not expect
+    costs that message, never its batch or partition."""
+    message = str(exc) or type(exc).__name__
+    return Rejection("processing_error", message[:10_000], type(exc).__name__, traceback.format_exc()[-20_000:])
 
 
 # Not frozen: one per message (a frozen __init__ is several times slower); never mutated.

@@ -99,6 +99,10 @@ def issue_change_of(event: IssueEvent) -> IssueChange:
     )
 
 
+def _keyed_issue_change(event: IssueEvent) -> tuple[str, str, IssueChange]:
+    return event.data.key, event.project_key, issue_change_of(event)
+
+
 def incident_message(snapshot: IssueSnapshot) -> tuple[bytes, bytes] | None:
     """The ops.incidents (key, value) an Incident issue with a repository stands for, or None."""
     if snapshot.issue_type != "Incident" or snapshot.repository_id is None:
@@ -125,11 +129,12 @@ async def handle_issue_batch(events: Sequence[EventT]) -> None:
     fresh = await skip_done(events)
     groups: dict[str, tuple[str, EntityWork]] = {}
     for event in fresh.events:
-        parsed = accept(event, IssueEvent, letters, "project_key", _project_of)
-        if parsed is None:
+        change = accept(event, IssueEvent, letters, "project_key", _project_of, _keyed_issue_change)
+        if change is None:
             continue
-        _, work = groups.setdefault(parsed.data.key, (parsed.project_key, EntityWork(event)))
-        work.add(event, issue_change_of(parsed))
+        issue_key, project_key, issue_change = change
+        _, work = groups.setdefault(issue_key, (project_key, EntityWork(event)))
+        work.add(event, issue_change)
     rows: list[IssueRow] = []
     durations: list[StatusDurationRow] = []
     touched: list[str] = []
@@ -202,9 +207,9 @@ async def handle_sprint_batch(events: Sequence[EventT]) -> None:
     fresh = await skip_done(events)
     groups: dict[str, EntityWork] = {}
     for event in fresh.events:
-        parsed = accept(event, SprintEventModel, letters, "project_key", _project_of)
-        if parsed is not None:
-            groups.setdefault(parsed.project_key, EntityWork(event)).add(event, sprint_event_of(parsed))
+        sprint = accept(event, SprintEventModel, letters, "project_key", _project_of, sprint_event_of)
+        if sprint is not None:
+            groups.setdefault(sprint.project_key, EntityWork(event)).add(event, sprint)
     rows: list[SprintRow] = []
     for project_key, work in groups.items():
         try:

@@ -17,10 +17,10 @@ Faust's stream iterator (``faust/_cython/streams.pyx``) that the numbers depend 
   /stats and the stall watch read) when it is taken;
 - the stream's processors, if any (Faust's agent test wrapper has one), see every event
   taken, and an event one of them skips is acked and left out;
-- a batch is acked when the body that received it returns (or raises), as
-  ``take_events`` does; or, with ``ack_after_body=False``, not at all: the caller acks
-  each event once its effects are durable (app.write_behind, whose writes finish after
-  the body).
+- a batch is never acked here: the caller acks each event once its effects are durable
+  (agents.batches after a handled batch, app.write_behind after its write). Faust's
+  ``take_events`` acks in a ``finally``, so a body that raises has its batch committed
+  unprocessed and the events behind it lost.
 
 Batching is ``take_events``': up to ``max_`` events, or what arrived within ``within``
 seconds of starting the batch; never an empty batch. The batches end when the agent
@@ -42,12 +42,9 @@ from mode.utils.futures import maybe_async
 __all__ = ["take_batches"]
 
 
-async def take_batches(
-    stream: StreamT[Any], max_: int, within: float, *, ack_after_body: bool = True
-) -> AsyncIterator[list[EventT]]:
+async def take_batches(stream: StreamT[Any], max_: int, within: float) -> AsyncIterator[list[EventT]]:
     """Lists of at most ``max_`` events of ``stream``, each yielded within ``within`` s of
-    its first wait (module doc); a batch is acked once the consumer of the list resumes,
-    unless ``ack_after_body`` is False (then the consumer acks)."""
+    its first wait (module doc); the consumer of a list acks its events."""
     # Faust's own internals, read once: the stream iterator reads the same.
     app: Any = stream.app
     # The stream's channel is its iterator already when the app made the stream (as
@@ -96,12 +93,7 @@ async def take_batches(
             events = await next_batch()
         except StopAsyncIteration:
             return  # the agent is stopping: Faust throws this into its channel
-        try:
-            yield events
-        finally:
-            if ack_after_body:
-                for event in events:
-                    event.ack()
+        yield events
 
 
 async def _skipped_by(processors: list[Any], event: EventT) -> bool:

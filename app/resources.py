@@ -13,13 +13,15 @@ from app.main import app, settings
 from app.metrics import ProcessorMetrics
 from app.monitor import LeanMonitor
 from app.retry import RetryPolicy
+from app.stuck_batches import StuckBatches
 
-__all__ = ["database", "cache", "dedupe", "metrics", "retry_policy"]
+__all__ = ["database", "cache", "dedupe", "metrics", "retry_policy", "stuck_batches"]
 
 retry_policy = RetryPolicy(max_retries=settings.max_retries, base_s=settings.retry_backoff_base_s)
 database = Database(settings.postgres_dsn, pool_size=settings.db_pool_size, retry=retry_policy)
 cache = RedisCache(settings.redis_url)
 metrics = ProcessorMetrics()
+stuck_batches = StuckBatches()  # batches retried unacked (agents.batches); /health reports them
 dedupe = Dedupe(cache, settings.dedupe_ttl_s, group=settings.consumer_group_id)
 cast(LeanMonitor, app.monitor).commit_listeners.append(dedupe.on_committed)
 

@@ -65,16 +65,23 @@ def decode_json_object(raw: bytes | None, max_bytes: int = MAX_MESSAGE_BYTES) ->
 
 
 def _count_keys(value: dict[str, Any] | list[Any]) -> int:
-    # Called for every message: recurses only into containers (orjson builds exact dicts
-    # and lists), not into every scalar, and without a generator per level.
-    if type(value) is dict:
-        count, items = len(value), value.values()
-    else:
-        count, items = 0, value
-    for item in items:
-        kind = type(item)
-        if kind is dict or kind is list:
-            count += _count_keys(item)
+    # Called for every message: descends only into containers (orjson builds exact dicts
+    # and lists), not into every scalar. A stack, not recursion: orjson accepts nesting
+    # deeper than Python's recursion limit.
+    count = 0
+    stack: list[Any] = [value]
+    pop, push = stack.pop, stack.append
+    while stack:
+        item = pop()
+        if type(item) is dict:
+            count += len(item)
+            children = item.values()
+        else:
+            children = item
+        for child in children:
+            kind = type(child)
+            if kind is dict or kind is list:
+                push(child)
     return count
 
 
@@ -97,6 +104,6 @@ def _first_duplicate_key(raw: bytes) -> str | None:
         json.loads(raw.decode("utf-8", errors="replace"), object_pairs_hook=_reject_duplicates)
     except _Duplicate as exc:
         return exc.key
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     return None
