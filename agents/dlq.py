@@ -20,7 +20,7 @@ from agents.intake import Rejection
 from app.logging import get_logger
 from app.resources import metrics
 from app.topics import dead_letters
-from models.dead_letter import REPLAY_HEADER, TOPIC_ORIGINAL_LIMIT, DeadLetter
+from models.dead_letter import REPLAY_HEADER, DeadLetter
 
 __all__ = ["DeadLetterBatch", "store_dead_letters"]
 
@@ -85,7 +85,7 @@ class DeadLetterBatch:
     def publish(self) -> None:
         """Queue every dead letter on the DLQ topic (flushed before the offsets commit)."""
         for letter in self.letters:
-            dead_letters.send_soon(key=letter.key, value=orjson.dumps(letter.to_record(TOPIC_ORIGINAL_LIMIT)))
+            dead_letters.send_soon(key=letter.topic_key, value=letter.topic_record())
 
 
 async def store_dead_letters(conn: asyncpg.Connection, letters: Sequence[DeadLetter]) -> None:
@@ -100,7 +100,7 @@ async def store_dead_letters(conn: asyncpg.Connection, letters: Sequence[DeadLet
         [d.offset for d in letters],
         [d.key for d in letters],
         [d.original for d in letters],
-        [orjson.dumps(d.to_record()["metadata"]["headers"]).decode() for d in letters],
+        [orjson.dumps(d.headers_document()).decode() for d in letters],
         [d.error_type for d in letters],
         [d.reason for d in letters],
         [d.message for d in letters],
