@@ -17,11 +17,13 @@ def health_report(
     timescale: bool,
     redis: bool,
     now: datetime,
+    stuck_batches: list[dict[str, Any]] | None = None,
     extra: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], int]:
-    """The /health body and HTTP status: Kafka or the database down is unhealthy (503),
-    Redis down is degraded (200): the processor works without its cache."""
-    if not (kafka and timescale):
+    """The /health body and HTTP status: Kafka or the database down, or an agent whose batch
+    keeps failing (its partitions commit nothing), is unhealthy (503); Redis down is
+    degraded (200): the processor works without its cache."""
+    if not (kafka and timescale) or stuck_batches:
         status, code = "unhealthy", 503
     elif not redis:
         status, code = "degraded", 200
@@ -34,6 +36,7 @@ def health_report(
         "kafka_connected": kafka,
         "timescale_connected": timescale,
         "redis_connected": redis,
+        "stuck_batches": stuck_batches or [],
     }
     if extra:
         body.update(extra)

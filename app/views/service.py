@@ -10,7 +10,7 @@ from faust.web import Request, Response, View
 
 from app.health import health_report, kafka_reachable
 from app.main import app, settings
-from app.resources import cache, database, metrics
+from app.resources import cache, database, metrics, stuck_batches
 from app.version import __version__
 
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4"
@@ -30,6 +30,7 @@ class Health(View):
             timescale=timescale,
             redis=redis,
             now=datetime.now(UTC),
+            stuck_batches=stuck_batches.as_list(),
             extra={
                 "database_circuit_open": database.circuit_open,
                 # Readiness for orchestration: partitions assigned and tables recovered.

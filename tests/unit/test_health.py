@@ -32,7 +32,16 @@ def test_health_report_status_and_code(
         "kafka_connected": kafka,
         "timescale_connected": timescale,
         "redis_connected": redis,
+        "stuck_batches": [],
     }
+
+
+def test_a_stuck_batch_makes_the_worker_unhealthy() -> None:
+    stuck = [{"agent": "git.commits", "error_type": "OverflowError", "attempts": 3}]
+    body, http = health_report(
+        version="0.1.0", kafka=True, timescale=True, redis=True, now=NOW, stuck_batches=stuck
+    )
+    assert (body["status"], http, body["stuck_batches"]) == ("unhealthy", 503, stuck)
 
 
 def test_kafka_reachable_true_for_listening_port_false_for_closed() -> None:
