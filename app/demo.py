@@ -286,6 +286,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the rows")
     parser.add_argument("--serve", action="store_true", help="keep the worker up until ^C after the report")
     args = parser.parse_args(argv)
+    if args.teams < 1 or args.repositories < 2 * args.teams or args.days < 15:
+        parser.error("--repositories must be at least twice --teams (two of a team are shown), --days >= 15")
     # The broker and the worker run in their own sessions: a terminal closed or a `kill`
     # must unwind through the teardown too, as ^C does.
     for signum in (signal.SIGTERM, signal.SIGHUP):
