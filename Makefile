@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: install
-	$(PY) -m app.demo
+	$(PY) -m app.demo $(DEMO_ARGS)
 
 test: install
 	$(PY) -m pytest

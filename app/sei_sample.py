@@ -22,7 +22,14 @@ from typing import Any
 
 import orjson
 
-__all__ = ["SeiHistory", "generate_sei_history", "SEI_TOPICS", "iso"]
+__all__ = [
+    "SeiHistory",
+    "generate_sei_history",
+    "malformed_messages",
+    "expected_rows",
+    "SEI_TOPICS",
+    "iso",
+]
 
 SEI_TOPICS = (
     "git.repositories",
@@ -88,7 +95,9 @@ class _Builder:
         self.timed.append((when + lag, topic, event))
 
 
-def _repository_history(b: _Builder, repo: str, team: str, former_team: str, authors: list[str]) -> None:
+def _repository_history(
+    b: _Builder, repo: str, team: str, former_team: str, authors: list[str], ship_merged_only: bool = False
+) -> None:
     rng = b.rng
     b.emit(
         "git.repositories",
@@ -121,6 +130,7 @@ def _repository_history(b: _Builder, repo: str, team: str, former_team: str, aut
         },
     )
     unshipped: list[str] = []
+    landed: list[tuple[datetime, str]] = []  # (on the default branch at, sha)
     day = b.start
     number = 0
     sha_counter = 0
@@ -216,6 +226,7 @@ def _repository_history(b: _Builder, repo: str, team: str, former_team: str, aut
                     {"sha": merge_sha, "author": author, "additions": 0, "deletions": 0},
                 )
                 unshipped.extend([*shas, merge_sha])
+                landed.extend((merged, s) for s in [*shas, merge_sha])
             elif fate < 0.9:
                 b.emit(
                     "git.pull_requests",
@@ -237,6 +248,7 @@ def _repository_history(b: _Builder, repo: str, team: str, former_team: str, aut
                 {"sha": direct, "author": rng.choice(authors), "additions": rng.randint(0, 50)},
             )
             unshipped.append(direct)
+            landed.append((commit_at, direct))
         for _ in range(rng.choice((0, 1, 1, 1, 2))):
             deployment_counter += 1
             ident = f"deploy-{deployment_counter}"
@@ -258,6 +270,9 @@ def _repository_history(b: _Builder, repo: str, team: str, former_team: str, aut
                 unshipped.clear()
             if data["status"] == "success" and data["environment"] == "production":
                 deployments.append((ident, finished))
+                if ship_merged_only:
+                    data["commit_shas"] = [s for at, s in landed if at <= finished]
+                    landed = [(at, s) for at, s in landed if at > finished]
             b.emit("cicd.deployments", "repository_id", repo, "deployment_finished", finished, data)
             if rng.random() < 0.05:  # a re-run: the same id, finished later
                 later = finished + timedelta(minutes=30)
@@ -393,9 +408,16 @@ def generate_sei_history(
     end: datetime = datetime(2025, 10, 31, tzinfo=UTC),
     prefix: str = "sei",
     duplicate_rate: float = 0.05,
+    ship_merged_only: bool = False,
 ) -> SeiHistory:
     """A history of ``repositories`` repositories in ``teams`` teams (one Jira project per
-    team) over the ``days`` days before ``end``."""
+    team) over the ``days`` days before ``end``.
+
+    ``ship_merged_only``: every successful production deployment lists the commits that
+    reached the default branch before it finished (a PR's at its merge), as a CI system
+    reports them. By default half list whatever was pending, merged or not, and half list
+    nothing (METRICS' fallback): branch commits then ship before their merge.
+    """
     rng = random.Random(seed)
     b = _Builder(rng, end - timedelta(days=days), end)
     history = SeiHistory()
@@ -407,7 +429,7 @@ def generate_sei_history(
         history.repositories.append(repo)
         history.teams[repo] = team
         # Each repository moves to its team an hour in: its whole history counts for the new team.
-        _repository_history(b, repo, team, f"{prefix}-former-team", rng.sample(people, 5))
+        _repository_history(b, repo, team, f"{prefix}-former-team", rng.sample(people, 5), ship_merged_only)
     for t, team in enumerate(team_names):
         project = f"{prefix.upper().replace('-', '')}{t}"
         history.projects.append(project)
@@ -420,3 +442,77 @@ def generate_sei_history(
         ordered.insert(min(len(ordered), original + rng.randrange(1, 300)), ordered[original])
     history.events = ordered
     return history
+
+
+def malformed_messages(history: SeiHistory) -> dict[str, list[tuple[bytes, bytes]]]:
+    """One broken message per topic, each broken a different way a collector gets it wrong,
+    under the history's own keys: what the intake must dead-letter while the rest flows."""
+    repo, other, project = history.repositories[0], history.repositories[-1], history.projects[0]
+    when = iso(datetime(2025, 10, 1, 12, tzinfo=UTC))
+
+    def event(event_type: str, key_field: str, key: str, data: dict[str, Any], **extra: Any) -> bytes:
+        return orjson.dumps(
+            {"event_type": event_type, "timestamp": when, "source": "sample", key_field: key, "data": data}
+            | extra
+        )
+
+    return {
+        "git.commits": [
+            (repo.encode(), b'{"event_type": "commit_created", "repository_id": "' + repo.encode())
+        ],
+        "git.pull_requests": [
+            (repo.encode(), event("pull_request_opened", "repository_id", repo, {"title": "no number"}))
+        ],
+        "git.repositories": [  # keyed by one repository, about another: its state would split
+            (repo.encode(), event("repository_updated", "repository_id", other, {"team": "x"}))
+        ],
+        "cicd.deployments": [
+            (
+                repo.encode(),
+                event(
+                    "deployment_finished",
+                    "repository_id",
+                    repo,
+                    {"id": "deploy-x", "environment": "production", "status": "maybe", "finished_at": when},
+                ),
+            )
+        ],
+        "ops.incidents": [
+            (repo.encode(), event("incident_exploded", "repository_id", repo, {"id": "inc-x"}))
+        ],
+        "jira.issues": [  # an issue of another project under this project's key
+            (project.encode(), event("issue_created", "project_key", project, {"key": "ELSEWHERE-1"}))
+        ],
+        "jira.sprints": [
+            (
+                project.encode(),
+                event("sprint_started", "project_key", project, {"id": 1}, timestamp="yesterday"),
+            )
+        ],
+    }
+
+
+def expected_rows(history: SeiHistory) -> dict[str, int]:
+    """Rows per entity table once every event is stored: one per identity, however often
+    an event came (pull_requests per number, incidents also from Incident-type issues that
+    name a repository)."""
+    seen: dict[str, set[tuple[Any, ...]]] = defaultdict(set)
+    for topic, event in history.events:
+        data = event["data"]
+        if topic == "git.commits":
+            seen["commits"].add((event["repository_id"], data["sha"]))
+        elif topic == "git.pull_requests":
+            seen["pull_requests"].add((event["repository_id"], data["number"]))
+        elif topic == "git.repositories":
+            seen["repositories"].add((event["repository_id"],))
+        elif topic == "cicd.deployments":
+            seen["deployments"].add((event["repository_id"], data["id"]))
+        elif topic == "ops.incidents":
+            seen["incidents"].add((event["repository_id"], data["id"]))
+        elif topic == "jira.issues":
+            seen["issues"].add((data["key"],))
+            if data.get("issue_type") == "Incident" and data.get("repository_id"):
+                seen["incidents"].add((data["repository_id"], data["key"]))
+        elif topic == "jira.sprints":
+            seen["sprints"].add((event["project_key"], data["id"]))
+    return {table: len(keys) for table, keys in sorted(seen.items())}
