@@ -15,12 +15,15 @@ import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 
 from app.logging import get_logger
+from app.redaction import scrub
 
 __all__ = ["RedisCache"]
 
 log = get_logger("sei.cache")
 
-_SET_ALL_WITH_TTL = "for _, key in ipairs(KEYS) do redis.call('SET', key, '1', 'EX', ARGV[1]) end return #KEYS"
+_SET_ALL_WITH_TTL = (
+    "for _, key in ipairs(KEYS) do redis.call('SET', key, '1', 'EX', ARGV[1]) end return #KEYS"
+)
 _SCRIPT_CHUNK = 1000
 
 
@@ -50,7 +53,12 @@ class RedisCache:
     def _failed(self, exc: Exception, what: str) -> None:
         self._quiet_until = time.monotonic() + self.quiet_after_failure_s
         if not self._down:
-            log.warning("redis.unavailable", what=what, error=f"{type(exc).__name__}: {exc}", mode="degraded")
+            log.warning(
+                "redis.unavailable",
+                what=what,
+                error=scrub(f"{type(exc).__name__}: {exc}", [self.url]),
+                mode="degraded",
+            )
         self._down = True
 
     def _succeeded(self) -> None:

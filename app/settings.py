@@ -12,10 +12,12 @@ import socket
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import SplitResult, urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from app.redaction import mask_url, scrub
 
 __all__ = ["Settings", "SettingsError", "load_settings", "mask_url"]
 
@@ -31,14 +33,20 @@ class SettingsError(Exception):
     """A setting has a value the processor cannot use; the message names it."""
 
 
-def mask_url(url: str) -> str:
-    """Return ``url`` with any password replaced by ``***`` (safe to log)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+def _split_url(value: str) -> SplitResult:
+    """``urlsplit`` whose error says what is wrong without quoting any part of the URL.
+
+    urllib's own messages may quote a piece of a misparsed password (as a "port").
+    """
+    try:
+        parts = urlsplit(value)
+        parts.hostname  # noqa: B018 - parsing the host raises for an unclosed "["
+    except ValueError:
+        raise ValueError(
+            "malformed URL: check the host (an IPv6 address needs both brackets) and "
+            "percent-encode @ : / ? # [ ] in the user name and password"
+        ) from None
+    return parts
 
 
 class Settings(BaseSettings):
@@ -132,7 +140,7 @@ class Settings(BaseSettings):
     @field_validator("timescale_url")
     @classmethod
     def _check_postgres_url(cls, value: str) -> str:
-        parts = urlsplit(value)
+        parts = _split_url(value)
         if parts.scheme not in ("postgresql", "postgres", "postgresql+asyncpg"):
             raise ValueError("expected postgresql://user[:password]@host:port/database")
         has_host = bool(parts.hostname) or "host=" in parts.query
@@ -143,7 +151,7 @@ class Settings(BaseSettings):
     @field_validator("redis_url")
     @classmethod
     def _check_redis_url(cls, value: str) -> str:
-        parts = urlsplit(value)
+        parts = _split_url(value)
         if parts.scheme not in ("redis", "rediss", "unix") or not (parts.hostname or parts.path):
             raise ValueError("expected redis://host:port[/db]")
         return value
@@ -210,6 +218,8 @@ def _describe(error: dict[str, Any]) -> str:
     else:
         shown = mask_url(value) if isinstance(value, str) and "://" in value else value
     reason = str(error["msg"]).removeprefix("Value error, ")
+    if isinstance(value, str):
+        reason = scrub(reason, [value])
     return f"{variable}={shown!r} is invalid: {reason}"
 
 
