@@ -18,6 +18,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from app.redaction import mask_url, scrub
+from models.timescale import normalize_mode
 
 __all__ = ["Settings", "SettingsError", "load_settings", "mask_url"]
 
@@ -60,6 +61,11 @@ class Settings(BaseSettings):
     )
     timescale_url: str = Field(description="postgresql://user[:password]@host:port/database")
     redis_url: str = Field("redis://redis:6379", description="redis://host:port[/db]")
+    timescaledb: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="migrations: auto uses TimescaleDB where the server offers it, on requires it, "
+        "off builds the plain-PostgreSQL schema",
+    )
     log_level: LogLevel = "INFO"
     consumer_group_id: str = Field("data-processor-group", min_length=1, max_length=200)
     batch_size: int = Field(100, ge=1, le=100_000)
@@ -120,6 +126,11 @@ class Settings(BaseSettings):
     @classmethod
     def _upper_level(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("timescaledb", mode="before")
+    @classmethod
+    def _timescaledb_mode(cls, value: Any) -> Any:
+        return normalize_mode(value) if isinstance(value, str) else value
 
     @field_validator("validation_mode", "event_loop", mode="before")
     @classmethod

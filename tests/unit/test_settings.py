@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -80,15 +81,25 @@ def test_mask_url_hides_password_only() -> None:
     assert mask_url("redis://redis:6379") == "redis://redis:6379"
 
 
-def test_worker_with_bad_setting_stops_with_one_line() -> None:
+def _faust(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     faust = Path(sys.executable).with_name("faust")
-    result = subprocess.run(
-        [str(faust), "-A", "app", "worker"],
-        env={"PATH": "/usr/bin:/bin", "TIMESCALE_URL": URL, "BATCH_SIZE": "lots"},
+    return subprocess.run(
+        [str(faust), "-A", "app", *args],
+        # A bare environment (no TIMESCALE_URL etc. from the shell), but this checkout's code.
+        env={
+            "PATH": "/usr/bin:/bin",
+            "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
+            "TIMESCALE_URL": URL,
+            **env,
+        },
         capture_output=True,
         text=True,
         timeout=60,
     )
+
+
+def test_worker_with_bad_setting_stops_with_one_line() -> None:
+    result = _faust("worker", BATCH_SIZE="lots")
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert lines == [
@@ -112,17 +123,6 @@ def test_settings_malformed_url_is_a_configuration_error_without_the_password(
     message = str(info.value)
     assert message.startswith(f"{variable}=") and "malformed URL" in message
     assert "S3cretPW" not in message and info.value.__suppress_context__
-
-
-def _faust(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    faust = Path(sys.executable).with_name("faust")
-    return subprocess.run(
-        [str(faust), "-A", "app", *args],
-        env={"PATH": "/usr/bin:/bin", "TIMESCALE_URL": URL, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 @pytest.mark.parametrize(
