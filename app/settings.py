@@ -59,8 +59,9 @@ class Settings(BaseSettings):
         "kafka:9092",
         description="comma-separated host:port list, or a kafka:// or tansu:// URL",
     )
-    timescale_url: str = Field(description="postgresql://user[:password]@host:port/database")
-    redis_url: str = Field("redis://redis:6379", description="redis://host:port[/db]")
+    # repr=False: a settings object in a log line or a traceback must not show passwords.
+    timescale_url: str = Field(description="postgresql://user[:password]@host:port/database", repr=False)
+    redis_url: str = Field("redis://redis:6379", description="redis://host:port[/db]", repr=False)
     timescaledb: Literal["auto", "on", "off"] = Field(
         "auto",
         description="migrations: auto uses TimescaleDB where the server offers it, on requires it, "

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from structlog.testing import capture_logs
 
@@ -97,3 +100,34 @@ def test_circuit_open_log_masks_query_password_and_error_text() -> None:
     assert logs and logs[0]["event"] == "db.circuit_open"
     assert SECRET not in repr(logs)
     assert SECRET not in (database.last_error or "")
+
+
+def test_settings_repr_shows_no_url_password() -> None:
+    from app.settings import load_settings
+
+    settings = load_settings(
+        timescale_url="postgresql://sei:S3cretPW@db/sei", redis_url="redis://:S3cretPW@redis:6379/0"
+    )
+    assert SECRET not in repr(settings) and SECRET not in str(settings)
+
+
+def test_worker_log_config_masks_urls_in_library_and_structlog_lines() -> None:
+    # The worker's logging, configured as app.main does, in a process of its own.
+    script = """
+import logging, logging.config
+from app.logging import configure_structlog, get_logger, logging_config
+configure_structlog()
+logging.config.dictConfig(logging_config("INFO"))
+url = "postgresql://sei:S3cretPW@db/sei?sslpassword=S3cretPW"
+logging.getLogger("aiokafka").warning("cannot reach %s", url)
+get_logger("sei.test").error("db.failed", error=f"OSError: {url} refused")
+try:
+    raise RuntimeError(url)
+except RuntimeError:
+    get_logger("sei.test").exception("db.crashed")
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 3 and all("postgresql://sei:***@db/sei?sslpassword=***" in line for line in lines)
+    assert SECRET not in result.stderr
