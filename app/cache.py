@@ -21,9 +21,7 @@ __all__ = ["RedisCache"]
 
 log = get_logger("sei.cache")
 
-_SET_ALL_WITH_TTL = (
-    "for _, key in ipairs(KEYS) do redis.call('SET', key, '1', 'EX', ARGV[1]) end return #KEYS"
-)
+_SET_ALL_WITH_TTL = "for _, key in ipairs(KEYS) do redis.call('SET', key, '1', 'EX', ARGV[1]) end return #KEYS"
 _SCRIPT_CHUNK = 1000
 
 

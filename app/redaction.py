@@ -26,17 +26,12 @@ _SECRET_PARAM = re.compile(rf"(?i)([?&;]{_SECRET_NAME}=)([^&;#\s]*)")
 _URL_IN_TEXT = re.compile(r"""[A-Za-z][A-Za-z0-9+.\-]*://[^\s'"<>]+""")
 
 
-def _userinfo_end(url: str, start: int) -> int:
-    """Index of the ``@`` closing the userinfo after ``start``, or -1 when there is none."""
-    return url.rfind("@", start)
-
-
 def mask_url(url: str) -> str:
     """``url`` with the userinfo password and credential query values replaced by ``***``."""
     text = str(url)
     scheme = _SCHEME.match(text)
     if scheme:
-        at = _userinfo_end(text, scheme.end())
+        at = text.rfind("@", scheme.end())  # the last @: see the module docstring
         if at >= 0:
             user, colon, _ = text[scheme.end() : at].partition(":")
             if colon:
@@ -57,7 +52,7 @@ def secret_values(url: str) -> frozenset[str]:
     found: set[str] = set()
     scheme = _SCHEME.match(text)
     if scheme:
-        at = _userinfo_end(text, scheme.end())
+        at = text.rfind("@", scheme.end())  # the last @: see the module docstring
         if at >= 0:
             _, colon, password = text[scheme.end() : at].partition(":")
             if colon:
