@@ -22,8 +22,8 @@ _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
 # secret, client_secret, token, access_token, api_key, apikey, sslkey, auth, credentials...
 _SECRET_NAME = r"[^=&;#?\s]*(?:pass|pwd|secret|token|key|auth|credential)[^=&;#?\s]*"
 _SECRET_PARAM = re.compile(rf"(?i)([?&;]{_SECRET_NAME}=)([^&;#\s]*)")
-# A URL inside free text runs to the next whitespace or quote.
-_URL_IN_TEXT = re.compile(r"""[A-Za-z][A-Za-z0-9+.\-]*://[^\s'"<>]+""")
+# A URL inside free text runs to the next whitespace (a quote may be part of a password).
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://\S+")
 
 
 def mask_url(url: str) -> str:

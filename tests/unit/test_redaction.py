@@ -72,6 +72,13 @@ def test_mask_url_of_malformed_url_keeps_no_secret(url: str) -> None:
     assert SECRET not in mask_urls_in_text(f"connecting to '{url}' failed")
 
 
+def test_mask_urls_in_text_keeps_quoted_passwords_hidden() -> None:
+    text = "error: 'postgresql://u:S3c\"ret\'PW@db/x' and \"redis://:S3cretPW@r\", ok"
+    masked = mask_urls_in_text(text)
+    assert "S3c" not in masked and SECRET not in masked
+    assert masked.startswith("error: 'postgresql://u:***@db/x'")
+
+
 def test_secret_values_are_raw_and_decoded() -> None:
     assert secret_values("postgresql://u:p%40ss@h/d?token=a+b") == {"p%40ss", "p@ss", "a+b", "a b"}
     assert secret_values("postgresql://u@h/d") == frozenset()
