@@ -73,7 +73,7 @@ def test_mask_url_of_malformed_url_keeps_no_secret(url: str) -> None:
 
 
 def test_mask_urls_in_text_keeps_quoted_passwords_hidden() -> None:
-    text = "error: 'postgresql://u:S3c\"ret\'PW@db/x' and \"redis://:S3cretPW@r\", ok"
+    text = "error: 'postgresql://u:S3c\"ret'PW@db/x' and \"redis://:S3cretPW@r\", ok"
     masked = mask_urls_in_text(text)
     assert "S3c" not in masked and SECRET not in masked
     assert masked.startswith("error: 'postgresql://u:***@db/x'")
