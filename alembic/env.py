@@ -1,8 +1,14 @@
-"""Alembic environment: async engine from TIMESCALE_URL; online and offline (--sql)."""
+"""Alembic environment: async engine from TIMESCALE_URL; online and offline (--sql).
+
+The TimescaleDB mode (auto, on, off) comes from ``-x timescaledb=...`` or TIMESCALEDB and is
+recorded in the session (``sei.timescaledb``) first, so the migrations' guarded blocks see
+it at run time, online or when a DBA runs the printed script.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import sys
 from logging.config import fileConfig
 from typing import Any
 
@@ -13,6 +19,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from alembic import context
 from app.settings import load_settings_or_exit
 from models.orm import TIMESCALE_MANAGED, Base
+from models.timescale import PRELOAD_FIX, is_not_preloaded, normalize_mode, set_mode
 
 config = context.config
 if config.config_file_name is not None:
@@ -34,6 +41,18 @@ def _url() -> str:
     return load_settings_or_exit().sqlalchemy_url
 
 
+def _mode() -> str:
+    """``-x timescaledb=...`` if given, else the TIMESCALEDB setting."""
+    given = context.get_x_argument(as_dictionary=True).get("timescaledb")
+    if given is None:
+        return load_settings_or_exit().timescaledb
+    try:
+        return normalize_mode(given)
+    except ValueError as exc:
+        print(f"sei-processor: configuration error: -x timescaledb: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 def run_migrations_offline() -> None:
     context.configure(
         url=_url(),
@@ -43,6 +62,7 @@ def run_migrations_offline() -> None:
         include_object=include_object,
     )
     with context.begin_transaction():
+        context.execute(set_mode(_mode()))
         context.run_migrations()
 
 
@@ -54,6 +74,7 @@ def do_run_migrations(connection: Connection) -> None:
         include_object=include_object,
     )
     with context.begin_transaction():
+        context.execute(set_mode(_mode()))
         context.run_migrations()
 
 
@@ -66,10 +87,18 @@ async def run_async_migrations() -> None:
 
 def run_migrations_online() -> None:
     connection = config.attributes.get("connection")
-    if connection is not None:
-        do_run_migrations(connection)
-    else:
-        asyncio.run(run_async_migrations())
+    try:
+        if connection is not None:
+            do_run_migrations(connection)
+        else:
+            asyncio.run(run_async_migrations())
+    except Exception as exc:
+        # The one server misconfiguration a DBA meets first gets one line, not a traceback
+        # (the whole run is one transaction: nothing was applied).
+        if not is_not_preloaded(exc):
+            raise
+        print(f"sei-processor: migration error: {PRELOAD_FIX}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 if context.is_offline_mode():

@@ -15,6 +15,7 @@ import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 
 from app.logging import get_logger
+from app.redaction import scrub
 
 __all__ = ["RedisCache"]
 
@@ -50,7 +51,12 @@ class RedisCache:
     def _failed(self, exc: Exception, what: str) -> None:
         self._quiet_until = time.monotonic() + self.quiet_after_failure_s
         if not self._down:
-            log.warning("redis.unavailable", what=what, error=f"{type(exc).__name__}: {exc}", mode="degraded")
+            log.warning(
+                "redis.unavailable",
+                what=what,
+                error=scrub(f"{type(exc).__name__}: {exc}", [self.url]),
+                mode="degraded",
+            )
         self._down = True
 
     def _succeeded(self) -> None:

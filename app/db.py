@@ -19,8 +19,8 @@ from typing import TypeVar
 import asyncpg
 
 from app.logging import get_logger
+from app.redaction import mask_url, scrub
 from app.retry import RetryPolicy
-from app.settings import mask_url
 
 __all__ = ["Database", "is_data_error"]
 
@@ -129,7 +129,7 @@ class Database:
                 return await work(conn)
 
     def _note_failure(self, exc: Exception, what: str, attempt: int, exhausted: bool) -> None:
-        self.last_error = f"{type(exc).__name__}: {exc}"
+        self.last_error = scrub(f"{type(exc).__name__}: {exc}", [self.dsn])
         if exhausted and self.circuit_open_since is None:
             self.circuit_open_since = time.monotonic()
             log.error(

@@ -185,7 +185,7 @@ class LocalStack:
         return (
             f"broker   tansu://{self.broker.bootstrap} (memory storage, fresh)\n"
             f"database {mask_url(self.database_url)} ({self.database_origin})\n"
-            f"redis    {self.redis_url} ({'up' if self.redis_up else 'not answering: degraded mode'})"
+            f"redis    {mask_url(self.redis_url)} ({'up' if self.redis_up else 'not answering: degraded mode'})"
         )
 
 

@@ -11,7 +11,18 @@ from typing import Any
 
 import structlog
 
-__all__ = ["logging_config", "configure_structlog", "get_logger"]
+from app.redaction import mask_urls_in_text
+
+__all__ = ["logging_config", "configure_structlog", "get_logger", "mask_urls"]
+
+
+def mask_urls(logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
+    """Processor: hide the password of any URL in a string field (ours or a library's)."""
+    for key, value in event.items():
+        if isinstance(value, str) and "://" in value:
+            event[key] = mask_urls_in_text(value)
+    return event
+
 
 _SHARED_PROCESSORS: list[Any] = [
     structlog.contextvars.merge_contextvars,
@@ -48,6 +59,7 @@ def logging_config(level: str) -> dict[str, Any]:
                 "processors": [
                     structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                     structlog.processors.format_exc_info,
+                    mask_urls,
                     structlog.processors.JSONRenderer(sort_keys=False),
                 ],
                 "foreign_pre_chain": _SHARED_PROCESSORS,

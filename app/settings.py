@@ -12,10 +12,13 @@ import socket
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import SplitResult, urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from app.redaction import mask_url, scrub
+from models.timescale import normalize_mode
 
 __all__ = ["Settings", "SettingsError", "load_settings", "mask_url"]
 
@@ -31,14 +34,20 @@ class SettingsError(Exception):
     """A setting has a value the processor cannot use; the message names it."""
 
 
-def mask_url(url: str) -> str:
-    """Return ``url`` with any password replaced by ``***`` (safe to log)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+def _split_url(value: str) -> SplitResult:
+    """``urlsplit`` whose error says what is wrong without quoting any part of the URL.
+
+    urllib's own messages may quote a piece of a misparsed password (as a "port").
+    """
+    try:
+        parts = urlsplit(value)
+        parts.hostname  # noqa: B018 - parsing the host raises for an unclosed "["
+    except ValueError:
+        raise ValueError(
+            "malformed URL: check the host (an IPv6 address needs both brackets) and "
+            "percent-encode @ : / ? # [ ] in the user name and password"
+        ) from None
+    return parts
 
 
 class Settings(BaseSettings):
@@ -50,8 +59,14 @@ class Settings(BaseSettings):
         "kafka:9092",
         description="comma-separated host:port list, or a kafka:// or tansu:// URL",
     )
-    timescale_url: str = Field(description="postgresql://user[:password]@host:port/database")
-    redis_url: str = Field("redis://redis:6379", description="redis://host:port[/db]")
+    # repr=False: a settings object in a log line or a traceback must not show passwords.
+    timescale_url: str = Field(description="postgresql://user[:password]@host:port/database", repr=False)
+    redis_url: str = Field("redis://redis:6379", description="redis://host:port[/db]", repr=False)
+    timescaledb: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="migrations: auto uses TimescaleDB where the server offers it, on requires it, "
+        "off builds the plain-PostgreSQL schema",
+    )
     log_level: LogLevel = "INFO"
     consumer_group_id: str = Field("data-processor-group", min_length=1, max_length=200)
     batch_size: int = Field(100, ge=1, le=100_000)
@@ -113,6 +128,11 @@ class Settings(BaseSettings):
     def _upper_level(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
 
+    @field_validator("timescaledb", mode="before")
+    @classmethod
+    def _timescaledb_mode(cls, value: Any) -> Any:
+        return normalize_mode(value) if isinstance(value, str) else value
+
     @field_validator("validation_mode", "event_loop", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:
@@ -132,7 +152,7 @@ class Settings(BaseSettings):
     @field_validator("timescale_url")
     @classmethod
     def _check_postgres_url(cls, value: str) -> str:
-        parts = urlsplit(value)
+        parts = _split_url(value)
         if parts.scheme not in ("postgresql", "postgres", "postgresql+asyncpg"):
             raise ValueError("expected postgresql://user[:password]@host:port/database")
         has_host = bool(parts.hostname) or "host=" in parts.query
@@ -143,7 +163,7 @@ class Settings(BaseSettings):
     @field_validator("redis_url")
     @classmethod
     def _check_redis_url(cls, value: str) -> str:
-        parts = urlsplit(value)
+        parts = _split_url(value)
         if parts.scheme not in ("redis", "rediss", "unix") or not (parts.hostname or parts.path):
             raise ValueError("expected redis://host:port[/db]")
         return value
@@ -210,6 +230,8 @@ def _describe(error: dict[str, Any]) -> str:
     else:
         shown = mask_url(value) if isinstance(value, str) and "://" in value else value
     reason = str(error["msg"]).removeprefix("Value error, ")
+    if isinstance(value, str):
+        reason = scrub(reason, [value])
     return f"{variable}={shown!r} is invalid: {reason}"
 
 

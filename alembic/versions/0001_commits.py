@@ -15,6 +15,7 @@ from alembic import op
 from models.timescale import (
     ENABLE_EXTENSION,
     continuous_aggregate,
+    drop_hypertable_policies,
     drop_relation,
     hypertable,
     when_timescale,
@@ -82,6 +83,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # The aggregate first (it depends on commits), then the policies, then the table;
+    # DROP TABLE takes the indexes and, on TimescaleDB, the chunks with it.
     op.execute(drop_relation("commits_daily_stats"))
-    op.drop_index("ix_commits_repository_time", table_name="commits")
+    op.execute(drop_hypertable_policies("commits"))
     op.drop_table("commits")

@@ -24,7 +24,14 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 from alembic import op
-from models.timescale import continuous_aggregate, drop_relation, hypertable, when_timescale
+from models.timescale import (
+    HAS_TIMESCALE,
+    continuous_aggregate,
+    drop_hypertable_policies,
+    drop_relation,
+    hypertable,
+    when_timescale,
+)
 
 revision: str = "0003"
 down_revision: str | None = "0002"
@@ -228,7 +235,7 @@ def weekly_metrics() -> str:
     return f"""
 DO $do$
 BEGIN
-    IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb') THEN
+    IF {HAS_TIMESCALE} THEN
         BEGIN
 {aggregate}
         EXCEPTION WHEN feature_not_supported THEN
@@ -245,13 +252,13 @@ $do$
 
 def downgrade() -> None:
     op.execute(drop_relation("pull_requests_weekly_metrics"))
+    for table in ("metrics_daily", "issues", "pull_requests"):
+        op.execute(drop_hypertable_policies(table))
     op.drop_table("metrics_daily")
     op.drop_table("sprints")
     op.drop_index("ix_issue_status_durations_project", table_name="issue_status_durations")
     op.drop_table("issue_status_durations")
-    op.drop_index("ix_issues_project_created", table_name="issues")
-    op.drop_table("issues")
-    op.drop_index("ix_pull_requests_repository_merged", table_name="pull_requests")
+    op.drop_table("issues")  # with its indexes (and chunks)
     op.drop_table("pull_requests")
     op.drop_index("ix_repositories_team", table_name="repositories")
     op.drop_table("repositories")

@@ -19,7 +19,13 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 from alembic import op
-from models.timescale import continuous_aggregate, drop_relation, hypertable, when_timescale
+from models.timescale import (
+    continuous_aggregate,
+    drop_hypertable_policies,
+    drop_relation,
+    hypertable,
+    when_timescale,
+)
 
 revision: str = "0004"
 down_revision: str | None = "0003"
@@ -82,6 +88,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.execute(drop_relation("ingested_events_per_minute"))
-    op.drop_index("ix_ingested_events_source_time", table_name="ingested_events")
-    op.drop_index("ix_ingested_events_type_time", table_name="ingested_events")
-    op.drop_table("ingested_events")
+    op.execute(drop_hypertable_policies("ingested_events"))
+    op.drop_table("ingested_events")  # with its indexes (and chunks)

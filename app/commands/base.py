@@ -21,7 +21,7 @@ from faust.cli.base import AppCommand, cli
 
 from app.commands.exceptions import OptionError, ToolError
 from app.logging import logging_config
-from app.settings import mask_url
+from app.redaction import mask_url, scrub
 
 __all__ = ["ToolCommand", "connect_database"]
 
@@ -97,5 +97,8 @@ async def connect_database(dsn: str) -> asyncpg.Connection:
     """One connection; ToolError naming the (masked) URL when the database does not answer."""
     try:
         return await asyncpg.connect(dsn, timeout=10)
-    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
-        raise ToolError(f"cannot connect to the database at {mask_url(dsn)} (TIMESCALE_URL): {exc}") from None
+    except (TimeoutError, OSError, ValueError, asyncpg.PostgresError) as exc:
+        reason = scrub(str(exc), [dsn])
+        raise ToolError(
+            f"cannot connect to the database at {mask_url(dsn)} (TIMESCALE_URL): {reason}"
+        ) from None

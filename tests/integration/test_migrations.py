@@ -87,6 +87,6 @@ def test_migrations_offline_script_guards_timescale_parts(empty_database: str) -
     assert "add_compression_policy('commits', INTERVAL '90 days'" in script
     assert "timescaledb.compress_segmentby = 'repository_id'" in script
     assert "WITH (timescaledb.continuous)" in script
-    assert "IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')" in script
+    assert "EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')" in script
     # Printing the script touches nothing.
     assert set(relations(empty_database)) == set()

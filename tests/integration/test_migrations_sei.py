@@ -107,5 +107,5 @@ def test_revision_0003_offline_script_guards_timescale_parts(empty_database: str
     assert "create_hypertable('metrics_daily', 'metric_date'" in script
     assert "CREATE MATERIALIZED VIEW pull_requests_weekly_metrics WITH (timescaledb.continuous)" in script
     assert "PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY review_time_hours)" in script
-    assert script.count("IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')") >= 2
+    assert script.count("AND EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')") >= 2
     assert set(relations(empty_database)) == set()  # printing the script touches nothing

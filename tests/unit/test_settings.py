@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -80,18 +81,73 @@ def test_mask_url_hides_password_only() -> None:
     assert mask_url("redis://redis:6379") == "redis://redis:6379"
 
 
-def test_worker_with_bad_setting_stops_with_one_line() -> None:
+def _faust(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     faust = Path(sys.executable).with_name("faust")
-    result = subprocess.run(
-        [str(faust), "-A", "app", "worker"],
-        env={"PATH": "/usr/bin:/bin", "TIMESCALE_URL": URL, "BATCH_SIZE": "lots"},
+    return subprocess.run(
+        [str(faust), "-A", "app", *args],
+        # A bare environment (no TIMESCALE_URL etc. from the shell), but this checkout's code.
+        env={
+            "PATH": "/usr/bin:/bin",
+            "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
+            "TIMESCALE_URL": URL,
+            **env,
+        },
         capture_output=True,
         text=True,
         timeout=60,
     )
+
+
+def test_worker_with_bad_setting_stops_with_one_line() -> None:
+    result = _faust("worker", BATCH_SIZE="lots")
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert lines == [
         "sei-processor: configuration error: BATCH_SIZE='lots' is invalid: "
         "Input should be a valid integer, unable to parse string as an integer"
     ]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        pytest.param("TIMESCALE_URL", "postgresql://sei:S3cretPW@[db/sei", id="db-unclosed-bracket"),
+        pytest.param("REDIS_URL", "redis://:S3cretPW@[redis", id="redis-unclosed-bracket"),
+    ],
+)
+def test_settings_malformed_url_is_a_configuration_error_without_the_password(
+    variable: str, value: str
+) -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings(**{"timescale_url": URL, variable.lower(): value})
+    message = str(info.value)
+    assert message.startswith(f"{variable}=") and "malformed URL" in message
+    assert "S3cretPW" not in message and info.value.__suppress_context__
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        pytest.param("TIMESCALE_URL", "postgresql://sei:S3cretPW@[db/sei", id="db-unclosed-bracket"),
+        pytest.param("REDIS_URL", "redis://:S3cretPW@[redis", id="redis-unclosed-bracket"),
+    ],
+)
+def test_worker_with_malformed_url_names_it_and_never_prints_the_password(variable: str, value: str) -> None:
+    result = _faust("worker", **{variable: value})
+    assert result.returncode == 2
+    assert "S3cretPW" not in result.stdout + result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"sei-processor: configuration error: {variable}='") and "malformed URL" in line
+
+
+def test_dlq_list_never_prints_a_query_password() -> None:
+    # Port 1 refuses: the tool reports the URL it could not reach.
+    result = _faust(
+        "dlq", "list", TIMESCALE_URL="postgresql://sei@127.0.0.1:1/sei?sslmode=disable&password=S3cretPW"
+    )
+    assert result.returncode != 0
+    assert (
+        "cannot connect to the database at postgresql://sei@127.0.0.1:1/sei?sslmode=disable&password=***"
+        in (result.stderr + result.stdout)
+    )
+    assert "S3cretPW" not in result.stdout + result.stderr
