@@ -11,8 +11,7 @@ event time puts it. Jira issues of type Incident reach ops.incidents from agents
 
 from __future__ import annotations
 
-import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import asyncpg
@@ -20,14 +19,11 @@ from faust import StreamT
 from faust.types import EventT
 from pydantic import BaseModel
 
-from agents.acceptance import accept
-from agents.batches import run_batches, skip_done
+from agents.batches import run_batches
 from agents.delivery_sink import upsert_deployments, upsert_incidents
-from agents.dlq import DeadLetterBatch, store_dead_letters
-from agents.entity_batch import EntityWork, processing_failed, record_batch
+from agents.entity_batch import Applied, EntityFamily, handle_entity_batch
 from agents.projection import projection
 from app.main import app
-from app.resources import database, metrics
 from app.topics import cicd_deployments, ops_incidents
 from models.cicd_events import DeploymentEvent, IncidentEventModel
 from tables.delivery import (
@@ -37,15 +33,12 @@ from tables.delivery import (
     repository_incidents,
 )
 from tables.deployment_state import Deployment
-from tables.event_context import acting_for
 from tables.incident_state import IncidentEvent, IncidentState
 from tables.instants import to_micros
 
 __all__ = ["process_deployments", "process_incidents", "handle_deployment_batch", "handle_incident_batch"]
 
 M = TypeVar("M", bound=BaseModel)
-# A repository's events applied to its table entry: (whether it changed, the rows to write).
-Apply = Callable[[str, list[Any]], tuple[bool, list[Any]]]
 
 
 def deployment_of(event: DeploymentEvent) -> Deployment:
@@ -78,59 +71,8 @@ def incident_event_of(event: IncidentEventModel) -> IncidentEvent:
     )
 
 
-def _by_repository(
-    events: Sequence[EventT], model: type[M], convert: Callable[[M], Any], letters: DeadLetterBatch
-) -> dict[str, EntityWork]:
-    groups: dict[str, EntityWork] = {}
-    for event in events:
-        converted = accept(event, model, letters, "repository_id", _repository_of, convert)
-        if converted is not None:
-            groups.setdefault(converted.repository_id, EntityWork(event)).add(event, converted)
-    return groups
-
-
 def _repository_of(event: Any) -> str:
     return str(event.repository_id)
-
-
-async def _handle_batch(
-    events: Sequence[EventT],
-    model: type[M],
-    convert: Callable[[M], Any],
-    apply: Apply,
-    upsert: Callable[[asyncpg.Connection, list[Any]], Awaitable[None]],
-    entity: str,
-) -> None:
-    """One batch of a topic keyed by repository: each repository's events applied to its
-    table entry (``apply``: whether it changed, and the rows to write), then the rows and
-    the dead letters in one transaction."""
-    started = time.perf_counter()
-    letters = DeadLetterBatch()
-    fresh = await skip_done(events)
-    groups = _by_repository(fresh.events, model, convert, letters)
-    rows: list[Any] = []
-    changed_repositories: list[str] = []
-    for repository_id, work in groups.items():
-        try:
-            with acting_for(work.event):
-                changed, repository_rows = apply(repository_id, work.changes)
-        except Exception as exc:
-            processing_failed(work, letters, exc, entity)
-            continue
-        if changed:
-            changed_repositories.append(repository_id)
-        rows.extend(repository_rows)
-
-    async def write(conn: asyncpg.Connection) -> None:
-        await upsert(conn, rows)
-        await store_dead_letters(conn, letters.letters)
-
-    await database.transaction(write, what=entity)
-    letters.publish()
-    projection.mark_repositories(changed_repositories)
-    fresh.remember_when_committed()
-    metrics.record_rows(entity, len(rows))
-    record_batch(events, fresh, letters, started)
 
 
 # Each derives everything before it keeps anything: a failure leaves the table as it was.
@@ -138,28 +80,68 @@ async def _handle_batch(
 # what the database never received.
 
 
-def _apply_deployments(repository_id: str, deployments: list[Deployment]) -> tuple[bool, list[Deployment]]:
+def _apply_deployments(repository_id: str, deployments: list[Deployment]) -> Applied:
     merged, changed = merge_deployments(repository_deployments.get(repository_id) or {}, deployments)
     rows = [Deployment.from_record(merged[d.id]) for d in {d.id: d for d in deployments}.values()]
     if changed:
         repository_deployments[repository_id] = merged
-    return changed, rows
+    return Applied(rows, changed)
 
 
-def _apply_incidents(repository_id: str, incident_events: list[IncidentEvent]) -> tuple[bool, list[Any]]:
+def _apply_incidents(repository_id: str, incident_events: list[IncidentEvent]) -> Applied:
     merged, changed = merge_incident_events(repository_incidents.get(repository_id) or {}, incident_events)
     rows = [IncidentState.from_record(merged[i]).view() for i in {e.id for e in incident_events}]
     if changed:
         repository_incidents[repository_id] = merged
-    return changed, rows
+    return Applied(rows, changed)
+
+
+def _rows(applied: Mapping[str, Applied]) -> list[Any]:
+    return [row for outcome in applied.values() for row in outcome.rows]
+
+
+def _finish(applied: Mapping[str, Applied]) -> None:
+    # Lead times, failures and restores of these repositories may have moved.
+    projection.mark_repositories(key for key, outcome in applied.items() if outcome.changed)
+
+
+def _family(
+    name: str,
+    model: type[M],
+    convert: Callable[[M], Any],
+    apply: Callable[[str, list[Any]], Applied],
+    upsert: Callable[[asyncpg.Connection, list[Any]], Awaitable[None]],
+) -> EntityFamily[M, Any]:
+    async def write(conn: asyncpg.Connection, applied: Mapping[str, Applied]) -> None:
+        await upsert(conn, _rows(applied))
+
+    def change_of(event: M) -> tuple[str, Any]:
+        change = convert(event)
+        return change.repository_id, change
+
+    return EntityFamily(
+        name=name,
+        model=model,
+        key_field="repository_id",
+        key_of=_repository_of,
+        change_of=change_of,
+        apply=apply,
+        write=write,
+        rows_written=lambda applied: {name: len(_rows(applied))},
+        finish=_finish,
+    )
+
+
+DEPLOYMENTS = _family("deployments", DeploymentEvent, deployment_of, _apply_deployments, upsert_deployments)
+INCIDENTS = _family("incidents", IncidentEventModel, incident_event_of, _apply_incidents, upsert_incidents)
 
 
 async def handle_deployment_batch(events: Sequence[EventT]) -> None:
-    await _handle_batch(events, DeploymentEvent, deployment_of, _apply_deployments, upsert_deployments, "deployments")
+    await handle_entity_batch(events, DEPLOYMENTS)
 
 
 async def handle_incident_batch(events: Sequence[EventT]) -> None:
-    await _handle_batch(events, IncidentEventModel, incident_event_of, _apply_incidents, upsert_incidents, "incidents")
+    await handle_entity_batch(events, INCIDENTS)
 
 
 @app.agent(cicd_deployments, concurrency=1)

@@ -23,7 +23,8 @@ from faust.types import EventT
 from agents.acceptance import accept
 from agents.batches import run_write_behind, skip_done
 from agents.dlq import DeadLetterBatch, store_dead_letters
-from agents.intake import Rejection, processing_error
+from agents.entity_batch import keep_listed, processing_failed
+from agents.intake import Rejection
 from agents.projection import projection
 from agents.sinks import CommitRow, CommitSink, DailyStatsRow, write_rows_isolating
 from app.db import is_data_error
@@ -132,20 +133,11 @@ def apply_day(bucket_key: str, work: DayWork, batch: CommitBatch) -> None:
 
 
 def index_days(groups: dict[str, DayWork]) -> None:
-    """Make sure every bucket of the batch is listed in its repository's day index.
-
-    Checked on every delivery, not only when a bucket is created: after a crash between
-    the two changelog writes, the redelivered batch completes the index.
-    """
-    by_repository: dict[str, tuple[EventT, set[str]]] = {}
+    """Make sure every bucket of the batch is listed in its repository's day index."""
+    listed: dict[str, tuple[EventT, set[Any]]] = {}
     for work in groups.values():
-        _, days = by_repository.setdefault(work.repository_id, (work.event, set()))
-        days.add(work.day)
-    for repository_id, (event, days) in by_repository.items():
-        with acting_for(event):
-            listed = commit_repository_days.get(repository_id) or []
-            if not days.issubset(listed):
-                commit_repository_days[repository_id] = sorted(days.union(listed))
+        listed.setdefault(work.repository_id, (work.event, set()))[1].add(work.day)
+    keep_listed(commit_repository_days, listed)
 
 
 async def write_commit_batch(batch: CommitBatch, letters: DeadLetterBatch) -> int:
@@ -227,10 +219,8 @@ async def prepare_commit_batch(events: Sequence[EventT]) -> Coroutine[Any, Any, 
     for bucket_key, work in groups.items():
         try:
             apply_day(bucket_key, work, batch)
-        except Exception as exc:  # a bug must cost these events, not the partition
-            log.exception("commits.apply_failed", bucket=bucket_key)
-            for event, _, _ in work.commits:
-                letters.add(event, processing_error(exc))
+        except Exception as exc:
+            processing_failed([event for event, _, _ in work.commits], letters, exc, f"commits {bucket_key}")
     index_days(groups)
     prepared = time.perf_counter() - started
 

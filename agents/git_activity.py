@@ -10,8 +10,7 @@ the durable record, the table's changelog, written before the batch's offsets co
 
 from __future__ import annotations
 
-import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import asyncpg
@@ -19,17 +18,14 @@ import orjson
 from faust import StreamT
 from faust.types import EventT
 
-from agents.acceptance import accept
-from agents.batches import run_batches, skip_done
-from agents.dlq import DeadLetterBatch, store_dead_letters
-from agents.entity_batch import EntityWork, processing_failed, record_batch
+from agents.batches import run_batches
+from agents.entity_batch import Applied, EntityFamily, handle_entity_batch
 from agents.git_activity_sink import RepositoryRow, repository_row, upsert_repositories
 from agents.projection import projection
 from app.main import app
-from app.resources import cache, database, metrics
+from app.resources import cache
 from app.topics import git_pull_requests, git_repositories
 from models.git_events import PullRequestEventModel, RepositoryEvent
-from tables.event_context import acting_for
 from tables.git_activity import (
     merge_pull_request_events,
     merge_repository_events,
@@ -101,102 +97,81 @@ def _repository_of(event: Any) -> str:
     return str(event.repository_id)
 
 
-async def _store_letters(letters: DeadLetterBatch, what: str) -> None:
-    if len(letters):
-        await database.transaction(lambda conn: store_dead_letters(conn, letters.letters), what=what)
+def _apply_pull_request(key: str, changes: list[PullRequestEvent]) -> Applied:
+    record, is_new = merge_pull_request_events(pull_requests.get(key), changes)
+    if is_new:
+        pull_requests[key] = record
+    # The repository's index lists the PR by number.
+    return Applied(changed=is_new, owner=changes[0].repository_id, effects=changes[0].number)
 
 
-def index_pull_requests(listed: dict[str, tuple[EventT, set[int]]]) -> None:
-    """Make sure every PR of the batch is in its repository's index (checked on every delivery:
-    a crash between the two changelog writes is completed by the redelivery)."""
-    for repository_id, (event, numbers) in listed.items():
-        with acting_for(event):
-            known = repository_pull_requests.get(repository_id) or []
-            if not numbers.issubset(known):
-                repository_pull_requests[repository_id] = sorted(numbers.union(known))
+def _finish_pull_requests(applied: Mapping[str, Applied]) -> None:
+    # Rows come from the projection (stage durations need the repository's commits and deployments).
+    projection.mark_repositories({o.owner for o in applied.values() if o.changed and o.owner is not None})
+
+
+PULL_REQUESTS: EntityFamily[PullRequestEventModel, PullRequestEvent] = EntityFamily(
+    name="pull_requests",
+    model=PullRequestEventModel,
+    key_field="repository_id",
+    key_of=_repository_of,
+    change_of=_keyed_pr_event,
+    apply=_apply_pull_request,
+    index=repository_pull_requests,
+    index_entry=lambda key, applied: applied.effects,
+    finish=_finish_pull_requests,
+)
 
 
 async def handle_pull_request_batch(events: Sequence[EventT]) -> None:
     """Process one batch of git.pull_requests messages."""
-    started = time.perf_counter()
-    letters = DeadLetterBatch()
-    fresh = await skip_done(events)
-    groups: dict[str, EntityWork] = {}
-    listed: dict[str, tuple[EventT, set[int]]] = {}
-    for event in fresh.events:
-        change = accept(event, PullRequestEventModel, letters, "repository_id", _repository_of, _keyed_pr_event)
-        if change is None:
-            continue
-        key, pr_event = change
-        groups.setdefault(key, EntityWork(event)).add(event, pr_event)
-    changed: set[str] = set()
-    for key, work in groups.items():
-        first: PullRequestEvent = work.changes[0]
-        try:
-            with acting_for(work.event):
-                record, is_new = merge_pull_request_events(pull_requests.get(key), work.changes)
-                if is_new:
-                    pull_requests[key] = record
-        except Exception as exc:
-            processing_failed(work, letters, exc, "pull_requests")
-            continue
-        listed.setdefault(first.repository_id, (work.event, set()))[1].add(first.number)
-        if is_new:
-            changed.add(first.repository_id)
-    index_pull_requests(listed)
-    await _store_letters(letters, "git.pull_requests dead letters")
-    letters.publish()
-    projection.mark_repositories(changed)
-    fresh.remember_when_committed()
-    record_batch(events, fresh, letters, started)
+    await handle_entity_batch(events, PULL_REQUESTS)
+
+
+def _apply_repository(repository_id: str, changes: list[RepositorySnapshot]) -> Applied:
+    current = repositories.get(repository_id)
+    record, is_new = merge_repository_events(current, changes)
+    after = RepositorySnapshot.from_record(record)
+    # Every delivered repository's row, changed or not: the database may lack it after a crash.
+    row = repository_row(after)
+    moved: set[str] = set()
+    if is_new:
+        before = RepositorySnapshot.from_record(current) if current is not None else None
+        moved = {team_of(before), team_of(after)}
+        repositories[repository_id] = record  # last: a failure above leaves the table as it was
+    return Applied(row, is_new, effects=moved)
+
+
+async def _write_repositories(conn: asyncpg.Connection, applied: Mapping[str, Applied]) -> None:
+    await upsert_repositories(conn, [outcome.rows for outcome in applied.values()])
+
+
+async def _finish_repositories(applied: Mapping[str, Applied]) -> None:
+    # A team change moves the repository's history between two teams' metrics_daily rows.
+    projection.mark_teams({team for outcome in applied.values() for team in outcome.effects})
+    projection.mark_repositories(applied)
+    await cache.set_values(
+        {REPOSITORY_CACHE_KEY.format(key): _cached(outcome.rows) for key, outcome in applied.items()},
+        REPOSITORY_CACHE_TTL_S,
+    )
+
+
+REPOSITORIES: EntityFamily[RepositoryEvent, RepositorySnapshot] = EntityFamily(
+    name="repositories",
+    model=RepositoryEvent,
+    key_field="repository_id",
+    key_of=_repository_of,
+    change_of=lambda event: (event.repository_id, repository_snapshot_of(event)),
+    apply=_apply_repository,
+    write=_write_repositories,
+    rows_written=lambda applied: {"repositories": len(applied)},
+    finish=_finish_repositories,
+)
 
 
 async def handle_repository_batch(events: Sequence[EventT]) -> None:
     """Process one batch of git.repositories messages."""
-    started = time.perf_counter()
-    letters = DeadLetterBatch()
-    fresh = await skip_done(events)
-    groups: dict[str, EntityWork] = {}
-    for event in fresh.events:
-        snapshot = accept(event, RepositoryEvent, letters, "repository_id", _repository_of, repository_snapshot_of)
-        if snapshot is not None:
-            groups.setdefault(snapshot.repository_id, EntityWork(event)).add(event, snapshot)
-    rows: list[RepositoryRow] = []
-    teams: set[str] = set()
-    for repository_id, work in groups.items():
-        try:
-            with acting_for(work.event):
-                current = repositories.get(repository_id)
-                record, is_new = merge_repository_events(current, work.changes)
-                after = RepositorySnapshot.from_record(record)
-                # Every delivered repository's row, changed or not: the database may lack it after a crash.
-                row = repository_row(after)
-                moved: set[str] = set()
-                if is_new:
-                    before = RepositorySnapshot.from_record(current) if current is not None else None
-                    moved = {team_of(before), team_of(after)}
-                    repositories[repository_id] = record  # last: a failure above leaves the table as it was
-        except Exception as exc:
-            processing_failed(work, letters, exc, "repositories")
-            continue
-        rows.append(row)
-        teams.update(moved)
-
-    async def write(conn: asyncpg.Connection) -> None:
-        await upsert_repositories(conn, rows)
-        await store_dead_letters(conn, letters.letters)
-
-    await database.transaction(write, what="repositories")
-    letters.publish()
-    # A team change moves the repository's history between two teams' metrics_daily rows.
-    projection.mark_teams(teams)
-    projection.mark_repositories({row.repository_id for row in rows})
-    await cache.set_values(
-        {REPOSITORY_CACHE_KEY.format(row.repository_id): _cached(row) for row in rows}, REPOSITORY_CACHE_TTL_S
-    )
-    fresh.remember_when_committed()
-    metrics.record_rows("repositories", len(rows))
-    record_batch(events, fresh, letters, started)
+    await handle_entity_batch(events, REPOSITORIES)
 
 
 def _cached(row: RepositoryRow) -> bytes:

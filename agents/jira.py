@@ -14,8 +14,7 @@ a no-op). Incident fields merge per field, latest non-null first: an issue reope
 
 from __future__ import annotations
 
-import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import asyncpg
@@ -23,10 +22,8 @@ import orjson
 from faust import StreamT
 from faust.types import EventT
 
-from agents.acceptance import accept
-from agents.batches import run_batches, skip_done
-from agents.dlq import DeadLetterBatch, store_dead_letters
-from agents.entity_batch import EntityWork, processing_failed, record_batch
+from agents.batches import run_batches
+from agents.entity_batch import Applied, EntityFamily, handle_entity_batch
 from agents.jira_sink import (
     IssueRow,
     SprintRow,
@@ -40,11 +37,9 @@ from agents.jira_sink import (
 )
 from agents.projection import projection
 from app.main import app
-from app.resources import database, metrics
 from app.topics import jira_issues, jira_sprints, ops_incidents
 from models.jira_events import IssueEvent
 from models.jira_events import SprintEvent as SprintEventModel
-from tables.event_context import acting_for
 from tables.instants import from_micros, to_micros
 from tables.issue_state import IssueSnapshot, IssueState, Transition
 from tables.jira import (
@@ -99,8 +94,8 @@ def issue_change_of(event: IssueEvent) -> IssueChange:
     )
 
 
-def _keyed_issue_change(event: IssueEvent) -> tuple[str, str, IssueChange]:
-    return event.data.key, event.project_key, issue_change_of(event)
+def _keyed_issue_change(event: IssueEvent) -> tuple[str, tuple[str, IssueChange]]:
+    return event.data.key, (event.project_key, issue_change_of(event))
 
 
 def incident_message(snapshot: IssueSnapshot) -> tuple[bytes, bytes] | None:
@@ -122,66 +117,59 @@ def incident_message(snapshot: IssueSnapshot) -> tuple[bytes, bytes] | None:
     return snapshot.repository_id.encode(), orjson.dumps(value)
 
 
+def _apply_issue(key: str, changes: list[tuple[str, IssueChange]]) -> Applied:
+    project_key = changes[0][0]
+    record, changed = merge_issue_events(key, issues.get(key), [change for _, change in changes])
+    state = IssueState.from_record(record)
+    # Rows of every delivered issue, changed or not: the database may lack them after a crash.
+    rows = (issue_row(project_key, state), status_duration_rows(project_key, state))
+    messages = [incident_message(c) for _, c in changes if isinstance(c, IssueSnapshot)]
+    if changed:  # last: a failure above leaves the table as it was
+        issues[key] = record
+    return Applied(rows, changed, owner=project_key, effects=[m for m in messages if m is not None])
+
+
+def _issue_rows(applied: Mapping[str, Applied]) -> list[IssueRow]:
+    return [outcome.rows[0] for outcome in applied.values() if outcome.rows[0] is not None]
+
+
+def _durations(applied: Mapping[str, Applied]) -> list[StatusDurationRow]:
+    return [row for outcome in applied.values() for row in outcome.rows[1]]
+
+
+async def _write_issues(conn: asyncpg.Connection, applied: Mapping[str, Applied]) -> None:
+    await upsert_issues(conn, _issue_rows(applied))
+    await replace_status_durations(conn, list(applied), _durations(applied))
+
+
+def _finish_issues(applied: Mapping[str, Applied]) -> None:
+    for outcome in applied.values():
+        for key, value in outcome.effects:
+            ops_incidents.send_soon(key=key, value=value)  # flushed before the offsets commit
+    # Sprint completion depends on the issues.
+    projection.mark_projects({o.owner for o in applied.values() if o.changed and o.owner is not None})
+
+
+ISSUES: EntityFamily[IssueEvent, tuple[str, IssueChange]] = EntityFamily(
+    name="issues",
+    model=IssueEvent,
+    key_field="project_key",
+    key_of=_project_of,
+    change_of=_keyed_issue_change,
+    apply=_apply_issue,
+    write=_write_issues,
+    rows_written=lambda applied: {
+        "issues": len(_issue_rows(applied)),
+        "issue_status_durations": len(_durations(applied)),
+    },
+    index=project_issues,
+    finish=_finish_issues,
+)
+
+
 async def handle_issue_batch(events: Sequence[EventT]) -> None:
     """Process one batch of jira.issues messages."""
-    started = time.perf_counter()
-    letters = DeadLetterBatch()
-    fresh = await skip_done(events)
-    groups: dict[str, tuple[str, EntityWork]] = {}
-    for event in fresh.events:
-        change = accept(event, IssueEvent, letters, "project_key", _project_of, _keyed_issue_change)
-        if change is None:
-            continue
-        issue_key, project_key, issue_change = change
-        _, work = groups.setdefault(issue_key, (project_key, EntityWork(event)))
-        work.add(event, issue_change)
-    rows: list[IssueRow] = []
-    durations: list[StatusDurationRow] = []
-    touched: list[str] = []
-    listed: dict[str, tuple[EventT, set[str]]] = {}
-    changed_projects: set[str] = set()
-    for key, (project_key, work) in groups.items():
-        try:
-            with acting_for(work.event):
-                record, changed = merge_issue_events(key, issues.get(key), work.changes)
-                state = IssueState.from_record(record)
-                # Rows of every delivered issue, changed or not: the database may lack them after a crash.
-                row = issue_row(project_key, state)
-                issue_durations = status_duration_rows(project_key, state)
-                messages = [incident_message(c) for c in work.changes if isinstance(c, IssueSnapshot)]
-                if changed:  # last: a failure above leaves the table as it was
-                    issues[key] = record
-        except Exception as exc:
-            processing_failed(work, letters, exc, "issues")
-            continue
-        listed.setdefault(project_key, (work.event, set()))[1].add(key)
-        if changed:
-            changed_projects.add(project_key)
-        if row is not None:
-            rows.append(row)
-        touched.append(key)
-        durations.extend(issue_durations)
-        for message in messages:
-            if message is not None:
-                ops_incidents.send_soon(key=message[0], value=message[1])
-    for project_key, (event, keys) in listed.items():
-        with acting_for(event):
-            known = project_issues.get(project_key) or []
-            if not keys.issubset(known):
-                project_issues[project_key] = sorted(keys.union(known))
-
-    async def write(conn: asyncpg.Connection) -> None:
-        await upsert_issues(conn, rows)
-        await replace_status_durations(conn, touched, durations)
-        await store_dead_letters(conn, letters.letters)
-
-    await database.transaction(write, what="issues")
-    letters.publish()
-    projection.mark_projects(changed_projects)  # sprint completion depends on the issues
-    fresh.remember_when_committed()
-    metrics.record_rows("issues", len(rows))
-    metrics.record_rows("issue_status_durations", len(durations))
-    record_batch(events, fresh, letters, started)
+    await handle_entity_batch(events, ISSUES)
 
 
 def sprint_event_of(event: SprintEventModel) -> SprintEvent:
@@ -200,41 +188,44 @@ def sprint_event_of(event: SprintEventModel) -> SprintEvent:
     )
 
 
+def _apply_sprints(project_key: str, sprint_events: list[SprintEvent]) -> Applied:
+    merged, changed = merge_sprint_events(project_sprints.get(project_key) or {}, sprint_events)
+    # Every sprint of a delivered project: completion is computed from the project's issues.
+    snapshots = [s.snapshot for s in issues_of(project_key) if s.snapshot]
+    rows = sprint_rows(project_key, sprint_views(merged), snapshots)
+    if changed:  # last: a failure above leaves the table as it was
+        project_sprints[project_key] = merged
+    return Applied(rows, changed)
+
+
+def _sprint_rows(applied: Mapping[str, Applied]) -> list[SprintRow]:
+    return [row for outcome in applied.values() for row in outcome.rows]
+
+
+async def _write_sprints(conn: asyncpg.Connection, applied: Mapping[str, Applied]) -> None:
+    await upsert_sprints(conn, _sprint_rows(applied))
+
+
+def _sprint_event_keyed(event: SprintEventModel) -> tuple[str, SprintEvent]:
+    return event.project_key, sprint_event_of(event)
+
+
+SPRINTS: EntityFamily[SprintEventModel, SprintEvent] = EntityFamily(
+    name="sprints",
+    model=SprintEventModel,
+    key_field="project_key",
+    key_of=_project_of,
+    change_of=_sprint_event_keyed,
+    apply=_apply_sprints,
+    write=_write_sprints,
+    rows_written=lambda applied: {"sprints": len(_sprint_rows(applied))},
+    finish=lambda applied: projection.wrote_sprints(_sprint_rows(applied)),
+)
+
+
 async def handle_sprint_batch(events: Sequence[EventT]) -> None:
     """Process one batch of jira.sprints messages."""
-    started = time.perf_counter()
-    letters = DeadLetterBatch()
-    fresh = await skip_done(events)
-    groups: dict[str, EntityWork] = {}
-    for event in fresh.events:
-        sprint = accept(event, SprintEventModel, letters, "project_key", _project_of, sprint_event_of)
-        if sprint is not None:
-            groups.setdefault(sprint.project_key, EntityWork(event)).add(event, sprint)
-    rows: list[SprintRow] = []
-    for project_key, work in groups.items():
-        try:
-            with acting_for(work.event):
-                merged, changed = merge_sprint_events(project_sprints.get(project_key) or {}, work.changes)
-                # Every sprint of a delivered project: completion is computed from the project's issues.
-                snapshots = [s.snapshot for s in issues_of(project_key) if s.snapshot]
-                project_rows = sprint_rows(project_key, sprint_views(merged), snapshots)
-                if changed:  # last: a failure above leaves the table as it was
-                    project_sprints[project_key] = merged
-        except Exception as exc:
-            processing_failed(work, letters, exc, "sprints")
-            continue
-        rows.extend(project_rows)
-
-    async def write(conn: asyncpg.Connection) -> None:
-        await upsert_sprints(conn, rows)
-        await store_dead_letters(conn, letters.letters)
-
-    await database.transaction(write, what="sprints")
-    letters.publish()
-    projection.wrote_sprints(rows)
-    fresh.remember_when_committed()
-    metrics.record_rows("sprints", len(rows))
-    record_batch(events, fresh, letters, started)
+    await handle_entity_batch(events, SPRINTS)
 
 
 @app.agent(jira_issues, concurrency=1)
