@@ -22,9 +22,9 @@ from the committed offset.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from faust import StreamT
 from faust.types import TP, EventT
@@ -44,6 +44,7 @@ __all__ = [
     "complete_batch",
     "handle_until_done",
     "run_batches",
+    "retried_writes",
     "run_write_behind",
     "skip_done",
     "FreshEvents",
@@ -100,14 +101,14 @@ async def run_batches(
                 event.ack()
 
 
-PrepareBatch = Callable[[Sequence[EventT]], Awaitable[Coroutine[Any, Any, None]]]
+PrepareBatch = Callable[[Sequence[EventT]], Awaitable[Callable[[], Awaitable[None]]]]
 
 
 async def run_write_behind(
     stream: StreamT[bytes], prepare: PrepareBatch, writes: WriteBehind, *, what: str
 ) -> None:
     """An agent's loop: batches (app.batch_reader), each prepared by ``prepare`` (which
-    returns the batch's database write, unstarted) and written while the next one is prepared.
+    returns the batch's database write, a function) and written while the next one is prepared.
 
     The batch's messages are acked, so committable, once its write is done (the write's
     ack is their only one: the batch reader does not ack after the body); at shutdown the
@@ -125,11 +126,18 @@ async def run_write_behind(
 
 
 async def handle_until_done(
-    events: Sequence[EventT], handle: Callable[[Sequence[EventT]], Awaitable[None]], *, what: str
+    events: Sequence[EventT],
+    handle: Callable[[Sequence[EventT]], Awaitable[None]],
+    *,
+    what: str,
+    finish_at_shutdown: bool = True,
 ) -> bool:
     """Run ``handle(events)`` until it returns: True then. False when a
     rebalance took the batch's partitions meanwhile (the batch is then left unacked, for
-    its partitions' owner to read again). Never raises but cancellation (module doc)."""
+    its partitions' owner to read again). Never raises but cancellation (module doc).
+
+    ``finish_at_shutdown``: an attempt under way when the agent is cancelled finishes first
+    (complete_batch); a write-behind write, which its own ``finish`` waits for, does not."""
     failures = 0
     while True:
         if failures and _stale(events):
@@ -142,7 +150,10 @@ async def handle_until_done(
             )
             return False
         try:
-            await complete_batch(handle(events), what=what)
+            if finish_at_shutdown:
+                await complete_batch(handle(events), what=what)
+            else:
+                await handle(events)
         except Exception as exc:
             failures += 1
             _release(events)
@@ -167,6 +178,16 @@ async def handle_until_done(
                 "agent.batch_recovered", agent=what, attempts=failures + 1, offsets=batch_offsets(events)
             )
         return True
+
+
+def retried_writes(what: str) -> WriteBehind:
+    """A write-behind whose failing writes are retried unacked and reported, as a failing
+    batch body is (handle_until_done)."""
+
+    async def until_done(events: Sequence[EventT], write: Callable[[], Awaitable[None]]) -> bool:
+        return await handle_until_done(events, lambda _: write(), what=f"{what} write", finish_at_shutdown=False)
+
+    return WriteBehind(what, until_done)
 
 
 def batch_offsets(events: Sequence[EventT]) -> dict[str, list[int]]:

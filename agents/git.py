@@ -11,7 +11,7 @@ their offsets committable, only once its rows are durable.
 from __future__ import annotations
 
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -21,7 +21,7 @@ from faust import StreamT
 from faust.types import EventT
 
 from agents.acceptance import accept
-from agents.batches import run_write_behind, skip_done
+from agents.batches import retried_writes, run_write_behind, skip_done
 from agents.dlq import DeadLetterBatch, store_dead_letters
 from agents.entity_batch import keep_listed, processing_failed
 from agents.intake import Rejection
@@ -32,7 +32,6 @@ from app.logging import get_logger
 from app.main import app
 from app.resources import database, metrics
 from app.topics import git_commits
-from app.write_behind import WriteBehind
 from models.events import CommitEvent
 from tables.coalesced import READ_CACHE_KEYS
 from tables.commit_state import CommitVersion, TotalsOfWrittenBuckets, is_canonical, merge_version
@@ -45,7 +44,7 @@ __all__ = ["process_commits", "prepare_commit_batch"]
 
 log = get_logger("sei.agents.git")
 _sink = CommitSink()
-_writes = WriteBehind("git.commits")
+_writes = retried_writes("git.commits")
 # As many buckets as the table's read cache keeps decoded: the ones batches come back to.
 _bucket_totals = TotalsOfWrittenBuckets(READ_CACHE_KEYS)
 
@@ -207,7 +206,7 @@ def group_by_day(events: Sequence[EventT], letters: DeadLetterBatch) -> dict[str
     return groups
 
 
-async def prepare_commit_batch(events: Sequence[EventT]) -> Coroutine[Any, Any, None]:
+async def prepare_commit_batch(events: Sequence[EventT]) -> Callable[[], Awaitable[None]]:
     """Decode, validate and merge one batch of git.commits messages into the tables;
     returns its database write (and what follows it), not yet started."""
     started = time.perf_counter()
@@ -240,7 +239,7 @@ async def prepare_commit_batch(events: Sequence[EventT]) -> Coroutine[Any, Any, 
             seconds=prepared + time.perf_counter() - write_started,
         )
 
-    return write()
+    return write
 
 
 @app.agent(git_commits, concurrency=1)

@@ -14,17 +14,16 @@ from __future__ import annotations
 import asyncio
 import collections
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 import asyncpg
 from faust import StreamT
 from faust.types import EventT
 from prometheus_client import Counter
 
-from agents.batches import run_write_behind, skip_done
+from agents.batches import retried_writes, run_write_behind, skip_done
 from agents.dlq import DeadLetterBatch, store_dead_letters
 from agents.ingest_intake import IngestRow, row_from_message
 from agents.ingest_sink import insert_events
@@ -35,7 +34,6 @@ from app.logging import get_logger
 from app.main import app, settings
 from app.resources import database, metrics
 from app.topics import events_ingest
-from app.write_behind import WriteBehind
 from models.ingest_wire import ingest_codec, register_codec
 from models.quality import QualityPolicy
 
@@ -45,7 +43,7 @@ log = get_logger("sei.agents.ingest")
 _codec = ingest_codec()
 _policy = QualityPolicy(min_score=settings.data_quality_min_score)
 YIELD_EVERY = 50  # events validated between two turns of the event loop (see collect)
-_writes = WriteBehind("events.ingest")
+_writes = retried_writes("events.ingest")
 register_codec()  # `ingest-avro` for producers and tools running in this app
 
 _events = Counter(
@@ -166,7 +164,7 @@ async def write_batch(batch: IngestBatch, letters: DeadLetterBatch) -> tuple[int
     return inserted, 0
 
 
-async def prepare_ingest_batch(events: Sequence[EventT]) -> Coroutine[Any, Any, None]:
+async def prepare_ingest_batch(events: Sequence[EventT]) -> Callable[[], Awaitable[None]]:
     """Decode, validate and score one batch of events.ingest messages; returns its
     database write (and what follows it), not yet started."""
     started = time.perf_counter()
@@ -192,7 +190,7 @@ async def prepare_ingest_batch(events: Sequence[EventT]) -> Coroutine[Any, Any, 
             seconds=prepared + time.perf_counter() - write_started,
         )
 
-    return write()
+    return write
 
 
 @app.agent(events_ingest, concurrency=1)

@@ -21,8 +21,10 @@ The rules that keep the numbers right:
   exactly as an inline write did, one batch ahead at most.
 - **A write that fails is not acked past.** Transient database errors are retried inside
   the write and data errors dead-lettered there; anything else escaping a write is a bug.
-  Its messages can never be acked, and the partition would stand still behind them: the
-  worker exits at once (EX_TEMPFAIL) and the batch is redelivered after restart.
+  Given as a function and with ``until_done`` (agents.batches), the write is retried, its
+  messages unacked, while the worker reports it stuck, as a batch body that raises is;
+  given as a coroutine (it cannot run twice), the worker exits at once (EX_TEMPFAIL) and
+  the batch is redelivered after restart.
 - **Shutdown.** ``finish`` awaits the write in flight within what is left of the shutdown's
   grace (``app.shutdown``, shared with the body's own wait), so Faust's last commit covers
   it; if the database does not answer in time the worker exits without committing, as an
@@ -32,7 +34,7 @@ The rules that keep the numbers right:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
 from faust.types import EventT
@@ -40,7 +42,12 @@ from faust.types import EventT
 from app.logging import get_logger
 from app.shutdown import EXIT_UNFLUSHED, exit_now, remaining_grace_s
 
-__all__ = ["WriteBehind"]
+__all__ = ["UntilDone", "WriteBehind"]
+
+Write = Coroutine[Any, Any, None] | Callable[[], Awaitable[None]]
+# Runs a batch's write until it is done (True: ack the batch) or given up (False: leave it
+# unacked, for redelivery).
+UntilDone = Callable[[Sequence[EventT], Callable[[], Awaitable[None]]], Awaitable[bool]]
 
 log = get_logger("sei.write_behind")
 
@@ -48,15 +55,16 @@ log = get_logger("sei.write_behind")
 class WriteBehind:
     """One agent's batch writes, run one at a time in submission order (module doc)."""
 
-    def __init__(self, what: str) -> None:
+    def __init__(self, what: str, until_done: UntilDone | None = None) -> None:
         self.what = what
+        self.until_done = until_done
         self._task: asyncio.Future[None] | None = None
 
     @property
     def in_flight(self) -> bool:
         return self._task is not None and not self._task.done()
 
-    async def submit(self, events: Sequence[EventT], write: Coroutine[Any, Any, None]) -> None:
+    async def submit(self, events: Sequence[EventT], write: Write) -> None:
         """Start ``write`` once the previous one is done; ``events`` are acked after it.
 
         Returns without awaiting ``write``. The caller must not ack ``events`` itself (the
@@ -65,7 +73,8 @@ class WriteBehind:
         try:
             await self.wait()
         except BaseException:
-            write.close()
+            if asyncio.iscoroutine(write):
+                write.close()
             raise
         self._task = asyncio.ensure_future(self._run(events, write))
 
@@ -95,9 +104,14 @@ class WriteBehind:
             )
             exit_now(EXIT_UNFLUSHED)
 
-    async def _run(self, events: Sequence[EventT], write: Coroutine[Any, Any, None]) -> None:
+    async def _run(self, events: Sequence[EventT], write: Write) -> None:
+        if self.until_done is not None and not asyncio.iscoroutine(write):
+            if await self.until_done(events, write):
+                for event in events:
+                    event.ack()
+            return
         try:
-            await write
+            await (write if asyncio.iscoroutine(write) else write())
         except asyncio.CancelledError:
             raise  # the loop is closing: unacked, the batch is redelivered
         except BaseException:

@@ -98,3 +98,29 @@ async def test_a_failing_batch_is_left_unacked_once_a_rebalance_took_its_partiti
     assert calls == 1
     assert [e.message.refcount for e in events] == [1, 1]
     assert not stuck_batches
+
+
+async def test_a_failing_write_behind_write_is_retried_unacked_then_acked(app: Any, quick_retries: None) -> None:
+    """The commits' and ingest's writes run behind the next batch: one that raises is retried
+    (the worker exited on it), its batch unacked and reported until it gets through."""
+    from agents.batches import retried_writes
+    from app.resources import stuck_batches
+
+    writes = retried_writes("reader-test")
+    events = await tracked(app, 2)
+    calls = 0
+    reported: list[Any] = []
+
+    async def write() -> None:
+        nonlocal calls
+        calls += 1
+        if calls < 3:
+            raise RuntimeError("a bug in the write")
+        reported.extend(stuck_batches.as_list())
+
+    await writes.submit(events, write)
+    await writes.wait()
+    assert calls == 3
+    assert [(s["agent"], s["attempts"]) for s in reported] == [("reader-test write", 2)]
+    assert [e.message.refcount for e in events] == [0, 0]  # acked once written
+    assert not stuck_batches
