@@ -13,8 +13,8 @@ The rules that keep the numbers right:
   acks every message once the rows are durable, and only then is the offset committable.
   A crash loses the write together with the uncommitted offsets: the batch is
   redelivered. A batch whose preparation raises (a bug) is never submitted, so never
-  acked: its partition's commit stands still (the stall watch reports it) and the batch
-  is redelivered after a restart, rather than committed unwritten.
+  acked: its partition's commit stands still while the preparation is retried
+  (agents.batches), rather than committed unwritten.
 - **Writes stay in order, one in flight.** ``submit`` awaits the previous write before
   starting the next, so a later batch's upsert never lands before an earlier one's (day
   totals are last-writer-wins), and a slow or unreachable database holds the agent back
