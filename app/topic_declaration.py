@@ -33,7 +33,7 @@ __all__ = ["RETRY_AFTER_S", "gate", "topic_specs", "declare_topics"]
 
 log = get_logger("sei.topics")
 
-RECHECK_S = 30.0
+RECHECK_S = 10.0
 
 
 gate = TopicGate()
