@@ -19,14 +19,14 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from faust.app.base import BootStrategy
-from faust.types import AppT, TopicT
+from faust.types import AppT
 from mode import Service, ServiceT, want_seconds
 
 from app.logging import get_logger
 from app.main import app, settings
 from app.topic_admin import TopicAdmin
 from app.topic_gate import RETRY_AFTER_S, TopicGate
-from app.topic_plan import TopicCheck, TopicSpec, TopicVerdict, check_topics, verdict
+from app.topic_plan import TopicCheck, TopicSpec, TopicVerdict, check_topics, topic_config, verdict
 from app.topics import OUTPUTS, SOURCES
 
 __all__ = ["RETRY_AFTER_S", "gate", "topic_specs", "declare_topics"]
@@ -37,18 +37,6 @@ RECHECK_S = 10.0
 
 
 gate = TopicGate()
-
-
-def topic_config(topic: TopicT) -> dict[str, str]:
-    """The configuration Faust would create ``topic`` with (its cleanup policy, retention)."""
-    config: dict[str, str] = {}
-    policy = sorted({"compact"} if topic.compacting else set()) + (["delete"] if topic.deleting else [])
-    if policy:
-        config["cleanup.policy"] = ",".join(policy)
-    if topic.retention:
-        config["retention.ms"] = str(int(want_seconds(topic.retention) * 1000))
-    config.update({k: str(v) for k, v in (topic.config or {}).items()})
-    return config
 
 
 def topic_specs(faust_app: AppT, partitions: int) -> list[TopicSpec]:
@@ -62,7 +50,12 @@ def topic_specs(faust_app: AppT, partitions: int) -> list[TopicSpec]:
                 changelog.get_topic_name(),
                 table.partitions or partitions,
                 "changelog",
-                topic_config(changelog),
+                topic_config(
+                    compacting=changelog.compacting,
+                    deleting=changelog.deleting,
+                    retention_s=want_seconds(changelog.retention) if changelog.retention else None,
+                    extra=changelog.config or {},
+                ),
                 table=table.name,
             )
         )

@@ -30,6 +30,7 @@ __all__ = [
     "check_topics",
     "verdict",
     "mismatch_fix",
+    "topic_config",
 ]
 
 Role = Literal["source", "changelog", "output"]
@@ -85,7 +86,7 @@ def mismatch_fix(spec: TopicSpec, found: int | None) -> str:
         return (
             f"the changelog of table {spec.table!r} has {found} partitions, not TOPIC_PARTITIONS={needed}: "
             f"start the workers with a new CONSUMER_GROUP_ID (new changelogs, tables rebuilt from the "
-            f"sources), or delete {spec.name!r}, then restart"
+            f"sources), or delete {spec.name!r} (the worker then creates it and goes on)"
         )
     return (
         f"recreate {spec.name!r} with {needed} partitions (delete it, then `faust -A app topics create`; "
@@ -93,6 +94,18 @@ def mismatch_fix(spec: TopicSpec, found: int | None) -> str:
         f"TOPIC_PARTITIONS={found} and a new CONSUMER_GROUP_ID (its changelogs are created with that "
         f"count) if every source topic has {found}; then restart the workers"
     )
+
+
+def topic_config(
+    *, compacting: bool | None, deleting: bool | None, retention_s: float | None, extra: Mapping[str, object]
+) -> dict[str, str]:
+    """A topic's configuration as Faust would create it: cleanup policy, retention, extras."""
+    policy = (["compact"] if compacting else []) + (["delete"] if deleting else [])
+    config = {"cleanup.policy": ",".join(policy)} if policy else {}
+    if retention_s:
+        config["retention.ms"] = str(int(retention_s * 1000))
+    config.update({key: str(value) for key, value in extra.items()})
+    return config
 
 
 def check_topics(specs: Iterable[TopicSpec], found: Mapping[str, int]) -> list[TopicCheck]:

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -239,3 +242,39 @@ def test_changelog_with_wrong_count_holds_everything_until_fixed(
         wait_for(lambda: query(topics_db, "SELECT count(*) FROM ingested_events WHERE id = $1", ident) == 1, 60, "stored")
     finally:
         worker.stop()
+
+
+def run_topics(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    faust = Path(sys.executable).with_name("faust")
+    return subprocess.run(
+        [str(faust), "-A", "app", *args], env={**os.environ, **env}, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_topics_command_lists_creates_and_checks_with_exit_codes(fresh_broker: Broker, stack: LocalStack) -> None:
+    asyncio.run(create_topics([fresh_broker.bootstrap], ["cicd.deployments"], partitions=3))
+    group = f"cli-{uuid.uuid4().hex[:6]}"
+    env = {**stack.env, "KAFKA_BROKERS": f"tansu://{fresh_broker.bootstrap}", "CONSUMER_GROUP_ID": group}
+
+    check = run_topics(env, "topics", "check")
+    assert check.returncode == 1, check.stderr
+    assert "missing: create them with `faust -A app topics create`" in check.stderr
+    assert "recreate 'cicd.deployments' with 8 partitions" in check.stderr
+
+    create = run_topics(env, "topics", "create")
+    assert create.returncode == 1, create.stderr  # the mismatch is still there
+    assert "created git.commits" in create.stdout and f"created {group}-commit_days-changelog" in create.stdout
+    assert "cicd.deployments" not in create.stdout
+
+    listed = run_topics(env, "--json", "topics", "list")
+    assert listed.returncode == 0, listed.stderr
+    rows = {row["topic"]: row for row in json.loads(listed.stdout)}
+    assert rows["cicd.deployments"] == {
+        "topic": "cicd.deployments", "role": "source", "partitions_needed": 8, "partitions_found": 3, "state": "mismatch"
+    }
+    assert rows[f"{group}-issues-changelog"]["role"] == "changelog"
+    assert {r["state"] for t, r in rows.items() if t != "cicd.deployments"} == {"ok"}
+    assert broker_partitions(fresh_broker.bootstrap)["dlq-events"] == 8
+
+    unreachable = run_topics({**env, "KAFKA_BROKERS": "tansu://127.0.0.1:9"}, "topics", "check")
+    assert unreachable.returncode == 1 and "(KAFKA_BROKERS)" in unreachable.stderr

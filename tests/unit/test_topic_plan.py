@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from app.topic_gate import TopicGate
-from app.topic_plan import TopicSpec, check_topics, mismatch_fix, verdict
+from app.topic_plan import TopicSpec, check_topics, mismatch_fix, topic_config, verdict
 
 SPECS = [
     TopicSpec("git.commits", 8, "source"),
@@ -83,3 +83,22 @@ def test_gate_blocked_by_changelog_refuses_every_topic() -> None:
     assert "g-commit_days-changelog" in str(gate.refusal("cicd.deployments"))
     gate.verdict = verdict(check_topics(SPECS, ALL_EIGHT))
     assert (gate.state, gate.refusal("cicd.deployments"), gate.report()) == ("verified", None, {"state": "verified"})
+
+
+@pytest.mark.parametrize(
+    ("compacting", "deleting", "retention_s", "extra", "expected"),
+    [
+        pytest.param(True, None, None, {}, {"cleanup.policy": "compact"}, id="changelog"),
+        pytest.param(
+            True, True, 3600.0, {"segment.ms": 60000},
+            {"cleanup.policy": "compact,delete", "retention.ms": "3600000", "segment.ms": "60000"},
+            id="windowed-with-extra",
+        ),
+        pytest.param(None, None, None, {}, {}, id="plain"),
+    ],
+)
+def test_topic_config_as_faust_creates_it(
+    compacting: bool | None, deleting: bool | None, retention_s: float | None, extra: dict[str, object],
+    expected: dict[str, str],
+) -> None:
+    assert topic_config(compacting=compacting, deleting=deleting, retention_s=retention_s, extra=extra) == expected
