@@ -35,7 +35,6 @@ log = get_logger("sei.topics")
 
 RECHECK_S = 10.0
 
-
 gate = TopicGate()
 
 
