@@ -37,6 +37,7 @@ from app.main import app, settings
 from app.resources import database, dedupe, metrics, stuck_batches
 from app.shutdown import EXIT_CONFIG, EXIT_UNFLUSHED, exit_now, remaining_grace_s
 from app.stuck_batches import retry_pause_s
+from app.topic_plan import TopicSpec, mismatch_fix
 from app.write_behind import WriteBehind
 
 __all__ = [
@@ -242,12 +243,15 @@ class FreshEvents:
 
 
 def verify_partitions(topic: str) -> None:
-    """Stop the worker when ``topic`` is not partitioned as TOPIC_PARTITIONS says.
+    """Stop the worker when ``topic`` is no longer partitioned as TOPIC_PARTITIONS says.
 
-    Tables and their changelogs are created with TOPIC_PARTITIONS partitions and a
-    repository's state must live in the partition of its events; with any other count
-    every table write fails. That is configuration, not data: nothing may be dead-lettered
-    or committed for it, so the worker exits before touching the batch.
+    Every topic was declared and checked before the worker began consuming, and a source
+    with another count is not consumed at all (app.topic_declaration); a count that
+    differs here changed under the running worker (partitions added). Tables and their
+    changelogs keep TOPIC_PARTITIONS partitions and a key's state must live in the
+    partition of its events: nothing may be processed, dead-lettered or committed, so the
+    worker exits before touching the batch. On restart, declaration finds the mismatch,
+    reports it on /health and leaves the topic out while the others flow.
     """
     if topic in _verified_topics:
         return
@@ -255,15 +259,14 @@ def verify_partitions(topic: str) -> None:
     if partitions is None:
         return  # metadata not known yet: checked again with the next batch
     if partitions != settings.topic_partitions:
+        spec = TopicSpec(topic, settings.topic_partitions, "source")
         log.critical(
             "config.topic_partitions_mismatch",
             topic=topic,
-            topic_partitions=partitions,
+            partitions_found=partitions,
+            partitions_needed=settings.topic_partitions,
             setting="TOPIC_PARTITIONS",
-            setting_value=settings.topic_partitions,
-            hint=f"set TOPIC_PARTITIONS={partitions} (and use a new CONSUMER_GROUP_ID, whose "
-            f"changelogs are created with that count), or recreate {topic!r} with "
-            f"{settings.topic_partitions} partitions",
+            hint=mismatch_fix(spec, partitions),
         )
         exit_now(EXIT_CONFIG)
     _verified_topics.add(topic)

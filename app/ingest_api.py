@@ -257,7 +257,11 @@ def openapi_document(max_body_bytes: int) -> dict[str, Any]:
                                 {"oneOf": [{"$ref": "#/components/schemas/Validation"}, batch]}
                             ),
                         },
-                        "503": {"description": "the broker did not take the events", **error},
+                        "503": {
+                            "description": "the broker did not take the events, or the worker is not "
+                            "ready for them (its topic not verified yet: see Retry-After)",
+                            **error,
+                        },
                         **common,
                     },
                 }

@@ -1,9 +1,11 @@
 """Every topic the app reads or writes, declared once.
 
 Source topics carry raw bytes: each agent decodes them itself so that a malformed message
-is reported with its topic, partition and offset instead of crashing the stream. They are
-marked ``internal`` so that Faust creates them (with TOPIC_PARTITIONS partitions) when they
-do not exist yet; existing topics are left as they are.
+is reported with its topic, partition and offset instead of crashing the stream.
+
+Faust does not create them: app.topic_declaration creates or verifies every topic here
+(and the tables' changelogs) with TOPIC_PARTITIONS partitions before the worker consumes
+or accepts anything; ``faust -A app topics`` does the same from the command line.
 """
 
 from __future__ import annotations
@@ -23,11 +25,13 @@ __all__ = [
     "events_ingest",
     "metrics_dora",
     "dead_letters",
+    "SOURCES",
+    "OUTPUTS",
 ]
 
 
 def raw_topic(name: str) -> TopicT:
-    """A topic of raw (key, value) bytes, with TOPIC_PARTITIONS partitions when created."""
+    """A topic of raw (key, value) bytes, with TOPIC_PARTITIONS partitions."""
     return app.topic(
         name,
         key_type=bytes,
@@ -35,7 +39,6 @@ def raw_topic(name: str) -> TopicT:
         key_serializer="raw",
         value_serializer="raw",
         partitions=settings.topic_partitions,
-        internal=True,
     )
 
 
@@ -53,3 +56,16 @@ metrics_dora = raw_topic("metrics.dora")  # key: repository_id
 
 # Dead letters (seed 002 format, JSON), keyed by the original message's key.
 dead_letters = raw_topic(settings.kafka_dlq_topic)
+
+# What app.topic_declaration declares: topics read by agents, and topics only written.
+SOURCES: tuple[TopicT, ...] = (
+    git_commits,
+    git_pull_requests,
+    git_repositories,
+    jira_issues,
+    jira_sprints,
+    cicd_deployments,
+    ops_incidents,
+    events_ingest,
+)
+OUTPUTS: tuple[TopicT, ...] = (metrics_dora, dead_letters)

@@ -31,6 +31,7 @@ from typing import Any, cast
 
 import aiokafka
 from aiokafka import AIOKafkaConsumer
+from faust.transport.conductor import Conductor
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, Message
 
@@ -38,7 +39,7 @@ from app.drain import LeanDrain
 from app.logging import get_logger
 from tables.coalesced import flush_pending
 
-__all__ = ["KafkaTransport", "TansuTransport", "resolve_end_offsets"]
+__all__ = ["ExcludingConductor", "KafkaTransport", "TansuTransport", "resolve_end_offsets"]
 
 log = get_logger("sei.consumer")
 
@@ -286,10 +287,28 @@ class SafeConsumer(LeanDrain, faust_aiokafka.Consumer):
         return cast(int | None, super()._new_offset(tp))
 
 
+class ExcludingConductor(Conductor):
+    """Faust's conductor; topics in ``excluded`` are left out of the subscription.
+
+    Set before the consumer subscribes (app.topic_declaration): a source topic whose
+    partition count does not match the tables' is never read, so nothing of it is acked,
+    while its agent and the other topics run.
+    """
+
+    excluded: frozenset[str] = frozenset()
+
+    async def _update_indices(self) -> Iterable[str]:
+        index = await super()._update_indices()
+        for name in self.excluded:
+            self._topic_name_index.pop(name, None)
+        return index
+
+
 class KafkaTransport(faust_aiokafka.Transport):
     """``sei-kafka://host:port``: Faust's aiokafka transport with the seek race fixed."""
 
     Consumer: Any = SafeConsumer
+    Conductor: Any = ExcludingConductor
     driver_version = f"aiokafka={aiokafka.__version__}+held-seek"
 
 

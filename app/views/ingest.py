@@ -32,6 +32,7 @@ from app.keyed_batches import send_keyed
 from app.logging import get_logger
 from app.main import app, settings
 from app.resources import metrics
+from app.topic_declaration import RETRY_AFTER_S, gate
 from app.topics import events_ingest
 from models.ingest_wire import avro_record, ingest_codec
 from models.quality import QualityPolicy, assess
@@ -151,6 +152,10 @@ class Ingest(View):
             return _finish(
                 "ingest", started, self.json({"error": "missing or invalid X-API-Key"}, status=401)
             )
+        # Never a 202 for an event the worker cannot process (app.topic_declaration).
+        if (refusal := gate.refusal(events_ingest.get_topic_name())) is not None:
+            retry = {"Retry-After": str(RETRY_AFTER_S)}
+            return _finish("ingest", started, self.json({"error": refusal}, status=503, headers=retry))
         try:
             events, is_batch = parse_body(await read_body(request, settings.ingest_max_body_bytes))
         except BadRequest as exc:

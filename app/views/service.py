@@ -1,4 +1,4 @@
-"""HTTP views served by every worker: /health, /metrics, /stats."""
+"""HTTP views served by every worker: /health, /health/live, /health/ready, /metrics, /stats."""
 
 from __future__ import annotations
 
@@ -6,14 +6,52 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
+from faust.exceptions import ConsumerNotStarted
 from faust.web import Request, Response, View
 
-from app.health import health_report, kafka_reachable
+from app.health import health_report, kafka_reachable, readiness
+from app.health_probe import DatabasePing, HealthProbe
 from app.main import app, settings
 from app.resources import cache, database, metrics, stuck_batches
+from app.topic_declaration import gate
 from app.version import __version__
 
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4"
+
+
+_database_ping = DatabasePing(settings.postgres_dsn)
+
+
+async def _check_dependencies() -> tuple[bool, bool]:
+    kafka, timescale = await asyncio.gather(kafka_reachable(settings.bootstrap_servers), _database_ping())
+    return kafka, timescale
+
+
+# Broker and database checks shared by all requests (app.health_probe): not the writers' pool.
+_probe = HealthProbe(_check_dependencies)
+
+
+@app.on_before_shutdown.connect
+async def _close_probe(sender: object, **kwargs: object) -> None:
+    await _database_ping.close()
+
+
+def _assigned() -> bool:
+    try:
+        return bool(app.consumer.assignment())
+    except ConsumerNotStarted:  # topics are still being declared (app.topic_declaration)
+        return False
+
+
+def _ready() -> tuple[dict[str, Any], int]:
+    problems = [f"{p['topic']}: {p['fix']}" for p in gate.report().get("problems", ())]
+    return readiness(
+        topics_state=gate.state,
+        topic_problems=problems,
+        assigned=_assigned(),
+        rebalancing=app.rebalancing,
+        recovering=app.in_recovery,
+    )
 
 
 @app.page("/health")
@@ -21,22 +59,43 @@ class Health(View):
     """Seed 000's health document; 503 when Kafka or the database is unreachable."""
 
     async def get(self, request: Request) -> Response:
-        kafka, timescale, redis = await asyncio.gather(
-            kafka_reachable(settings.bootstrap_servers), database.ping(), cache.ping()
+        checks, redis = await asyncio.gather(
+            _probe.latest(not_before=database.circuit_open_since), cache.ping()
         )
+        ready, _ = _ready()
         body, status = health_report(
             version=__version__,
-            kafka=kafka,
-            timescale=timescale,
+            kafka=checks.kafka,
+            timescale=checks.timescale,
             redis=redis,
             now=datetime.now(UTC),
             stuck_batches=stuck_batches.as_list(),
+            topics_wrong=gate.state in ("mismatch", "blocked"),
             extra={
                 "database_circuit_open": database.circuit_open,
                 # Readiness for orchestration: partitions assigned and tables recovered.
-                "consuming": bool(app.consumer.assignment()) and not (app.rebalancing or app.in_recovery),
+                "consuming": _assigned() and not (app.rebalancing or app.in_recovery),
+                "ready": ready["ready"],
+                "topics": gate.report(),
             },
         )
+        return self.json(body, status=status)
+
+
+@app.page("/health/live")
+class Live(View):
+    """200 while the process runs and its event loop answers (a Kubernetes liveness probe)."""
+
+    async def get(self, request: Request) -> Response:
+        return self.json({"status": "alive"})
+
+
+@app.page("/health/ready")
+class Ready(View):
+    """200 once topics are verified, partitions assigned and tables recovered; else 503 and why."""
+
+    async def get(self, request: Request) -> Response:
+        body, status = _ready()
         return self.json(body, status=status)
 
 

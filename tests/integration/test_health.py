@@ -1,14 +1,24 @@
-"""/health of a worker whose database and Redis cannot be reached."""
+"""/health of a worker whose database and Redis cannot be reached, and of one whose
+writers hold every database connection."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import asyncpg
 import pytest
 
+from app.kafka_io import produce
 from app.localstack import LocalStack, free_port
+from app.sei_sample import generate_sei_history
 from app.worker_process import WorkerProcess
+from tests.integration.conftest import isolated_env, new_worker, temporary_database, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -34,3 +44,64 @@ def test_health_database_unreachable_is_unhealthy_503(stack: LocalStack, tmp_pat
         assert body["version"] and body["timestamp"].endswith("Z")
     finally:
         worker.stop()
+
+
+def test_health_answers_at_once_while_every_writer_connection_is_busy(stack: LocalStack, tmp_path: Path) -> None:
+    """/health does not wait for the writers' pool: with every pool connection held by a
+    batch waiting on a table lock (the database up), it still answers healthy, fast."""
+    prefix = f"hb{uuid.uuid4().hex[:5]}"
+    with temporary_database(stack, "sei_health") as database:
+        env = isolated_env(stack, database, "health", DB_POOL_SIZE=str(POOL_SIZE))
+        worker = new_worker(env, tmp_path, "w").start()
+        try:
+            worker.wait_ready(120, consuming=True)
+            with table_locks(database) as waiting:
+                history = generate_sei_history(repositories=8, teams=2, days=10, prefix=prefix)
+                for topic, messages in history.messages().items():
+                    asyncio.run(produce([stack.broker.bootstrap], topic, messages))
+                wait_for(lambda: waiting() >= POOL_SIZE, 60, lambda: f"{POOL_SIZE} writers waiting (now {waiting()})")
+                time.sleep(6)  # past the probe's refresh: the next answers come from fresh checks
+                for _ in range(3):
+                    started = time.monotonic()
+                    status, body = worker.get("/health")
+                    elapsed = time.monotonic() - started
+                    assert (status, body["timescale_connected"]) == (200, True), body
+                    assert elapsed < 0.5, elapsed
+                    time.sleep(3)
+        finally:
+            worker.stop()
+
+
+POOL_SIZE = 2
+
+
+@contextlib.contextmanager
+def table_locks(database: str) -> Iterator[Callable[[], int]]:
+    """Every table locked by another session; yields a count of sessions waiting on a lock."""
+    holder: dict[str, Any] = {}
+    loop = asyncio.new_event_loop()
+
+    async def lock() -> None:
+        conn = await asyncpg.connect(database)
+        tables = await conn.fetch(
+            "SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+        )
+        transaction = conn.transaction()
+        await transaction.start()
+        await conn.execute(f"LOCK TABLE {', '.join(t[0] for t in tables)} IN ACCESS EXCLUSIVE MODE")
+        holder.update(conn=conn, transaction=transaction)
+
+    async def waiting() -> int:
+        return int(
+            await holder["conn"].fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+        )
+
+    loop.run_until_complete(lock())
+    try:
+        yield lambda: loop.run_until_complete(waiting())
+    finally:
+        loop.run_until_complete(holder["transaction"].rollback())
+        loop.run_until_complete(holder["conn"].close())
+        loop.close()

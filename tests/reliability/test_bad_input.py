@@ -239,21 +239,3 @@ def test_every_bad_input_class_is_dead_lettered_and_every_good_event_stored(
         assert query(own_database, "SELECT to_regclass('commits') IS NOT NULL")[0][0] is True
     finally:
         worker.stop()
-
-
-def test_topic_with_other_partition_count_stops_the_worker_before_any_effect(
-    stack: LocalStack, own_database: str, private_broker: Broker, tmp_path: Path
-) -> None:
-    """Configuration, not data: nothing is dead-lettered, stored or committed."""
-    bootstrap = private_broker.bootstrap
-    asyncio.run(create_topics([bootstrap], ["git.commits"], partitions=4))
-    worker = new_worker(fault_env(stack, own_database, KAFKA_BROKERS=f"tansu://{bootstrap}"), tmp_path, "w").start()
-    try:
-        worker.wait_ready()
-        asyncio.run(send_all(bootstrap, [(b"r1", orjson.dumps(envelope("r1", "s1")), [])]))
-        assert worker.process.wait(60) == 78
-        log = worker.log_path.read_text()
-        assert '"event": "config.topic_partitions_mismatch"' in log and "TOPIC_PARTITIONS=4" in log
-        assert query(own_database, "SELECT (SELECT count(*) FROM commits) + (SELECT count(*) FROM dead_letters)")[0][0] == 0
-    finally:
-        worker.stop()

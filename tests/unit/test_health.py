@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from app.health import health_report, kafka_reachable
+from app.health import health_report, kafka_reachable, readiness
 
 NOW = datetime(2025, 10, 1, 12, tzinfo=UTC)
 
@@ -51,3 +51,37 @@ def test_kafka_reachable_true_for_listening_port_false_for_closed() -> None:
         port = server.getsockname()[1]
         assert asyncio.run(kafka_reachable([f"127.0.0.1:{port}"]))
     assert not asyncio.run(kafka_reachable([f"127.0.0.1:{port}"], timeout=0.5))
+
+
+def test_health_report_topic_mismatch_is_degraded_200() -> None:
+    body, http = health_report(
+        version="0.1.0", kafka=True, timescale=True, redis=True, now=NOW, topics_wrong=True
+    )
+    assert (body["status"], http) == ("degraded", 200)
+
+
+@pytest.mark.parametrize(
+    ("state", "problems", "assigned", "rebalancing", "recovering", "reason"),
+    [
+        pytest.param("declaring", [], False, False, False, "topics are being declared", id="declaring"),
+        pytest.param("mismatch", ["git.commits: recreate it"], True, False, False, "git.commits", id="mismatch"),
+        pytest.param("verified", [], False, False, False, "no partitions assigned", id="joining"),
+        pytest.param("verified", [], True, True, False, "rebalancing", id="rebalancing"),
+        pytest.param("verified", [], True, False, True, "recovered", id="recovering"),
+    ],
+)
+def test_readiness_503_names_each_reason(
+    state: str, problems: list[str], assigned: bool, rebalancing: bool, recovering: bool, reason: str
+) -> None:
+    body, http = readiness(
+        topics_state=state, topic_problems=problems, assigned=assigned, rebalancing=rebalancing, recovering=recovering
+    )
+    assert http == 503 and body["ready"] is False
+    assert any(reason in r for r in body["reasons"])
+
+
+def test_readiness_200_when_verified_assigned_recovered() -> None:
+    body, http = readiness(
+        topics_state="verified", topic_problems=[], assigned=True, rebalancing=False, recovering=False
+    )
+    assert (http, body) == (200, {"ready": True, "topics": "verified"})
