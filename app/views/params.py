@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from faust.web import Request
 
+from models.fields import MAX_EVENT_TIME, MIN_EVENT_TIME
 from tables.instants import to_micros
 
 __all__ = ["WINDOWS", "BadParameter", "parse_window", "parse_end", "window_and_end"]
@@ -27,11 +28,18 @@ def parse_window(text: str) -> int:
 
 
 def parse_end(text: str | None, now: datetime | None = None) -> int:
-    """``?end=`` (ISO-8601, default now) as microseconds, UTC; naive means UTC."""
+    """``?end=`` (ISO-8601, default now) as microseconds, UTC; naive means UTC.
+
+    ValueError outside the event times' range: the window math turns the end back into a
+    datetime, which does not exist past year 9999 (9999-12-31T23:59:59-01:00).
+    """
     if text is None:
         return to_micros(now or datetime.now(UTC))
     moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return to_micros(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    if not MIN_EVENT_TIME <= moment <= MAX_EVENT_TIME:
+        raise ValueError(text)
+    return to_micros(moment)
 
 
 def window_and_end(request: Request) -> tuple[int, int]:
@@ -43,5 +51,7 @@ def window_and_end(request: Request) -> tuple[int, int]:
     try:
         end = parse_end(request.query.get("end"))
     except ValueError:
-        raise BadParameter("end must be an ISO-8601 timestamp, e.g. 2026-11-01T00:00:00Z") from None
+        raise BadParameter(
+            "end must be an ISO-8601 timestamp between 1990-01-01 and 2100-01-01, e.g. 2026-11-01T00:00:00Z"
+        ) from None
     return window_days, end
