@@ -32,7 +32,9 @@ def test_event_time_offset_converted_to_utc() -> None:
 
 def test_ingest_event_overflowing_timestamp_is_a_field_error() -> None:
     validation = validate_event(
-        as_envelope({"timestamp": "9999-12-31T23:59:59-23:59", "payload": {"event_type": "metric", "source": "s"}})
+        as_envelope(
+            {"timestamp": "9999-12-31T23:59:59-23:59", "payload": {"event_type": "metric", "source": "s"}}
+        )
     )
     assert not validation.valid
     assert [e.field for e in validation.errors] == ["timestamp"]
