@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 from faust.web import Request
@@ -9,10 +10,11 @@ from faust.web import Request
 from models.fields import MAX_EVENT_TIME, MIN_EVENT_TIME
 from tables.instants import to_micros
 
-__all__ = ["WINDOWS", "BadParameter", "parse_window", "parse_end", "window_and_end"]
+__all__ = ["WINDOWS", "BadParameter", "parse_window", "parse_end", "window_and_end", "check_identifier"]
 
 WINDOWS = (7, 30, 90)
 DEFAULT_WINDOW = "30d"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class BadParameter(ValueError):
@@ -55,3 +57,19 @@ def window_and_end(request: Request) -> tuple[int, int]:
             "end must be an ISO-8601 timestamp between 1990-01-01 and 2100-01-01, e.g. 2026-11-01T00:00:00Z"
         ) from None
     return window_days, end
+
+
+def check_identifier(value: str, name: str) -> str:
+    """``value`` if it can be an identifier (models.fields.Identifier: 1-200 characters, no
+    control characters, valid UTF-8); BadParameter naming ``name`` otherwise.
+
+    Such a value can name nothing stored, and PostgreSQL refuses a NUL in a query parameter
+    (which would read as a database failure).
+    """
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise BadParameter(f"{name} must be valid UTF-8") from None
+    if not 1 <= len(value.strip()) <= 200 or _CONTROL.search(value):
+        raise BadParameter(f"{name} must be 1-200 characters without control characters")
+    return value

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from app.views.params import parse_end, parse_window
+from app.views.params import BadParameter, check_identifier, parse_end, parse_window
 from tables.instants import to_micros
 
 
@@ -34,3 +34,23 @@ def test_parse_end_offset_and_naive_are_utc() -> None:
 def test_parse_window_other_than_7_30_90_is_a_value_error(text: str) -> None:
     with pytest.raises(ValueError):
         parse_window(text)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param("\x00", id="nul"),
+        pytest.param("team\n", id="newline"),
+        pytest.param("", id="empty"),
+        pytest.param("   ", id="blank"),
+        pytest.param("x" * 201, id="too-long"),
+        pytest.param("\udce9", id="lone-surrogate"),
+    ],
+)
+def test_check_identifier_refuses_what_cannot_be_stored_naming_the_parameter(value: str) -> None:
+    with pytest.raises(BadParameter, match="^team must"):
+        check_identifier(value, "team")
+
+
+def test_check_identifier_keeps_names_verbatim() -> None:
+    assert check_identifier("platform-team ü", "team") == "platform-team ü"
