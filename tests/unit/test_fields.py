@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import orjson
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
+from agents.intake import Rejection, parse_message
+from models.events import CommitEvent
 from models.fields import EventTime
 from models.ingest import as_envelope, validate_event
 
@@ -38,3 +41,17 @@ def test_ingest_event_overflowing_timestamp_is_a_field_error() -> None:
     )
     assert not validation.valid
     assert [e.field for e in validation.errors] == ["timestamp"]
+
+
+@pytest.mark.parametrize("timestamp", ["9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+01:00"])
+def test_commit_message_with_overflowing_timestamp_is_a_rejection_not_an_exception(timestamp: str) -> None:
+    # The agents dead-letter a Rejection; an OverflowError used to escape and crash the agent.
+    event = {
+        "event_type": "commit_created",
+        "timestamp": timestamp,
+        "source": "github",
+        "repository_id": "repo-1",
+        "data": {"sha": "abc", "author": "a@example.com", "message": "m"},
+    }
+    parsed = parse_message(orjson.dumps(event), CommitEvent)
+    assert isinstance(parsed, Rejection) and "timestamp" in parsed.message
