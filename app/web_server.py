@@ -9,7 +9,8 @@
 - Connections: at most ``max_connections`` open; one more evicts the oldest connection that
   has no request in a view, or is refused when every one is busy.
 - A body the server cannot decode (``Content-Encoding: gzip`` over bytes that are not
-  gzip, a broken chunked encoding) is a 400 naming the problem, wherever a view reads it.
+  gzip, a broken chunked encoding) is a 400 naming the problem, wherever a view reads it;
+  a request that fails before reaching a view (an ``Expect`` that is not UTF-8) is a 4xx.
 
 ``faust -A app`` loads this driver through ``web="sei-aiohttp://"`` (app.main).
 """
@@ -30,7 +31,7 @@ from faust.web.drivers import aiohttp as faust_aiohttp
 
 from app.logging import get_logger
 
-__all__ = ["WebLimits", "LIMITS", "Web", "ConnectionCap", "request_guard"]
+__all__ = ["WebLimits", "LIMITS", "Web", "ConnectionCap", "request_guard", "outer_guard"]
 
 log = get_logger("sei.web")
 
@@ -70,6 +71,7 @@ def request_guard(busy: set[RequestHandler]) -> Any:
     ) -> web.StreamResponse:
         protocol = request.protocol
         busy.add(protocol)
+        request[_IN_VIEW] = True
         try:
             return await handler(request)
         except (RequestPayloadError, HttpProcessingError) as exc:
@@ -83,6 +85,43 @@ def request_guard(busy: set[RequestHandler]) -> Any:
             busy.discard(protocol)
 
     return guard
+
+
+_IN_VIEW = "sei.in_view"
+
+
+def outer_guard(
+    handle: Callable[[web.BaseRequest], Awaitable[web.StreamResponse]],
+) -> Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]:
+    """Around the whole application (routing and aiohttp's ``Expect`` handling run before
+    any middleware): a request that fails there is a 4xx, not a 500.
+
+    aiohttp answers an unknown ``Expect`` with a 417 whose text repeats the value, and
+    raises UnicodeEncodeError instead when the value is not UTF-8 (a 500).
+    """
+
+    async def guarded(request: web.BaseRequest) -> web.StreamResponse:
+        expect = request.headers.get("Expect")
+        if expect is not None and expect.strip().lower() != "100-continue":
+            return web.json_response({"error": "Expect must be 100-continue or absent"}, status=417)
+        try:
+            return await handle(request)
+        except web.HTTPException:
+            raise
+        except Exception as exc:
+            if request.get(_IN_VIEW):
+                raise  # a view's own bug: aiohttp's 500, logged with its traceback
+            log.warning(
+                "web.request_refused",
+                error=f"{type(exc).__name__}: {exc}",
+                path=request.rel_url.raw_path[:200],
+            )
+            return web.json_response(
+                {"error": f"the request cannot be handled ({type(exc).__name__}); check its headers"},
+                status=400,
+            )
+
+    return guarded
 
 
 class _Refused(asyncio.Protocol):
@@ -181,6 +220,9 @@ class Web(faust_aiohttp.Web):
         )
 
     def _new_transport_tcp(self) -> web.BaseSite:
+        server = self._runner.server  # set up by now (start_server)
+        assert server is not None
+        server.request_handler = outer_guard(server.request_handler)
         return CappedTCPSite(
             self._runner,
             self.app.conf.web_bind,

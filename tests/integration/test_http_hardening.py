@@ -206,6 +206,16 @@ def test_content_encoding_gzip_over_plain_bytes_is_400(pair: tuple[WorkerProcess
         assert answer.status == 400 and b"content-encoding" in answer.body.lower(), answer
 
 
+@pytest.mark.parametrize("path", ["/validate", "/dora/hh-0", "/no-such-view"])
+def test_an_expect_header_other_than_100_continue_is_417_even_when_not_utf8(
+    pair: tuple[WorkerProcess, WorkerProcess], path: str
+) -> None:
+    first, _ = pair
+    for expect in ("\udcff\udc80", "something"):
+        answer = exchange(first.web_port, request("POST", path, headers={"Expect": expect}))
+        assert answer.status == 417 and b"Expect must be" in answer.body, (path, answer)
+
+
 def test_validate_whose_body_is_shorter_than_its_content_length_is_408(
     pair: tuple[WorkerProcess, WorkerProcess],
 ) -> None:
@@ -301,7 +311,7 @@ EXTRA_HEADERS = st.dictionaries(
         ]
     ),
     st.one_of(
-        st.sampled_from(["gzip", "deflate", "br", "*/*", "1", "100-continue", "ü"]),
+        st.sampled_from(["gzip", "deflate", "br", "*/*", "1", "100-continue", "ü", "\udcff\udc80", "a\tb"]),
         st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=50),
     ),
     max_size=3,
