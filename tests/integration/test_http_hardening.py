@@ -267,6 +267,46 @@ def test_slow_header_and_slow_body_connections_are_closed(pair: tuple[WorkerProc
     assert first.get("/health")[0] in (200, 503)  # and the worker still answers
 
 
+async def _idle_flood(port: int, clients: int, watch_s: float) -> list[bool]:
+    """Open ``clients`` connections, each with half a request head, one after the other;
+    then which of them the server closed within ``watch_s`` (well under the head timeout)."""
+    streams = []
+    for _ in range(clients):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /health HTTP/1.1\r\nHost: w\r\n")
+        streams.append((reader, writer))
+
+    async def closed(reader: asyncio.StreamReader) -> bool:
+        try:
+            return await asyncio.wait_for(reader.read(1), watch_s) == b""
+        except TimeoutError:
+            return False
+        except ConnectionError:
+            return True
+
+    try:
+        return list(await asyncio.gather(*(closed(reader) for reader, _ in streams)))
+    finally:
+        for _, writer in streams:
+            writer.close()
+
+
+def test_connections_over_the_cap_evict_the_oldest_idle_ones(
+    pair: tuple[WorkerProcess, WorkerProcess],
+) -> None:
+    first, _ = pair
+    clients = LIMITS.max_connections + 100
+    started = time.monotonic()
+    closed = asyncio.run(_idle_flood(first.web_port, clients, 2.0))
+    assert time.monotonic() - started < LIMITS.header_timeout_s, (
+        "too slow to tell eviction from the head timeout"
+    )
+    evicted = [n for n, gone in enumerate(closed) if gone]
+    assert len(evicted) >= 100, len(evicted)
+    assert max(evicted) < 150, evicted  # the oldest went first
+    assert first.get("/health")[0] in (200, 503)  # a new client is still served
+
+
 # --- hypothesis over every view -------------------------------------------------------
 
 HOSTILE_TEXT = st.one_of(
