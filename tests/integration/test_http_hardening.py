@@ -312,9 +312,24 @@ def test_connections_over_the_cap_evict_the_oldest_idle_ones(
 HOSTILE_TEXT = st.one_of(
     st.text(max_size=40),
     st.sampled_from(
-        ["", "..", "%", "%00", "%ED%A0%80", "%FF", "a/b", "\x00", "9" * 400, "x" * 5000, "𝕏", "-"]
+        [
+            "",
+            "..",
+            "%",
+            "%00",
+            "%ED%A0%80",
+            "%FF",
+            "a/b",
+            "\x00",
+            "9" * 400,
+            "x" * 5000,
+            "𝕏",
+            "-",
+        ]
     ),
 )
+# Path segments also carry bytes that are not UTF-8 (sent as they are).
+PATH_TEXT = st.one_of(HOSTILE_TEXT, st.sampled_from(["\udcff", "a\udc80b"]))
 ENDS = st.one_of(
     st.sampled_from(
         OVERFLOWING_END + OVERFLOWING + ["", "Z", "2026-13-01", "2026-01-01T00:00:00Z", "1e309", "NaN"]
@@ -348,10 +363,25 @@ EXTRA_HEADERS = st.dictionaries(
             "Forwarded",
             "X-Forwarded-For",
             "Expect",
+            "Transfer-Encoding",
         ]
     ),
     st.one_of(
-        st.sampled_from(["gzip", "deflate", "br", "*/*", "1", "100-continue", "ü", "\udcff\udc80", "a\tb"]),
+        st.sampled_from(
+            [
+                "gzip",
+                "deflate",
+                "br",
+                "chunked",
+                "identity",
+                "*/*",
+                "1",
+                "100-continue",
+                "ü",
+                "\udcff\udc80",
+                "a\tb",
+            ]
+        ),
         st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=50),
     ),
     max_size=3,
@@ -360,8 +390,8 @@ EXTRA_HEADERS = st.dictionaries(
 
 def _query(window: str | None, end: str | None, raw: str | None) -> str:
     parts = [
-        f"window={quote(window, safe='')}" if window is not None else "",
-        f"end={quote(end, safe='')}" if end is not None else "",
+        f"window={quote(window, safe='', errors='surrogateescape')}" if window is not None else "",
+        f"end={quote(end, safe='', errors='surrogateescape')}" if end is not None else "",
     ]
     if raw is not None:
         parts.append(raw)
@@ -399,6 +429,8 @@ BODIES = st.one_of(
 def hostile_requests(draw: st.DrawFn) -> bytes:
     host = draw(HOSTS)
     headers = draw(EXTRA_HEADERS)
+    if draw(st.integers(0, 20)) == 0:  # past the server's header count limit
+        headers.update({f"X-Junk-{n}": "1" for n in range(LIMITS.max_headers + 5)})
     if draw(st.booleans()):
         headers["X-API-Key"] = API_KEY
     if draw(st.integers(0, 4)) == 0:
@@ -414,10 +446,10 @@ def hostile_requests(draw: st.DrawFn) -> bytes:
             host=host,
         )
     template = draw(st.sampled_from(GET_VIEWS))
-    segment = draw(HOSTILE_TEXT)
+    segment = draw(PATH_TEXT)
     # Mostly well-encoded segments; sometimes verbatim (the server sees what it sees).
     encoded = (
-        quote(segment, safe="")
+        quote(segment, safe="", errors="surrogateescape")
         if draw(st.booleans())
         else segment.replace(" ", "%20")
         .replace("?", "%3F")
