@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import faust
 import mode.loop
+from faust.web import drivers as web_drivers
 
 from app.gc_tuning import configure_collector, freeze_startup_objects
 from app.logging import configure_structlog, logging_config
@@ -20,6 +21,9 @@ if settings.event_loop == "uvloop":
     mode.loop.use("uvloop")
 
 _session_timeout_s = settings.kafka_session_timeout_ms / 1000
+# Faust's aiohttp driver with read timeouts and a connection cap (app.web_server); named
+# here rather than as an entry point so a source checkout needs no reinstall.
+web_drivers.DRIVERS.aliases["sei-aiohttp"] = "app.web_server:Web"
 
 app = faust.App(
     settings.consumer_group_id,
@@ -42,6 +46,7 @@ app = faust.App(
     consumer_auto_offset_reset="earliest",
     broker_session_timeout=_session_timeout_s,
     broker_heartbeat_interval=min(3.0, _session_timeout_s / 3),
+    web="sei-aiohttp://",
     web_port=settings.web_port,
     web_bind=settings.web_bind,
     web_host=settings.web_bind,

@@ -30,7 +30,10 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 def _utc(value: datetime) -> datetime:
     # astimezone rather than replace() for an offset of zero: the same instant, at less
     # than half the cost (this runs twice per commit).
-    value = value.replace(tzinfo=UTC) if value.utcoffset() is None else value.astimezone(UTC)
+    try:
+        value = value.replace(tzinfo=UTC) if value.utcoffset() is None else value.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59:59-01:00 is in year 10000 in UTC
+        raise ValueError(f"timestamp {value.isoformat()} is outside 1990-01-01..2100-01-01") from None
     if not MIN_EVENT_TIME <= value < MAX_EVENT_TIME:
         raise ValueError(f"timestamp {value.isoformat()} is outside 1990-01-01..2100-01-01")
     return value

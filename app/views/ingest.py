@@ -34,6 +34,7 @@ from app.main import app, settings
 from app.resources import metrics
 from app.topic_declaration import RETRY_AFTER_S, gate
 from app.topics import events_ingest
+from app.web_server import LIMITS
 from models.ingest_wire import avro_record, ingest_codec
 from models.quality import QualityPolicy, assess
 
@@ -82,7 +83,8 @@ async def _announce() -> None:
 
 
 async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, or BadRequest 415 (not JSON) / 413 (over ``limit`` bytes)."""
+    """The request body, or BadRequest 415 (not JSON) / 413 (over ``limit`` bytes) / 408
+    (not all sent within the web server's body timeout)."""
     if not is_json_content_type(request.headers.get("Content-Type")):
         raise BadRequest(415, "Content-Type must be application/json")
     declared = request.content_length
@@ -90,12 +92,18 @@ async def read_body(request: Request, limit: int) -> bytes:
         raise BadRequest(413, f"body is {declared} bytes, over the {limit}-byte limit")
     chunks: list[bytes] = []
     size = 0
-    # Read in chunks and stop early: a body without Content-Length is bounded too.
-    async for chunk in request.content.iter_chunked(64 * 1024):
-        size += len(chunk)
-        if size > limit:
-            raise BadRequest(413, f"body is over the {limit}-byte limit")
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(LIMITS.body_timeout_s):
+            # Read in chunks and stop early: a body without Content-Length is bounded too.
+            async for chunk in request.content.iter_chunked(64 * 1024):
+                size += len(chunk)
+                if size > limit:
+                    raise BadRequest(413, f"body is over the {limit}-byte limit")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise BadRequest(
+            408, f"the body did not arrive within {LIMITS.body_timeout_s:g} s ({size} bytes received)"
+        ) from None
     return b"".join(chunks)
 
 
@@ -206,7 +214,9 @@ class Ingest(View):
             return
         acked: list[bool] = [False] * len(sent)
         try:
-            futures = await send_keyed(app.producer._ensure_producer(), events_ingest.get_topic_name(), records)
+            futures = await send_keyed(
+                app.producer._ensure_producer(), events_ingest.get_topic_name(), records
+            )
             done, _ = await asyncio.wait(set(futures), timeout=ACK_TIMEOUT_S)
             acked = [f in done and not f.cancelled() and f.exception() is None for f in futures]
         except Exception as exc:  # the producer refused the batch outright (stopped, closed)

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 from faust.web import Request
 
+from models.fields import MAX_EVENT_TIME, MIN_EVENT_TIME
 from tables.instants import to_micros
 
-__all__ = ["WINDOWS", "BadParameter", "parse_window", "parse_end", "window_and_end"]
+__all__ = ["WINDOWS", "BadParameter", "parse_window", "parse_end", "window_and_end", "check_identifier"]
 
 WINDOWS = (7, 30, 90)
 DEFAULT_WINDOW = "30d"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class BadParameter(ValueError):
@@ -27,11 +30,18 @@ def parse_window(text: str) -> int:
 
 
 def parse_end(text: str | None, now: datetime | None = None) -> int:
-    """``?end=`` (ISO-8601, default now) as microseconds, UTC; naive means UTC."""
+    """``?end=`` (ISO-8601, default now) as microseconds, UTC; naive means UTC.
+
+    ValueError outside the event times' range: the window math turns the end back into a
+    datetime, which does not exist past year 9999 (9999-12-31T23:59:59-01:00).
+    """
     if text is None:
         return to_micros(now or datetime.now(UTC))
     moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return to_micros(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    if not MIN_EVENT_TIME <= moment <= MAX_EVENT_TIME:
+        raise ValueError(text)
+    return to_micros(moment)
 
 
 def window_and_end(request: Request) -> tuple[int, int]:
@@ -43,5 +53,23 @@ def window_and_end(request: Request) -> tuple[int, int]:
     try:
         end = parse_end(request.query.get("end"))
     except ValueError:
-        raise BadParameter("end must be an ISO-8601 timestamp, e.g. 2026-11-01T00:00:00Z") from None
+        raise BadParameter(
+            "end must be an ISO-8601 timestamp between 1990-01-01 and 2100-01-01, e.g. 2026-11-01T00:00:00Z"
+        ) from None
     return window_days, end
+
+
+def check_identifier(value: str, name: str) -> str:
+    """``value`` if it can be an identifier (models.fields.Identifier: 1-200 characters, no
+    control characters, valid UTF-8); BadParameter naming ``name`` otherwise.
+
+    Such a value can name nothing stored, and PostgreSQL refuses a NUL in a query parameter
+    (which would read as a database failure).
+    """
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise BadParameter(f"{name} must be valid UTF-8") from None
+    if not 1 <= len(value.strip()) <= 200 or _CONTROL.search(value):
+        raise BadParameter(f"{name} must be 1-200 characters without control characters")
+    return value

@@ -12,7 +12,8 @@ from app.entity_store import read_team
 from app.logging import get_logger
 from app.main import settings
 from app.resources import database
-from app.views.params import BadParameter, window_and_end
+from app.routing import unavailable_answer
+from app.views.params import BadParameter, check_identifier, window_and_end
 
 __all__ = ["Answer", "repository_answer", "team_answer"]
 
@@ -59,13 +60,14 @@ async def team_answer(
     """A team's repositories pooled, from the database (app.entity_store explains why)."""
     try:
         window_days, end = window_and_end(request)
+        check_identifier(team, "team")
     except BadParameter as exc:
         return view.json({"error": str(exc)}, status=400)
     try:
         repositories, entities = await read_team(database, team, with_pull_requests=with_pull_requests)
     except Exception as exc:
         log.warning("team_view.database_unavailable", team=team, error=f"{type(exc).__name__}: {exc}")
-        return view.json({"error": "the database is not answering; try again"}, status=503)
+        return unavailable_answer(view, "the database is not answering")
     if not repositories:
         return view.json({"error": f"no repositories for team {team!r}"}, status=404)
     body = _answer(answer, entities, window_days, end)
