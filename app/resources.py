@@ -15,10 +15,15 @@ from app.monitor import LeanMonitor
 from app.retry import RetryPolicy
 from app.stuck_batches import StuckBatches
 
-__all__ = ["database", "cache", "dedupe", "metrics", "retry_policy", "stuck_batches"]
+__all__ = ["database", "read_database", "cache", "dedupe", "metrics", "retry_policy", "stuck_batches"]
+
+READ_POOL_SIZE = 2
 
 retry_policy = RetryPolicy(max_retries=settings.max_retries, base_s=settings.retry_backoff_base_s)
 database = Database(settings.postgres_dsn, pool_size=settings.db_pool_size, retry=retry_policy)
+# The views' reads (team views) on connections of their own: a query never waits for a
+# writer's connection, and a burst of queries never holds one a batch needs.
+read_database = Database(settings.postgres_dsn, pool_size=READ_POOL_SIZE, retry=retry_policy)
 cache = RedisCache(settings.redis_url)
 metrics = ProcessorMetrics()
 stuck_batches = StuckBatches()  # batches retried unacked (agents.batches); /health reports them
@@ -34,3 +39,4 @@ async def _forget_revoked(sender: object, revoked: set[TP], **kwargs: object) ->
 @app.on_before_shutdown.connect
 async def _close_connections(sender: object, **kwargs: object) -> None:
     await cache.close()
+    await read_database.close()

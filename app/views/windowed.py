@@ -11,7 +11,7 @@ from faust.web import Request, Response, View
 from app.entity_store import read_team
 from app.logging import get_logger
 from app.main import settings
-from app.resources import database
+from app.resources import read_database
 from app.routing import unavailable_answer
 from app.views.params import BadParameter, check_identifier, window_and_end
 
@@ -64,7 +64,7 @@ async def team_answer(
     except BadParameter as exc:
         return view.json({"error": str(exc)}, status=400)
     try:
-        repositories, entities = await read_team(database, team, with_pull_requests=with_pull_requests)
+        repositories, entities = await read_team(read_database, team, with_pull_requests=with_pull_requests)
     except Exception as exc:
         log.warning("team_view.database_unavailable", team=team, error=f"{type(exc).__name__}: {exc}")
         return unavailable_answer(view, "the database is not answering")

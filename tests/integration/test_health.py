@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import orjson
 import pytest
 
 from app.kafka_io import produce
@@ -46,7 +47,9 @@ def test_health_database_unreachable_is_unhealthy_503(stack: LocalStack, tmp_pat
         worker.stop()
 
 
-def test_health_answers_at_once_while_every_writer_connection_is_busy(stack: LocalStack, tmp_path: Path) -> None:
+def test_health_answers_at_once_while_every_writer_connection_is_busy(
+    stack: LocalStack, tmp_path: Path
+) -> None:
     """/health does not wait for the writers' pool: with every pool connection held by a
     batch waiting on a table lock (the database up), it still answers healthy, fast."""
     prefix = f"hb{uuid.uuid4().hex[:5]}"
@@ -59,7 +62,11 @@ def test_health_answers_at_once_while_every_writer_connection_is_busy(stack: Loc
                 history = generate_sei_history(repositories=8, teams=2, days=10, prefix=prefix)
                 for topic, messages in history.messages().items():
                     asyncio.run(produce([stack.broker.bootstrap], topic, messages))
-                wait_for(lambda: waiting() >= POOL_SIZE, 60, lambda: f"{POOL_SIZE} writers waiting (now {waiting()})")
+                wait_for(
+                    lambda: waiting() >= POOL_SIZE,
+                    60,
+                    lambda: f"{POOL_SIZE} writers waiting (now {waiting()})",
+                )
                 time.sleep(6)  # past the probe's refresh: the next answers come from fresh checks
                 for _ in range(3):
                     started = time.monotonic()
@@ -75,9 +82,63 @@ def test_health_answers_at_once_while_every_writer_connection_is_busy(stack: Loc
 POOL_SIZE = 2
 
 
+def test_team_views_answer_while_the_writers_hold_every_database_connection(
+    stack: LocalStack, tmp_path: Path
+) -> None:
+    """The team views read on connections of their own: with the writers' one connection
+    held by a commits batch waiting on a lock, /dora/teams answers at once (it waited
+    READ_TIMEOUT_S for the writers' pool, then answered 503)."""
+    repo, team = f"tv{uuid.uuid4().hex[:6]}", f"team-{uuid.uuid4().hex[:6]}"
+
+    def event(event_type: str, data: dict[str, Any]) -> tuple[bytes, bytes]:
+        body = {
+            "event_type": event_type,
+            "timestamp": "2025-10-01T12:00:00Z",
+            "source": "t",
+            "repository_id": repo,
+            "data": data,
+        }
+        return repo.encode(), orjson.dumps(body)
+
+    with temporary_database(stack, "sei_health") as database:
+        env = isolated_env(stack, database, "health", DB_POOL_SIZE="1")
+        worker = new_worker(env, tmp_path, "w").start()
+        try:
+            worker.wait_ready(120, consuming=True)
+            bootstrap = [stack.broker.bootstrap]
+            asyncio.run(
+                produce(
+                    bootstrap, "git.repositories", [event("repository_updated", {"name": repo, "team": team})]
+                )
+            )
+            deployment = {
+                "id": "d1",
+                "environment": "production",
+                "status": "success",
+                "finished_at": "2025-10-01T12:00:00Z",
+            }
+            asyncio.run(produce(bootstrap, "cicd.deployments", [event("deployment_finished", deployment)]))
+            wait_for(
+                lambda: worker.get(f"/dora/teams/{team}?end=2025-10-02T00:00:00Z")[0] == 200,
+                60,
+                "the team known",
+            )
+            with table_locks(database, only=["commits_daily_stats"]) as waiting:
+                commit = {"sha": "c1", "author": "a@b.c", "additions": 1, "deletions": 0}
+                asyncio.run(produce(bootstrap, "git.commits", [event("commit_created", commit)]))
+                wait_for(lambda: waiting() >= 1, 60, "the commits write waiting on the lock")
+                started = time.monotonic()
+                status, body = worker.get(f"/dora/teams/{team}?end=2025-10-02T00:00:00Z")
+                assert (status, body.get("repositories")) == (200, [repo]), body
+                assert time.monotonic() - started < 2.0
+        finally:
+            worker.stop()
+
+
 @contextlib.contextmanager
-def table_locks(database: str) -> Iterator[Callable[[], int]]:
-    """Every table locked by another session; yields a count of sessions waiting on a lock."""
+def table_locks(database: str, only: list[str] | None = None) -> Iterator[Callable[[], int]]:
+    """Every table (or those ``only`` names) locked by another session; yields a count of
+    sessions waiting on a lock."""
     holder: dict[str, Any] = {}
     loop = asyncio.new_event_loop()
 
@@ -85,6 +146,8 @@ def table_locks(database: str) -> Iterator[Callable[[], int]]:
         conn = await asyncpg.connect(database)
         tables = await conn.fetch(
             "SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+            " AND (tablename = ANY($1::text[]) OR $1 IS NULL)",
+            only,
         )
         transaction = conn.transaction()
         await transaction.start()
