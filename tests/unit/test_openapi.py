@@ -64,6 +64,42 @@ def view_routes(views: Path = VIEWS) -> dict[str, set[str]]:
     return routes
 
 
+def view_statuses(views: Path = VIEWS) -> dict[str, set[str]]:
+    """Every ``@app.page`` path -> the status codes its class names itself: ``status=NNN``
+    literals in its body, and 400 and 503 for a view routed by ``routed_by_source_key``
+    (a key that is not UTF-8; no owner, a restoring owner, an owner that does not answer)."""
+    statuses: dict[str, set[str]] = {}
+    for module in sorted(views.glob("*.py")):
+        for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"), str(module))):
+            if not isinstance(node, ast.ClassDef):
+                continue
+            paths = [p for p in map(_page_path, node.decorator_list) if p is not None]
+            if not paths:
+                continue
+            codes = {
+                str(keyword.value.value)
+                for call in ast.walk(node)
+                if isinstance(call, ast.Call)
+                for keyword in call.keywords
+                if keyword.arg == "status"
+                and isinstance(keyword.value, ast.Constant)
+                and isinstance(keyword.value.value, int)
+            }
+            routed = any(
+                isinstance(d, ast.Call)
+                and isinstance(d.func, ast.Name)
+                and d.func.id == "routed_by_source_key"
+                for item in node.body
+                if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef)
+                for d in item.decorator_list
+            )
+            if routed:
+                codes |= {"400", "503"}
+            for path in paths:
+                statuses[path] = codes
+    return statuses
+
+
 def documented_routes(spec: dict[str, Any]) -> dict[str, set[str]]:
     return {path: set(item) & HTTP_METHODS for path, item in spec["paths"].items()}
 
@@ -121,6 +157,18 @@ def test_every_view_is_described_with_its_methods(spec: dict[str, Any]) -> None:
 def test_nothing_is_described_that_no_view_serves(spec: dict[str, Any]) -> None:
     extra = sorted(set(documented_routes(spec)) - set(view_routes()))
     assert not extra, f"docs/openapi.yaml describes paths no view serves: {extra}"
+
+
+def test_every_status_a_view_names_is_described(spec: dict[str, Any]) -> None:
+    statuses = view_statuses()
+    assert statuses["/commits/{repository_id}/daily"] >= {"400", "404", "503"}  # the parser works
+    undocumented = {}
+    for path, codes in statuses.items():
+        item = spec["paths"][path]
+        described = {code for method in set(item) & HTTP_METHODS for code in item[method]["responses"]}
+        if missing := codes - described:
+            undocumented[path] = sorted(missing)
+    assert not undocumented, f"status codes the views answer but docs/openapi.yaml omits: {undocumented}"
 
 
 def test_path_parameters_match_the_route_template(spec: dict[str, Any]) -> None:
