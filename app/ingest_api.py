@@ -210,11 +210,19 @@ def openapi_document(max_body_bytes: int) -> dict[str, Any]:
             "results": {"type": "array", "items": {"$ref": "#/components/schemas/ItemResult"}},
         },
     }
+    validation_batch = {
+        "type": "object",
+        "properties": {
+            "valid": {"type": "boolean", "description": "every item valid"},
+            "results": {"type": "array", "items": {"$ref": "#/components/schemas/Validation"}},
+        },
+    }
     json_of = lambda schema: {"application/json": {"schema": schema}}  # noqa: E731
     common = {
         "400": {"description": "not JSON, or neither an object nor a non-empty array", **error},
         "413": {"description": f"body over {max_body_bytes} bytes", **error},
         "415": {"description": "Content-Type is not JSON", **error},
+        "408": {"description": "the body did not arrive in time", **error},
     }
     return {
         "openapi": "3.1.0",
@@ -229,7 +237,7 @@ def openapi_document(max_body_bytes: int) -> dict[str, Any]:
                         "200": {
                             "description": "the verdict (per item for an array)",
                             "content": json_of(
-                                {"oneOf": [{"$ref": "#/components/schemas/Validation"}, batch]}
+                                {"oneOf": [{"$ref": "#/components/schemas/Validation"}, validation_batch]}
                             ),
                         },
                         **common,

@@ -237,7 +237,7 @@ def _describe(error: dict[str, Any]) -> str:
 
 def _field_help(field: str) -> str:
     info = Settings.model_fields.get(field)
-    return info.description if info and info.description else "see README, Configuration"
+    return info.description if info and info.description else "see docs/operations.md, Configuration"
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -464,7 +464,7 @@ def http_bench(args: argparse.Namespace) -> tuple[dict[str, float], dict[str, fl
                     f"p99 {percentile(latencies, 0.99):.1f} ms, max {max(latencies, default=float('nan')):.1f} ms"
                 )
                 # The bundled broker's memory engine costs more CPU per request the more it holds
-                # (README, Benchmarks): its share of the two cores bears on the tail.
+                # (docs/benchmarks.md): its share of the two cores bears on the tail.
                 print(
                     f"  broker CPU during the run: {broker_cpu:.1f} s ({broker_cpu / load.seconds:.0%} of a core)"
                 )

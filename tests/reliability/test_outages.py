@@ -134,7 +134,7 @@ def test_broker_restart_worker_reconnects_to_fresh_topics(
     broker receives. Records written to the new broker before the worker has rejoined can
     be skipped: its fetch positions still point at the old, longer log. A real Kafka keeps
     its log across a restart, so positions stay valid there; the test waits for the rejoin
-    ("Worker ready" logged again) before producing, as the README documents.
+    ("Worker ready" logged again) before producing, as docs/operations.md documents.
     """
     prefix = f"brk{uuid.uuid4().hex[:6]}"
     bootstrap = [private_broker.bootstrap]
