@@ -3,7 +3,7 @@
 Our local broker (Tansu) answers offsets-by-timestamp unreliably and ListOffsets(latest)
 too low after batched produce (DESIGN.md), so a scan starts at the beginning of each
 partition, filters by record timestamp itself, and stops at the end offsets resolved by
-``app.transport.resolve_end_offsets``; what is sent during the scan is never re-read.
+``runtime.transport.resolve_end_offsets``; what is sent during the scan is never re-read.
 Sends are queued without waiting and their deliveries awaited together.
 """
 
@@ -21,7 +21,7 @@ from faust.types import TP
 
 from app.commands.exceptions import ToolError
 from app.logging import get_logger
-from app.transport import resolve_end_offsets
+from runtime.transport import resolve_end_offsets
 
 __all__ = [
     "TOPIC_REPLAY_HEADER",
