@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
-from aiokafka.partitioner import murmur2
 from faust.types import TP
 
 from app.commands.exceptions import ToolError
@@ -30,7 +29,6 @@ __all__ = [
     "connect",
     "scan",
     "topic_partitions",
-    "partition_for_key",
     "in_time_range",
     "is_replay_copy",
     "with_header",
@@ -62,11 +60,6 @@ def is_replay_copy(headers: Headers) -> bool:
 def with_header(headers: Headers, name: str, value: bytes) -> list[tuple[str, bytes]]:
     """``headers`` with ``name`` set to ``value`` (replacing an earlier one)."""
     return [(n, bytes(v or b"")) for n, v in headers if n != name] + [(name, value)]
-
-
-def partition_for_key(key: bytes, partitions: int) -> int:
-    """The partition the default (murmur2) partitioner gives ``key``, as producers key."""
-    return int(murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 @dataclass
