@@ -64,10 +64,6 @@ __all__ = [
 ]
 
 
-def _micros(moment: Any) -> int | None:
-    return None if moment is None else to_micros(moment)
-
-
 def _project_of(event: Any) -> str:
     return str(event.project_key)
 
@@ -88,8 +84,8 @@ def issue_change_of(event: IssueEvent) -> IssueChange:
         assignee=data.assignee,
         story_points=data.story_points,
         sprint_id=data.sprint_id,
-        created=_micros(data.created),
-        resolved=_micros(data.resolved),
+        created=to_micros(data.created),
+        resolved=to_micros(data.resolved),
         repository_id=data.repository_id,
     )
 
@@ -180,9 +176,9 @@ def sprint_event_of(event: SprintEventModel) -> SprintEvent:
         timestamp=to_micros(event.timestamp),
         name=data.name,
         state=event.state,
-        start_date=_micros(data.start_date),
-        end_date=_micros(data.end_date),
-        complete_date=_micros(data.complete_date),
+        start_date=to_micros(data.start_date),
+        end_date=to_micros(data.end_date),
+        complete_date=to_micros(data.complete_date),
         committed_points=data.committed_points,
         completed_points=data.completed_points,
     )
