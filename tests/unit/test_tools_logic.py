@@ -26,7 +26,8 @@ from app.commands.resend import (
     is_replay_copy,
     with_header,
 )
-from models.dead_letter import REPLAY_HEADER, decode_original
+from models.dead_letter import REPLAY_HEADER
+from tests.dead_letter_bytes import decode_original
 
 FAILED_AT = datetime(2025, 11, 19, 10, 30, tzinfo=UTC)
 
