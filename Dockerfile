@@ -2,6 +2,7 @@ FROM python:3.11-slim
 WORKDIR /srv
 COPY pyproject.toml README.md alembic.ini ./
 COPY app ./app
+COPY runtime ./runtime
 COPY agents ./agents
 COPY tables ./tables
 COPY models ./models

@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: install
-	$(PY) -m app.demo $(DEMO_ARGS)
+	$(PY) -m devtools.demo $(DEMO_ARGS)
 
 test: install
 	$(PY) -m pytest
@@ -42,11 +42,11 @@ worker: install
 	$(VENV)/bin/faust -A app worker -l info
 
 stack: install
-	$(PY) -m app.localstack up
+	$(PY) -m devtools.localstack up
 
 lint: install
 	$(PY) -m pip install --quiet ruff
-	$(VENV)/bin/ruff check app agents tables models bench tests alembic
+	$(VENV)/bin/ruff check app runtime agents tables models devtools bench tests alembic
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .hypothesis

@@ -1,7 +1,7 @@
 """Batch helpers every agent uses: skip what Redis knows is done, and finish the batch in
 hand even when the worker is asked to stop.
 
-A batch is acked in a ``finally`` after the loop body (app.batch_reader, as Faust's
+A batch is acked in a ``finally`` after the loop body (runtime.batch_reader, as Faust's
 ``take_events()``; write-behind batches are acked by their write instead), even when the
 body is cancelled (SIGTERM, shutdown): an unfinished database write would then be
 committed as done and its events lost. So the body runs
@@ -13,7 +13,7 @@ at-least-once requires.
 A batch whose handling raises (a bug, or a fault of the batch as a whole: per-message
 failures are dead-lettered before they get here) is never acked, so no offset behind it
 is committed; it is retried with a growing pause while /health reports the agent stuck
-(app.stuck_batches). Its messages are released from Faust's unacked set meanwhile: a
+(runtime.stuck_batches). Its messages are released from Faust's unacked set meanwhile: a
 rebalance or a shutdown waits for that set to empty and would otherwise wait forever.
 After a rebalance the batch is given up, unacked: the partition's owner reads it again
 from the committed offset.
@@ -30,15 +30,15 @@ from faust import StreamT
 from faust.types import TP, EventT
 from prometheus_client import Counter
 
-from app.batch_reader import take_batches
 from app.dedupe import message_id
 from app.logging import get_logger
 from app.main import app, settings
 from app.resources import database, dedupe, metrics, stuck_batches
-from app.shutdown import EXIT_CONFIG, EXIT_UNFLUSHED, exit_now, remaining_grace_s
-from app.stuck_batches import retry_pause_s
 from app.topic_plan import TopicSpec, mismatch_fix
-from app.write_behind import WriteBehind
+from runtime.batch_reader import take_batches
+from runtime.shutdown import EXIT_CONFIG, EXIT_UNFLUSHED, exit_now, remaining_grace_s
+from runtime.stuck_batches import retry_pause_s
+from runtime.write_behind import WriteBehind
 
 __all__ = [
     "batch_offsets",
@@ -65,7 +65,7 @@ _batch_failures = Counter(
 
 async def complete_batch(work: Awaitable[T], *, what: str) -> T:
     """Await ``work``; if cancelled meanwhile, finish it first (within what is left of the
-    shutdown's grace, app.shutdown), or exit without committing."""
+    shutdown's grace, runtime.shutdown), or exit without committing."""
     task = asyncio.ensure_future(work)
     try:
         return await asyncio.shield(task)
@@ -108,12 +108,12 @@ PrepareBatch = Callable[[Sequence[EventT]], Awaitable[Callable[[], Awaitable[Non
 async def run_write_behind(
     stream: StreamT[bytes], prepare: PrepareBatch, writes: WriteBehind, *, what: str
 ) -> None:
-    """An agent's loop: batches (app.batch_reader), each prepared by ``prepare`` (which
+    """An agent's loop: batches (runtime.batch_reader), each prepared by ``prepare`` (which
     returns the batch's database write, a function) and written while the next one is prepared.
 
     The batch's messages are acked, so committable, once its write is done (the write's
     ack is their only one: the batch reader does not ack after the body); at shutdown the
-    write in flight is finished first (app.write_behind).
+    write in flight is finished first (runtime.write_behind).
     """
 
     async def prepare_and_submit(events: Sequence[EventT]) -> None:

@@ -50,10 +50,6 @@ def _joined(values: Sequence[object] | None, separator: str) -> str | None:
     return None if values is None else separator.join(str(v) for v in values)
 
 
-def _instant(micros: int | None) -> object:
-    return None if micros is None else from_micros(micros)
-
-
 async def upsert_deployments(conn: asyncpg.Connection, rows: Sequence[Deployment]) -> None:
     if not rows:
         return
@@ -63,8 +59,8 @@ async def upsert_deployments(conn: asyncpg.Connection, rows: Sequence[Deployment
         [d.id for d in rows],
         [d.environment for d in rows],
         [d.status for d in rows],
-        [_instant(d.started_at) for d in rows],
-        [_instant(d.finished_at) for d in rows],
+        [from_micros(d.started_at) for d in rows],
+        [from_micros(d.finished_at) for d in rows],
         [d.commit_sha for d in rows],
         [_joined(d.commit_shas, _SEPARATOR) for d in rows],
         [_joined(d.pull_request_numbers, ",") for d in rows],
@@ -81,7 +77,7 @@ async def upsert_incidents(conn: asyncpg.Connection, rows: Sequence[Incident]) -
         [i.title for i in rows],
         [i.severity for i in rows],
         [i.service for i in rows],
-        [_instant(i.opened_at) for i in rows],
-        [_instant(i.resolved_at) for i in rows],
+        [from_micros(i.opened_at) for i in rows],
+        [from_micros(i.resolved_at) for i in rows],
         [i.deployment_id for i in rows],
     )

@@ -39,7 +39,7 @@ from agents.dlq import DeadLetterBatch, store_dead_letters
 from agents.intake import processing_error
 from app.logging import get_logger
 from app.resources import database, metrics
-from tables.event_context import acting_for
+from runtime.event_context import acting_for
 
 __all__ = [
     "Applied",

@@ -3,7 +3,7 @@ buckets of ``commit_days`` -> upsert `commits` rows and `commits_daily_stats`, o
 database transaction per batch (one statement when there is nothing to dead-letter).
 
 The database write starts inside the batch loop's body and runs while the next batch is
-prepared (app.write_behind); it never raises (transient errors are retried until
+prepared (runtime.write_behind); it never raises (transient errors are retried until
 the database answers, refused rows dead-lettered), and the batch's messages are acked, so
 their offsets committable, only once its rows are durable.
 """
@@ -33,10 +33,10 @@ from app.main import app
 from app.resources import database, metrics
 from app.topics import git_commits
 from models.events import CommitEvent
-from tables.coalesced import READ_CACHE_KEYS
+from runtime.coalesced import READ_CACHE_KEYS
+from runtime.event_context import acting_for
 from tables.commit_state import CommitVersion, TotalsOfWrittenBuckets, is_canonical, merge_version
 from tables.commits import commit_days, commit_repository_days
-from tables.event_context import acting_for
 from tables.instants import to_micros
 from tables.keys import compose_key
 
@@ -247,6 +247,6 @@ async def process_commits(stream: StreamT[bytes]) -> None:
     """git.commits -> commit_days table, `commits` and `commits_daily_stats` rows.
 
     A batch's database write runs while the next batch is prepared; its messages are
-    acked, and so committable, once it is done (app.write_behind).
+    acked, and so committable, once it is done (runtime.write_behind).
     """
     await run_write_behind(stream, prepare_commit_batch, _writes, what="git.commits")

@@ -51,10 +51,6 @@ REPOSITORY_CACHE_KEY = "processor:cache:repo:{}"  # seed 000's lookup cache
 REPOSITORY_CACHE_TTL_S = 86_400
 
 
-def _micros(moment: Any) -> int | None:
-    return None if moment is None else to_micros(moment)
-
-
 def pull_request_event_of(event: PullRequestEventModel) -> PullRequestEvent:
     """The merge input of one event; its type's own time defaults to the envelope timestamp."""
     data, kind, moment = event.data, event.event_type, to_micros(event.moment)
@@ -65,11 +61,11 @@ def pull_request_event_of(event: PullRequestEventModel) -> PullRequestEvent:
         author=data.author,
         title=data.title,
         base_branch=data.base_branch,
-        created_at=moment if kind == "pull_request_opened" else _micros(data.created_at),
-        first_commit_at=_micros(data.first_commit_at),
-        merged_at=moment if kind == "pull_request_merged" else _micros(data.merged_at),
+        created_at=moment if kind == "pull_request_opened" else to_micros(data.created_at),
+        first_commit_at=to_micros(data.first_commit_at),
+        merged_at=moment if kind == "pull_request_merged" else to_micros(data.merged_at),
         merge_commit_sha=data.merge_commit_sha,
-        closed_at=moment if kind == "pull_request_closed" else _micros(data.closed_at),
+        closed_at=moment if kind == "pull_request_closed" else to_micros(data.closed_at),
         commit_shas=data.commit_shas or (),
         review=Review(moment, data.reviewer, data.state) if kind == "pull_request_review_submitted" else None,
     )

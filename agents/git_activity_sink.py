@@ -78,10 +78,6 @@ class RepositoryRow:
     last_event_at: datetime
 
 
-def _instant(micros: int | None) -> datetime | None:
-    return None if micros is None else from_micros(micros)
-
-
 def _hours(seconds: float | None) -> float | None:
     return None if seconds is None else seconds / SECONDS_PER_HOUR
 
@@ -135,12 +131,12 @@ def pull_request_rows(
                 author=pr.author,
                 base_branch=pr.base_branch,
                 state=state,
-                first_commit_at=_instant(timeline.first_commit_at),
-                first_review_at=_instant(timeline.first_review_at),
-                first_approval_at=_instant(timeline.first_approval_at),
-                merged_at=_instant(pr.merged_at),
-                closed_at=_instant(pr.closed_at),
-                deployed_at=_instant(timeline.deployed_at),
+                first_commit_at=from_micros(timeline.first_commit_at),
+                first_review_at=from_micros(timeline.first_review_at),
+                first_approval_at=from_micros(timeline.first_approval_at),
+                merged_at=from_micros(pr.merged_at),
+                closed_at=from_micros(pr.closed_at),
+                deployed_at=from_micros(timeline.deployed_at),
                 merge_commit_sha=pr.merge_commit_sha,
                 commit_shas=pr.commit_shas,
                 reviews=reviews_to_json(pr.reviews),

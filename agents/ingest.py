@@ -3,7 +3,7 @@ insert into ``ingested_events``, one database transaction per batch with its dea
 (one statement when there are none).
 
 The database write starts inside the batch loop's body and runs while the next
-batch is validated (app.write_behind); it never raises (transient errors are retried until
+batch is validated (runtime.write_behind); it never raises (transient errors are retried until
 the database answers), and a batch's messages are acked, so their offsets committable, only
 once its rows are durable. Events keep no table state (each is a row), so the message key
 only spreads them over partitions: any key is accepted.
@@ -198,6 +198,6 @@ async def process_ingest(stream: StreamT[bytes]) -> None:
     """events.ingest -> `ingested_events` rows (validated, quality-scored).
 
     A batch's write runs while the next batch is validated; its messages are acked, and so
-    committable, once it is done (app.write_behind).
+    committable, once it is done (runtime.write_behind).
     """
     await run_write_behind(stream, prepare_ingest_batch, _writes, what="events.ingest")

@@ -40,6 +40,7 @@ from app.main import app
 from app.topics import jira_issues, jira_sprints, ops_incidents
 from models.jira_events import IssueEvent
 from models.jira_events import SprintEvent as SprintEventModel
+from tables.incident_state import incident_from_issue
 from tables.instants import from_micros, to_micros
 from tables.issue_state import IssueSnapshot, IssueState, Transition
 from tables.jira import (
@@ -64,10 +65,6 @@ __all__ = [
 ]
 
 
-def _micros(moment: Any) -> int | None:
-    return None if moment is None else to_micros(moment)
-
-
 def _project_of(event: Any) -> str:
     return str(event.project_key)
 
@@ -88,8 +85,8 @@ def issue_change_of(event: IssueEvent) -> IssueChange:
         assignee=data.assignee,
         story_points=data.story_points,
         sprint_id=data.sprint_id,
-        created=_micros(data.created),
-        resolved=_micros(data.resolved),
+        created=to_micros(data.created),
+        resolved=to_micros(data.resolved),
         repository_id=data.repository_id,
     )
 
@@ -99,22 +96,24 @@ def _keyed_issue_change(event: IssueEvent) -> tuple[str, tuple[str, IssueChange]
 
 
 def incident_message(snapshot: IssueSnapshot) -> tuple[bytes, bytes] | None:
-    """The ops.incidents (key, value) an Incident issue with a repository stands for, or None."""
-    if snapshot.issue_type != "Incident" or snapshot.repository_id is None:
+    """The ops.incidents (key, value) of the incident an issue stands for
+    (tables.incident_state.incident_from_issue), or None."""
+    incident = incident_from_issue(snapshot)
+    if incident is None:
         return None
-    data: dict[str, Any] = {"id": snapshot.key, "title": snapshot.summary}
-    if snapshot.created is not None:
-        data["opened_at"] = from_micros(snapshot.created).isoformat()
-    if snapshot.resolved is not None:
-        data["resolved_at"] = from_micros(snapshot.resolved).isoformat()
+    data: dict[str, Any] = {"id": incident.id, "title": incident.title}
+    if incident.opened_at is not None:
+        data["opened_at"] = from_micros(incident.opened_at).isoformat()
+    if incident.resolved_at is not None:
+        data["resolved_at"] = from_micros(incident.resolved_at).isoformat()
     value = {
-        "event_type": "incident_resolved" if snapshot.resolved is not None else "incident_opened",
+        "event_type": "incident_resolved" if incident.resolved_at is not None else "incident_opened",
         "timestamp": from_micros(snapshot.timestamp).isoformat(),
         "source": "jira",
-        "repository_id": snapshot.repository_id,
+        "repository_id": incident.repository_id,
         "data": data,
     }
-    return snapshot.repository_id.encode(), orjson.dumps(value)
+    return incident.repository_id.encode(), orjson.dumps(value)
 
 
 def _apply_issue(key: str, changes: list[tuple[str, IssueChange]]) -> Applied:
@@ -180,9 +179,9 @@ def sprint_event_of(event: SprintEventModel) -> SprintEvent:
         timestamp=to_micros(event.timestamp),
         name=data.name,
         state=event.state,
-        start_date=_micros(data.start_date),
-        end_date=_micros(data.end_date),
-        complete_date=_micros(data.complete_date),
+        start_date=to_micros(data.start_date),
+        end_date=to_micros(data.end_date),
+        complete_date=to_micros(data.complete_date),
         committed_points=data.committed_points,
         completed_points=data.completed_points,
     )

@@ -76,10 +76,6 @@ class SprintRow:
         return self.project_key, self.sprint_id
 
 
-def _instant(micros: int | None) -> datetime | None:
-    return None if micros is None else from_micros(micros)
-
-
 def issue_row(project_key: str, state: IssueState) -> IssueRow | None:
     """The issue's row, or None while its snapshot (with ``created``) is unknown."""
     snapshot = state.snapshot
@@ -96,7 +92,7 @@ def issue_row(project_key: str, state: IssueState) -> IssueRow | None:
         assignee=snapshot.assignee,
         story_points=snapshot.story_points,
         sprint_id=snapshot.sprint_id,
-        resolved_at=_instant(snapshot.resolved),
+        resolved_at=from_micros(snapshot.resolved),
         cycle_time_days=cycle_time_days(snapshot),
         repository_id=snapshot.repository_id,
     )

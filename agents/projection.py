@@ -27,7 +27,6 @@ from datetime import UTC, datetime
 
 import asyncpg
 import orjson
-from aiokafka.partitioner import murmur2
 from faust.types import TP
 from prometheus_client import Counter
 
@@ -38,6 +37,7 @@ from app.logging import get_logger
 from app.main import app, settings
 from app.resources import cache, database, metrics
 from app.topics import git_commits, jira_issues, metrics_dora
+from runtime.partitioner import partition_of
 from tables.commits import commit_repository_days
 from tables.daily_metrics import DailyMetrics, daily_metrics
 from tables.delivery import repository_deployments, repository_incidents
@@ -64,11 +64,6 @@ _subject_failures = Counter(
     ["scope"],
     registry=metrics.registry,
 )
-
-
-def partition_of(key: str, partitions: int) -> int:
-    """The partition a producer keying with murmur2 (aiokafka's default) sends ``key`` to."""
-    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
 
 
 @dataclass(slots=True)
@@ -137,7 +132,7 @@ class Projection:
 
     def _owned(self, topic: str, key: str) -> bool:
         actives = self._actives or frozenset()
-        return TP(topic, partition_of(key, settings.topic_partitions)) in actives
+        return TP(topic, partition_of(key.encode(), settings.topic_partitions)) in actives
 
     def take_due(self, now: float, *, everything: bool = False) -> Due:
         """Remove and return the marked keys this worker owns whose last flush is old enough."""

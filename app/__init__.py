@@ -1,7 +1,7 @@
 """sei-processor: `faust -A app worker` finds the Faust app here.
 
 The app is imported on first access, so that importing a light module of this package
-(settings, the tansu transport, the local stack) does not build the worker.
+(settings, logging, the redaction rules) does not build the worker.
 """
 
 from typing import Any

@@ -13,7 +13,6 @@ a repository without one belongs to ``unassigned``.
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
 
 import asyncpg
 
@@ -58,10 +57,6 @@ FROM pull_requests WHERE repository_id = ANY($1::text[])
 """
 
 
-def _micros(moment: datetime | None) -> int | None:
-    return None if moment is None else to_micros(moment)
-
-
 def _tuple(values: list[object] | None) -> tuple[object, ...] | None:
     return None if values is None else tuple(values)
 
@@ -82,7 +77,7 @@ async def team_entities(
             r["environment"],
             r["status"],
             to_micros(r["finished_at"]),
-            _micros(r["started_at"]),
+            to_micros(r["started_at"]),
             r["commit_sha"],
             _tuple(r["commit_shas"]),  # type: ignore[arg-type]
             _tuple(r["pull_request_numbers"]),  # type: ignore[arg-type]
@@ -93,8 +88,8 @@ async def team_entities(
         Incident(
             r["repository_id"],
             r["incident_id"],
-            _micros(r["opened_at"]),
-            _micros(r["resolved_at"]),
+            to_micros(r["opened_at"]),
+            to_micros(r["resolved_at"]),
             r["deployment_id"],
             r["title"],
             r["severity"],
@@ -115,11 +110,11 @@ async def team_entities(
                 author=r["author"],
                 title=r["title"],
                 base_branch=r["base_branch"],
-                created_at=_micros(r["created_at"]),
-                first_commit_at=_micros(r["first_commit_at"]),
-                merged_at=_micros(r["merged_at"]),
+                created_at=to_micros(r["created_at"]),
+                first_commit_at=to_micros(r["first_commit_at"]),
+                merged_at=to_micros(r["merged_at"]),
                 merge_commit_sha=r["merge_commit_sha"],
-                closed_at=_micros(r["closed_at"]),
+                closed_at=to_micros(r["closed_at"]),
                 commit_shas=tuple(r["commit_shas"] or ()),
                 reviews=reviews_from_json(r["reviews"]),
             )

@@ -24,7 +24,7 @@ __all__ = ["HOP_HEADER", "Forwarded", "Forwarder", "forward_url", "forward_heade
 #: assignment during a rebalance would otherwise bounce it between them).
 HOP_HEADER = "X-Sei-Forwarded"
 _PLAIN = re.compile(r"[ -~]{1,256}")
-# Under the web server's idle keep-alive bound (app.web_server.LIMITS.header_timeout_s), so
+# Under the web server's idle keep-alive bound (runtime.web_server.LIMITS.header_timeout_s), so
 # the pool never reuses a connection the owner is closing.
 POOL_KEEPALIVE_S = 4.0
 

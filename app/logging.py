@@ -12,6 +12,7 @@ from typing import Any
 import structlog
 
 from app.redaction import mask_urls_in_text
+from runtime.log import get_logger
 
 __all__ = ["logging_config", "configure_structlog", "get_logger", "mask_urls"]
 
@@ -75,8 +76,3 @@ def logging_config(level: str) -> dict[str, Any]:
             "aiokafka": {"level": max(logging.getLevelName(level), logging.WARNING)},
         },
     }
-
-
-def get_logger(name: str) -> structlog.stdlib.BoundLogger:
-    """A structlog logger; log with a stable event name and keyword fields."""
-    return structlog.stdlib.get_logger(name)  # type: ignore[no-any-return]

@@ -8,7 +8,7 @@ before it while later messages are processed: the message is lost until the next
 rebalance seeks the partition back (seen here: 18-24 of 21,000 messages after a restart
 that rebuilt its tables, one of 90,909 after three kill -9).
 
-The causes found so far are fixed where they arise (app.transport: fetches held until
+The causes found so far are fixed where they arise (runtime.transport: fetches held until
 their seek, and released only by the seek of the current assignment); this watch stays as
 the safety net, with the cure Kafka consumers always have: read again from the committed offset.
 Every table update and database write is idempotent, so reading a message twice is safe;

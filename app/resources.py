@@ -11,9 +11,9 @@ from app.db import Database
 from app.dedupe import Dedupe
 from app.main import app, settings
 from app.metrics import ProcessorMetrics
-from app.monitor import LeanMonitor
 from app.retry import RetryPolicy
-from app.stuck_batches import StuckBatches
+from runtime.monitor import LeanMonitor
+from runtime.stuck_batches import StuckBatches
 
 __all__ = ["database", "read_database", "cache", "dedupe", "metrics", "retry_policy", "stuck_batches"]
 

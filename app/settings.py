@@ -179,7 +179,7 @@ class Settings(BaseSettings):
     def broker_url(self) -> str:
         """The Faust broker URL: ``sei-kafka://h1:9092;h2:9092`` (``tansu://`` locally).
 
-        Kafka brokers are reached through app.transport.KafkaTransport: Faust's aiokafka
+        Kafka brokers are reached through runtime.transport.KafkaTransport: Faust's aiokafka
         driver with its recovery/seek race fixed.
         """
         scheme, _, rest = self.kafka_brokers.rpartition("://")

@@ -8,7 +8,7 @@ what a wrong count means for each role). Until then ``/health/ready`` and ``POST
 answer 503: a producer that waits for readiness finds every topic there, and no event is
 produced to a topic the broker would auto-create with its default count.
 
-A source topic with the wrong count is left out of the subscription (app.transport's
+A source topic with the wrong count is left out of the subscription (runtime.transport's
 ExcludingConductor); a changelog with the wrong count holds the worker before its
 consumer starts, re-checking every RECHECK_S, so it goes on once the topic is fixed.
 """

@@ -16,9 +16,9 @@ import time
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from app.kafka_io import create_topics
 from bench.harness import BenchStack, ProcessSampler, bench_stack
 from bench.ingest import percentile
+from devtools.kafka_io import create_topics
 
 TOPIC = "bench.broker"
 VALUE = b"x" * 300  # about an /ingest event's Avro record

@@ -16,9 +16,9 @@ import time
 import asyncpg
 from aiokafka import AIOKafkaConsumer
 
-from app.kafka_io import create_topics, produce
-from app.sample_data import generate_commit_stream
 from bench.harness import ProcessSampler, bench_stack, fresh_database, wait_until
+from devtools.kafka_io import create_topics, produce
+from devtools.sample_data import generate_commit_stream
 
 SEED_STYLE_INSERT = """
 INSERT INTO commits (sha, repository_id, author_email, message, files_changed, additions, deletions, committed_at)

@@ -23,10 +23,10 @@ from datetime import UTC, datetime
 import orjson
 from aiokafka import AIOKafkaProducer
 
-from app.kafka_io import create_topics, produce
-from app.sei_sample import SEI_TOPICS, SeiHistory, generate_sei_history, iso
-from app.worker_process import WorkerProcess
 from bench.harness import BenchStack, SamplerGroup, bench_stack
+from devtools.kafka_io import create_topics, produce
+from devtools.sei_sample import SEI_TOPICS, SeiHistory, generate_sei_history, iso
+from devtools.worker_process import WorkerProcess
 
 EVENTS_PER_REPOSITORY_DAY = 17  # what generate_sei_history makes, about
 

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import asyncpg
 
-from app.kafka_io import create_topics, produce
-from app.sample_data import generate_commit_stream
-from app.worker_process import WorkerProcess
 from bench.floor_app import CREATE_TABLE, TABLE
 from bench.harness import BenchStack, ProcessSampler, bench_stack, wait_until
+from devtools.kafka_io import create_topics, produce
+from devtools.sample_data import generate_commit_stream
+from devtools.worker_process import WorkerProcess
 
 
 async def _rows_reach(conn: asyncpg.Connection, count: int) -> bool:

@@ -20,7 +20,7 @@ COLUMNS = ["repository_id", "sha", "committed_at", "author_email", "message", "f
 CREATE_TABLE = f"""CREATE TABLE {TABLE} (repository_id text, sha text, committed_at timestamptz,
 author_email text, message text, files_changed int, additions int, deletions int)"""
 
-# Started by app.worker_process.WorkerProcess, which names the data directory and web port.
+# Started by devtools.worker_process.WorkerProcess, which names the data directory and web port.
 app = faust.App(
     "bench-floor",
     broker=os.environ.get("FLOOR_BROKER", "kafka://127.0.0.1:9092"),

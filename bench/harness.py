@@ -16,8 +16,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psutil
 
-from app.localstack import LocalStack, free_port, fresh_database, local_stack
-from app.worker_process import WorkerProcess
+from devtools.localstack import LocalStack, free_port, fresh_database, local_stack
+from devtools.worker_process import WorkerProcess
 
 __all__ = ["BenchStack", "bench_stack", "CpuAccount", "ProcessSampler", "SamplerGroup", "wait_until"]
 

@@ -399,8 +399,8 @@ def statuses(results: Sequence[tuple[int, int, float]]) -> str:
 
 
 def http_bench(args: argparse.Namespace) -> tuple[dict[str, float], dict[str, float]]:
-    from app.kafka_io import create_topics
     from bench.harness import CpuAccount, ProcessSampler, SamplerGroup, bench_stack
+    from devtools.kafka_io import create_topics
 
     single: dict[str, float] = {}
     batched: dict[str, float] = {}
@@ -544,7 +544,7 @@ def report_stack_cpu(seconds: dict[str, float], wall: float, load: Load) -> None
 def agent_alone(bench: Any, rss: Any, count: int, timeout_s: float) -> None:
     """The agent's storing rate without HTTP load: ``count`` Avro events, as /ingest writes
     them, produced straight to events.ingest, timed until they are rows."""
-    from app.kafka_io import produce
+    from devtools.kafka_io import produce
     from models.ingest_wire import ingest_codec, to_avro_record
 
     codec = ingest_codec()

@@ -35,7 +35,6 @@ __all__ = [
     "TOPIC_KEY_LIMIT",
     "dead_letter_id",
     "encode_original",
-    "decode_original",
 ]
 
 # Budgets of encoded bytes on the DLQ topic; their sum stays far below TOPIC_RECORD_LIMIT.
@@ -63,11 +62,6 @@ def encode_original(raw: bytes) -> tuple[str, str]:
         return "utf-8", raw.decode("utf-8")
     except UnicodeDecodeError:
         return "base64", base64.b64encode(raw).decode("ascii")
-
-
-def decode_original(encoding: str, text: str) -> bytes:
-    """The exact original bytes back from ``encode_original``'s output."""
-    return base64.b64decode(text) if encoding == "base64" else text.encode("utf-8")
 
 
 def _json_size(text: str) -> int:

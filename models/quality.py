@@ -27,7 +27,6 @@ __all__ = [
     "QualityReport",
     "completeness",
     "freshness",
-    "is_fresh",
     "consistency_issues",
     "consistency",
     "assess",
@@ -93,12 +92,6 @@ def freshness(timestamp: datetime, now: datetime, policy: QualityPolicy = Qualit
     if age <= policy.max_age_s:
         return 1.0
     return max(0.0, 1.0 - (age - policy.max_age_s) / policy.max_age_s)
-
-
-def is_fresh(timestamp: datetime, now: datetime, max_age_seconds: float) -> bool:
-    """Seed 002's boolean check: not older than ``max_age_seconds`` and not from the future."""
-    age = (now - timestamp).total_seconds()
-    return 0 <= age <= max_age_seconds
 
 
 def _is_number(value: Any) -> bool:

@@ -149,7 +149,7 @@ class TotalsOfWrittenBuckets:
 
     An entry holds the very bucket object it was computed for, and is used only when the
     table hands that same object back (``is``): table values are never mutated in place
-    (tables.coalesced), so an identical object has identical totals. A value the table
+    (runtime.coalesced), so an identical object has identical totals. A value the table
     decoded anew (after a rebalance, or evicted from its cache) is another object, and its
     totals are computed from it. Bounded: the oldest entries go first.
     """

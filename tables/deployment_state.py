@@ -35,7 +35,6 @@ __all__ = [
     "lead_times",
     "merge_commit",
     "merge_deployment",
-    "ship_commits",
     "ship_known_commits",
     "shipped_at",
 ]
@@ -156,22 +155,14 @@ class Shipment:
     shas: tuple[str, ...]
 
 
-def ship_commits(
-    deployments: Iterable[Deployment],
-    commits: Iterable[Commit],
-    production_environments: Collection[str] = DEFAULT_PRODUCTION_ENVIRONMENTS,
-) -> list[Shipment]:
-    """What each deployment ships, in ``(finished_at, id)`` order per repository (edge rule 6)."""
-    return ship_known_commits(deployments, collapse_commits(commits), production_environments)
-
-
 def ship_known_commits(
     deployments: Iterable[Deployment],
     known: Mapping[CommitKey, Commit],
     production_environments: Collection[str] = DEFAULT_PRODUCTION_ENVIRONMENTS,
 ) -> list[Shipment]:
-    """ship_commits over commits already collapsed: the metrics collapse a repository's
-    history once (it only grows, and the projection reads it on every refresh)."""
+    """What each deployment ships, in ``(finished_at, id)`` order per repository (edge rule
+    6), from commits already collapsed (``collapse_commits``): the metrics collapse a
+    repository's history once (it only grows, and the projection reads it on every refresh)."""
     by_repository: dict[str, list[Deployment]] = defaultdict(list)
     for deployment in collapse_deployments(deployments).values():
         if deployment.is_dora_deployment(production_environments):

@@ -27,7 +27,6 @@ __all__ = [
     "merge_pull_request_events",
     "merge_repository_events",
     "pull_requests_of",
-    "repository_of",
 ]
 
 pull_requests = keyed_table("pull_requests", help="pull request state per (repository, number)")
@@ -73,8 +72,3 @@ def pull_requests_of(repository_id: str) -> list[PullRequest]:
         if record is not None:
             found.append(PullRequestState.from_record(record).view())
     return found
-
-
-def repository_of(repository_id: str) -> RepositorySnapshot | None:
-    record = repositories.get(repository_id)
-    return RepositorySnapshot.from_record(record) if record is not None else None

@@ -10,12 +10,12 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from tables.commits import commit_repository_days, repository_commits
+from tables.commits import repository_commits
 from tables.cycle_time import cycle_time_snapshot
-from tables.delivery import deployments_of, incidents_of, repository_deployments, repository_incidents
+from tables.delivery import deployments_of, incidents_of
 from tables.deployment_state import Commit, Deployment
 from tables.dora import dora_snapshot
-from tables.git_activity import pull_requests_of, repository_pull_requests
+from tables.git_activity import pull_requests_of
 from tables.incident_state import Incident
 from tables.issue_state import IssueState, cycle_time_days, issue_report
 from tables.jira import issues, issues_of, project_issues, project_sprints, sprints_of
@@ -25,7 +25,6 @@ from tables.sprint_state import sprints_report
 __all__ = [
     "Entities",
     "load_repository",
-    "knows_repository",
     "dora_answer",
     "cycle_time_answer",
     "issue_answer",
@@ -59,12 +58,6 @@ def load_repository(repository_id: str, *, with_pull_requests: bool = True) -> E
         repository_commits(repository_id) if needs_commits else [],
         pull_requests,
     )
-
-
-def knows_repository(repository_id: str) -> bool:
-    """True when this worker holds any deployment, incident, commit or pull request of it."""
-    tables = (repository_deployments, repository_incidents, commit_repository_days, repository_pull_requests)
-    return any(repository_id in table for table in tables)
 
 
 def dora_answer(

@@ -15,7 +15,7 @@ from typing import Any, cast
 from faust.types import TableT
 
 from app.main import app, settings
-from tables.coalesced import CoalescedTable
+from runtime.coalesced import CoalescedTable
 
 __all__ = ["keyed_table"]
 
@@ -36,7 +36,7 @@ def keyed_table(name: str, help: str, *, coalesced: bool = False) -> TableT[str,
     source topics, so a key's state lives on the worker that reads its events).
 
     ``coalesced``: writes reach RocksDB and the changelog once per offset commit
-    (tables.coalesced), for tables rewritten by most batches.
+    (runtime.coalesced), for tables rewritten by most batches.
     """
     options = rocksdb_options() if settings.store.startswith("rocksdb") else None
     if not coalesced:

@@ -47,7 +47,6 @@ from app.commands.resend import (
     Sender,
     connect,
     is_replay_copy,
-    partition_for_key,
     scan,
     topic_partitions,
     with_header,
@@ -55,6 +54,7 @@ from app.commands.resend import (
 from app.logging import get_logger
 from app.main import app, settings
 from models.events import CommitEvent
+from runtime.partitioner import partition_of
 
 __all__ = ["reconcile"]
 
@@ -165,7 +165,7 @@ async def resend_sources(self: ToolCommand, targets: Mapping[str, set[date]]) ->
         partitions = await topic_partitions(kafka.consumer, SOURCE_TOPIC)
         if partitions is None:
             raise ToolError(f"cannot repair: the broker has no topic {SOURCE_TOPIC}")
-        owning = {partition_for_key(r.encode(), len(partitions)) for r in targets}
+        owning = {partition_of(r.encode(), len(partitions)) for r in targets}
         assert kafka.producer is not None
         sender = Sender(kafka.producer)
         progress = ScanProgress(

@@ -3,7 +3,7 @@
 Our local broker (Tansu) answers offsets-by-timestamp unreliably and ListOffsets(latest)
 too low after batched produce (DESIGN.md), so a scan starts at the beginning of each
 partition, filters by record timestamp itself, and stops at the end offsets resolved by
-``app.transport.resolve_end_offsets``; what is sent during the scan is never re-read.
+``runtime.transport.resolve_end_offsets``; what is sent during the scan is never re-read.
 Sends are queued without waiting and their deliveries awaited together.
 """
 
@@ -16,12 +16,11 @@ from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
-from aiokafka.partitioner import murmur2
 from faust.types import TP
 
 from app.commands.exceptions import ToolError
 from app.logging import get_logger
-from app.transport import resolve_end_offsets
+from runtime.transport import resolve_end_offsets
 
 __all__ = [
     "TOPIC_REPLAY_HEADER",
@@ -30,7 +29,6 @@ __all__ = [
     "connect",
     "scan",
     "topic_partitions",
-    "partition_for_key",
     "in_time_range",
     "is_replay_copy",
     "with_header",
@@ -62,11 +60,6 @@ def is_replay_copy(headers: Headers) -> bool:
 def with_header(headers: Headers, name: str, value: bytes) -> list[tuple[str, bytes]]:
     """``headers`` with ``name`` set to ``value`` (replacing an earlier one)."""
     return [(n, bytes(v or b"")) for n, v in headers if n != name] + [(name, value)]
-
-
-def partition_for_key(key: bytes, partitions: int) -> int:
-    """The partition the default (murmur2) partitioner gives ``key``, as producers key."""
-    return int(murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """POST /validate, POST /ingest and GET /openapi.json (seed 002's ingestion API).
 
 /ingest produces each accepted event to events.ingest (Avro, latest IngestEvent version,
-keyed by id), one record batch per partition (app.keyed_batches), and awaits the broker's
+keyed by id), one record batch per partition (runtime.keyed_batches), and awaits the broker's
 acknowledgements of the whole request together before answering: 202 means the broker has
 the event. The rules (keys, bodies, answers) are in app.ingest_api; this module only wires
 them to the web server.
@@ -28,15 +28,15 @@ from app.ingest_api import (
     openapi_document,
     parse_body,
 )
-from app.keyed_batches import send_keyed
 from app.logging import get_logger
 from app.main import app, settings
 from app.resources import metrics
 from app.topic_declaration import RETRY_AFTER_S, gate
 from app.topics import events_ingest
-from app.web_server import LIMITS
 from models.ingest_wire import avro_record, ingest_codec
 from models.quality import QualityPolicy, assess
+from runtime.keyed_batches import send_keyed
+from runtime.web_server import LIMITS
 
 __all__ = ["Validate", "Ingest", "OpenApi"]
 

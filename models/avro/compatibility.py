@@ -24,8 +24,6 @@ __all__ = [
     "read_problems",
     "backward_problems",
     "forward_problems",
-    "is_backward_compatible",
-    "is_forward_compatible",
 ]
 
 PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
@@ -248,13 +246,3 @@ def backward_problems(old: Schema, new: Schema) -> list[str]:
 def forward_problems(old: Schema, new: Schema) -> list[str]:
     """Why ``old`` cannot read data written with ``new`` ([] = forward compatible)."""
     return read_problems(reader=old, writer=new)
-
-
-def is_backward_compatible(old: Schema, new: Schema) -> bool:
-    """Seed 002's check: can consumers on ``new`` read data written with ``old``?"""
-    return not backward_problems(old, new)
-
-
-def is_forward_compatible(old: Schema, new: Schema) -> bool:
-    """Seed 002's check: can consumers still on ``old`` read data written with ``new``?"""
-    return not forward_problems(old, new)

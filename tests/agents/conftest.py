@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from app.localstack import fresh_database, postgres_url
+from devtools.localstack import fresh_database, postgres_url
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""app.batch_reader.take_batches on a Faust stream: batch sizes and timing, no acks of its
+"""runtime.batch_reader.take_batches on a Faust stream: batch sizes and timing, no acks of its
 own, and the events Faust's own stream iterator drops (an earlier consumer generation,
 a suspended flow)."""
 
@@ -11,7 +11,7 @@ from typing import Any
 from faust.types import EventT
 from faust.types.tuples import Message
 
-from app.batch_reader import take_batches
+from runtime.batch_reader import take_batches
 
 
 async def put(app: Any, channel: Any, offsets: range, *, generation: int | None = None) -> list[EventT]:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from app.shutdown import EXIT_CONFIG
+from runtime.shutdown import EXIT_CONFIG
 
 
 async def test_verify_partitions_count_changed_exits_before_the_batch(

@@ -15,7 +15,7 @@ import asyncpg
 import orjson
 import pytest
 
-from app.sei_sample import generate_sei_history
+from devtools.sei_sample import generate_sei_history
 from tests.sei_truth import at, truth_of
 
 END = datetime(2025, 10, 31, tzinfo=UTC)

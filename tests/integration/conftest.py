@@ -21,8 +21,8 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
-from app.kafka_io import create_topics, produce
-from app.localstack import (
+from devtools.kafka_io import create_topics, produce
+from devtools.localstack import (
     LocalStack,
     free_port,
     fresh_database,
@@ -30,8 +30,8 @@ from app.localstack import (
     redis_answers,
     wait_for_port,
 )
-from app.sample_data import generate_commit_stream
-from app.worker_process import WorkerProcess
+from devtools.sample_data import generate_commit_stream
+from devtools.worker_process import WorkerProcess
 
 SOURCE_TOPICS = ["git.commits", "cicd.deployments", "ops.incidents", "events.ingest"]
 

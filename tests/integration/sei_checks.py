@@ -12,9 +12,9 @@ from urllib.parse import quote
 import asyncpg
 import orjson
 
-from app.kafka_io import create_topics, produce
-from app.sei_sample import SEI_TOPICS, SeiHistory
-from app.worker_process import WorkerProcess
+from devtools.kafka_io import create_topics, produce
+from devtools.sei_sample import SEI_TOPICS, SeiHistory
+from devtools.worker_process import WorkerProcess
 from tables.cycle_time import stage_durations, timelines
 from tables.instants import to_micros
 from tests.sei_truth import ENVIRONMENTS, Truth

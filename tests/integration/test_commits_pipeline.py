@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from app.kafka_io import produce
-from app.localstack import LocalStack
-from app.sample_data import generate_commit_stream
-from app.worker_process import WorkerProcess
+from devtools.kafka_io import produce
+from devtools.localstack import LocalStack
+from devtools.sample_data import generate_commit_stream
+from devtools.worker_process import WorkerProcess
 from tests.integration.conftest import consumed, wait_consumed
 from tests.integration.truth import commit_truth, daily_from_view
 

@@ -1,4 +1,4 @@
-"""`make demo` end to end: `python -m app.demo` as a user runs it, on its own broker and
+"""`make demo` end to end: `python -m devtools.demo` as a user runs it, on its own broker and
 database. Its DORA, cycle-time and sprint lines equal the truth of the history it sent
 (formatted by the same code), the dead letters and curl lines are there, it says OK,
 exits 0 and leaves no process or port behind."""
@@ -21,9 +21,9 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
-from app import demo_report as report
-from app.demo import dora_table, plan
-from app.localstack import DEFAULT_DATABASE_URL
+from devtools import demo_report as report
+from devtools.demo import dora_table, plan
+from devtools.localstack import DEFAULT_DATABASE_URL
 from tables.instants import to_micros
 from tests.sei_truth import truth_of
 
@@ -74,7 +74,7 @@ def test_demo_shows_dora_cycle_time_sprints_dead_letters_and_stops_everything(
     end = datetime.now(UTC).date()
     started = time.monotonic()
     done = subprocess.run(
-        [sys.executable, "-m", "app.demo", "--data-dir", str(tmp_path), "--database", database_name]
+        [sys.executable, "-m", "devtools.demo", "--data-dir", str(tmp_path), "--database", database_name]
         + [
             "--end",
             end.isoformat(),

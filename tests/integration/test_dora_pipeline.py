@@ -12,9 +12,9 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from app.kafka_io import produce
-from app.localstack import LocalStack
-from app.worker_process import WorkerProcess
+from devtools.kafka_io import produce
+from devtools.localstack import LocalStack
+from devtools.worker_process import WorkerProcess
 from tests.integration.conftest import wait_for
 
 pytestmark = pytest.mark.integration

@@ -15,10 +15,10 @@ import asyncpg
 import orjson
 import pytest
 
-from app.kafka_io import produce
-from app.localstack import LocalStack, free_port
-from app.sei_sample import generate_sei_history
-from app.worker_process import WorkerProcess
+from devtools.kafka_io import produce
+from devtools.localstack import LocalStack, free_port
+from devtools.sei_sample import generate_sei_history
+from devtools.worker_process import WorkerProcess
 from tests.integration.conftest import isolated_env, new_worker, temporary_database, wait_for
 
 pytestmark = pytest.mark.integration

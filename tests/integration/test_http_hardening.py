@@ -20,9 +20,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.localstack import LocalStack
-from app.web_server import LIMITS
-from app.worker_process import WorkerProcess
+from devtools.localstack import LocalStack
+from devtools.worker_process import WorkerProcess
+from runtime.web_server import LIMITS
 from tests.integration.conftest import isolated_env, new_worker, temporary_database, wait_for
 
 pytestmark = pytest.mark.integration

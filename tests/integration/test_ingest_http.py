@@ -19,9 +19,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.kafka_io import produce
-from app.localstack import LocalStack
-from app.worker_process import WorkerProcess
+from devtools.kafka_io import produce
+from devtools.localstack import LocalStack
+from devtools.worker_process import WorkerProcess
 from models.ingest_wire import ingest_codec, to_avro_record
 from tests.integration.conftest import isolated_env, new_worker, temporary_database, wait_for
 

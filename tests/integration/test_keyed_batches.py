@@ -1,4 +1,4 @@
-"""app.keyed_batches on the real broker: every record lands once, where ``send`` puts it."""
+"""runtime.keyed_batches on the real broker: every record lands once, where ``send`` puts it."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import aiokafka
 import pytest
 from aiokafka.partitioner import DefaultPartitioner
 
-from app.kafka_io import create_topics
-from app.keyed_batches import send_keyed
-from app.localstack import LocalStack
+from devtools.kafka_io import create_topics
+from devtools.localstack import LocalStack
+from runtime.keyed_batches import send_keyed
 
 pytestmark = pytest.mark.integration
 

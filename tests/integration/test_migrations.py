@@ -14,7 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
-from app.localstack import LocalStack
+from devtools.localstack import LocalStack
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
-from app.localstack import LocalStack
+from devtools.localstack import LocalStack
 from tests.integration.test_migrations import alembic, relations
 
 pytestmark = pytest.mark.integration

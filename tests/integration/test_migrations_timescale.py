@@ -18,7 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
-from app.localstack import LocalStack
+from devtools.localstack import LocalStack
 from tests.integration import timescale_shim
 from tests.integration.test_migrations import ALEMBIC, ROOT, alembic, relations
 

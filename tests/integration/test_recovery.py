@@ -23,11 +23,11 @@ import pytest
 from faust.transport import by_url
 from faust.types import TP
 
-from app.kafka_io import create_topics, produce
-from app.localstack import LocalStack
-from app.sample_data import generate_commit_stream
-from app.transport import KafkaTransport, TansuTransport, resolve_end_offsets, set_fetch_limits
-from app.worker_process import WorkerProcess, get_answer
+from devtools.kafka_io import create_topics, produce
+from devtools.localstack import LocalStack
+from devtools.sample_data import generate_commit_stream
+from devtools.worker_process import WorkerProcess, get_answer
+from runtime.transport import KafkaTransport, TansuTransport, resolve_end_offsets, set_fetch_limits
 from tests.integration.conftest import isolated_env, new_worker, temporary_database, wait_for
 from tests.integration.truth import commit_truth, is_settling, live_daily
 

@@ -19,9 +19,9 @@ import pytest
 import redis
 from aiokafka import AIOKafkaConsumer
 
-from app.localstack import LocalStack
-from app.sei_sample import generate_sei_history
-from app.worker_process import WorkerProcess
+from devtools.localstack import LocalStack
+from devtools.sei_sample import generate_sei_history
+from devtools.worker_process import WorkerProcess
 from tables.instants import to_micros
 from tests.integration.conftest import isolated_env, new_worker, temporary_database, wait_for
 from tests.integration.sei_checks import (

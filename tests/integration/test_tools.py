@@ -16,10 +16,11 @@ from typing import Any
 import orjson
 import pytest
 
-from app.kafka_io import produce
-from app.localstack import LocalStack
-from app.worker_process import WorkerProcess
-from models.dead_letter import REPLAY_HEADER, decode_original
+from devtools.kafka_io import produce
+from devtools.localstack import LocalStack
+from devtools.worker_process import WorkerProcess
+from models.dead_letter import REPLAY_HEADER
+from tests.dead_letter_bytes import decode_original
 from tests.integration.conftest import consumed, wait_consumed, wait_for
 from tests.integration.truth import commit_truth, daily_from_view
 

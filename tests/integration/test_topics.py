@@ -26,10 +26,10 @@ import pytest
 from aiokafka import AIOKafkaClient
 from aiokafka.admin import AIOKafkaAdminClient
 
-from app.kafka_io import create_topics, produce
-from app.localstack import Broker, LocalStack, start_broker
-from app.sei_sample import SeiHistory, generate_sei_history
-from app.worker_process import WorkerProcess, get_answer
+from devtools.kafka_io import create_topics, produce
+from devtools.localstack import Broker, LocalStack, start_broker
+from devtools.sei_sample import SeiHistory, generate_sei_history
+from devtools.worker_process import WorkerProcess, get_answer
 from tests.integration.conftest import isolated_env, new_worker, temporary_database, wait_for
 
 pytestmark = pytest.mark.integration

@@ -15,7 +15,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from app.localstack import Broker, LocalStack, free_port, start_broker, wait_for_port
+from devtools.localstack import Broker, LocalStack, free_port, start_broker, wait_for_port
 from tests.integration.conftest import (  # noqa: F401 - shared session fixtures
     database_url,
     isolated_env,

@@ -21,7 +21,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from app.worker_process import WorkerProcess
+from devtools.worker_process import WorkerProcess
 from tests.integration.conftest import wait_for
 from tests.reliability.conftest import query
 

@@ -20,8 +20,8 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from app.kafka_io import create_topics
-from app.localstack import Broker, LocalStack
+from devtools.kafka_io import create_topics
+from devtools.localstack import Broker, LocalStack
 from models.dead_letter import TOPIC_ORIGINAL_LIMIT
 from tests.integration.conftest import wait_for
 from tests.reliability.conftest import fault_env, new_worker, query

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from app.kafka_io import produce
-from app.localstack import LocalStack
-from app.sample_data import generate_commit_stream
+from devtools.kafka_io import produce
+from devtools.localstack import LocalStack
+from devtools.sample_data import generate_commit_stream
 from tests.integration.conftest import wait_for
 from tests.integration.truth import commit_truth, live_daily
 from tests.reliability.conftest import fault_env, new_worker, query

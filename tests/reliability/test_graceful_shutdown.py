@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from app.kafka_io import create_topics
-from app.localstack import Broker, LocalStack
-from app.sample_data import generate_commit_stream
+from devtools.kafka_io import create_topics
+from devtools.localstack import Broker, LocalStack
+from devtools.sample_data import generate_commit_stream
 from tests.integration.conftest import wait_for
 from tests.integration.truth import commit_truth
 from tests.reliability.conftest import fault_env, new_worker, query
@@ -109,7 +109,7 @@ def test_sigterm_mid_batch_flushes_commits_and_restart_reads_nothing_twice(
             sent = asyncio.run(send_all(bootstrap, [(k, v, []) for k, v in messages]))
             wait_for(lambda: waiting_on_lock(own_database) > 0, 60, "a batch write waiting on the lock")
             # The agent has gone on to the next batch while this one's write waits
-            # (app.write_behind): commits come and go, and commit none of it.
+            # (runtime.write_behind): commits come and go, and commit none of it.
             time.sleep(2 * COMMIT_INTERVAL_S + 1)
             held = committed_offsets(bootstrap, env["CONSUMER_GROUP_ID"])
             assert sum(held.values()) == 0, f"offsets committed before their rows were durable: {held}"

@@ -16,9 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.kafka_io import create_topics
-from app.localstack import Broker, LocalStack, start_broker
-from app.worker_process import WorkerProcess
+from devtools.kafka_io import create_topics
+from devtools.localstack import Broker, LocalStack, start_broker
+from devtools.worker_process import WorkerProcess
 from tests.integration.conftest import temporary_database, wait_for
 from tests.reliability.conftest import fault_env, new_worker, query
 from tests.reliability.hostile import (

@@ -11,9 +11,9 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from app.kafka_io import create_topics, produce
-from app.localstack import Broker, LocalStack, fresh_database, start_broker
-from app.sample_data import generate_commit_stream
+from devtools.kafka_io import create_topics, produce
+from devtools.localstack import Broker, LocalStack, fresh_database, start_broker
+from devtools.sample_data import generate_commit_stream
 from tests.integration.conftest import wait_for
 from tests.integration.truth import commit_truth
 from tests.reliability.conftest import PrivatePostgres, PrivateRedis, fault_env, new_worker, query

@@ -10,8 +10,8 @@ import faust
 import pytest
 from faust.types import TP
 
-from tables.coalesced import CoalescedTable, flush_pending
-from tables.event_context import acting_for
+from runtime.coalesced import CoalescedTable, flush_pending
+from runtime.event_context import acting_for
 
 
 @dataclass

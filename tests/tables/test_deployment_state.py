@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import datetime
 
 import pytest
@@ -10,18 +11,23 @@ from hypothesis import strategies as st
 from tables.deployment_state import (
     Commit,
     Deployment,
+    Shipment,
     collapse_commits,
     collapse_deployments,
     lead_times,
     merge_commit,
     merge_deployment,
-    ship_commits,
     ship_known_commits,
     shipped_at,
 )
 from tables.instants import to_micros
 
 HOUR = 3600
+
+
+def ship_commits(deployments: Iterable[Deployment], commits: Iterable[Commit]) -> list[Shipment]:
+    """What each deployment ships of raw commit events (duplicates and updates included)."""
+    return ship_known_commits(deployments, collapse_commits(commits))
 
 
 def at(text: str) -> int:

@@ -14,8 +14,8 @@ from models.dead_letter import (
     TOPIC_ORIGINAL_LIMIT,
     TOPIC_RECORD_LIMIT,
     DeadLetter,
-    decode_original,
 )
+from tests.dead_letter_bytes import decode_original
 
 
 def letter(original: bytes) -> DeadLetter:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.demo_report import count_lines, dora_row, open_pr_lines, verdict
+from devtools.demo_report import count_lines, dora_row, open_pr_lines, verdict
 
 EMPTY: dict[str, Any] = {
     "deployment_frequency": {"deploy_days_per_week": None, "band": None},

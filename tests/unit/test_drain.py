@@ -12,7 +12,7 @@ import pytest
 from faust.transport.consumer import Consumer as FaustConsumer
 from faust.types import TP
 
-from app.drain import BUFFERED_POLL_S, LeanDrain, deliver
+from runtime.drain import BUFFERED_POLL_S, LeanDrain, deliver
 
 
 class Races:

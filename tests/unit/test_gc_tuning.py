@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 
-from app.gc_tuning import THRESHOLDS, configure_collector, freeze_startup_objects
+from runtime.gc_tuning import THRESHOLDS, configure_collector, freeze_startup_objects
 
 
 def test_collector_is_set_for_a_long_running_worker() -> None:

@@ -27,3 +27,14 @@ def test_package_data_covers_every_data_file() -> None:
         if not any(fnmatch.fnmatch(path.name, pattern) for pattern in patterns)
     ]
     assert uncovered == []
+
+
+def test_the_wheel_holds_the_shipped_packages_and_no_development_tooling() -> None:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    patterns = config["packages"]["find"]["include"]
+
+    def packaged(package: str) -> bool:
+        return any(fnmatch.fnmatch(package, pattern) for pattern in patterns)
+
+    assert [p for p in ("app", "runtime", "agents", "tables", "models") if not packaged(p)] == []
+    assert [p for p in ("devtools", "tests", "bench", "alembic") if packaged(p)] == []

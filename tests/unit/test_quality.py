@@ -14,7 +14,6 @@ from models.quality import (
     consistency,
     consistency_issues,
     freshness,
-    is_fresh,
 )
 
 NOW = datetime(2025, 11, 19, 12, 0, tzinfo=UTC)
@@ -66,12 +65,6 @@ def test_completeness_empty_values_count_as_absent() -> None:
 )
 def test_freshness_by_age(age_s: int, expected: float) -> None:
     assert freshness(NOW - timedelta(seconds=age_s), NOW) == pytest.approx(expected)
-
-
-def test_is_fresh_seed_boolean() -> None:
-    assert is_fresh(NOW - timedelta(seconds=3600), NOW, max_age_seconds=3600)
-    assert not is_fresh(NOW - timedelta(seconds=3601), NOW, max_age_seconds=3600)
-    assert not is_fresh(NOW + timedelta(seconds=1), NOW, max_age_seconds=3600)
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from datetime import datetime
 
 import orjson
 
-from app.sei_sample import SEI_TOPICS, expected_rows, generate_sei_history, malformed_messages
+from devtools.sei_sample import SEI_TOPICS, expected_rows, generate_sei_history, malformed_messages
 from tests.sei_truth import truth_of
 
 

@@ -24,10 +24,10 @@ from app.commands.resend import (
     TOPIC_REPLAY_HEADER,
     in_time_range,
     is_replay_copy,
-    partition_for_key,
     with_header,
 )
-from models.dead_letter import REPLAY_HEADER, decode_original
+from models.dead_letter import REPLAY_HEADER
+from tests.dead_letter_bytes import decode_original
 
 FAILED_AT = datetime(2025, 11, 19, 10, 30, tzinfo=UTC)
 
@@ -284,14 +284,6 @@ def test_is_replay_copy_only_for_topic_replays() -> None:
 def test_with_header_replaces_and_keeps_others() -> None:
     headers = [("trace", b"t"), (TOPIC_REPLAY_HEADER, b"old")]
     assert with_header(headers, TOPIC_REPLAY_HEADER, b"1") == [("trace", b"t"), (TOPIC_REPLAY_HEADER, b"1")]
-
-
-def test_partition_for_key_matches_aiokafka_default_partitioner() -> None:
-    from aiokafka.partitioner import DefaultPartitioner
-
-    partitions = list(range(8))
-    for key in (b"repo-1", b"repo-2", b"a", "répo".encode()):
-        assert partition_for_key(key, 8) == DefaultPartitioner()(key, partitions, partitions)
 
 
 # -- reconciliation --------------------------------------------------------------------

@@ -10,7 +10,7 @@ import faust
 import pytest
 from faust.types import TP
 
-from app.transport import SafeConsumer
+from runtime.transport import SafeConsumer
 
 TP0 = TP("git.commits", 0)
 

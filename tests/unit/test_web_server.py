@@ -1,4 +1,4 @@
-"""The connection cap of the worker's web server (app.web_server.ConnectionCap)."""
+"""The connection cap of the worker's web server (runtime.web_server.ConnectionCap)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any, cast
 
 from aiohttp import web
 
-from app.web_server import ConnectionCap
+from runtime.web_server import ConnectionCap
 
 
 class Connection:

@@ -11,9 +11,9 @@ import pytest
 from faust.types import TP
 from faust.types.tuples import Message
 
-import app.write_behind as write_behind
-from app.shutdown import EXIT_UNFLUSHED
-from app.write_behind import WriteBehind
+import runtime.write_behind as write_behind
+from runtime.shutdown import EXIT_UNFLUSHED
+from runtime.write_behind import WriteBehind
 
 
 class Event:
@@ -132,7 +132,7 @@ async def test_finish_with_nothing_in_flight_returns_at_once(exits: list[int]) -
 async def test_the_grace_is_one_deadline_for_the_whole_shutdown(
     exits: list[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import app.shutdown as shutdown
+    import runtime.shutdown as shutdown
 
     monkeypatch.setattr(shutdown, "_deadline", None)
     first = shutdown.remaining_grace_s()

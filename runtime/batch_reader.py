@@ -18,7 +18,7 @@ Faust's stream iterator (``faust/_cython/streams.pyx``) that the numbers depend 
 - the stream's processors, if any (Faust's agent test wrapper has one), see every event
   taken, and an event one of them skips is acked and left out;
 - a batch is never acked here: the caller acks each event once its effects are durable
-  (agents.batches after a handled batch, app.write_behind after its write). Faust's
+  (agents.batches after a handled batch, runtime.write_behind after its write). Faust's
   ``take_events`` acks in a ``finally``, so a body that raises has its batch committed
   unprocessed and the events behind it lost.
 

@@ -35,11 +35,17 @@ from faust.transport.conductor import Conductor
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, Message
 
-from app.drain import LeanDrain
-from app.logging import get_logger
-from tables.coalesced import flush_pending
+from runtime.coalesced import flush_pending
+from runtime.drain import LeanDrain
+from runtime.log import get_logger
 
-__all__ = ["ExcludingConductor", "KafkaTransport", "TansuTransport", "resolve_end_offsets"]
+__all__ = [
+    "ExcludingConductor",
+    "KafkaTransport",
+    "TansuTransport",
+    "resolve_end_offsets",
+    "use_fetch_limits",
+]
 
 log = get_logger("sei.consumer")
 
@@ -95,10 +101,15 @@ def set_fetch_limits(consumer: AIOKafkaConsumer, min_bytes: int, max_wait_ms: in
     consumer._fetch_max_wait_ms = max_wait_ms
 
 
-def _fetch_limits() -> tuple[int, int]:
-    from app.main import settings  # the transport is loaded by Faust, after the app
+# aiokafka's own defaults until the app sets its own (use_fetch_limits, from app.main,
+# before Faust loads the transport and builds the consumer).
+_fetch_limits_in_use: tuple[int, int] = (1, 500)
 
-    return settings.kafka_fetch_min_bytes, settings.kafka_fetch_max_wait_ms
+
+def use_fetch_limits(min_bytes: int, max_wait_ms: int) -> None:
+    """The fetch limits every consumer built from now on gets (``set_fetch_limits``)."""
+    global _fetch_limits_in_use
+    _fetch_limits_in_use = (min_bytes, max_wait_ms)
 
 
 class SafeConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -107,7 +118,7 @@ class SafeConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 
     def _create_worker_consumer(self, transport: Any) -> AIOKafkaConsumer:
         consumer = super()._create_worker_consumer(transport)
-        set_fetch_limits(consumer, *_fetch_limits())
+        set_fetch_limits(consumer, *_fetch_limits_in_use)
         return consumer
 
     async def _fetch_records(
@@ -134,7 +145,7 @@ class SafeConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 
 class SafeConsumer(LeanDrain, faust_aiokafka.Consumer):
     """Faust's aiokafka consumer; source partitions stay silent until their seek is done,
-    and fetched messages reach the streams without a task each (app.drain)."""
+    and fetched messages reach the streams without a task each (runtime.drain)."""
 
     _awaiting_seek: dict[TP, int] | None = None
     _resumes: int = 0
@@ -270,7 +281,7 @@ class SafeConsumer(LeanDrain, faust_aiokafka.Consumer):
 
     async def _commit_offsets(self, offsets: Mapping[TP, int], start_new_transaction: bool = True) -> bool:
         # Held table writes first: Faust flushes the producer next, then commits, so the
-        # changelogs hold the effects of every offset committed (tables.coalesced).
+        # changelogs hold the effects of every offset committed (runtime.coalesced).
         flush_pending(self.app)
         return cast(bool, await super()._commit_offsets(offsets, start_new_transaction=start_new_transaction))
 

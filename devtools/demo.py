@@ -28,12 +28,18 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import asyncpg
 
-from app import demo_report as report
-from app import demo_rows as rows
-from app.kafka_io import create_topics, produce
-from app.localstack import LocalStack, free_port, fresh_database, local_stack
-from app.sei_sample import SEI_TOPICS, SeiHistory, expected_rows, generate_sei_history, malformed_messages
-from app.worker_process import WorkerProcess
+from devtools import demo_report as report
+from devtools import demo_rows as rows
+from devtools.kafka_io import create_topics, produce
+from devtools.localstack import LocalStack, free_port, fresh_database, local_stack
+from devtools.sei_sample import (
+    SEI_TOPICS,
+    SeiHistory,
+    expected_rows,
+    generate_sei_history,
+    malformed_messages,
+)
+from devtools.worker_process import WorkerProcess
 
 __all__ = ["DemoPlan", "plan", "dora_table", "main"]
 
@@ -270,7 +276,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m app.demo", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m devtools.demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--repositories", type=int, default=12)
     parser.add_argument("--teams", type=int, default=3)
     parser.add_argument("--days", type=int, default=60)

@@ -10,7 +10,7 @@ reads were 40 % of the worker's event loop.
 ``CoalescedTable`` keeps written values in memory (``pending``) until the consumer commits
 offsets, and a bounded cache of values read. The rule that keeps the numbers right is
 Faust's own at-least-once rule, unchanged: every offset commit is preceded by the flush
-(``app.transport.SafeConsumer`` calls :func:`flush_pending` first), so the changelog holds
+(``runtime.transport.SafeConsumer`` calls :func:`flush_pending` first), so the changelog holds
 the effects of every committed message. A crash loses pending values together with the
 offsets they belong to, and the messages are delivered again. RocksDB and the changelog
 are written together, at the flush, as Faust writes them together per write: the local
@@ -35,8 +35,8 @@ import faust
 from faust.streams import current_event
 from faust.types import TP, AppT, EventT
 
-from app.logging import get_logger
-from tables.event_context import acting_for
+from runtime.event_context import acting_for
+from runtime.log import get_logger
 
 __all__ = ["CoalescedTable", "flush_pending", "READ_CACHE_KEYS"]
 

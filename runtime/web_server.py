@@ -29,7 +29,7 @@ from aiohttp.web_protocol import RequestHandler, RequestPayloadError
 from faust.types import AppT
 from faust.web.drivers import aiohttp as faust_aiohttp
 
-from app.logging import get_logger
+from runtime.log import get_logger
 
 __all__ = ["WebLimits", "LIMITS", "Web", "ConnectionCap", "request_guard", "outer_guard"]
 

@@ -13,55 +13,23 @@ one batch per partition): measured at 500 single-event requests/s, that wait was
 p95 of the time /ingest held a request, up to 117 ms on a busy machine. Batches handed over
 with ``send_batch`` stay open for the same reason: later ``send``s may join them.
 
-Partitions are chosen as Kafka's Java client and aiokafka's default partitioner choose a
-keyed record's (murmur2 of the key), so a record lands where ``send_soon`` would have put
-it; ``murmur2`` here reads the key four bytes at a time (aiokafka's reads it byte by byte,
-8 µs per 36-byte event id).
+Partitions are chosen as Kafka's default partitioner chooses a keyed record's
+(runtime.partitioner), so a record lands where ``send_soon`` would have put it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import struct
 from collections.abc import Sequence
 from typing import Any, cast
 
 from aiokafka import AIOKafkaProducer
 
-__all__ = ["SMALL_GROUP", "send_keyed", "murmur2", "partition_of"]
+from runtime.partitioner import partition_of
+
+__all__ = ["SMALL_GROUP", "send_keyed"]
 
 SMALL_GROUP = 4  # a partition's records up to this many are sent one by one (``send``)
-
-_M = 0x5BD1E995
-_SEED = 0x9747B28C
-_MASK = 0xFFFFFFFF
-
-
-def murmur2(data: bytes) -> int:
-    """MurmurHash2 as Kafka's clients compute it (``Utils.murmur2``), unsigned 32-bit."""
-    length = len(data)
-    h = _SEED ^ length
-    whole = length & ~3
-    for (k,) in struct.iter_unpack("<I", data[:whole]):
-        k = (k * _M) & _MASK
-        k ^= k >> 24
-        h = ((h * _M) & _MASK) ^ ((k * _M) & _MASK)
-    extra = length & 3
-    if extra:
-        if extra == 3:
-            h ^= data[whole + 2] << 16
-        if extra >= 2:
-            h ^= data[whole + 1] << 8
-        h = ((h ^ data[whole]) * _M) & _MASK
-    h ^= h >> 13
-    h = (h * _M) & _MASK
-    return h ^ (h >> 15)
-
-
-def partition_of(key: bytes, partitions: int) -> int:
-    """The partition of a keyed record among ``partitions`` (Kafka's default partitioner)."""
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
-
 
 async def send_keyed(
     producer: AIOKafkaProducer, topic: str, records: Sequence[tuple[bytes, bytes]]

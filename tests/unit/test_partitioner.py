@@ -1,4 +1,4 @@
-"""app.keyed_batches.murmur2 is Kafka's: the same partition as aiokafka's partitioner."""
+"""runtime.partitioner.murmur2 is Kafka's: the same partition as aiokafka's partitioner."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from aiokafka.partitioner import murmur2 as reference_murmur2
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.keyed_batches import murmur2, partition_of
+from runtime.partitioner import murmur2, partition_of
 
 
 @given(st.binary(max_size=200))
