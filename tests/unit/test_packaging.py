@@ -38,3 +38,11 @@ def test_the_wheel_holds_the_shipped_packages_and_no_development_tooling() -> No
 
     assert [p for p in ("app", "runtime", "agents", "tables", "models") if not packaged(p)] == []
     assert [p for p in ("devtools", "tests", "bench", "alembic") if packaged(p)] == []
+
+
+def test_every_shipped_package_is_marked_typed() -> None:
+    # PEP 561: without py.typed a type checker ignores the annotations of the installed package.
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    packages = [p.rstrip("*") for p in config["packages"]["find"]["include"]]
+    assert [p for p in packages if not (ROOT / p / "py.typed").is_file()] == []
+    assert "py.typed" in config["package-data"]["*"]
