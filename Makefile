@@ -47,6 +47,7 @@ stack: install
 lint: install
 	$(PY) -m pip install --quiet ruff
 	$(VENV)/bin/ruff check app runtime agents tables models devtools bench tests alembic
+	$(PY) -m mypy
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .hypothesis

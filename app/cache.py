@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping, Sequence
+from typing import cast
 
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
@@ -85,7 +86,8 @@ class RedisCache:
             self._failed(exc, "mget")
             return [None] * len(keys)
         self._succeeded()
-        return list(values)
+        # Made without decode_responses: Redis answers bytes, never str.
+        return cast(list[bytes | None], list(values))
 
     async def set_many(self, keys: Sequence[str], ttl_s: int) -> None:
         """Set each key to 1 with a TTL; nothing when unavailable.

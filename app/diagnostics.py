@@ -74,6 +74,6 @@ def dump_tasks() -> None:
     log.warning("worker.tasks_dumped", count=len(tasks), tasks=tasks)
 
 
-@app.task
+@app.task  # type: ignore[untyped-decorator]  # faust marks App.task no_type_check
 async def _install_task_dump() -> None:
     asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, dump_tasks)

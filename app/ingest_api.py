@@ -217,7 +217,10 @@ def openapi_document(max_body_bytes: int) -> dict[str, Any]:
             "results": {"type": "array", "items": {"$ref": "#/components/schemas/Validation"}},
         },
     }
-    json_of = lambda schema: {"application/json": {"schema": schema}}  # noqa: E731
+
+    def json_of(schema: object) -> dict[str, Any]:
+        return {"application/json": {"schema": schema}}
+
     common = {
         "400": {"description": "not JSON, or neither an object nor a non-empty array", **error},
         "413": {"description": f"body over {max_body_bytes} bytes", **error},

@@ -65,7 +65,7 @@ app = faust.App(
 )
 
 
-@app.task
+@app.task  # type: ignore[untyped-decorator]  # faust marks App.task no_type_check
 async def _freeze_startup_objects() -> None:
     # At worker start, after every module and the app graph exist (runtime.gc_tuning).
     freeze_startup_objects()

@@ -31,12 +31,12 @@ dedupe = Dedupe(cache, settings.dedupe_ttl_s, group=settings.consumer_group_id)
 cast(LeanMonitor, app.monitor).commit_listeners.append(dedupe.on_committed)
 
 
-@app.on_partitions_revoked.connect
+@app.on_partitions_revoked.connect  # type: ignore[arg-type]  # mode's SignalHandlerT matches no function
 async def _forget_revoked(sender: object, revoked: set[TP], **kwargs: object) -> None:
     dedupe.forget(revoked)
 
 
-@app.on_before_shutdown.connect
+@app.on_before_shutdown.connect  # type: ignore[arg-type]  # mode's SignalHandlerT matches no function
 async def _close_connections(sender: object, **kwargs: object) -> None:
     await cache.close()
     await read_database.close()

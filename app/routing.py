@@ -29,7 +29,7 @@ FORWARD_TIMEOUT_S = 10.0
 _forwarder = Forwarder(FORWARD_TIMEOUT_S)
 
 
-@app.on_before_shutdown.connect
+@app.on_before_shutdown.connect  # type: ignore[arg-type]  # mode's SignalHandlerT matches no function
 async def _close_forwarder(sender: object, **kwargs: object) -> None:
     await _forwarder.close()
 

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import SplitResult, urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from app.redaction import mask_url, scrub
@@ -219,7 +220,7 @@ class Settings(BaseSettings):
         return f"postgresql+asyncpg://{rest}"
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _describe(error: ErrorDetails) -> str:
     field = str(error["loc"][0]) if error.get("loc") else "?"
     variable = field.upper()
     value = error.get("input")

@@ -42,7 +42,7 @@ from mode.utils.futures import maybe_async
 __all__ = ["take_batches"]
 
 
-async def take_batches(stream: StreamT[Any], max_: int, within: float) -> AsyncIterator[list[EventT]]:
+async def take_batches(stream: StreamT[Any], max_: int, within: float) -> AsyncIterator[list[EventT[Any]]]:
     """Lists of at most ``max_`` events of ``stream``, each yielded within ``within`` s of
     its first wait (module doc); the consumer of a list acks its events."""
     # Faust's own internals, read once: the stream iterator reads the same.
@@ -58,8 +58,8 @@ async def take_batches(stream: StreamT[Any], max_: int, within: float) -> AsyncI
     loop = asyncio.get_running_loop()
     empty, take = queue.empty, queue.get_nowait
 
-    async def next_batch() -> list[EventT]:
-        events: list[EventT] = []
+    async def next_batch() -> list[EventT[Any]]:
+        events: list[EventT[Any]] = []
         deadline = loop.time() + within
         while len(events) < max_:
             if empty():
@@ -96,7 +96,7 @@ async def take_batches(stream: StreamT[Any], max_: int, within: float) -> AsyncI
         yield events
 
 
-async def _skipped_by(processors: list[Any], event: EventT) -> bool:
+async def _skipped_by(processors: list[Any], event: EventT[Any]) -> bool:
     """Run the stream's processors on the event's value (for their effects: the batch
     holds events, as take_events' does); True when one of them skips the event."""
     value = event.value

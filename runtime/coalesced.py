@@ -47,14 +47,14 @@ log = get_logger("sei.tables")
 READ_CACHE_KEYS = 2_048
 
 
-class CoalescedTable(faust.Table):  # type: ignore[misc]
+class CoalescedTable(faust.Table[Any, Any]):
     """A ``faust.Table`` with writes held until the next offset commit (module doc)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # key -> (the event it was written for, value): the event routes the flush to the
         # RocksDB and changelog partition of that event, as a direct write would.
-        self.pending: dict[Any, tuple[EventT, Any]] = {}
+        self.pending: dict[Any, tuple[EventT[Any], Any]] = {}
         self.read_cache: OrderedDict[Any, Any] = OrderedDict()
 
     # Reads: pending, then cache, then RocksDB.
@@ -127,15 +127,15 @@ class CoalescedTable(faust.Table):  # type: ignore[misc]
 
     def keys(self) -> KeysView[Any]:
         self.flush()
-        return super().keys()  # type: ignore[no-any-return]
+        return super().keys()
 
     def items(self) -> ItemsView[Any, Any]:
         self.flush()
-        return super().items()  # type: ignore[no-any-return]
+        return super().items()
 
     def values(self) -> ValuesView[Any]:
         self.flush()
-        return super().values()  # type: ignore[no-any-return]
+        return super().values()
 
     # Rebalances.
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from faust.streams import _current_event  # the variable behind faust.current_event()
 from faust.types import EventT
@@ -19,7 +20,7 @@ __all__ = ["acting_for"]
 
 
 @contextmanager
-def acting_for(event: EventT) -> Iterator[None]:
+def acting_for(event: EventT[Any]) -> Iterator[None]:
     """Make ``event`` Faust's current event for the duration of the block."""
     token = _current_event.set(weakref.ref(event))
     try:

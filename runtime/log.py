@@ -12,4 +12,4 @@ __all__ = ["get_logger"]
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
     """A structlog logger; log with a stable event name and keyword fields."""
-    return structlog.stdlib.get_logger(name)  # type: ignore[no-any-return]
+    return structlog.stdlib.get_logger(name)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from faust.sensors.monitor import Monitor
+from faust.sensors.monitor import Monitor, TPOffsetMapping
 
 __all__ = ["LeanMonitor"]
 
@@ -28,7 +28,7 @@ class LeanMonitor(Monitor):
         super().__init__(**kwargs)
         self.commit_listeners = []
 
-    def on_tp_commit(self, tp_offsets: Mapping[Any, int]) -> None:
+    def on_tp_commit(self, tp_offsets: TPOffsetMapping) -> None:
         super().on_tp_commit(tp_offsets)
         for listener in self.commit_listeners:
             listener(tp_offsets)

@@ -24,7 +24,7 @@ MAX_PAUSE_S = 30.0
 
 def retry_pause_s(attempts: int) -> float:
     """Seconds before retrying a batch that failed ``attempts`` times (1, 2, 4 ... 30)."""
-    return min(MAX_PAUSE_S, FIRST_PAUSE_S * 2 ** max(0, attempts - 1))
+    return min(MAX_PAUSE_S, FIRST_PAUSE_S * 2.0 ** max(0, attempts - 1))
 
 
 @dataclass(slots=True)

@@ -27,13 +27,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 import aiokafka
 from aiokafka import AIOKafkaConsumer
 from faust.transport.conductor import Conductor
 from faust.transport.drivers import aiokafka as faust_aiokafka
-from faust.types import TP, Message
+from faust.types import TP, ConsumerT, Message
+from faust.types.transports import ConductorT
 
 from runtime.coalesced import flush_pending
 from runtime.drain import LeanDrain
@@ -151,7 +152,7 @@ class SafeConsumer(LeanDrain, faust_aiokafka.Consumer):
     _resumes: int = 0
     _seeks: int = 0
 
-    def _new_consumer_thread(self) -> SafeConsumerThread:  # type: ignore[override]
+    def _new_consumer_thread(self) -> SafeConsumerThread:
         return SafeConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
     @property
@@ -283,7 +284,7 @@ class SafeConsumer(LeanDrain, faust_aiokafka.Consumer):
         # Held table writes first: Faust flushes the producer next, then commits, so the
         # changelogs hold the effects of every offset committed (runtime.coalesced).
         flush_pending(self.app)
-        return cast(bool, await super()._commit_offsets(offsets, start_new_transaction=start_new_transaction))
+        return await super()._commit_offsets(offsets, start_new_transaction=start_new_transaction)
 
     def _new_offset(self, tp: TP) -> int | None:
         # Faust commits over an unacked message when it is the only one missing at the head
@@ -295,7 +296,7 @@ class SafeConsumer(LeanDrain, faust_aiokafka.Consumer):
             holes = self._gap.get(tp)
             if not (holes and holes.at(committed)):
                 return None
-        return cast(int | None, super()._new_offset(tp))
+        return super()._new_offset(tp)
 
 
 class ExcludingConductor(Conductor):
@@ -318,8 +319,8 @@ class ExcludingConductor(Conductor):
 class KafkaTransport(faust_aiokafka.Transport):
     """``sei-kafka://host:port``: Faust's aiokafka transport with the seek race fixed."""
 
-    Consumer: Any = SafeConsumer
-    Conductor: Any = ExcludingConductor
+    Consumer: ClassVar[type[ConsumerT]] = SafeConsumer
+    Conductor: ClassVar[type[ConductorT]] = ExcludingConductor
     driver_version = f"aiokafka={aiokafka.__version__}+held-seek"
 
 
@@ -358,12 +359,12 @@ class TansuConsumerThread(SafeConsumerThread):
 
 
 class TansuConsumer(SafeConsumer):
-    def _new_consumer_thread(self) -> TansuConsumerThread:  # type: ignore[override]
+    def _new_consumer_thread(self) -> TansuConsumerThread:
         return TansuConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
 
 class TansuTransport(KafkaTransport):
     """``tansu://host:port``: the local stack's broker (see module docstring)."""
 
-    Consumer: Any = TansuConsumer
+    Consumer: ClassVar[type[ConsumerT]] = TansuConsumer
     driver_version = f"aiokafka={aiokafka.__version__}+held-seek+tansu-end-offsets"

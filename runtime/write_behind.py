@@ -47,7 +47,7 @@ __all__ = ["UntilDone", "WriteBehind"]
 Write = Coroutine[Any, Any, None] | Callable[[], Awaitable[None]]
 # Runs a batch's write until it is done (True: ack the batch) or given up (False: leave it
 # unacked, for redelivery).
-UntilDone = Callable[[Sequence[EventT], Callable[[], Awaitable[None]]], Awaitable[bool]]
+UntilDone = Callable[[Sequence[EventT[Any]], Callable[[], Awaitable[None]]], Awaitable[bool]]
 
 log = get_logger("sei.write_behind")
 
@@ -64,7 +64,7 @@ class WriteBehind:
     def in_flight(self) -> bool:
         return self._task is not None and not self._task.done()
 
-    async def submit(self, events: Sequence[EventT], write: Write) -> None:
+    async def submit(self, events: Sequence[EventT[Any]], write: Write) -> None:
         """Start ``write`` once the previous one is done; ``events`` are acked after it.
 
         Returns without awaiting ``write``. The caller must not ack ``events`` itself (the
@@ -104,7 +104,7 @@ class WriteBehind:
             )
             exit_now(EXIT_UNFLUSHED)
 
-    async def _run(self, events: Sequence[EventT], write: Write) -> None:
+    async def _run(self, events: Sequence[EventT[Any]], write: Write) -> None:
         if self.until_done is not None and not asyncio.iscoroutine(write):
             if await self.until_done(events, write):
                 for event in events:

@@ -13,8 +13,10 @@ import asyncio
 import time
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
+from aiohttp import web
+from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.web import Request, Response, View
 from prometheus_client import Counter, Histogram
 
@@ -68,7 +70,7 @@ _latency = Histogram(
 )
 
 
-@app.task
+@app.task  # type: ignore[untyped-decorator]  # faust marks App.task no_type_check
 async def _announce() -> None:
     """Say once, as the worker starts serving, whether /ingest can accept anything."""
     if not settings.api_keys:
@@ -87,7 +89,9 @@ async def read_body(request: Request, limit: int) -> bytes:
     (not all sent within the web server's body timeout)."""
     if not is_json_content_type(request.headers.get("Content-Type")):
         raise BadRequest(415, "Content-Type must be application/json")
-    declared = request.content_length
+    # faust's aiohttp driver hands views aiohttp's own Request
+    body = cast(web.Request, request)
+    declared = body.content_length
     if declared is not None and declared > limit:
         raise BadRequest(413, f"body is {declared} bytes, over the {limit}-byte limit")
     chunks: list[bytes] = []
@@ -95,7 +99,7 @@ async def read_body(request: Request, limit: int) -> bytes:
     try:
         async with asyncio.timeout(LIMITS.body_timeout_s):
             # Read in chunks and stop early: a body without Content-Length is bounded too.
-            async for chunk in request.content.iter_chunked(64 * 1024):
+            async for chunk in body.content.iter_chunked(64 * 1024):
                 size += len(chunk)
                 if size > limit:
                     raise BadRequest(413, f"body is over the {limit}-byte limit")
@@ -215,7 +219,9 @@ class Ingest(View):
         acked: list[bool] = [False] * len(sent)
         try:
             futures = await send_keyed(
-                app.producer._ensure_producer(), events_ingest.get_topic_name(), records
+                cast(faust_aiokafka.Producer, app.producer)._ensure_producer(),
+                events_ingest.get_topic_name(),
+                records,
             )
             done, _ = await asyncio.wait(set(futures), timeout=ACK_TIMEOUT_S)
             acked = [f in done and not f.cancelled() and f.exception() is None for f in futures]

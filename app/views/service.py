@@ -31,7 +31,7 @@ async def _check_dependencies() -> tuple[bool, bool]:
 _probe = HealthProbe(_check_dependencies)
 
 
-@app.on_before_shutdown.connect
+@app.on_before_shutdown.connect  # type: ignore[arg-type]  # mode's SignalHandlerT matches no function
 async def _close_probe(sender: object, **kwargs: object) -> None:
     await _database_ping.close()
 

@@ -129,7 +129,7 @@ class AvroCodec:
                     return AvroRecord(record, writer, reader)
         body = io.BytesIO(memoryview(raw)[HEADER_BYTES:])
         try:
-            record = fastavro.schemaless_reader(
+            read = fastavro.schemaless_reader(
                 body, writer.parsed, None if reader is writer else reader.parsed
             )
         except Exception as exc:  # truncated or garbled bodies fail in many ways inside fastavro
@@ -141,6 +141,6 @@ class AvroCodec:
             raise AvroDecodeError(
                 "invalid_avro", f"{len(raw) - HEADER_BYTES - body.tell()} bytes left after the record"
             )
-        if not isinstance(record, dict):
+        if not isinstance(read, dict):
             raise AvroDecodeError("invalid_avro", "the schema does not describe a record")
-        return AvroRecord(record, writer, reader)
+        return AvroRecord(read, writer, reader)

@@ -444,4 +444,4 @@ def compile_decoder(schema: Mapping[str, Any]) -> Decoder:
     if schema.get("type") != "record":
         raise NotCompilable("only record schemas are compiled")
     read = _compile(dict(schema), named, frozenset(), _READERS)
-    return read  # type: ignore[return-value]
+    return read
