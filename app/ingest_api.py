@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from app.exceptions import ProcessorError
 from models.ingest import (
     EVENT_TYPES,
     MAX_DATA_BYTES,
@@ -44,7 +45,7 @@ __all__ = [
 MAX_BATCH = 1000
 
 
-class BadRequest(ValueError):
+class BadRequest(ProcessorError, ValueError):
     """The request as a whole cannot be used; ``status`` is the HTTP answer."""
 
     def __init__(self, status: int, message: str) -> None:

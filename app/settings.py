@@ -18,6 +18,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from app.exceptions import ProcessorError
 from app.redaction import mask_url, scrub
 from models.timescale import normalize_mode
 
@@ -31,7 +32,7 @@ _SECRET_FIELDS = frozenset({"ingest_api_keys"})
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 
-class SettingsError(Exception):
+class SettingsError(ProcessorError):
     """A setting has a value the processor cannot use; the message names it."""
 
 

@@ -13,12 +13,14 @@ from typing import Any
 
 import orjson
 
+from models.exceptions import ModelError
+
 __all__ = ["DecodeError", "Decoded", "decode_json_object", "MAX_MESSAGE_BYTES"]
 
 MAX_MESSAGE_BYTES = 1024 * 1024
 
 
-class DecodeError(ValueError):
+class DecodeError(ModelError):
     """The message is not a JSON object; ``kind`` is a stable short name for metrics."""
 
     def __init__(self, kind: str, message: str) -> None:

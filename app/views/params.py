@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from faust.web import Request
 
+from app.exceptions import ProcessorError
 from models.fields import MAX_EVENT_TIME, MIN_EVENT_TIME
 from tables.instants import to_micros
 
@@ -17,7 +18,7 @@ DEFAULT_WINDOW = "30d"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-class BadParameter(ValueError):
+class BadParameter(ProcessorError, ValueError):
     """A query parameter the view cannot use; the message names it (HTTP 400)."""
 
 

@@ -20,6 +20,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from models.exceptions import ModelError
+
 __all__ = ["NotCompilable", "Encoder", "Decoder", "compile_encoder", "compile_decoder"]
 
 Out = list[bytes]
@@ -37,7 +39,7 @@ _DOUBLE = struct.Struct("<d")
 _PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
 
 
-class NotCompilable(ValueError):
+class NotCompilable(ModelError):
     """The schema uses something the compiled functions do not cover."""
 
 

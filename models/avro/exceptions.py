@@ -1,18 +1,20 @@
 """Errors of the Avro schema registry and codec; the message says what to fix.
 
-ValueError
+ModelError (models.exceptions, a ValueError)
 └── SchemaError                  a schema or a schema lookup is wrong
-    ├── SchemaNotFound           no such subject, version or schema id
+    ├── SchemaNotFound           no such subject, version or schema id (also a LookupError)
     ├── IncompatibleSchemaError  registering would break the subject's compatibility mode
     └── AvroDecodeError          bytes that are not a readable Confluent-framed Avro record
 """
 
 from __future__ import annotations
 
+from models.exceptions import ModelError
+
 __all__ = ["SchemaError", "SchemaNotFound", "IncompatibleSchemaError", "AvroDecodeError"]
 
 
-class SchemaError(ValueError): ...
+class SchemaError(ModelError): ...
 
 
 class SchemaNotFound(SchemaError, LookupError): ...
