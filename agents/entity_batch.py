@@ -10,7 +10,9 @@ A batch goes through these steps, in this order, for every family:
    ``acting_for`` (so the changelog write lands in the entity's partition); ``apply``
    derives everything before it writes its table entry, last, so a failure (a bug) leaves
    the entry as it was and costs that entity's events of the batch, dead-lettered;
-4. keep the index of keys (an owner's list of entity keys) where the family has one;
+4. keep the index of keys where the family has one: an owner's entries per UTC day
+   (tables.day_index: values that stay small whatever the history), or a plain owner ->
+   sorted entries table (``keep_listed``) for indexes that cannot grow with history;
 5. write the rows and the batch's dead letters in one database transaction (retried while
    the database is away; app.db);
 6. publish the dead letters, then the family's effects that follow a durable write
@@ -39,6 +41,7 @@ from agents.dlq import DeadLetterBatch, store_dead_letters
 from agents.intake import processing_error
 from app.logging import get_logger
 from app.resources import database, metrics
+from tables.day_index import DayIndex
 from tables.event_context import acting_for
 
 __all__ = [
@@ -76,13 +79,15 @@ class Applied:
     ``rows``: what the family's ``write`` stores for it (every delivered entity's, changed or
     not: after a crash the table may hold what the database never received); ``changed``:
     whether its table entry changed; ``owner``: the key of the index listing it (a
-    repository, a project), where the family keeps one; ``effects``: what ``finish`` needs.
+    repository, a project), where the family keeps one; ``days``: the ISO days it is listed
+    under in a day index (tables.day_index); ``effects``: what ``finish`` needs.
     """
 
     rows: Any = None
     changed: bool = False
     owner: str | None = None
     effects: Any = None
+    days: tuple[str, ...] = ()
 
 
 Write = Callable[[asyncpg.Connection, Mapping[str, Applied]], Awaitable[None]]
@@ -100,7 +105,7 @@ class EntityFamily(Generic[M, C]):
     apply: Callable[[str, list[C]], Applied]  # runs under acting_for; writes its table last
     write: Write | None = None  # the rows of the applied entities, in the batch's transaction
     rows_written: Callable[[Mapping[str, Applied]], Mapping[str, int]] = lambda applied: {}
-    index: Any = None  # a table of owner -> sorted entries, kept by keep_listed
+    index: Any = None  # a DayIndex, or a table of owner -> sorted entries kept by keep_listed
     index_entry: Callable[[str, Applied], Any] = lambda key, applied: key  # an entity's entry there
     finish: Callable[[Mapping[str, Applied]], Awaitable[None] | None] = lambda applied: None
 
@@ -159,12 +164,16 @@ def apply_all(
 
 def listed_by_owner(
     groups: Mapping[str, EntityWork], applied: Mapping[str, Applied], entry: Callable[[str, Applied], Any]
-) -> dict[str, tuple[EventT, set[Any]]]:
-    """Per owner: an event of its partition and the entries of its applied entities."""
-    listed: dict[str, tuple[EventT, set[Any]]] = {}
+) -> dict[Any, tuple[EventT, set[Any]]]:
+    """Per owner (per (owner, day) where the entity names days): an event of its partition
+    and the entries of its applied entities."""
+    listed: dict[Any, tuple[EventT, set[Any]]] = {}
     for key, outcome in applied.items():
-        if outcome.owner is not None:
-            listed.setdefault(outcome.owner, (groups[key].event, set()))[1].add(entry(key, outcome))
+        if outcome.owner is None:
+            continue
+        slots = [(outcome.owner, day) for day in outcome.days] if outcome.days else [outcome.owner]
+        for slot in slots:
+            listed.setdefault(slot, (groups[key].event, set()))[1].add(entry(key, outcome))
     return listed
 
 
@@ -175,7 +184,9 @@ async def handle_entity_batch(events: Sequence[EventT], family: EntityFamily[M, 
     fresh = await skip_done(events)
     groups = group_changes(fresh.events, family, letters)
     applied = apply_all(groups, family, letters)
-    if family.index is not None:
+    if isinstance(family.index, DayIndex):
+        family.index.keep(listed_by_owner(groups, applied, family.index_entry))
+    elif family.index is not None:
         keep_listed(family.index, listed_by_owner(groups, applied, family.index_entry))
 
     async def write(conn: asyncpg.Connection) -> None:

@@ -23,7 +23,7 @@ from faust.types import EventT
 from agents.acceptance import accept
 from agents.batches import run_write_behind, skip_done
 from agents.dlq import DeadLetterBatch, store_dead_letters
-from agents.entity_batch import keep_listed, processing_failed
+from agents.entity_batch import processing_failed
 from agents.intake import Rejection
 from agents.projection import projection
 from agents.sinks import CommitRow, CommitSink, DailyStatsRow, write_rows_isolating
@@ -36,7 +36,8 @@ from app.write_behind import WriteBehind
 from models.events import CommitEvent
 from tables.coalesced import READ_CACHE_KEYS
 from tables.commit_state import CommitVersion, TotalsOfWrittenBuckets, is_canonical, merge_version
-from tables.commits import commit_days, commit_repository_days
+from tables.commits import commit_days, commit_spans
+from tables.day_index import keep_spans
 from tables.event_context import acting_for
 from tables.instants import to_micros
 from tables.keys import compose_key
@@ -133,11 +134,11 @@ def apply_day(bucket_key: str, work: DayWork, batch: CommitBatch) -> None:
 
 
 def index_days(groups: dict[str, DayWork]) -> None:
-    """Make sure every bucket of the batch is listed in its repository's day index."""
-    listed: dict[str, tuple[EventT, set[Any]]] = {}
+    """Make sure every bucket of the batch is within its repository's span of days."""
+    listed: dict[str, tuple[EventT, set[str]]] = {}
     for work in groups.values():
         listed.setdefault(work.repository_id, (work.event, set()))[1].add(work.day)
-    keep_listed(commit_repository_days, listed)
+    keep_spans(commit_spans, listed)
 
 
 async def write_commit_batch(batch: CommitBatch, letters: DeadLetterBatch) -> int:

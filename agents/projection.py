@@ -38,12 +38,12 @@ from app.logging import get_logger
 from app.main import app, settings
 from app.resources import cache, database, metrics
 from app.topics import git_commits, jira_issues, metrics_dora
-from tables.commits import commit_repository_days
+from tables.commits import commit_spans
 from tables.daily_metrics import DailyMetrics, daily_metrics
-from tables.delivery import repository_deployments, repository_incidents
-from tables.git_activity import repositories, repository_pull_requests
+from tables.delivery import deployment_index, incident_index
+from tables.git_activity import pull_request_index, repositories
 from tables.instants import to_micros
-from tables.jira import issues_of, project_issues, project_sprints, sprints_of
+from tables.jira import issue_index, issues_of, sprint_index, sprints_of
 from tables.snapshots import dora_answer, load_repository
 
 __all__ = ["Projection", "projection", "SNAPSHOT_WINDOW_DAYS", "SNAPSHOT_KEY", "REFRESH_S"]
@@ -120,14 +120,14 @@ class Projection:
         self._pull_requests.clear()
         self._sprints.clear()
         repository_tables = (
-            repository_deployments,
-            repository_incidents,
-            commit_repository_days,
-            repository_pull_requests,
+            deployment_index.spans,
+            incident_index.spans,
+            commit_spans,
+            pull_request_index.spans,
             repositories,
         )
         self.mark_repositories(k for table in repository_tables for k in list(table.keys()))
-        self.mark_projects(k for table in (project_sprints, project_issues) for k in list(table.keys()))
+        self.mark_projects(k for index in (sprint_index, issue_index) for k in index.owners())
         log.info(
             "projection.assignment_changed",
             partitions=len(current),

@@ -10,15 +10,15 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from tables.commits import commit_repository_days, repository_commits
+from tables.commits import commit_spans, repository_commits
 from tables.cycle_time import cycle_time_snapshot
-from tables.delivery import deployments_of, incidents_of, repository_deployments, repository_incidents
+from tables.delivery import deployment_index, deployments_of, incident_index, incidents_of
 from tables.deployment_state import Commit, Deployment
 from tables.dora import dora_snapshot
-from tables.git_activity import pull_requests_of, repository_pull_requests
+from tables.git_activity import pull_request_index, pull_requests_of
 from tables.incident_state import Incident
 from tables.issue_state import IssueState, cycle_time_days, issue_report
-from tables.jira import issues, issues_of, project_issues, project_sprints, sprints_of
+from tables.jira import issue_index, issues, issues_of, sprint_index, sprints_of
 from tables.pull_request_state import PullRequest
 from tables.sprint_state import sprints_report
 
@@ -63,8 +63,8 @@ def load_repository(repository_id: str, *, with_pull_requests: bool = True) -> E
 
 def knows_repository(repository_id: str) -> bool:
     """True when this worker holds any deployment, incident, commit or pull request of it."""
-    tables = (repository_deployments, repository_incidents, commit_repository_days, repository_pull_requests)
-    return any(repository_id in table for table in tables)
+    indexes = (deployment_index, incident_index, pull_request_index)
+    return repository_id in commit_spans or any(index.knows(repository_id) for index in indexes)
 
 
 def dora_answer(
@@ -103,7 +103,7 @@ def issue_answer(issue_key: str) -> dict[str, Any] | None:
 
 def project_issues_answer(project_key: str) -> dict[str, Any] | None:
     """The ``GET /issues/{project_key}`` answer: each issue's state and cycle time."""
-    if project_key not in project_issues:
+    if not issue_index.knows(project_key):
         return None
     listed = []
     for state in issues_of(project_key):
@@ -122,7 +122,7 @@ def project_issues_answer(project_key: str) -> dict[str, Any] | None:
 
 def sprints_answer(project_key: str) -> dict[str, Any] | None:
     """The ``GET /sprints/{project_key}`` answer, or None for a project without sprints."""
-    if project_key not in project_sprints:
+    if not sprint_index.knows(project_key):
         return None
     snapshots = [s.snapshot for s in issues_of(project_key) if s.snapshot is not None]
     return {"project_key": project_key, **sprints_report(sprints_of(project_key), snapshots)}

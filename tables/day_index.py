@@ -1,0 +1,120 @@
+"""An owner's entities found by UTC day: values that stay small whatever the history.
+
+A repository (or project) used to hold one table value listing every entity it ever had;
+that value grew with history, and each update rewrote all of it to the changelog (a busy
+repository's deployments passed the broker's 1 MB message limit and killed the worker).
+Instead an index is two tables:
+
+- ``<name>_days``: ``compose_key(owner, YYYY-MM-DD)`` -> sorted entries (entity keys or
+  numbers) with an event on that day: bounded by one day's events;
+- ``<name>_spans``: ``owner`` -> ``[first day, last day]`` with entries: two strings.
+
+A reader walks the days of the span it needs (a window, or everything retained), so one
+event updates O(1) state and a query costs the days it reads. Entries are never removed by
+the agents: an entity listed under two days (its events fell on both) is read once, as a
+set; ageing out (tables.retention) deletes whole days.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import date, timedelta
+from typing import Any
+
+from faust.types import EventT, TableT
+
+from tables.event_context import acting_for
+from tables.instants import utc_day
+from tables.keys import compose_key
+
+__all__ = ["DayIndex", "Span", "day_of", "days_in", "keep_spans", "span_with"]
+
+Span = tuple[str, str]  # (first ISO day, last ISO day), inclusive
+_DAY = timedelta(days=1)
+
+
+def day_of(micros: int) -> str:
+    """The ISO UTC day of an instant in microseconds (tables.instants)."""
+    return utc_day(micros).isoformat()
+
+
+def span_with(span: Iterable[str] | None, days: Iterable[str]) -> Span:
+    """``span`` widened to cover ``days`` (ISO strings order as dates)."""
+    known = list(days) + (list(span) if span else [])
+    return min(known), max(known)
+
+
+def days_in(span: Iterable[str] | None, since: str | None = None, until: str | None = None) -> list[str]:
+    """The ISO days of ``span`` within ``[since, until]`` (either open), oldest first."""
+    if not span:
+        return []
+    first, last = span
+    first = max(first, since) if since is not None else first
+    last = min(last, until) if until is not None else last
+    days: list[str] = []
+    day, stop = date.fromisoformat(first), date.fromisoformat(last) if first <= last else None
+    while stop is not None and day <= stop:
+        days.append(day.isoformat())
+        day += _DAY
+    return days
+
+
+def keep_spans(spans: TableT[str, Any], days: Mapping[str, tuple[EventT, set[str]]]) -> None:
+    """Widen each owner's span in ``spans`` to cover its ``days``, under ``acting_for`` an
+    event of the owner's partition; unchanged spans are not written."""
+    for owner, (event, owner_days) in days.items():
+        with acting_for(event):
+            span = spans.get(owner)
+            widened = span_with(span, owner_days)
+            if span is None or tuple(span) != widened:
+                spans[owner] = list(widened)
+
+
+class DayIndex:
+    """The two tables of one index (module doc); entries are JSON scalars."""
+
+    def __init__(self, days: TableT[str, Any], spans: TableT[str, Any]) -> None:
+        self.days = days
+        self.spans = spans
+
+    def keep(self, listed: Mapping[tuple[str, str], tuple[EventT, set[Any]]]) -> None:
+        """Make sure each entry is listed under its (owner, day), and the day in the owner's
+        span; written under ``acting_for`` an event of the owner's partition.
+
+        Checked on every delivery: after a crash between an entity's write and the index's,
+        the redelivered batch completes the index.
+        """
+        by_owner: dict[str, tuple[EventT, set[str]]] = {}
+        for (owner, day), (event, entries) in listed.items():
+            by_owner.setdefault(owner, (event, set()))[1].add(day)
+            key = compose_key(owner, day)
+            with acting_for(event):
+                known = self.days.get(key) or []
+                if not entries.issubset(known):
+                    self.days[key] = sorted(entries.union(known))
+        keep_spans(self.spans, by_owner)
+
+    def knows(self, owner: str) -> bool:
+        return owner in self.spans
+
+    def owners(self) -> list[str]:
+        """The owners whose spans this worker holds."""
+        return list(self.spans.keys())
+
+    def span(self, owner: str) -> Span | None:
+        span = self.spans.get(owner)
+        return (span[0], span[1]) if span else None
+
+    def listed_days(self, owner: str, since: str | None = None, until: str | None = None) -> Iterator[str]:
+        """The days of the owner's span within ``[since, until]`` that have entries."""
+        for day in days_in(self.spans.get(owner), since, until):
+            if self.days.get(compose_key(owner, day)):
+                yield day
+
+    def entries(self, owner: str, since: str | None = None, until: str | None = None) -> list[Any]:
+        """The owner's distinct entries listed on days within ``[since, until]``, in first-seen order."""
+        seen: dict[Any, None] = {}
+        for day in days_in(self.spans.get(owner), since, until):
+            for entry in self.days.get(compose_key(owner, day)) or ():
+                seen.setdefault(entry, None)
+        return list(seen)
