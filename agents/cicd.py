@@ -23,6 +23,7 @@ from agents.batches import run_batches
 from agents.delivery_sink import upsert_deployments, upsert_incidents
 from agents.entity_batch import Applied, EntityFamily, handle_entity_batch
 from agents.projection import projection
+from agents.retention import age_batch_owners
 from app.main import app
 from app.topics import cicd_deployments, ops_incidents
 from models.cicd_events import DeploymentEvent, IncidentEventModel
@@ -145,6 +146,7 @@ def _family(
         index=index,
         index_entry=lambda key, applied: applied.effects,
         finish=_finish,
+        age=age_batch_owners,
     )
 
 

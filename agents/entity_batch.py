@@ -10,7 +10,8 @@ A batch goes through these steps, in this order, for every family:
    ``acting_for`` (so the changelog write lands in the entity's partition); ``apply``
    derives everything before it writes its table entry, last, so a failure (a bug) leaves
    the entry as it was and costs that entity's events of the batch, dead-lettered;
-4. keep the index of keys where the family has one: an owner's entries per UTC day
+4. keep the index of keys where the family has one, then age the owners' state out of the
+   tables where the family does (``age``, agents.retention): an owner's entries per UTC day
    (tables.day_index: values that stay small whatever the history), or a plain owner ->
    sorted entries table (``keep_listed``) for indexes that cannot grow with history;
 5. write the rows and the batch's dead letters in one database transaction (retried while
@@ -108,6 +109,10 @@ class EntityFamily(Generic[M, C]):
     index: Any = None  # a DayIndex, or a table of owner -> sorted entries kept by keep_listed
     index_entry: Callable[[str, Applied], Any] = lambda key, applied: key  # an entity's entry there
     finish: Callable[[Mapping[str, Applied]], Awaitable[None] | None] = lambda applied: None
+    # Ages the state of the batch's owners (owner -> an event of its partition and the
+    # oldest day the batch listed); returns what to store before the tables forget it
+    # (agents.retention.Aged: falsy when nothing, ``write(conn)`` in the batch's transaction).
+    age: Callable[[Mapping[str, tuple[EventT, str | None]]], Any] | None = None
 
 
 def processing_failed(
@@ -177,6 +182,20 @@ def listed_by_owner(
     return listed
 
 
+def aged_owners(
+    groups: Mapping[str, EntityWork], applied: Mapping[str, Applied]
+) -> dict[str, tuple[EventT, str | None]]:
+    """Per owner: an event of its partition and the oldest day its entities were listed under."""
+    owners: dict[str, tuple[EventT, str | None]] = {}
+    for key, outcome in applied.items():
+        if outcome.owner is None:
+            continue
+        event, oldest = owners.get(outcome.owner, (groups[key].event, None))
+        days = [d for d in (oldest, *outcome.days) if d is not None]
+        owners[outcome.owner] = (event, min(days) if days else None)
+    return owners
+
+
 async def handle_entity_batch(events: Sequence[EventT], family: EntityFamily[M, C]) -> None:
     """One batch of an entity topic, through the steps of the module doc."""
     started = time.perf_counter()
@@ -188,13 +207,16 @@ async def handle_entity_batch(events: Sequence[EventT], family: EntityFamily[M, 
         family.index.keep(listed_by_owner(groups, applied, family.index_entry))
     elif family.index is not None:
         keep_listed(family.index, listed_by_owner(groups, applied, family.index_entry))
+    aged = family.age(aged_owners(groups, applied)) if family.age is not None else None
 
     async def write(conn: asyncpg.Connection) -> None:
         if family.write is not None:
             await family.write(conn, applied)
+        if aged:
+            await aged.write(conn)
         await store_dead_letters(conn, letters.letters)
 
-    if (family.write is not None and applied) or len(letters):
+    if (family.write is not None and applied) or len(letters) or aged:
         await database.transaction(write, what=family.name)
     letters.publish()
     finished = family.finish(applied)

@@ -26,6 +26,7 @@ from agents.dlq import DeadLetterBatch, store_dead_letters
 from agents.entity_batch import processing_failed
 from agents.intake import Rejection
 from agents.projection import projection
+from agents.retention import age_batch_owners
 from agents.sinks import CommitRow, CommitSink, DailyStatsRow, write_rows_isolating
 from app.db import is_data_error
 from app.logging import get_logger
@@ -223,11 +224,18 @@ async def prepare_commit_batch(events: Sequence[EventT]) -> Coroutine[Any, Any, 
         except Exception as exc:
             processing_failed([event for event, _, _ in work.commits], letters, exc, f"commits {bucket_key}")
     index_days(groups)
+    oldest: dict[str, tuple[EventT, str | None]] = {}
+    for work in groups.values():
+        _, day = oldest.get(work.repository_id, (work.event, work.day))
+        oldest[work.repository_id] = (work.event, min(day or work.day, work.day))
+    aged = age_batch_owners(oldest)
     prepared = time.perf_counter() - started
 
     async def write() -> None:
         write_started = time.perf_counter()
         refused = await write_commit_batch(batch, letters)
+        if aged:  # what the tables forgot, stored before the batch's offsets commit
+            await database.transaction(aged.write, what="aged state")
         letters.publish()
         # Lead times, PR stages and daily buckets of these repositories may have moved.
         projection.mark_repositories({work.repository_id for work in groups.values()})

@@ -22,6 +22,7 @@ from agents.batches import run_batches
 from agents.entity_batch import Applied, EntityFamily, handle_entity_batch
 from agents.git_activity_sink import RepositoryRow, repository_row, upsert_repositories
 from agents.projection import projection
+from agents.retention import age_batch_owners
 from app.main import app
 from app.resources import cache
 from app.topics import git_pull_requests, git_repositories
@@ -135,6 +136,7 @@ PULL_REQUESTS: EntityFamily[PullRequestEventModel, PullRequestEvent] = EntityFam
     key_of=_repository_of,
     change_of=_keyed_pr_event,
     apply=_apply_pull_request,
+    age=age_batch_owners,
     index=pull_request_index,
     index_entry=lambda key, applied: applied.effects,
     finish=_finish_pull_requests,

@@ -23,7 +23,7 @@ import asyncio
 import time
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import asyncpg
 import orjson
@@ -44,7 +44,7 @@ from tables.delivery import deployment_index, incident_index
 from tables.git_activity import pull_request_index, repositories
 from tables.instants import to_micros
 from tables.jira import issue_index, issues_of, sprint_index, sprints_of
-from tables.snapshots import dora_answer, load_repository
+from tables.snapshots import dora_answer, load_repository, retained_since
 
 __all__ = ["Projection", "projection", "SNAPSHOT_WINDOW_DAYS", "SNAPSHOT_KEY", "REFRESH_S"]
 
@@ -170,6 +170,7 @@ class Projection:
         environments = self.production_environments
         snapshots: dict[str, tuple[bytes, bytes]] = {}  # repository -> (body, fingerprint)
         days: dict[str, DailyMetrics] = {}
+        since: dict[str, date] = {}  # per repository: its retention cutoff (agents.retention)
         pr_rows: list[PullRequestRow] = []
         for repository_id in sorted(due.repositories):
             try:
@@ -180,13 +181,21 @@ class Projection:
                         entities, end=end, window_days=SNAPSHOT_WINDOW_DAYS, production_environments=environments
                     ),
                 }
-                buckets = daily_metrics(
-                    entities.deployments,
-                    entities.incidents,
-                    entities.commits,
-                    entities.pull_requests,
-                    environments,
-                )
+                kept_from = retained_since(repository_id, settings.state_retention_days)
+                cutoff = date.fromisoformat(kept_from) if kept_from else None
+                # Days before the cutoff were written when they were aged out, whole; the
+                # tables may hold only part of them now.
+                buckets = {
+                    (day, metric): value
+                    for (day, metric), value in daily_metrics(
+                        entities.deployments,
+                        entities.incidents,
+                        entities.commits,
+                        entities.pull_requests,
+                        environments,
+                    ).items()
+                    if cutoff is None or day >= cutoff
+                }
                 repository_prs = pull_request_rows(
                     entities.pull_requests, entities.commits, entities.deployments, environments
                 )
@@ -199,6 +208,8 @@ class Projection:
                 snapshots[repository_id] = (orjson.dumps(snapshot), fingerprint)
             if self._days.get(repository_id) != buckets:
                 days[repository_id] = buckets
+                if cutoff is not None:
+                    since[repository_id] = cutoff
             pr_rows.extend(row for row in repository_prs if self._pull_requests.get(row.key) != row)
         s_rows: list[SprintRow] = []
         for project_key in sorted(due.projects):
@@ -212,7 +223,7 @@ class Projection:
             s_rows.extend(row for row in project_rows if self._sprints.get(row.key) != row)
 
         async def write(conn: asyncpg.Connection) -> int:
-            sent = await replace_repository_days(conn, days)
+            sent = await replace_repository_days(conn, days, since)
             await pool_team_days(conn, sorted(days), sorted(due.teams))
             await upsert_pull_requests(conn, pr_rows)
             await upsert_sprints(conn, s_rows)

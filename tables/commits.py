@@ -10,7 +10,7 @@ Both are written only from git.commits events of the repository's own partition.
 
 from __future__ import annotations
 
-from tables.day_index import days_in
+from tables.day_index import CARRIED, days_in
 from tables.deployment_state import Commit
 from tables.keys import compose_key
 from tables.table import keyed_table
@@ -27,9 +27,9 @@ def repository_commits(
     repository_id: str, since: str | None = None, until: str | None = None
 ) -> list[Commit]:
     """The commit versions of a repository committed on days within ``[since, until]``
-    (ISO days; lead-time input)."""
+    (ISO days; lead-time input), and its commits carried past ageing (tables.day_index)."""
     commits = []
-    for day in days_in(commit_spans.get(repository_id), since, until):
+    for day in [CARRIED, *days_in(commit_spans.get(repository_id), since, until)]:
         for version_key, numbers in (commit_days.get(compose_key(repository_id, day)) or {}).items():
             sha, committed_at = version_key.rsplit(" ", 1)
             commits.append(Commit(repository_id, sha, int(committed_at), numbers[3]))

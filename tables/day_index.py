@@ -12,7 +12,10 @@ Instead an index is two tables:
 A reader walks the days of the span it needs (a window, or everything retained), so one
 event updates O(1) state and a query costs the days it reads. Entries are never removed by
 the agents: an entity listed under two days (its events fell on both) is read once, as a
-set; ageing out (tables.retention) deletes whole days.
+set. Ageing out (tables.retention, agents.retention) deletes whole days before the cutoff;
+the open items among their entries move to the owner's ``carried`` list (``compose_key(owner,
+"carried")`` in the days table), which every reader reads: it holds what is still open,
+never history.
 """
 
 from __future__ import annotations
@@ -27,9 +30,10 @@ from tables.event_context import acting_for
 from tables.instants import utc_day
 from tables.keys import compose_key
 
-__all__ = ["DayIndex", "Span", "day_of", "days_in", "keep_spans", "span_with"]
+__all__ = ["CARRIED", "DayIndex", "Span", "day_of", "days_in", "keep_spans", "span_with"]
 
 Span = tuple[str, str]  # (first ISO day, last ISO day), inclusive
+CARRIED = "carried"  # the pseudo-day of entries kept past their days' ageing (module doc)
 _DAY = timedelta(days=1)
 
 
@@ -111,8 +115,18 @@ class DayIndex:
             if self.days.get(compose_key(owner, day)):
                 yield day
 
+    def carried(self, owner: str) -> list[Any]:
+        return list(self.days.get(compose_key(owner, CARRIED)) or ())
+
     def entries(self, owner: str, since: str | None = None, until: str | None = None) -> list[Any]:
-        """The owner's distinct entries listed on days within ``[since, until]``, in first-seen order."""
+        """The owner's distinct entries listed on days within ``[since, until]``, and its
+        carried entries, in first-seen order."""
+        seen: dict[Any, None] = dict.fromkeys(self.carried(owner))
+        seen.update(dict.fromkeys(self.listed(owner, since, until)))
+        return list(seen)
+
+    def listed(self, owner: str, since: str | None = None, until: str | None = None) -> list[Any]:
+        """The owner's distinct entries listed on days within ``[since, until]`` (not carried)."""
         seen: dict[Any, None] = {}
         for day in days_in(self.spans.get(owner), since, until):
             for entry in self.days.get(compose_key(owner, day)) or ():

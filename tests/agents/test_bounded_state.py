@@ -79,9 +79,9 @@ def largest_records(app: Any) -> dict[str, int]:
 
 
 async def test_a_year_of_a_busy_repository_keeps_every_table_value_small(
-    agents: Agents,
+    agents: Agents,  # noqa: F811 (the fixture)
     agent_database: str,
-    app: Any,  # noqa: F811 (the fixture)
+    app: Any,
 ) -> None:
     from agents.projection import Due, projection
     from tables.instants import to_micros
