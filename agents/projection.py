@@ -41,6 +41,7 @@ from app.topics import git_commits, jira_issues, metrics_dora
 from tables.commits import commit_spans
 from tables.daily_metrics import DailyMetrics, daily_metrics
 from tables.delivery import deployment_index, incident_index
+from tables.event_context import reading_partition
 from tables.git_activity import pull_request_index, repositories
 from tables.instants import to_micros
 from tables.jira import issue_index, issues_of, sprint_index, sprints_of
@@ -174,14 +175,15 @@ class Projection:
         pr_rows: list[PullRequestRow] = []
         for repository_id in sorted(due.repositories):
             try:
-                entities = load_repository(repository_id)
+                with reading_partition(partition_of(repository_id, settings.topic_partitions)):
+                    entities = load_repository(repository_id)
+                    kept_from = retained_since(repository_id, settings.state_retention_days)
                 snapshot = {
                     "repository_id": repository_id,
                     **dora_answer(
                         entities, end=end, window_days=SNAPSHOT_WINDOW_DAYS, production_environments=environments
                     ),
                 }
-                kept_from = retained_since(repository_id, settings.state_retention_days)
                 cutoff = date.fromisoformat(kept_from) if kept_from else None
                 # Days before the cutoff were written when they were aged out, whole; the
                 # tables may hold only part of them now.

@@ -9,6 +9,9 @@ Instead an index is two tables:
   numbers) with an event on that day: bounded by one day's events;
 - ``<name>_spans``: ``owner`` -> ``[first day, last day]`` with entries: two strings.
 
+Both tables are coalesced (tables.coalesced): most batches rewrite the same days and spans,
+and their writes reach RocksDB and the changelog once per offset commit.
+
 A reader walks the days of the span it needs (a window, or everything retained), so one
 event updates O(1) state and a query costs the days it reads. Entries are never removed by
 the agents: an entity listed under two days (its events fell on both) is read once, as a

@@ -38,12 +38,16 @@ __all__ = [
 deployments = keyed_table("deployments", help="deployment per (repository, id)")
 incidents = keyed_table("incidents", help="incident per (repository, id)")
 deployment_index = DayIndex(
-    keyed_table("deployment_days", help="deployment ids per (repository, day)"),
-    keyed_table("deployment_spans", help="first and last day with deployments, per repository"),
+    keyed_table("deployment_days", help="deployment ids per (repository, day)", coalesced=True),
+    keyed_table(
+        "deployment_spans", help="first and last day with deployments, per repository", coalesced=True
+    ),
 )
 incident_index = DayIndex(
-    keyed_table("incident_days", help="incident ids per (repository, day)"),
-    keyed_table("incident_spans", help="first and last day with incident events, per repository"),
+    keyed_table("incident_days", help="incident ids per (repository, day)", coalesced=True),
+    keyed_table(
+        "incident_spans", help="first and last day with incident events, per repository", coalesced=True
+    ),
 )
 
 

@@ -35,8 +35,12 @@ __all__ = [
 
 pull_requests = keyed_table("pull_requests", help="pull request state per (repository, number)")
 pull_request_index = DayIndex(
-    keyed_table("pull_request_days", help="pull request numbers per (repository, day)"),
-    keyed_table("pull_request_spans", help="first and last day with pull request events, per repository"),
+    keyed_table("pull_request_days", help="pull request numbers per (repository, day)", coalesced=True),
+    keyed_table(
+        "pull_request_spans",
+        help="first and last day with pull request events, per repository",
+        coalesced=True,
+    ),
 )
 repositories = keyed_table("repositories", help="latest repository_updated per repository")
 

@@ -36,12 +36,12 @@ __all__ = [
 issues = keyed_table("issues", help="issue state per key")
 sprints = keyed_table("sprints", help="sprint state per (project, id)")
 issue_index = DayIndex(
-    keyed_table("issue_days", help="issue keys per (project, day)"),
-    keyed_table("issue_spans", help="first and last day with issue events, per project"),
+    keyed_table("issue_days", help="issue keys per (project, day)", coalesced=True),
+    keyed_table("issue_spans", help="first and last day with issue events, per project", coalesced=True),
 )
 sprint_index = DayIndex(
-    keyed_table("sprint_days", help="sprint ids per (project, day)"),
-    keyed_table("sprint_spans", help="first and last day with sprint events, per project"),
+    keyed_table("sprint_days", help="sprint ids per (project, day)", coalesced=True),
+    keyed_table("sprint_spans", help="first and last day with sprint events, per project", coalesced=True),
 )
 
 IssueChange = IssueSnapshot | Transition

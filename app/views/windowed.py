@@ -16,10 +16,12 @@ from typing import Any
 from faust.web import Request, Response, View
 
 from app.entity_store import read_repository, read_team
+from app.keyed_batches import partition_of
 from app.logging import get_logger
 from app.main import settings
 from app.resources import database
 from app.views.params import BadParameter, window_and_end
+from tables.event_context import reading_partition
 from tables.instants import utc_day
 from tables.snapshots import load_repository, retained_since
 from tables.windows import Window
@@ -61,7 +63,8 @@ async def repository_answer(
     if not known:
         return view.json({"error": unknown_error}, status=404)
     first_day = utc_day(Window(end, window_days).start)  # the window is (start, end]
-    kept_from = retained_since(repository_id, settings.state_retention_days)
+    with reading_partition(partition_of(repository_id.encode(), settings.topic_partitions)):
+        kept_from = retained_since(repository_id, settings.state_retention_days)
     if kept_from is not None and first_day.isoformat() < kept_from:
         try:
             entities = await read_repository(database, repository_id, with_pull_requests=with_pull_requests)
@@ -82,7 +85,8 @@ async def repository_answer(
     # Read from the window's start less the retention: the lookback that ships the window's
     # commits and attributes its incidents as the whole retained state would.
     since = (first_day - timedelta(days=settings.state_retention_days)).isoformat()
-    entities = load_repository(repository_id, with_pull_requests=with_pull_requests, since=since)
+    with reading_partition(partition_of(repository_id.encode(), settings.topic_partitions)):
+        entities = load_repository(repository_id, with_pull_requests=with_pull_requests, since=since)
     body = _answer(answer, entities, window_days, end)
     return view.json({"repository_id": repository_id, **body}, headers={"X-SEI-Source": "tables"})
 
