@@ -91,7 +91,7 @@ def _age_commits(repository_id: str, cutoff: str, dropped: frozenset[str]) -> in
     empty is deleted, one with commits still kept (unshipped) is rewritten without the
     others; the span starts at the oldest bucket left. Returns the buckets deleted."""
     span = commit_spans.get(repository_id)
-    if not _old(span, cutoff):
+    if span is None or not _old(span, cutoff):
         return 0
     deleted = 0
     first = cutoff

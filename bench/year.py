@@ -21,7 +21,7 @@ import argparse
 import asyncio
 import statistics
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 
 import orjson
@@ -38,7 +38,7 @@ MONOREPO = "monorepo"
 Message = tuple[bytes, bytes]
 
 
-def _event(event_type: str, moment: datetime, data: dict[str, object]) -> bytes:
+def _event(event_type: str, moment: datetime, data: Mapping[str, object]) -> bytes:
     return orjson.dumps(
         {
             "event_type": event_type,
