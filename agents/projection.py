@@ -120,14 +120,8 @@ class Projection:
         self._days.clear()
         self._pull_requests.clear()
         self._sprints.clear()
-        repository_tables = (
-            deployment_index.spans,
-            incident_index.spans,
-            commit_spans,
-            pull_request_index.spans,
-            repositories,
-        )
-        self.mark_repositories(k for table in repository_tables for k in list(table.keys()))
+        self.mark_repositories(k for table in (commit_spans, repositories) for k in list(table.keys()))
+        self.mark_repositories(k for index in (deployment_index, incident_index, pull_request_index) for k in index.owners())
         self.mark_projects(k for index in (sprint_index, issue_index) for k in index.owners())
         log.info(
             "projection.assignment_changed",

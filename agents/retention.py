@@ -64,7 +64,7 @@ def _age_index(index: DayIndex, owner: str, cutoff: str, dropped: Iterable[Any])
     carried = set(index.carried(owner))
     deleted = 0
     for day in days_in(span, until=_day_before(cutoff)):
-        key = compose_key(owner, day)
+        key = index.day_key(owner, day)
         listed = index.days.get(key)
         if listed is None:
             continue
@@ -72,13 +72,13 @@ def _age_index(index: DayIndex, owner: str, cutoff: str, dropped: Iterable[Any])
         _delete(index.days, key)
         deleted += 1
     carried -= gone
-    carried_key = compose_key(owner, CARRIED)
+    carried_key = index.day_key(owner, CARRIED)
     if sorted(carried) != index.carried(owner):
         if carried:
             index.days[carried_key] = sorted(carried)
         else:
             _delete(index.days, carried_key)
-    index.spans[owner] = [cutoff, span[1]]
+    index.set_span(owner, (cutoff, span[1]))
     return deleted
 
 
@@ -165,7 +165,7 @@ def age_repository(
         return None
     cutoff = cutoff_day(last, retention_days)
     spans = [commit_spans.get(repository_id)] + [
-        index.spans.get(repository_id) for index in (deployment_index, incident_index, pull_request_index)
+        index.span(repository_id) for index in (deployment_index, incident_index, pull_request_index)
     ]
     if not any(_old(span, cutoff) for span in spans):
         return None

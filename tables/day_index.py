@@ -3,21 +3,24 @@
 A repository (or project) used to hold one table value listing every entity it ever had;
 that value grew with history, and each update rewrote all of it to the changelog (a busy
 repository's deployments passed the broker's 1 MB message limit and killed the worker).
-Instead an index is two tables:
+Instead every index (one ``kind`` of entries) lives in two tables shared by all kinds
+(``entity_days``, ``entity_spans``: tables.entity_index):
 
-- ``<name>_days``: ``compose_key(owner, YYYY-MM-DD)`` -> sorted entries (entity keys or
+- days: ``compose_key(kind, owner, YYYY-MM-DD)`` -> sorted entries (entity keys or
   numbers) with an event on that day: bounded by one day's events;
-- ``<name>_spans``: ``owner`` -> ``[first day, last day]`` with entries: two strings.
+- spans: ``compose_key(kind, owner)`` -> ``[first day, last day]`` with entries.
+
+Two shared tables rather than two per kind: each table is a changelog topic and a RocksDB
+database per partition on every worker (memory, metadata, recovery).
 
 Both tables are coalesced (tables.coalesced): most batches rewrite the same days and spans,
 and their writes reach RocksDB and the changelog once per offset commit.
-
 A reader walks the days of the span it needs (a window, or everything retained), so one
 event updates O(1) state and a query costs the days it reads. Entries are never removed by
 the agents: an entity listed under two days (its events fell on both) is read once, as a
 set. Ageing out (tables.retention, agents.retention) deletes whole days before the cutoff;
-the open items among their entries move to the owner's ``carried`` list (``compose_key(owner,
-"carried")`` in the days table), which every reader reads: it holds what is still open,
+the open items among their entries move to the owner's ``carried`` list (the pseudo-day
+``carried`` in the days table), which every reader reads: it holds what is still open,
 never history.
 """
 
@@ -78,11 +81,19 @@ def keep_spans(spans: TableT[str, Any], days: Mapping[str, tuple[EventT, set[str
 
 
 class DayIndex:
-    """The two tables of one index (module doc); entries are JSON scalars."""
+    """One kind of entries (deployments, pull requests, ...) in the shared days and spans
+    tables (module doc): keys are prefixed with ``kind``; entries are JSON scalars."""
 
-    def __init__(self, days: TableT[str, Any], spans: TableT[str, Any]) -> None:
+    def __init__(self, days: TableT[str, Any], spans: TableT[str, Any], kind: str) -> None:
         self.days = days
         self.spans = spans
+        self.kind = kind
+
+    def day_key(self, owner: str, day: str) -> str:
+        return compose_key(self.kind, owner, day)
+
+    def span_key(self, owner: str) -> str:
+        return compose_key(self.kind, owner)
 
     def keep(self, listed: Mapping[tuple[str, str], tuple[EventT, set[Any]]]) -> None:
         """Make sure each entry is listed under its (owner, day), and the day in the owner's
@@ -93,8 +104,8 @@ class DayIndex:
         """
         by_owner: dict[str, tuple[EventT, set[str]]] = {}
         for (owner, day), (event, entries) in listed.items():
-            by_owner.setdefault(owner, (event, set()))[1].add(day)
-            key = compose_key(owner, day)
+            by_owner.setdefault(self.span_key(owner), (event, set()))[1].add(day)
+            key = self.day_key(owner, day)
             with acting_for(event):
                 known = self.days.get(key) or []
                 if not entries.issubset(known):
@@ -102,24 +113,29 @@ class DayIndex:
         keep_spans(self.spans, by_owner)
 
     def knows(self, owner: str) -> bool:
-        return owner in self.spans
+        return self.span_key(owner) in self.spans
 
     def owners(self) -> list[str]:
-        """The owners whose spans this worker holds."""
-        return list(self.spans.keys())
+        """The owners whose spans of this kind this worker holds."""
+        prefix = compose_key(self.kind, "")
+        return [key[len(prefix) :] for key in self.spans.keys() if key.startswith(prefix)]
 
     def span(self, owner: str) -> Span | None:
-        span = self.spans.get(owner)
+        span = self.spans.get(self.span_key(owner))
         return (span[0], span[1]) if span else None
+
+    def set_span(self, owner: str, span: Span) -> None:
+        """Set the owner's span (ageing narrows it); under ``acting_for``."""
+        self.spans[self.span_key(owner)] = list(span)
 
     def listed_days(self, owner: str, since: str | None = None, until: str | None = None) -> Iterator[str]:
         """The days of the owner's span within ``[since, until]`` that have entries."""
-        for day in days_in(self.spans.get(owner), since, until):
-            if self.days.get(compose_key(owner, day)):
+        for day in days_in(self.span(owner), since, until):
+            if self.days.get(self.day_key(owner, day)):
                 yield day
 
     def carried(self, owner: str) -> list[Any]:
-        return list(self.days.get(compose_key(owner, CARRIED)) or ())
+        return list(self.days.get(self.day_key(owner, CARRIED)) or ())
 
     def entries(self, owner: str, since: str | None = None, until: str | None = None) -> list[Any]:
         """The owner's distinct entries listed on days within ``[since, until]``, and its
@@ -131,7 +147,7 @@ class DayIndex:
     def listed(self, owner: str, since: str | None = None, until: str | None = None) -> list[Any]:
         """The owner's distinct entries listed on days within ``[since, until]`` (not carried)."""
         seen: dict[Any, None] = {}
-        for day in days_in(self.spans.get(owner), since, until):
-            for entry in self.days.get(compose_key(owner, day)) or ():
+        for day in days_in(self.span(owner), since, until):
+            for entry in self.days.get(self.day_key(owner, day)) or ():
                 seen.setdefault(entry, None)
         return list(seen)

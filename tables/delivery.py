@@ -19,6 +19,7 @@ from typing import Any
 
 from tables.day_index import DayIndex
 from tables.deployment_state import Deployment, merge_deployment
+from tables.entity_index import entity_days, entity_spans
 from tables.incident_state import Incident, IncidentEvent, IncidentState, merge_incident
 from tables.keys import compose_key
 from tables.table import keyed_table
@@ -37,18 +38,8 @@ __all__ = [
 
 deployments = keyed_table("deployments", help="deployment per (repository, id)")
 incidents = keyed_table("incidents", help="incident per (repository, id)")
-deployment_index = DayIndex(
-    keyed_table("deployment_days", help="deployment ids per (repository, day)", coalesced=True),
-    keyed_table(
-        "deployment_spans", help="first and last day with deployments, per repository", coalesced=True
-    ),
-)
-incident_index = DayIndex(
-    keyed_table("incident_days", help="incident ids per (repository, day)", coalesced=True),
-    keyed_table(
-        "incident_spans", help="first and last day with incident events, per repository", coalesced=True
-    ),
-)
+deployment_index = DayIndex(entity_days, entity_spans, "deployment")
+incident_index = DayIndex(entity_days, entity_spans, "incident")
 
 
 def entity_key(repository_id: str, entity_id: str) -> str:

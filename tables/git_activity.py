@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from tables.day_index import DayIndex
+from tables.entity_index import entity_days, entity_spans
 from tables.keys import compose_key
 from tables.pull_request_state import PullRequest, PullRequestEvent, PullRequestState, merge_pull_request
 from tables.repository_state import RepositorySnapshot, merge_repository
@@ -34,14 +35,7 @@ __all__ = [
 ]
 
 pull_requests = keyed_table("pull_requests", help="pull request state per (repository, number)")
-pull_request_index = DayIndex(
-    keyed_table("pull_request_days", help="pull request numbers per (repository, day)", coalesced=True),
-    keyed_table(
-        "pull_request_spans",
-        help="first and last day with pull request events, per repository",
-        coalesced=True,
-    ),
-)
+pull_request_index = DayIndex(entity_days, entity_spans, "pull_request")
 repositories = keyed_table("repositories", help="latest repository_updated per repository")
 
 

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from tables.day_index import DayIndex
+from tables.entity_index import entity_days, entity_spans
 from tables.issue_state import IssueSnapshot, IssueState, Transition, merge_snapshot, merge_transition
 from tables.keys import compose_key
 from tables.sprint_state import Sprint, SprintEvent, SprintState, merge_sprint
@@ -35,14 +36,8 @@ __all__ = [
 
 issues = keyed_table("issues", help="issue state per key")
 sprints = keyed_table("sprints", help="sprint state per (project, id)")
-issue_index = DayIndex(
-    keyed_table("issue_days", help="issue keys per (project, day)", coalesced=True),
-    keyed_table("issue_spans", help="first and last day with issue events, per project", coalesced=True),
-)
-sprint_index = DayIndex(
-    keyed_table("sprint_days", help="sprint ids per (project, day)", coalesced=True),
-    keyed_table("sprint_spans", help="first and last day with sprint events, per project", coalesced=True),
-)
+issue_index = DayIndex(entity_days, entity_spans, "issue")
+sprint_index = DayIndex(entity_days, entity_spans, "sprint")
 
 IssueChange = IssueSnapshot | Transition
 

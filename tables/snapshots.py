@@ -72,7 +72,7 @@ def load_repository(
 def latest_day(repository_id: str) -> str | None:
     """The ISO day of the repository's latest event this worker holds (its spans' last days)."""
     spans = [commit_spans.get(repository_id)] + [
-        index.spans.get(repository_id) for index in (deployment_index, incident_index, pull_request_index)
+        index.span(repository_id) for index in (deployment_index, incident_index, pull_request_index)
     ]
     lasts = [span[1] for span in spans if span]
     return max(lasts) if lasts else None

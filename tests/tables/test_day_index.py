@@ -35,13 +35,17 @@ def test_day_of_is_the_utc_day() -> None:
 def test_an_index_lists_entries_per_day_and_reads_them_once() -> None:
     days: dict[str, Any] = {}
     spans: dict[str, Any] = {}
-    index = DayIndex(days, spans)  # type: ignore[arg-type]
+    index = DayIndex(days, spans, "k")  # type: ignore[arg-type]
     event = Event()
     index.keep({("r", "2025-10-01"): (event, {"a", "b"}), ("r", "2025-10-03"): (event, {"a"})})  # type: ignore[dict-item]
     index.keep({("r", "2025-10-01"): (event, {"b"})})  # type: ignore[dict-item]
-    assert days == {compose_key("r", "2025-10-01"): ["a", "b"], compose_key("r", "2025-10-03"): ["a"]}
-    assert spans == {"r": ["2025-10-01", "2025-10-03"]}
+    assert days == {
+        compose_key("k", "r", "2025-10-01"): ["a", "b"],
+        compose_key("k", "r", "2025-10-03"): ["a"],
+    }
+    assert spans == {compose_key("k", "r"): ["2025-10-01", "2025-10-03"]}
     assert sorted(index.entries("r")) == ["a", "b"]
     assert index.entries("r", since="2025-10-02") == ["a"]
     assert list(index.listed_days("r")) == ["2025-10-01", "2025-10-03"]
-    assert index.knows("r") and not index.knows("s")
+    assert index.knows("r") and not index.knows("s") and index.owners() == ["r"]
+    assert DayIndex(days, spans, "other").entries("r") == []  # kinds share the tables, not entries
