@@ -26,12 +26,16 @@ TEAM_LOCK = 0x5E1_D0A  # pg_advisory_xact_lock key of the team roll-up
 _REPLACE_REPOSITORY_DAYS = """
 WITH x AS (
     SELECT * FROM unnest($1::text[], $2::date[], $3::text[], $4::float8[]) AS x(subject, metric_date, metric, value)
+), cutoffs AS (
+    SELECT * FROM unnest($5::text[], $6::date[]) AS s(subject, since)
 ), stale AS (
+    -- NOT IN over x is a hashed subplan; NOT EXISTS was planned as a nested loop over x
+    -- (an unnest, estimated at 100 rows): a year of one repository's days took over a
+    -- minute, holding the rows the agents' aged-day upserts wait for.
     DELETE FROM metrics_daily m
-    USING unnest($5::text[], $6::date[]) AS s(subject, since)
-    WHERE m.scope = 'repository' AND m.subject = s.subject AND m.metric_date >= s.since
-      AND NOT EXISTS (SELECT 1 FROM x WHERE x.subject = m.subject AND x.metric_date = m.metric_date
-                                        AND x.metric = m.metric)
+    WHERE m.scope = 'repository' AND m.subject = ANY($5::text[])
+      AND m.metric_date >= (SELECT c.since FROM cutoffs c WHERE c.subject = m.subject)
+      AND (m.subject, m.metric_date, m.metric) NOT IN (SELECT x.subject, x.metric_date, x.metric FROM x)
 )
 INSERT INTO metrics_daily AS m (scope, subject, metric_date, metric, value)
 SELECT 'repository', subject, metric_date, metric, value FROM x
@@ -52,8 +56,7 @@ WITH teams AS (
 ), stale AS (
     DELETE FROM metrics_daily t
     WHERE t.scope = 'team' AND t.subject IN (SELECT team FROM teams)
-      AND NOT EXISTS (SELECT 1 FROM pooled p WHERE p.team = t.subject AND p.metric_date = t.metric_date
-                                               AND p.metric = t.metric)
+      AND (t.subject, t.metric_date, t.metric) NOT IN (SELECT p.team, p.metric_date, p.metric FROM pooled p)
 )
 INSERT INTO metrics_daily AS t (scope, subject, metric_date, metric, value)
 SELECT 'team', team, metric_date, metric, value FROM pooled
