@@ -23,17 +23,22 @@ from agents.batches import run_batches
 from agents.delivery_sink import upsert_deployments, upsert_incidents
 from agents.entity_batch import Applied, EntityFamily, handle_entity_batch
 from agents.projection import projection
+from agents.retention import age_batch_owners
 from app.main import app
 from app.topics import cicd_deployments, ops_incidents
 from models.cicd_events import DeploymentEvent, IncidentEventModel
+from tables.day_index import DayIndex, day_of
 from tables.delivery import (
+    deployment_index,
+    deployments,
+    entity_key,
+    incident_index,
+    incidents,
     merge_deployments,
     merge_incident_events,
-    repository_deployments,
-    repository_incidents,
 )
 from tables.deployment_state import Deployment
-from tables.incident_state import IncidentEvent, IncidentState
+from tables.incident_state import IncidentEvent
 from tables.instants import to_micros
 
 __all__ = ["process_deployments", "process_incidents", "handle_deployment_batch", "handle_incident_batch"]
@@ -80,20 +85,29 @@ def _repository_of(event: Any) -> str:
 # what the database never received.
 
 
-def _apply_deployments(repository_id: str, deployments: list[Deployment]) -> Applied:
-    merged, changed = merge_deployments(repository_deployments.get(repository_id) or {}, deployments)
-    rows = [Deployment.from_record(merged[d.id]) for d in {d.id: d for d in deployments}.values()]
+def _apply_deployments(key: str, changes: list[Deployment]) -> Applied:
+    merged, changed = merge_deployments(deployments.get(key), changes)
     if changed:
-        repository_deployments[repository_id] = merged
-    return Applied(rows, changed)
+        deployments[key] = merged.to_record()
+    # Listed under the day it finished (a later finished_at lists it under that day too).
+    return Applied(
+        [merged], changed, owner=merged.repository_id, effects=merged.id, days=(day_of(merged.finished_at),)
+    )
 
 
-def _apply_incidents(repository_id: str, incident_events: list[IncidentEvent]) -> Applied:
-    merged, changed = merge_incident_events(repository_incidents.get(repository_id) or {}, incident_events)
-    rows = [IncidentState.from_record(merged[i]).view() for i in {e.id for e in incident_events}]
+def _apply_incidents(key: str, changes: list[IncidentEvent]) -> Applied:
+    merged, changed = merge_incident_events(incidents.get(key), changes)
     if changed:
-        repository_incidents[repository_id] = merged
-    return Applied(rows, changed)
+        incidents[key] = merged.to_record()
+    # Listed under every day one of its events names, so a window finds it by any of them.
+    moments = {m for e in changes for m in (e.timestamp, e.opened_at, e.resolved_at) if m is not None}
+    return Applied(
+        [merged.view()],
+        changed,
+        owner=merged.repository_id,
+        effects=merged.id,
+        days=tuple(sorted({day_of(m) for m in moments})),
+    )
 
 
 def _rows(applied: Mapping[str, Applied]) -> list[Any]:
@@ -102,7 +116,7 @@ def _rows(applied: Mapping[str, Applied]) -> list[Any]:
 
 def _finish(applied: Mapping[str, Applied]) -> None:
     # Lead times, failures and restores of these repositories may have moved.
-    projection.mark_repositories(key for key, outcome in applied.items() if outcome.changed)
+    projection.mark_repositories({o.owner for o in applied.values() if o.changed and o.owner is not None})
 
 
 def _family(
@@ -111,13 +125,14 @@ def _family(
     convert: Callable[[M], Any],
     apply: Callable[[str, list[Any]], Applied],
     upsert: Callable[[asyncpg.Connection, list[Any]], Awaitable[None]],
+    index: DayIndex,
 ) -> EntityFamily[M, Any]:
     async def write(conn: asyncpg.Connection, applied: Mapping[str, Applied]) -> None:
         await upsert(conn, _rows(applied))
 
     def change_of(event: M) -> tuple[str, Any]:
         change = convert(event)
-        return change.repository_id, change
+        return entity_key(change.repository_id, change.id), change
 
     return EntityFamily(
         name=name,
@@ -128,12 +143,19 @@ def _family(
         apply=apply,
         write=write,
         rows_written=lambda applied: {name: len(_rows(applied))},
+        index=index,
+        index_entry=lambda key, applied: applied.effects,
         finish=_finish,
+        age=age_batch_owners,
     )
 
 
-DEPLOYMENTS = _family("deployments", DeploymentEvent, deployment_of, _apply_deployments, upsert_deployments)
-INCIDENTS = _family("incidents", IncidentEventModel, incident_event_of, _apply_incidents, upsert_incidents)
+DEPLOYMENTS = _family(
+    "deployments", DeploymentEvent, deployment_of, _apply_deployments, upsert_deployments, deployment_index
+)
+INCIDENTS = _family(
+    "incidents", IncidentEventModel, incident_event_of, _apply_incidents, upsert_incidents, incident_index
+)
 
 
 async def handle_deployment_batch(events: Sequence[EventT]) -> None:
@@ -146,11 +168,11 @@ async def handle_incident_batch(events: Sequence[EventT]) -> None:
 
 @app.agent(cicd_deployments, concurrency=1)
 async def process_deployments(stream: StreamT[bytes]) -> None:
-    """cicd.deployments -> repository_deployments table, `deployments` rows."""
+    """cicd.deployments -> deployments table, `deployments` rows."""
     await run_batches(stream, handle_deployment_batch, what="cicd.deployments")
 
 
 @app.agent(ops_incidents, concurrency=1)
 async def process_incidents(stream: StreamT[bytes]) -> None:
-    """ops.incidents -> repository_incidents table, `incidents` rows."""
+    """ops.incidents -> incidents table, `incidents` rows."""
     await run_batches(stream, handle_incident_batch, what="ops.incidents")

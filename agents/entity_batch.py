@@ -10,7 +10,10 @@ A batch goes through these steps, in this order, for every family:
    ``acting_for`` (so the changelog write lands in the entity's partition); ``apply``
    derives everything before it writes its table entry, last, so a failure (a bug) leaves
    the entry as it was and costs that entity's events of the batch, dead-lettered;
-4. keep the index of keys (an owner's list of entity keys) where the family has one;
+4. keep the index of keys where the family has one, then age the owners' state out of the
+   tables where the family does (``age``, agents.retention): an owner's entries per UTC day
+   (tables.day_index: values that stay small whatever the history), or a plain owner ->
+   sorted entries table (``keep_listed``) for indexes that cannot grow with history;
 5. write the rows and the batch's dead letters in one database transaction (retried while
    the database is away; app.db);
 6. publish the dead letters, then the family's effects that follow a durable write
@@ -40,6 +43,7 @@ from agents.intake import processing_error
 from app.logging import get_logger
 from app.resources import database, metrics
 from runtime.event_context import acting_for
+from tables.day_index import DayIndex
 
 __all__ = [
     "Applied",
@@ -76,13 +80,15 @@ class Applied:
     ``rows``: what the family's ``write`` stores for it (every delivered entity's, changed or
     not: after a crash the table may hold what the database never received); ``changed``:
     whether its table entry changed; ``owner``: the key of the index listing it (a
-    repository, a project), where the family keeps one; ``effects``: what ``finish`` needs.
+    repository, a project), where the family keeps one; ``days``: the ISO days it is listed
+    under in a day index (tables.day_index); ``effects``: what ``finish`` needs.
     """
 
     rows: Any = None
     changed: bool = False
     owner: str | None = None
     effects: Any = None
+    days: tuple[str, ...] = ()
 
 
 Write = Callable[[asyncpg.Connection, Mapping[str, Applied]], Awaitable[None]]
@@ -100,9 +106,13 @@ class EntityFamily(Generic[M, C]):
     apply: Callable[[str, list[C]], Applied]  # runs under acting_for; writes its table last
     write: Write | None = None  # the rows of the applied entities, in the batch's transaction
     rows_written: Callable[[Mapping[str, Applied]], Mapping[str, int]] = lambda applied: {}
-    index: Any = None  # a table of owner -> sorted entries, kept by keep_listed
+    index: Any = None  # a DayIndex, or a table of owner -> sorted entries kept by keep_listed
     index_entry: Callable[[str, Applied], Any] = lambda key, applied: key  # an entity's entry there
     finish: Callable[[Mapping[str, Applied]], Awaitable[None] | None] = lambda applied: None
+    # Ages the state of the batch's owners (owner -> an event of its partition and the
+    # oldest day the batch listed); returns what to store before the tables forget it
+    # (agents.retention.Aged: falsy when nothing, ``write(conn)`` in the batch's transaction).
+    age: Callable[[Mapping[str, tuple[EventT, str | None]]], Any] | None = None
 
 
 def processing_failed(
@@ -159,13 +169,31 @@ def apply_all(
 
 def listed_by_owner(
     groups: Mapping[str, EntityWork], applied: Mapping[str, Applied], entry: Callable[[str, Applied], Any]
-) -> dict[str, tuple[EventT, set[Any]]]:
-    """Per owner: an event of its partition and the entries of its applied entities."""
-    listed: dict[str, tuple[EventT, set[Any]]] = {}
+) -> dict[Any, tuple[EventT, set[Any]]]:
+    """Per owner (per (owner, day) where the entity names days): an event of its partition
+    and the entries of its applied entities."""
+    listed: dict[Any, tuple[EventT, set[Any]]] = {}
     for key, outcome in applied.items():
-        if outcome.owner is not None:
-            listed.setdefault(outcome.owner, (groups[key].event, set()))[1].add(entry(key, outcome))
+        if outcome.owner is None:
+            continue
+        slots = [(outcome.owner, day) for day in outcome.days] if outcome.days else [outcome.owner]
+        for slot in slots:
+            listed.setdefault(slot, (groups[key].event, set()))[1].add(entry(key, outcome))
     return listed
+
+
+def aged_owners(
+    groups: Mapping[str, EntityWork], applied: Mapping[str, Applied]
+) -> dict[str, tuple[EventT, str | None]]:
+    """Per owner: an event of its partition and the oldest day its entities were listed under."""
+    owners: dict[str, tuple[EventT, str | None]] = {}
+    for key, outcome in applied.items():
+        if outcome.owner is None:
+            continue
+        event, oldest = owners.get(outcome.owner, (groups[key].event, None))
+        days = [d for d in (oldest, *outcome.days) if d is not None]
+        owners[outcome.owner] = (event, min(days) if days else None)
+    return owners
 
 
 async def handle_entity_batch(events: Sequence[EventT], family: EntityFamily[M, C]) -> None:
@@ -175,15 +203,20 @@ async def handle_entity_batch(events: Sequence[EventT], family: EntityFamily[M, 
     fresh = await skip_done(events)
     groups = group_changes(fresh.events, family, letters)
     applied = apply_all(groups, family, letters)
-    if family.index is not None:
+    if isinstance(family.index, DayIndex):
+        family.index.keep(listed_by_owner(groups, applied, family.index_entry))
+    elif family.index is not None:
         keep_listed(family.index, listed_by_owner(groups, applied, family.index_entry))
+    aged = family.age(aged_owners(groups, applied)) if family.age is not None else None
 
     async def write(conn: asyncpg.Connection) -> None:
         if family.write is not None:
             await family.write(conn, applied)
+        if aged:
+            await aged.write(conn)
         await store_dead_letters(conn, letters.letters)
 
-    if (family.write is not None and applied) or len(letters):
+    if (family.write is not None and applied) or len(letters) or aged:
         await database.transaction(write, what=family.name)
     letters.publish()
     finished = family.finish(applied)

@@ -14,7 +14,6 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
 
 import asyncpg
 from faust import StreamT
@@ -23,9 +22,10 @@ from faust.types import EventT
 from agents.acceptance import accept
 from agents.batches import retried_writes, run_write_behind, skip_done
 from agents.dlq import DeadLetterBatch, store_dead_letters
-from agents.entity_batch import keep_listed, processing_failed
+from agents.entity_batch import processing_failed
 from agents.intake import Rejection
 from agents.projection import projection
+from agents.retention import age_batch_owners
 from agents.sinks import CommitRow, CommitSink, DailyStatsRow, write_rows_isolating
 from app.db import is_data_error
 from app.logging import get_logger
@@ -36,7 +36,8 @@ from models.events import CommitEvent
 from runtime.coalesced import READ_CACHE_KEYS
 from runtime.event_context import acting_for
 from tables.commit_state import CommitVersion, TotalsOfWrittenBuckets, is_canonical, merge_version
-from tables.commits import commit_days, commit_repository_days
+from tables.commits import commit_days, commit_spans
+from tables.day_index import keep_spans
 from tables.instants import to_micros
 from tables.keys import compose_key
 
@@ -132,11 +133,11 @@ def apply_day(bucket_key: str, work: DayWork, batch: CommitBatch) -> None:
 
 
 def index_days(groups: dict[str, DayWork]) -> None:
-    """Make sure every bucket of the batch is listed in its repository's day index."""
-    listed: dict[str, tuple[EventT, set[Any]]] = {}
+    """Make sure every bucket of the batch is within its repository's span of days."""
+    listed: dict[str, tuple[EventT, set[str]]] = {}
     for work in groups.values():
         listed.setdefault(work.repository_id, (work.event, set()))[1].add(work.day)
-    keep_listed(commit_repository_days, listed)
+    keep_spans(commit_spans, listed)
 
 
 async def write_commit_batch(batch: CommitBatch, letters: DeadLetterBatch) -> int:
@@ -221,11 +222,18 @@ async def prepare_commit_batch(events: Sequence[EventT]) -> Callable[[], Awaitab
         except Exception as exc:
             processing_failed([event for event, _, _ in work.commits], letters, exc, f"commits {bucket_key}")
     index_days(groups)
+    oldest: dict[str, tuple[EventT, str | None]] = {}
+    for work in groups.values():
+        _, day = oldest.get(work.repository_id, (work.event, work.day))
+        oldest[work.repository_id] = (work.event, min(day or work.day, work.day))
+    aged = age_batch_owners(oldest)
     prepared = time.perf_counter() - started
 
     async def write() -> None:
         write_started = time.perf_counter()
         refused = await write_commit_batch(batch, letters)
+        if aged:  # what the tables forgot, stored before the batch's offsets commit
+            await database.transaction(aged.write, what="aged state")
         letters.publish()
         # Lead times, PR stages and daily buckets of these repositories may have moved.
         projection.mark_repositories({work.repository_id for work in groups.values()})

@@ -22,17 +22,19 @@ from agents.batches import run_batches
 from agents.entity_batch import Applied, EntityFamily, handle_entity_batch
 from agents.git_activity_sink import RepositoryRow, repository_row, upsert_repositories
 from agents.projection import projection
+from agents.retention import age_batch_owners
 from app.main import app
 from app.resources import cache
 from app.topics import git_pull_requests, git_repositories
 from models.git_events import PullRequestEventModel, RepositoryEvent
+from tables.day_index import day_of
 from tables.git_activity import (
     merge_pull_request_events,
     merge_repository_events,
+    pull_request_index,
     pull_request_key,
     pull_requests,
     repositories,
-    repository_pull_requests,
 )
 from tables.instants import to_micros
 from tables.pull_request_state import PullRequestEvent, Review
@@ -97,8 +99,25 @@ def _apply_pull_request(key: str, changes: list[PullRequestEvent]) -> Applied:
     record, is_new = merge_pull_request_events(pull_requests.get(key), changes)
     if is_new:
         pull_requests[key] = record
-    # The repository's index lists the PR by number.
-    return Applied(changed=is_new, owner=changes[0].repository_id, effects=changes[0].number)
+    # The repository's index lists the PR by number, under every day one of its events names.
+    moments = {
+        m
+        for c in changes
+        for m in (
+            c.timestamp,
+            c.created_at,
+            c.merged_at,
+            c.closed_at,
+            c.review.submitted_at if c.review else None,
+        )
+        if m is not None
+    }
+    return Applied(
+        changed=is_new,
+        owner=changes[0].repository_id,
+        effects=changes[0].number,
+        days=tuple(sorted({day_of(m) for m in moments})),
+    )
 
 
 def _finish_pull_requests(applied: Mapping[str, Applied]) -> None:
@@ -113,7 +132,8 @@ PULL_REQUESTS: EntityFamily[PullRequestEventModel, PullRequestEvent] = EntityFam
     key_of=_repository_of,
     change_of=_keyed_pr_event,
     apply=_apply_pull_request,
-    index=repository_pull_requests,
+    age=age_batch_owners,
+    index=pull_request_index,
     index_entry=lambda key, applied: applied.effects,
     finish=_finish_pull_requests,
 )

@@ -40,18 +40,20 @@ from app.main import app
 from app.topics import jira_issues, jira_sprints, ops_incidents
 from models.jira_events import IssueEvent
 from models.jira_events import SprintEvent as SprintEventModel
+from tables.day_index import day_of
 from tables.incident_state import incident_from_issue
 from tables.instants import from_micros, to_micros
 from tables.issue_state import IssueSnapshot, IssueState, Transition
 from tables.jira import (
     IssueChange,
+    issue_index,
     issues,
     issues_of,
     merge_issue_events,
     merge_sprint_events,
-    project_issues,
-    project_sprints,
-    sprint_views,
+    sprint_index,
+    sprint_key,
+    sprints,
 )
 from tables.sprint_state import SprintEvent
 
@@ -125,7 +127,15 @@ def _apply_issue(key: str, changes: list[tuple[str, IssueChange]]) -> Applied:
     messages = [incident_message(c) for _, c in changes if isinstance(c, IssueSnapshot)]
     if changed:  # last: a failure above leaves the table as it was
         issues[key] = record
-    return Applied(rows, changed, owner=project_key, effects=[m for m in messages if m is not None])
+    # Listed under every day one of its events names.
+    moments = {c.timestamp if isinstance(c, IssueSnapshot) else c.transitioned_at for _, c in changes}
+    return Applied(
+        rows,
+        changed,
+        owner=project_key,
+        effects=[m for m in messages if m is not None],
+        days=tuple(sorted({day_of(m) for m in moments})),
+    )
 
 
 def _issue_rows(applied: Mapping[str, Applied]) -> list[IssueRow]:
@@ -161,7 +171,7 @@ ISSUES: EntityFamily[IssueEvent, tuple[str, IssueChange]] = EntityFamily(
         "issues": len(_issue_rows(applied)),
         "issue_status_durations": len(_durations(applied)),
     },
-    index=project_issues,
+    index=issue_index,
     finish=_finish_issues,
 )
 
@@ -187,14 +197,21 @@ def sprint_event_of(event: SprintEventModel) -> SprintEvent:
     )
 
 
-def _apply_sprints(project_key: str, sprint_events: list[SprintEvent]) -> Applied:
-    merged, changed = merge_sprint_events(project_sprints.get(project_key) or {}, sprint_events)
-    # Every sprint of a delivered project: completion is computed from the project's issues.
+def _apply_sprints(key: str, sprint_events: list[SprintEvent]) -> Applied:
+    project_key = sprint_events[0].project_key
+    merged, changed = merge_sprint_events(sprints.get(key), sprint_events)
+    # Completion is computed from the project's issues.
     snapshots = [s.snapshot for s in issues_of(project_key) if s.snapshot]
-    rows = sprint_rows(project_key, sprint_views(merged), snapshots)
+    rows = sprint_rows(project_key, [merged.view()], snapshots)
     if changed:  # last: a failure above leaves the table as it was
-        project_sprints[project_key] = merged
-    return Applied(rows, changed)
+        sprints[key] = merged.to_record()
+    return Applied(
+        rows,
+        changed,
+        owner=project_key,
+        effects=merged.id,
+        days=tuple(sorted({day_of(e.timestamp) for e in sprint_events})),
+    )
 
 
 def _sprint_rows(applied: Mapping[str, Applied]) -> list[SprintRow]:
@@ -206,7 +223,7 @@ async def _write_sprints(conn: asyncpg.Connection, applied: Mapping[str, Applied
 
 
 def _sprint_event_keyed(event: SprintEventModel) -> tuple[str, SprintEvent]:
-    return event.project_key, sprint_event_of(event)
+    return sprint_key(event.project_key, event.data.id), sprint_event_of(event)
 
 
 SPRINTS: EntityFamily[SprintEventModel, SprintEvent] = EntityFamily(
@@ -218,6 +235,8 @@ SPRINTS: EntityFamily[SprintEventModel, SprintEvent] = EntityFamily(
     apply=_apply_sprints,
     write=_write_sprints,
     rows_written=lambda applied: {"sprints": len(_sprint_rows(applied))},
+    index=sprint_index,
+    index_entry=lambda key, applied: applied.effects,
     finish=lambda applied: projection.wrote_sprints(_sprint_rows(applied)),
 )
 
@@ -236,5 +255,5 @@ async def process_issues(stream: StreamT[bytes]) -> None:
 
 @app.agent(jira_sprints, concurrency=1)
 async def process_sprints(stream: StreamT[bytes]) -> None:
-    """jira.sprints -> project_sprints table, `sprints` rows."""
+    """jira.sprints -> sprints table, `sprints` rows."""
     await run_batches(stream, handle_sprint_batch, what="jira.sprints")

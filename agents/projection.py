@@ -23,7 +23,7 @@ import asyncio
 import time
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import asyncpg
 import orjson
@@ -37,14 +37,15 @@ from app.logging import get_logger
 from app.main import app, settings
 from app.resources import cache, database, metrics
 from app.topics import git_commits, jira_issues, metrics_dora
+from runtime.event_context import reading_partition
 from runtime.partitioner import partition_of
-from tables.commits import commit_repository_days
+from tables.commits import commit_spans
 from tables.daily_metrics import DailyMetrics, daily_metrics
-from tables.delivery import repository_deployments, repository_incidents
-from tables.git_activity import repositories, repository_pull_requests
+from tables.delivery import deployment_index, incident_index
+from tables.git_activity import pull_request_index, repositories
 from tables.instants import to_micros
-from tables.jira import issues_of, project_issues, project_sprints, sprints_of
-from tables.snapshots import dora_answer, load_repository
+from tables.jira import issue_index, issues_of, sprint_index, sprints_of
+from tables.snapshots import dora_answer, load_repository, retained_since
 
 __all__ = ["Projection", "projection", "SNAPSHOT_WINDOW_DAYS", "SNAPSHOT_KEY", "REFRESH_S"]
 
@@ -114,15 +115,9 @@ class Projection:
         self._days.clear()
         self._pull_requests.clear()
         self._sprints.clear()
-        repository_tables = (
-            repository_deployments,
-            repository_incidents,
-            commit_repository_days,
-            repository_pull_requests,
-            repositories,
-        )
-        self.mark_repositories(k for table in repository_tables for k in list(table.keys()))
-        self.mark_projects(k for table in (project_sprints, project_issues) for k in list(table.keys()))
+        self.mark_repositories(k for table in (commit_spans, repositories) for k in list(table.keys()))
+        self.mark_repositories(k for index in (deployment_index, incident_index, pull_request_index) for k in index.owners())
+        self.mark_projects(k for index in (sprint_index, issue_index) for k in index.owners())
         log.info(
             "projection.assignment_changed",
             partitions=len(current),
@@ -165,23 +160,33 @@ class Projection:
         environments = self.production_environments
         snapshots: dict[str, tuple[bytes, bytes]] = {}  # repository -> (body, fingerprint)
         days: dict[str, DailyMetrics] = {}
+        since: dict[str, date] = {}  # per repository: its retention cutoff (agents.retention)
         pr_rows: list[PullRequestRow] = []
         for repository_id in sorted(due.repositories):
             try:
-                entities = load_repository(repository_id)
+                with reading_partition(partition_of(repository_id, settings.topic_partitions)):
+                    entities = load_repository(repository_id)
+                    kept_from = retained_since(repository_id, settings.state_retention_days)
                 snapshot = {
                     "repository_id": repository_id,
                     **dora_answer(
                         entities, end=end, window_days=SNAPSHOT_WINDOW_DAYS, production_environments=environments
                     ),
                 }
-                buckets = daily_metrics(
-                    entities.deployments,
-                    entities.incidents,
-                    entities.commits,
-                    entities.pull_requests,
-                    environments,
-                )
+                cutoff = date.fromisoformat(kept_from) if kept_from else None
+                # Days before the cutoff were written when they were aged out, whole; the
+                # tables may hold only part of them now.
+                buckets = {
+                    (day, metric): value
+                    for (day, metric), value in daily_metrics(
+                        entities.deployments,
+                        entities.incidents,
+                        entities.commits,
+                        entities.pull_requests,
+                        environments,
+                    ).items()
+                    if cutoff is None or day >= cutoff
+                }
                 repository_prs = pull_request_rows(
                     entities.pull_requests, entities.commits, entities.deployments, environments
                 )
@@ -194,6 +199,8 @@ class Projection:
                 snapshots[repository_id] = (orjson.dumps(snapshot), fingerprint)
             if self._days.get(repository_id) != buckets:
                 days[repository_id] = buckets
+                if cutoff is not None:
+                    since[repository_id] = cutoff
             pr_rows.extend(row for row in repository_prs if self._pull_requests.get(row.key) != row)
         s_rows: list[SprintRow] = []
         for project_key in sorted(due.projects):
@@ -207,7 +214,7 @@ class Projection:
             s_rows.extend(row for row in project_rows if self._sprints.get(row.key) != row)
 
         async def write(conn: asyncpg.Connection) -> int:
-            sent = await replace_repository_days(conn, days)
+            sent = await replace_repository_days(conn, days, since)
             await pool_team_days(conn, sorted(days), sorted(due.teams))
             await upsert_pull_requests(conn, pr_rows)
             await upsert_sprints(conn, s_rows)

@@ -25,7 +25,7 @@ from tables.pull_request_state import PullRequest
 from tables.repository_state import UNASSIGNED
 from tables.snapshots import Entities
 
-__all__ = ["team_repositories", "team_entities", "read_team", "READ_TIMEOUT_S"]
+__all__ = ["team_repositories", "team_entities", "read_team", "read_repository", "READ_TIMEOUT_S"]
 
 READ_TIMEOUT_S = 10.0
 
@@ -137,3 +137,15 @@ async def read_team(database: Database, team: str, *, with_pull_requests: bool) 
     ):
         repositories = await team_repositories(conn, team)
         return repositories, await team_entities(conn, repositories, with_pull_requests=with_pull_requests)
+
+
+async def read_repository(database: Database, repository_id: str, *, with_pull_requests: bool) -> Entities:
+    """One repository's entities from the database: its whole history, for a window that
+    reaches past what the live tables keep (STATE_RETENTION_DAYS). Raises as read_team."""
+    pool = await database.pool()
+    async with (
+        asyncio.timeout(READ_TIMEOUT_S),
+        pool.acquire() as conn,
+        conn.transaction(isolation="repeatable_read", readonly=True),
+    ):
+        return await team_entities(conn, [repository_id], with_pull_requests=with_pull_requests)

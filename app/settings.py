@@ -94,6 +94,13 @@ class Settings(BaseSettings):
     kafka_dlq_topic: str = Field("dlq-events", min_length=1, max_length=249)
     validation_mode: Literal["strict", "warn", "disabled"] = "strict"
     dedupe_ttl_s: int = Field(86_400, ge=60, le=30 * 86_400)
+    state_retention_days: int = Field(
+        120,
+        ge=90,
+        le=3650,
+        description="days of a repository's history (before its latest event) kept in the live tables; "
+        "at least the longest window (90 days)",
+    )
     production_environments: Annotated[frozenset[str], NoDecode] = Field(
         frozenset({"production"}), description="comma-separated deployment environments that count for DORA"
     )

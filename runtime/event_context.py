@@ -16,13 +16,42 @@ from typing import Any
 from faust.streams import _current_event  # the variable behind faust.current_event()
 from faust.types import EventT
 
-__all__ = ["acting_for"]
+__all__ = ["acting_for", "reading_partition"]
 
 
 @contextmanager
 def acting_for(event: EventT[Any]) -> Iterator[None]:
     """Make ``event`` Faust's current event for the duration of the block."""
     token = _current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
+
+
+class _PartitionOnly:
+    """Stands for an event of one partition: all Faust's store reads look at."""
+
+    def __init__(self, partition: int) -> None:
+        self.message = _Message(partition)
+
+
+class _Message:
+    def __init__(self, partition: int) -> None:
+        self.partition = partition
+
+
+@contextmanager
+def reading_partition(partition: int) -> Iterator[None]:
+    """Table reads in the block go to ``partition``'s store only.
+
+    Outside an event, Faust's RocksDB store looks a key up in every partition's database
+    it holds (each missing key: one lookup per partition); a reader that knows the key's
+    partition (a view answering for a repository, the projection) says so. Reads only:
+    writes still need ``acting_for`` a real event.
+    """
+    stand_in = _PartitionOnly(partition)
+    token = _current_event.set(weakref.ref(stand_in))  # type: ignore[arg-type]
     try:
         yield
     finally:

@@ -2,8 +2,10 @@
 
 - ``pull_requests``: ``compose_key(repository_id, number)`` -> PullRequestState record (one
   value per pull request: its reviews and commit shas grow, a repository's PRs do too);
-- ``repository_pull_requests``: repository_id -> sorted PR numbers, so a repository's pull
-  requests are found without scanning the table;
+- ``pull_request_index`` (tables.day_index): per repository and UTC day, the numbers of the
+  pull requests with an event on that day, and each repository's span of days: a
+  repository's pull requests are found without scanning the table, and no value grows with
+  its history;
 - ``repositories``: repository_id -> the winning RepositorySnapshot record (team, branch).
 All are written only from events of the repository's own partition (git.pull_requests and
 git.repositories are co-partitioned with git.commits and cicd.deployments).
@@ -14,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from tables.day_index import DayIndex
+from tables.entity_index import entity_days, entity_spans
 from tables.keys import compose_key
 from tables.pull_request_state import PullRequest, PullRequestEvent, PullRequestState, merge_pull_request
 from tables.repository_state import RepositorySnapshot, merge_repository
@@ -21,7 +25,7 @@ from tables.table import keyed_table
 
 __all__ = [
     "pull_requests",
-    "repository_pull_requests",
+    "pull_request_index",
     "repositories",
     "pull_request_key",
     "merge_pull_request_events",
@@ -30,7 +34,7 @@ __all__ = [
 ]
 
 pull_requests = keyed_table("pull_requests", help="pull request state per (repository, number)")
-repository_pull_requests = keyed_table("repository_pull_requests", help="pull request numbers per repository")
+pull_request_index = DayIndex(entity_days, entity_spans, "pull_request")
 repositories = keyed_table("repositories", help="latest repository_updated per repository")
 
 
@@ -64,10 +68,12 @@ def merge_repository_events(
     return after.to_record(), after != before
 
 
-def pull_requests_of(repository_id: str) -> list[PullRequest]:
-    """Every pull request of a repository held by this worker."""
+def pull_requests_of(
+    repository_id: str, since: str | None = None, until: str | None = None
+) -> list[PullRequest]:
+    """The repository's pull requests with an event on a day within ``[since, until]``."""
     found = []
-    for number in repository_pull_requests.get(repository_id) or []:
+    for number in pull_request_index.entries(repository_id, since, until):
         record = pull_requests.get(pull_request_key(repository_id, number))
         if record is not None:
             found.append(PullRequestState.from_record(record).view())

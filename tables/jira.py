@@ -1,9 +1,10 @@
 """Jira issues and sprints: the state behind ``GET /issues`` and ``GET /sprints``.
 
 - ``issues``: issue key -> IssueState record (latest snapshot and status transitions);
-- ``project_issues``: project_key -> sorted issue keys (a sprint's issues are found through it);
-- ``project_sprints``: project_key -> {sprint id: SprintState record}; a project has tens of
-  sprints, so one value per project keeps a sprint report to one read.
+- ``sprints``: ``compose_key(project_key, sprint id)`` -> SprintState record;
+- ``issue_index`` / ``sprint_index`` (tables.day_index): per project and UTC day, the issue
+  keys / sprint ids with an event on that day, and each project's span of days (a sprint's
+  issues are found through it); no value grows with the project's history.
 All are written only from events of the project's own partition (jira.issues and
 jira.sprints are both keyed by project_key, hence co-partitioned).
 """
@@ -13,25 +14,30 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from tables.day_index import DayIndex
+from tables.entity_index import entity_days, entity_spans
 from tables.issue_state import IssueSnapshot, IssueState, Transition, merge_snapshot, merge_transition
+from tables.keys import compose_key
 from tables.sprint_state import Sprint, SprintEvent, SprintState, merge_sprint
 from tables.table import keyed_table
 
 __all__ = [
     "issues",
-    "project_issues",
-    "project_sprints",
+    "issue_index",
+    "sprints",
+    "sprint_index",
+    "sprint_key",
     "IssueChange",
     "merge_issue_events",
     "merge_sprint_events",
     "issues_of",
-    "sprint_views",
     "sprints_of",
 ]
 
 issues = keyed_table("issues", help="issue state per key")
-project_issues = keyed_table("project_issues", help="issue keys per project")
-project_sprints = keyed_table("project_sprints", help="sprints per project")
+sprints = keyed_table("sprints", help="sprint state per (project, id)")
+issue_index = DayIndex(entity_days, entity_spans, "issue")
+sprint_index = DayIndex(entity_days, entity_spans, "sprint")
 
 IssueChange = IssueSnapshot | Transition
 
@@ -50,35 +56,38 @@ def merge_issue_events(
     return after.to_record(), after != before
 
 
+def sprint_key(project_key: str, sprint_id: str) -> str:
+    return compose_key(project_key, sprint_id)
+
+
 def merge_sprint_events(
-    current: Mapping[str, Any], incoming: Iterable[SprintEvent]
-) -> tuple[dict[str, Any], set[str]]:
-    """A project's sprints value with ``incoming`` merged; and the ids whose state changed."""
-    merged = dict(current)
-    changed: set[str] = set()
+    current: Mapping[str, Any] | None, incoming: Iterable[SprintEvent]
+) -> tuple[SprintState, bool]:
+    """One sprint's table value (or None) with ``incoming`` merged; and whether it changed."""
+    before = SprintState.from_record(current) if current is not None else None
+    after = before
     for event in incoming:
-        before = SprintState.from_record(merged[event.id]) if event.id in merged else None
-        after = merge_sprint(before, event)
-        if after != before:
-            merged[event.id] = after.to_record()
-            changed.add(event.id)
-    return merged, changed
+        after = merge_sprint(after, event)
+    if after is None:
+        raise ValueError("no sprint events to merge")
+    return after, after != before
 
 
 def issues_of(project_key: str) -> list[IssueState]:
     """Every issue of a project held by this worker."""
     found = []
-    for key in project_issues.get(project_key) or []:
+    for key in issue_index.entries(project_key):
         record = issues.get(key)
         if record is not None:
             found.append(IssueState.from_record(record))
     return found
 
 
-def sprint_views(records: Mapping[Any, Any]) -> list[Sprint]:
-    """The sprints of a ``project_sprints`` value (sprint id -> SprintState record)."""
-    return [SprintState.from_record(r).view() for r in records.values()]
-
-
 def sprints_of(project_key: str) -> list[Sprint]:
-    return sprint_views(project_sprints.get(project_key) or {})
+    """Every sprint of a project held by this worker."""
+    found = []
+    for sprint_id in sprint_index.entries(project_key):
+        record = sprints.get(sprint_key(project_key, sprint_id))
+        if record is not None:
+            found.append(SprintState.from_record(record).view())
+    return found

@@ -1,7 +1,8 @@
 """Answers computed from one worker's tables: the live views and the projections read these.
 
-Each loads the whole state of one repository (or project) from the co-partitioned tables and
-hands it to the pure functions, so a late event counts where its event time puts it.
+Each loads the state of one repository (or project) from the co-partitioned tables, at
+most its retained days (tables.retention) and open items, and hands it to the pure
+functions, so a late event counts where its event time puts it.
 """
 
 from __future__ import annotations
@@ -10,21 +11,24 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from tables.commits import repository_commits
+from tables.commits import commit_spans, repository_commits
 from tables.cycle_time import cycle_time_snapshot
-from tables.delivery import deployments_of, incidents_of
+from tables.delivery import deployment_index, deployments_of, incident_index, incidents_of
 from tables.deployment_state import Commit, Deployment
 from tables.dora import dora_snapshot
-from tables.git_activity import pull_requests_of
+from tables.git_activity import pull_request_index, pull_requests_of
 from tables.incident_state import Incident
 from tables.issue_state import IssueState, cycle_time_days, issue_report
-from tables.jira import issues, issues_of, project_issues, project_sprints, sprints_of
+from tables.jira import issue_index, issues, issues_of, sprint_index, sprints_of
 from tables.pull_request_state import PullRequest
+from tables.retention import cutoff_day
 from tables.sprint_state import sprints_report
 
 __all__ = [
     "Entities",
+    "latest_day",
     "load_repository",
+    "retained_since",
     "dora_answer",
     "cycle_time_answer",
     "issue_answer",
@@ -43,21 +47,41 @@ class Entities:
     pull_requests: list[PullRequest]
 
 
-def load_repository(repository_id: str, *, with_pull_requests: bool = True) -> Entities:
-    """A repository's entities from this worker's tables.
+def load_repository(
+    repository_id: str, *, with_pull_requests: bool = True, since: str | None = None
+) -> Entities:
+    """A repository's entities from this worker's tables: those with an event on a day from
+    ``since`` (ISO; default all it holds) on, its open items, and all its commits held
+    (kept commits older than ``since`` may be shipped by a deployment after it).
 
     Commits count only through the deployments that ship them and the pull requests they
-    belong to; without either they are not read (the whole history, on every refresh).
+    belong to; without either they are not read.
     """
-    deployments = deployments_of(repository_id)
-    pull_requests = pull_requests_of(repository_id) if with_pull_requests else []
+    deployments = deployments_of(repository_id, since)
+    pull_requests = pull_requests_of(repository_id, since) if with_pull_requests else []
     needs_commits = bool(deployments or pull_requests)
     return Entities(
         deployments,
-        incidents_of(repository_id),
+        incidents_of(repository_id, since),
         repository_commits(repository_id) if needs_commits else [],
         pull_requests,
     )
+
+
+def latest_day(repository_id: str) -> str | None:
+    """The ISO day of the repository's latest event this worker holds (its spans' last days)."""
+    spans = [commit_spans.get(repository_id)] + [
+        index.span(repository_id) for index in (deployment_index, incident_index, pull_request_index)
+    ]
+    lasts = [span[1] for span in spans if span]
+    return max(lasts) if lasts else None
+
+
+def retained_since(repository_id: str, retention_days: int) -> str | None:
+    """The first ISO day whose state the tables keep whole for the repository (its
+    retention cutoff), None when they hold nothing of it."""
+    last = latest_day(repository_id)
+    return None if last is None else cutoff_day(last, retention_days)
 
 
 def dora_answer(
@@ -96,7 +120,7 @@ def issue_answer(issue_key: str) -> dict[str, Any] | None:
 
 def project_issues_answer(project_key: str) -> dict[str, Any] | None:
     """The ``GET /issues/{project_key}`` answer: each issue's state and cycle time."""
-    if project_key not in project_issues:
+    if not issue_index.knows(project_key):
         return None
     listed = []
     for state in issues_of(project_key):
@@ -115,7 +139,7 @@ def project_issues_answer(project_key: str) -> dict[str, Any] | None:
 
 def sprints_answer(project_key: str) -> dict[str, Any] | None:
     """The ``GET /sprints/{project_key}`` answer, or None for a project without sprints."""
-    if project_key not in project_sprints:
+    if not sprint_index.knows(project_key):
         return None
     snapshots = [s.snapshot for s in issues_of(project_key) if s.snapshot is not None]
     return {"project_key": project_key, **sprints_report(sprints_of(project_key), snapshots)}

@@ -10,7 +10,8 @@ from app.main import app
 from app.routing import routed_by_source_key
 from app.topics import git_commits
 from tables.commit_state import day_totals
-from tables.commits import commit_days, commit_repository_days
+from tables.commits import commit_days, commit_spans
+from tables.day_index import days_in
 from tables.keys import compose_key
 
 
@@ -28,14 +29,15 @@ class CommitsDaily(View):
             last = date.fromisoformat(request.query.get("to", "9999-12-31"))
         except ValueError:
             return self.json({"error": "from/to must be ISO dates (YYYY-MM-DD)"}, status=400)
-        days = commit_repository_days.get(repository_id)
-        if not days:
+        span = commit_spans.get(repository_id)
+        if not span:
             return self.json({"error": f"no commits for repository {repository_id!r}"}, status=404)
         answer = []
-        for day in days:
-            if not first <= date.fromisoformat(day) <= last:
+        for day in days_in(span, first.isoformat(), last.isoformat()):
+            bucket = commit_days.get(compose_key(repository_id, day))
+            if not bucket:
                 continue
-            totals = day_totals(commit_days.get(compose_key(repository_id, day)) or {})
+            totals = day_totals(bucket)
             answer.append(
                 {
                     "day": day,

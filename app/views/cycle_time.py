@@ -9,8 +9,8 @@ from app.main import app
 from app.routing import routed_by_source_key
 from app.topics import git_pull_requests
 from app.views.windowed import repository_answer, team_answer
-from tables.git_activity import repository_pull_requests
-from tables.snapshots import cycle_time_answer, load_repository
+from tables.git_activity import pull_request_index
+from tables.snapshots import cycle_time_answer
 
 
 @app.page("/cycle-time/{repository_id}")
@@ -20,14 +20,14 @@ class RepositoryCycleTime(View):
 
     @routed_by_source_key(git_pull_requests, "repository_id")
     async def get(self, request: Request, repository_id: str) -> Response:
-        return repository_answer(
+        return await repository_answer(
             self,
             request,
             repository_id,
             cycle_time_answer,
-            known=repository_id in repository_pull_requests,
+            known=pull_request_index.knows(repository_id),
             unknown_error=f"no pull requests for repository {repository_id!r}",
-            load=lambda: load_repository(repository_id),
+            with_pull_requests=True,
         )
 
 

@@ -9,8 +9,8 @@ from app.main import app
 from app.routing import routed_by_source_key
 from app.topics import cicd_deployments
 from app.views.windowed import repository_answer, team_answer
-from tables.delivery import repository_deployments, repository_incidents
-from tables.snapshots import dora_answer, load_repository
+from tables.delivery import deployment_index, incident_index
+from tables.snapshots import dora_answer
 
 
 @app.page("/dora/{repository_id}")
@@ -24,14 +24,14 @@ class RepositoryDora(View):
 
     @routed_by_source_key(cicd_deployments, "repository_id")
     async def get(self, request: Request, repository_id: str) -> Response:
-        return repository_answer(
+        return await repository_answer(
             self,
             request,
             repository_id,
             dora_answer,
-            known=repository_id in repository_deployments or repository_id in repository_incidents,
+            known=deployment_index.knows(repository_id) or incident_index.knows(repository_id),
             unknown_error=f"no deployments or incidents for repository {repository_id!r}",
-            load=lambda: load_repository(repository_id, with_pull_requests=False),
+            with_pull_requests=False,
         )
 
 

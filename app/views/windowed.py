@@ -1,19 +1,31 @@
 """The shape every windowed metric view shares: parse ``window``/``end``, find the
-entities, answer with one of tables.snapshots' answer functions."""
+entities, answer with one of tables.snapshots' answer functions.
+
+A repository's window is answered from the owner's live tables when it starts at or after
+the repository's retention cutoff (its latest event's day less STATE_RETENTION_DAYS,
+tables.retention); one reaching further back is answered from the database, which keeps
+the whole history (header ``X-SEI-Source: database``), or 503 when the database does not
+answer."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import timedelta
 from typing import Any
 
 from faust.web import Request, Response, View
 
-from app.entity_store import read_team
+from app.entity_store import read_repository, read_team
 from app.logging import get_logger
 from app.main import settings
 from app.resources import read_database
 from app.routing import unavailable_answer
 from app.views.params import BadParameter, check_identifier, window_and_end
+from runtime.event_context import reading_partition
+from runtime.partitioner import partition_of
+from tables.instants import utc_day
+from tables.snapshots import load_repository, retained_since
+from tables.windows import Window
 
 __all__ = ["Answer", "repository_answer", "team_answer"]
 
@@ -33,7 +45,7 @@ def _answer(answer: Answer, entities: Any, window_days: int, end: int) -> dict[s
     )
 
 
-def repository_answer(
+async def repository_answer(
     view: View,
     request: Request,
     repository_id: str,
@@ -41,17 +53,43 @@ def repository_answer(
     *,
     known: bool,
     unknown_error: str,
-    load: Callable[[], Any],
+    with_pull_requests: bool,
 ) -> Response:
-    """One repository from the owner's live tables; 404 with ``unknown_error`` if not ``known``."""
+    """One repository from the owner's live tables, or from the database for a window
+    beyond retention (module doc); 404 with ``unknown_error`` if not ``known``."""
     try:
         window_days, end = window_and_end(request)
     except BadParameter as exc:
         return view.json({"error": str(exc)}, status=400)
     if not known:
         return view.json({"error": unknown_error}, status=404)
-    body: Mapping[str, Any] = _answer(answer, load(), window_days, end)
-    return view.json({"repository_id": repository_id, **body})
+    first_day = utc_day(Window(end, window_days).start)  # the window is (start, end]
+    with reading_partition(partition_of(repository_id.encode(), settings.topic_partitions)):
+        kept_from = retained_since(repository_id, settings.state_retention_days)
+    if kept_from is not None and first_day.isoformat() < kept_from:
+        try:
+            entities = await read_repository(read_database, repository_id, with_pull_requests=with_pull_requests)
+        except Exception as exc:
+            log.warning(
+                "repository_view.database_unavailable",
+                repository_id=repository_id,
+                error=f"{type(exc).__name__}: {exc}",
+            )
+            error = (
+                f"the window starts before {kept_from}, beyond what the live tables keep "
+                f"(STATE_RETENTION_DAYS={settings.state_retention_days}), and the database is not answering; "
+                "try again, or ask for a later window"
+            )
+            return view.json({"error": error}, status=503)
+        body: Mapping[str, Any] = _answer(answer, entities, window_days, end)
+        return view.json({"repository_id": repository_id, **body}, headers={"X-SEI-Source": "database"})
+    # Read from the window's start less the retention: the lookback that ships the window's
+    # commits and attributes its incidents as the whole retained state would.
+    since = (first_day - timedelta(days=settings.state_retention_days)).isoformat()
+    with reading_partition(partition_of(repository_id.encode(), settings.topic_partitions)):
+        entities = load_repository(repository_id, with_pull_requests=with_pull_requests, since=since)
+    body = _answer(answer, entities, window_days, end)
+    return view.json({"repository_id": repository_id, **body}, headers={"X-SEI-Source": "tables"})
 
 
 async def team_answer(

@@ -38,7 +38,7 @@ async def rows(url: str, repo: str) -> list[Any]:
 
 async def test_commits_agent_redelivery_changes_nothing(app: Any, agent_database: str) -> None:
     from agents.git import process_commits
-    from tables.commits import commit_days, commit_repository_days
+    from tables.commits import commit_days, commit_spans
 
     async with process_commits.test_context() as agent:
         for sha in ("a1", "a2", "a1", "a2"):  # each delivered twice
@@ -53,7 +53,7 @@ async def test_commits_agent_redelivery_changes_nothing(app: Any, agent_database
         bucket = commit_days[compose_key("agent-repo", "2025-10-01")]
         assert day_totals(bucket).commit_count == 2
         assert day_totals(bucket).total_additions == 20
-        assert commit_repository_days["agent-repo"] == ["2025-10-01"]
+        assert commit_spans["agent-repo"] == ["2025-10-01", "2025-10-01"]
     assert [tuple(r) for r in await rows(agent_database, "agent-repo")] == [("a1", 10), ("a2", 10)]
     assert await rows(agent_database, "other") == []
 

@@ -1,4 +1,5 @@
-"""Table values of deployments and incidents: any order, any duplicates, the same value."""
+"""Table values of deployments and incidents (one per entity): any order, any duplicates,
+any batching, the same values."""
 
 from __future__ import annotations
 
@@ -32,16 +33,23 @@ incident_events = st.builds(
 )
 
 
-def through_table(value: dict[str, object]) -> dict[str, object]:
+def through_table(value: object) -> object:
     """What the table gives back: its values travel as JSON."""
     return orjson.loads(orjson.dumps(value))
 
 
 def fold(merge, batches):  # type: ignore[no-untyped-def]
-    value: dict[str, object] = {}
+    """Each entity's table value after the batches, as the agent writes them: a batch's
+    events grouped by entity, one merge per entity."""
+    values: dict[str, object] = {}
     for batch in batches:
-        value, _ = merge(through_table(value), batch)
-    return through_table(value)
+        by_id: dict[str, list[object]] = {}
+        for event in batch:
+            by_id.setdefault(event.id, []).append(event)
+        for entity_id, events in by_id.items():
+            state, _ = merge(through_table(values.get(entity_id)), events)
+            values[entity_id] = state.to_record()
+    return through_table(values)
 
 
 @given(st.lists(deployments, min_size=1, max_size=12), st.randoms(use_true_random=False), st.integers(1, 4))
@@ -62,7 +70,7 @@ def test_incidents_any_order_and_duplicates_same_value(events, rng, batch_size) 
 
 def test_redelivery_changes_nothing() -> None:
     first = Deployment("r", "d1", "production", "success", 5 * HOUR)
-    value, changed = merge_deployments({}, [first])
-    assert changed == {"d1"}
-    again, changed = merge_deployments(through_table(value), [first])
-    assert changed == set() and again == through_table(value)
+    value, changed = merge_deployments(None, [first])
+    assert changed
+    again, changed = merge_deployments(through_table(value.to_record()), [first])
+    assert not changed and again == value

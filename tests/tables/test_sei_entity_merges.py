@@ -56,7 +56,7 @@ issue_changes = st.one_of(
 sprint_events = st.builds(
     SprintEvent,
     project_key=st.just("P"),
-    id=st.sampled_from(["1", "2"]),
+    id=st.just("1"),  # one sprint: each is its own table value
     timestamp=hours,
     state=st.none() | st.sampled_from(["active", "closed"]),
     committed_points=st.none() | st.sampled_from([5.0, 8.0]),
@@ -113,9 +113,11 @@ def test_issue_any_order_duplicates_batches_same_value(events, rng, batch_size) 
 @settings(max_examples=150)
 @given(st.lists(sprint_events, min_size=1, max_size=10), st.randoms(use_true_random=False), st.integers(1, 4))
 def test_sprints_any_order_duplicates_batches_same_value(events, rng, batch_size) -> None:  # type: ignore[no-untyped-def]
-    assert fold(merge_sprint_events, replays(events, rng, batch_size), {}) == fold(
-        merge_sprint_events, [events], {}
-    )
+    def merge(current: Any, batch: list[Any]) -> tuple[Any, bool]:
+        state, changed = merge_sprint_events(current, batch)
+        return state.to_record(), changed
+
+    assert fold(merge, replays(events, rng, batch_size), None) == fold(merge, [events], None)
 
 
 @given(

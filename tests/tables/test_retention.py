@@ -1,0 +1,62 @@
+"""tables.retention: what a repository's state may forget at a cutoff, open items kept."""
+
+from __future__ import annotations
+
+from tables.deployment_state import Commit, Deployment
+from tables.incident_state import Incident
+from tables.pull_request_state import PullRequest
+from tables.retention import cutoff_day, cutoff_micros, plan_ageing
+
+DAY = 86_400_000_000
+CUTOFF = 100 * DAY
+PROD = {"production"}
+
+
+def deploy(name: str, day: float, shas: tuple[str, ...] | None = None) -> Deployment:
+    return Deployment("r", name, "production", "success", int(day * DAY), commit_shas=shas)
+
+
+def test_old_done_entries_go_open_and_recent_ones_stay() -> None:
+    plan = plan_ageing(
+        [deploy("old", 10), deploy("new", 150), deploy("listing", 20, ("a",))],
+        [
+            Incident("r", "resolved-old", 5 * DAY, 6 * DAY),
+            Incident("r", "open-old", 5 * DAY, None),
+            Incident("r", "resolved-new", 5 * DAY, 120 * DAY),
+        ],
+        [
+            Commit("r", "a", 1 * DAY),  # shipped by "old" (listed again by "listing"), old: goes
+            Commit("r", "b", 2 * DAY),  # shipped by the old implicit deployment: goes
+            Commit("r", "late", 140 * DAY),  # shipped by "new": stays
+            Commit("r", "pr7", 3 * DAY, pull_request_number=7),  # of an open pull request: stays
+        ],
+        [
+            PullRequest("r", 5, created_at=2 * DAY, closed_at=3 * DAY),  # closed unmerged, old: goes
+            PullRequest("r", 7, created_at=2 * DAY),  # open: stays, and its commit with it
+        ],
+        cutoff=CUTOFF,
+        production_environments=PROD,
+    )
+    assert plan.incidents == {"resolved-old"}
+    assert plan.pull_requests == {5}
+    assert plan.commits == {"a", "b"}
+    # "old" shipped pr7's commit (implicitly, before "listing"): kept with it, so no later
+    # deployment ships that commit a second time.
+    assert plan.deployments == {"listing"}
+
+
+def test_an_unshipped_old_commit_stays_for_the_deployment_that_will_ship_it() -> None:
+    plan = plan_ageing(
+        [deploy("listing", 10, ("x",))],
+        [],
+        [Commit("r", "x", 1 * DAY), Commit("r", "waiting", 2 * DAY)],
+        [],
+        cutoff=CUTOFF,
+        production_environments=PROD,
+    )
+    assert plan.commits == {"x"} and plan.deployments == {"listing"}
+
+
+def test_cutoff_days() -> None:
+    assert cutoff_day("2025-10-31", 120) == "2025-07-03"
+    assert cutoff_micros("1970-01-02") == DAY
