@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 import asyncpg
 from faust import StreamT
@@ -222,10 +223,11 @@ async def prepare_commit_batch(events: Sequence[EventT]) -> Callable[[], Awaitab
         except Exception as exc:
             processing_failed([event for event, _, _ in work.commits], letters, exc, f"commits {bucket_key}")
     index_days(groups)
-    oldest: dict[str, tuple[EventT, str | None]] = {}
+    oldest: dict[str, tuple[EventT[Any], str | None]] = {}
     for work in groups.values():
-        _, day = oldest.get(work.repository_id, (work.event, work.day))
-        oldest[work.repository_id] = (work.event, min(day or work.day, work.day))
+        known = oldest.get(work.repository_id)
+        day = work.day if known is None or known[1] is None else min(known[1], work.day)
+        oldest[work.repository_id] = (work.event, day)
     aged = age_batch_owners(oldest)
     prepared = time.perf_counter() - started
 

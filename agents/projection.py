@@ -164,7 +164,7 @@ class Projection:
         pr_rows: list[PullRequestRow] = []
         for repository_id in sorted(due.repositories):
             try:
-                with reading_partition(partition_of(repository_id, settings.topic_partitions)):
+                with reading_partition(partition_of(repository_id.encode(), settings.topic_partitions)):
                     entities = load_repository(repository_id)
                     kept_from = retained_since(repository_id, settings.state_retention_days)
                 snapshot = {

@@ -69,7 +69,7 @@ def days_in(span: Iterable[str] | None, since: str | None = None, until: str | N
     return days
 
 
-def keep_spans(spans: TableT[str, Any], days: Mapping[str, tuple[EventT, set[str]]]) -> None:
+def keep_spans(spans: TableT[str, Any], days: Mapping[str, tuple[EventT[Any], set[str]]]) -> None:
     """Widen each owner's span in ``spans`` to cover its ``days``, under ``acting_for`` an
     event of the owner's partition; unchanged spans are not written."""
     for owner, (event, owner_days) in days.items():
@@ -95,14 +95,14 @@ class DayIndex:
     def span_key(self, owner: str) -> str:
         return compose_key(self.kind, owner)
 
-    def keep(self, listed: Mapping[tuple[str, str], tuple[EventT, set[Any]]]) -> None:
+    def keep(self, listed: Mapping[tuple[str, str], tuple[EventT[Any], set[Any]]]) -> None:
         """Make sure each entry is listed under its (owner, day), and the day in the owner's
         span; written under ``acting_for`` an event of the owner's partition.
 
         Checked on every delivery: after a crash between an entity's write and the index's,
         the redelivered batch completes the index.
         """
-        by_owner: dict[str, tuple[EventT, set[str]]] = {}
+        by_owner: dict[str, tuple[EventT[Any], set[str]]] = {}
         for (owner, day), (event, entries) in listed.items():
             by_owner.setdefault(self.span_key(owner), (event, set()))[1].add(day)
             key = self.day_key(owner, day)
