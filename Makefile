@@ -46,7 +46,7 @@ stack: install
 
 lint: install
 	$(PY) -m pip install --quiet ruff
-	$(VENV)/bin/ruff check app runtime agents tables models devtools bench tests alembic
+	$(VENV)/bin/ruff check app runtime agents stores tables models devtools bench tests alembic
 	$(PY) -m mypy
 
 clean:

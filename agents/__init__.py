@@ -1,1 +1,1 @@
-"""Faust agents, one module per topic family; each wires pure logic to streams and sinks."""
+"""Faust agents, one module per topic family; each wires pure logic to streams and stores."""

@@ -20,25 +20,25 @@ from faust.types import EventT
 from pydantic import BaseModel
 
 from agents.batches import run_batches
-from agents.delivery_sink import upsert_deployments, upsert_incidents
 from agents.entity_batch import Applied, EntityFamily, handle_entity_batch
 from agents.projection import projection
 from agents.retention import age_batch_owners
 from app.main import app
 from app.topics import cicd_deployments, ops_incidents
-from models.cicd_events import DeploymentEvent, IncidentEventModel
-from tables.day_index import DayIndex, day_of
-from tables.delivery import (
+from models.cicd import DeploymentMessage, IncidentMessage
+from stores.cicd import upsert_deployments, upsert_incidents
+from tables.cicd import (
     deployment_index,
     deployments,
     entity_key,
     incident_index,
     incidents,
     merge_deployments,
-    merge_incident_events,
+    merge_incident_changes,
 )
+from tables.day_index import DayIndex, day_of
 from tables.deployment_state import Deployment
-from tables.incident_state import IncidentEvent
+from tables.incident_state import IncidentChange
 from tables.instants import to_micros
 
 __all__ = ["process_deployments", "process_incidents", "handle_deployment_batch", "handle_incident_batch"]
@@ -46,7 +46,7 @@ __all__ = ["process_deployments", "process_incidents", "handle_deployment_batch"
 M = TypeVar("M", bound=BaseModel)
 
 
-def deployment_of(event: DeploymentEvent) -> Deployment:
+def deployment_of(event: DeploymentMessage) -> Deployment:
     data = event.data
     return Deployment(
         repository_id=event.repository_id,
@@ -61,9 +61,9 @@ def deployment_of(event: DeploymentEvent) -> Deployment:
     )
 
 
-def incident_event_of(event: IncidentEventModel) -> IncidentEvent:
+def incident_change_of(event: IncidentMessage) -> IncidentChange:
     data = event.data
-    return IncidentEvent(
+    return IncidentChange(
         repository_id=event.repository_id,
         id=data.id,
         timestamp=to_micros(event.timestamp),
@@ -95,8 +95,8 @@ def _apply_deployments(key: str, changes: list[Deployment]) -> Applied:
     )
 
 
-def _apply_incidents(key: str, changes: list[IncidentEvent]) -> Applied:
-    merged, changed = merge_incident_events(incidents.get(key), changes)
+def _apply_incidents(key: str, changes: list[IncidentChange]) -> Applied:
+    merged, changed = merge_incident_changes(incidents.get(key), changes)
     if changed:
         incidents[key] = merged.to_record()
     # Listed under every day one of its events names, so a window finds it by any of them.
@@ -151,10 +151,10 @@ def _family(
 
 
 DEPLOYMENTS = _family(
-    "deployments", DeploymentEvent, deployment_of, _apply_deployments, upsert_deployments, deployment_index
+    "deployments", DeploymentMessage, deployment_of, _apply_deployments, upsert_deployments, deployment_index
 )
 INCIDENTS = _family(
-    "incidents", IncidentEventModel, incident_event_of, _apply_incidents, upsert_incidents, incident_index
+    "incidents", IncidentMessage, incident_change_of, _apply_incidents, upsert_incidents, incident_index
 )
 
 

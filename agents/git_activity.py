@@ -20,32 +20,32 @@ from faust.types import EventT
 
 from agents.batches import run_batches
 from agents.entity_batch import Applied, EntityFamily, handle_entity_batch
-from agents.git_activity_sink import RepositoryRow, repository_row, upsert_repositories
 from agents.projection import projection
 from agents.retention import age_batch_owners
 from app.main import app
 from app.resources import cache
 from app.topics import git_pull_requests, git_repositories
-from models.git_events import PullRequestEventModel, RepositoryEvent
+from models.git_activity import PullRequestMessage, RepositoryMessage
+from stores.git_activity import RepositoryRow, repository_row, upsert_repositories
 from tables.day_index import day_of
 from tables.git_activity import (
-    merge_pull_request_events,
-    merge_repository_events,
+    merge_pull_request_changes,
+    merge_repository_changes,
     pull_request_index,
     pull_request_key,
     pull_requests,
     repositories,
 )
 from tables.instants import to_micros
-from tables.pull_request_state import PullRequestEvent, Review
-from tables.repository_state import RepositorySnapshot, team_of
+from tables.pull_request_state import PullRequestChange, Review
+from tables.repository_state import Repository, team_of
 
 __all__ = [
     "process_pull_requests",
     "process_repositories",
     "handle_pull_request_batch",
     "handle_repository_batch",
-    "pull_request_event_of",
+    "pull_request_change_of",
     "REPOSITORY_CACHE_KEY",
 ]
 
@@ -53,10 +53,10 @@ REPOSITORY_CACHE_KEY = "processor:cache:repo:{}"  # seed 000's lookup cache
 REPOSITORY_CACHE_TTL_S = 86_400
 
 
-def pull_request_event_of(event: PullRequestEventModel) -> PullRequestEvent:
+def pull_request_change_of(event: PullRequestMessage) -> PullRequestChange:
     """The merge input of one event; its type's own time defaults to the envelope timestamp."""
     data, kind, moment = event.data, event.event_type, to_micros(event.moment)
-    return PullRequestEvent(
+    return PullRequestChange(
         repository_id=event.repository_id,
         number=data.number,
         timestamp=to_micros(event.timestamp),
@@ -73,13 +73,13 @@ def pull_request_event_of(event: PullRequestEventModel) -> PullRequestEvent:
     )
 
 
-def _keyed_pr_event(event: PullRequestEventModel) -> tuple[str, PullRequestEvent]:
-    return pull_request_key(event.repository_id, event.data.number), pull_request_event_of(event)
+def _keyed_pr_event(event: PullRequestMessage) -> tuple[str, PullRequestChange]:
+    return pull_request_key(event.repository_id, event.data.number), pull_request_change_of(event)
 
 
-def repository_snapshot_of(event: RepositoryEvent) -> RepositorySnapshot:
+def repository_snapshot_of(event: RepositoryMessage) -> Repository:
     data = event.data
-    return RepositorySnapshot(
+    return Repository(
         repository_id=event.repository_id,
         timestamp=to_micros(event.timestamp),
         name=data.name,
@@ -95,8 +95,8 @@ def _repository_of(event: Any) -> str:
     return str(event.repository_id)
 
 
-def _apply_pull_request(key: str, changes: list[PullRequestEvent]) -> Applied:
-    record, is_new = merge_pull_request_events(pull_requests.get(key), changes)
+def _apply_pull_request(key: str, changes: list[PullRequestChange]) -> Applied:
+    record, is_new = merge_pull_request_changes(pull_requests.get(key), changes)
     if is_new:
         pull_requests[key] = record
     # The repository's index lists the PR by number, under every day one of its events names.
@@ -125,9 +125,9 @@ def _finish_pull_requests(applied: Mapping[str, Applied]) -> None:
     projection.mark_repositories({o.owner for o in applied.values() if o.changed and o.owner is not None})
 
 
-PULL_REQUESTS: EntityFamily[PullRequestEventModel, PullRequestEvent] = EntityFamily(
+PULL_REQUESTS: EntityFamily[PullRequestMessage, PullRequestChange] = EntityFamily(
     name="pull_requests",
-    model=PullRequestEventModel,
+    model=PullRequestMessage,
     key_field="repository_id",
     key_of=_repository_of,
     change_of=_keyed_pr_event,
@@ -144,15 +144,15 @@ async def handle_pull_request_batch(events: Sequence[EventT]) -> None:
     await handle_entity_batch(events, PULL_REQUESTS)
 
 
-def _apply_repository(repository_id: str, changes: list[RepositorySnapshot]) -> Applied:
+def _apply_repository(repository_id: str, changes: list[Repository]) -> Applied:
     current = repositories.get(repository_id)
-    record, is_new = merge_repository_events(current, changes)
-    after = RepositorySnapshot.from_record(record)
+    record, is_new = merge_repository_changes(current, changes)
+    after = Repository.from_record(record)
     # Every delivered repository's row, changed or not: the database may lack it after a crash.
     row = repository_row(after)
     moved: set[str] = set()
     if is_new:
-        before = RepositorySnapshot.from_record(current) if current is not None else None
+        before = Repository.from_record(current) if current is not None else None
         moved = {team_of(before), team_of(after)}
         repositories[repository_id] = record  # last: a failure above leaves the table as it was
     return Applied(row, is_new, effects=moved)
@@ -172,9 +172,9 @@ async def _finish_repositories(applied: Mapping[str, Applied]) -> None:
     )
 
 
-REPOSITORIES: EntityFamily[RepositoryEvent, RepositorySnapshot] = EntityFamily(
+REPOSITORIES: EntityFamily[RepositoryMessage, Repository] = EntityFamily(
     name="repositories",
-    model=RepositoryEvent,
+    model=RepositoryMessage,
     key_field="repository_id",
     key_of=_repository_of,
     change_of=lambda event: (event.repository_id, repository_snapshot_of(event)),

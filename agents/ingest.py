@@ -25,10 +25,8 @@ from prometheus_client import Counter
 
 from agents.batches import retried_writes, run_write_behind, skip_done
 from agents.dlq import DeadLetterBatch, store_dead_letters
-from agents.ingest_intake import IngestRow, row_from_message
-from agents.ingest_sink import insert_events
+from agents.ingest_intake import row_from_message
 from agents.intake import Rejection, processing_error
-from agents.sinks import write_rows_isolating
 from app.db import is_data_error
 from app.logging import get_logger
 from app.main import app, settings
@@ -36,6 +34,8 @@ from app.resources import database, metrics
 from app.topics import events_ingest
 from models.ingest_wire import ingest_codec, register_codec
 from models.quality import QualityPolicy
+from stores.ingest import IngestRow, insert_events
+from stores.isolating import write_rows_isolating
 
 __all__ = ["process_ingest", "prepare_ingest_batch"]
 

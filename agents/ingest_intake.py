@@ -22,30 +22,11 @@ from models.decoding import DecodeError
 from models.ingest import content_id, validate_event
 from models.ingest_wire import decode_ingest
 from models.quality import QualityPolicy, assess
+from stores.ingest import IngestRow
 
-__all__ = ["IngestRow", "Accepted", "row_from_message"]
+__all__ = ["Accepted", "row_from_message"]
 
 _KEY_ID = re.compile(r"^[^\x00-\x1f\x7f]{1,200}$")
-
-
-# Not frozen: one per message (a frozen __init__ is several times slower); never mutated.
-@dataclass(slots=True)
-class IngestRow:
-    id: str
-    timestamp: datetime
-    payload: str  # JSON text (jsonb)
-    event_type: str
-    source: str
-    validation_status: str  # valid | warned
-    quality_score: float
-    quality_flagged: bool
-    quality: str  # JSON text (jsonb): the scores, issues and validation warnings
-    schema_version: int | None
-    encoding: str  # json | avro
-
-    @property
-    def identity(self) -> tuple[str, datetime]:
-        return self.id, self.timestamp
 
 
 # Not frozen: one per message (a frozen __init__ is several times slower); never mutated.

@@ -24,7 +24,11 @@ from faust.types import EventT
 
 from agents.batches import run_batches
 from agents.entity_batch import Applied, EntityFamily, handle_entity_batch
-from agents.jira_sink import (
+from agents.projection import projection
+from app.main import app
+from app.topics import jira_issues, jira_sprints, ops_incidents
+from models.jira import IssueMessage, SprintMessage
+from stores.jira import (
     IssueRow,
     SprintRow,
     StatusDurationRow,
@@ -35,27 +39,22 @@ from agents.jira_sink import (
     upsert_issues,
     upsert_sprints,
 )
-from agents.projection import projection
-from app.main import app
-from app.topics import jira_issues, jira_sprints, ops_incidents
-from models.jira_events import IssueEvent
-from models.jira_events import SprintEvent as SprintEventModel
 from tables.day_index import day_of
 from tables.incident_state import incident_from_issue
 from tables.instants import from_micros, to_micros
-from tables.issue_state import IssueSnapshot, IssueState, Transition
+from tables.issue_state import Issue, IssueState, Transition
 from tables.jira import (
     IssueChange,
     issue_index,
     issues,
     issues_of,
-    merge_issue_events,
-    merge_sprint_events,
+    merge_issue_changes,
+    merge_sprint_changes,
     sprint_index,
     sprint_key,
     sprints,
 )
-from tables.sprint_state import SprintEvent
+from tables.sprint_state import SprintChange
 
 __all__ = [
     "process_issues",
@@ -71,13 +70,13 @@ def _project_of(event: Any) -> str:
     return str(event.project_key)
 
 
-def issue_change_of(event: IssueEvent) -> IssueChange:
+def issue_change_of(event: IssueMessage) -> IssueChange:
     """A snapshot (created/updated) or a transition, as the issue merge takes it."""
     data = event.data
     if event.event_type == "issue_transitioned":
         assert data.to_status is not None and data.transitioned_at is not None  # the model checks it
         return Transition(to_micros(data.transitioned_at), data.to_status, data.from_status)
-    return IssueSnapshot(
+    return Issue(
         key=data.key,
         timestamp=to_micros(event.timestamp),
         summary=data.summary,
@@ -93,11 +92,11 @@ def issue_change_of(event: IssueEvent) -> IssueChange:
     )
 
 
-def _keyed_issue_change(event: IssueEvent) -> tuple[str, tuple[str, IssueChange]]:
+def _keyed_issue_change(event: IssueMessage) -> tuple[str, tuple[str, IssueChange]]:
     return event.data.key, (event.project_key, issue_change_of(event))
 
 
-def incident_message(snapshot: IssueSnapshot) -> tuple[bytes, bytes] | None:
+def incident_message(snapshot: Issue) -> tuple[bytes, bytes] | None:
     """The ops.incidents (key, value) of the incident an issue stands for
     (tables.incident_state.incident_from_issue), or None."""
     incident = incident_from_issue(snapshot)
@@ -120,15 +119,15 @@ def incident_message(snapshot: IssueSnapshot) -> tuple[bytes, bytes] | None:
 
 def _apply_issue(key: str, changes: list[tuple[str, IssueChange]]) -> Applied:
     project_key = changes[0][0]
-    record, changed = merge_issue_events(key, issues.get(key), [change for _, change in changes])
+    record, changed = merge_issue_changes(key, issues.get(key), [change for _, change in changes])
     state = IssueState.from_record(record)
     # Rows of every delivered issue, changed or not: the database may lack them after a crash.
     rows = (issue_row(project_key, state), status_duration_rows(project_key, state))
-    messages = [incident_message(c) for _, c in changes if isinstance(c, IssueSnapshot)]
+    messages = [incident_message(c) for _, c in changes if isinstance(c, Issue)]
     if changed:  # last: a failure above leaves the table as it was
         issues[key] = record
     # Listed under every day one of its events names.
-    moments = {c.timestamp if isinstance(c, IssueSnapshot) else c.transitioned_at for _, c in changes}
+    moments = {c.timestamp if isinstance(c, Issue) else c.transitioned_at for _, c in changes}
     return Applied(
         rows,
         changed,
@@ -159,9 +158,9 @@ def _finish_issues(applied: Mapping[str, Applied]) -> None:
     projection.mark_projects({o.owner for o in applied.values() if o.changed and o.owner is not None})
 
 
-ISSUES: EntityFamily[IssueEvent, tuple[str, IssueChange]] = EntityFamily(
+ISSUES: EntityFamily[IssueMessage, tuple[str, IssueChange]] = EntityFamily(
     name="issues",
-    model=IssueEvent,
+    model=IssueMessage,
     key_field="project_key",
     key_of=_project_of,
     change_of=_keyed_issue_change,
@@ -181,9 +180,9 @@ async def handle_issue_batch(events: Sequence[EventT]) -> None:
     await handle_entity_batch(events, ISSUES)
 
 
-def sprint_event_of(event: SprintEventModel) -> SprintEvent:
+def sprint_change_of(event: SprintMessage) -> SprintChange:
     data = event.data
-    return SprintEvent(
+    return SprintChange(
         project_key=event.project_key,
         id=data.id,
         timestamp=to_micros(event.timestamp),
@@ -197,9 +196,9 @@ def sprint_event_of(event: SprintEventModel) -> SprintEvent:
     )
 
 
-def _apply_sprints(key: str, sprint_events: list[SprintEvent]) -> Applied:
+def _apply_sprints(key: str, sprint_events: list[SprintChange]) -> Applied:
     project_key = sprint_events[0].project_key
-    merged, changed = merge_sprint_events(sprints.get(key), sprint_events)
+    merged, changed = merge_sprint_changes(sprints.get(key), sprint_events)
     # Completion is computed from the project's issues.
     snapshots = [s.snapshot for s in issues_of(project_key) if s.snapshot]
     rows = sprint_rows(project_key, [merged.view()], snapshots)
@@ -222,16 +221,16 @@ async def _write_sprints(conn: asyncpg.Connection, applied: Mapping[str, Applied
     await upsert_sprints(conn, _sprint_rows(applied))
 
 
-def _sprint_event_keyed(event: SprintEventModel) -> tuple[str, SprintEvent]:
-    return sprint_key(event.project_key, event.data.id), sprint_event_of(event)
+def _sprint_change_keyed(event: SprintMessage) -> tuple[str, SprintChange]:
+    return sprint_key(event.project_key, event.data.id), sprint_change_of(event)
 
 
-SPRINTS: EntityFamily[SprintEventModel, SprintEvent] = EntityFamily(
+SPRINTS: EntityFamily[SprintMessage, SprintChange] = EntityFamily(
     name="sprints",
-    model=SprintEventModel,
+    model=SprintMessage,
     key_field="project_key",
     key_of=_project_of,
-    change_of=_sprint_event_keyed,
+    change_of=_sprint_change_keyed,
     apply=_apply_sprints,
     write=_write_sprints,
     rows_written=lambda applied: {"sprints": len(_sprint_rows(applied))},

@@ -30,18 +30,18 @@ import orjson
 from faust.types import TP
 from prometheus_client import Counter
 
-from agents.git_activity_sink import PullRequestRow, pull_request_rows, upsert_pull_requests
-from agents.jira_sink import SprintRow, sprint_rows, upsert_sprints
-from agents.metrics_sink import pool_team_days, replace_repository_days
 from app.logging import get_logger
 from app.main import app, settings
 from app.resources import cache, database, metrics
 from app.topics import git_commits, jira_issues, metrics_dora
 from runtime.event_context import reading_partition
 from runtime.partitioner import partition_of
+from stores.git_activity import PullRequestRow, pull_request_rows, upsert_pull_requests
+from stores.jira import SprintRow, sprint_rows, upsert_sprints
+from stores.metrics import pool_team_days, replace_repository_days
+from tables.cicd import deployment_index, incident_index
 from tables.commits import commit_spans
 from tables.daily_metrics import DailyMetrics, daily_metrics
-from tables.delivery import deployment_index, incident_index
 from tables.git_activity import pull_request_index, repositories
 from tables.instants import to_micros
 from tables.jira import issue_index, issues_of, sprint_index, sprints_of

@@ -22,15 +22,15 @@ from typing import Any
 import asyncpg
 from faust.types import EventT, TableT
 
-from agents.git_activity_sink import PullRequestRow, pull_request_rows, upsert_pull_requests
-from agents.metrics_sink import upsert_repository_days
 from app.logging import get_logger
 from app.main import settings
 from runtime.event_context import acting_for
+from stores.git_activity import PullRequestRow, pull_request_rows, upsert_pull_requests
+from stores.metrics import upsert_repository_days
+from tables.cicd import deployment_index, deployments, entity_key, incident_index, incidents
 from tables.commits import commit_days, commit_spans
 from tables.daily_metrics import DailyMetrics, daily_metrics
 from tables.day_index import CARRIED, DayIndex, days_in
-from tables.delivery import deployment_index, deployments, entity_key, incident_index, incidents
 from tables.git_activity import pull_request_index, pull_request_key, pull_requests
 from tables.keys import compose_key
 from tables.retention import AgeingPlan, cutoff_day, cutoff_micros, plan_ageing

@@ -24,7 +24,7 @@ from models.ingest import (
     MAX_DATA_BYTES,
     MAX_TAGS,
     FieldError,
-    IngestEvent,
+    IngestMessage,
     Validation,
     as_envelope,
     validate_event,
@@ -148,9 +148,9 @@ def _error_schema() -> dict[str, Any]:
 
 def openapi_document(max_body_bytes: int) -> dict[str, Any]:
     """OpenAPI 3.1 description of POST /validate and POST /ingest."""
-    event = IngestEvent.model_json_schema(ref_template="#/components/schemas/{model}")
+    event = IngestMessage.model_json_schema(ref_template="#/components/schemas/{model}")
     components = event.pop("$defs", {})
-    components["IngestEvent"] = event
+    components["IngestMessage"] = event
     payload = components["IngestPayload"]["properties"]
     payload["ip_address"]["anyOf"][0]["format"] = "ipv4"
     payload["version"]["anyOf"][0]["pattern"] = r"^\d{1,6}\.\d{1,6}(\.\d{1,6})?$"
@@ -182,13 +182,13 @@ def openapi_document(max_body_bytes: int) -> dict[str, Any]:
     }
     body_schema = {
         "oneOf": [
-            {"$ref": "#/components/schemas/IngestEvent"},
+            {"$ref": "#/components/schemas/IngestMessage"},
             {"$ref": "#/components/schemas/IngestPayload"},
             {
                 "type": "array",
                 "minItems": 1,
                 "maxItems": MAX_BATCH,
-                "items": {"$ref": "#/components/schemas/IngestEvent"},
+                "items": {"$ref": "#/components/schemas/IngestMessage"},
             },
         ]
     }

@@ -25,7 +25,7 @@ from aiokafka import AIOKafkaProducer
 
 from bench.harness import BenchStack, SamplerGroup, bench_stack
 from devtools.kafka_io import create_topics, produce
-from devtools.sei_sample import SEI_TOPICS, SeiHistory, generate_sei_history, iso
+from devtools.org_history import SEI_TOPICS, SeiHistory, generate_sei_history, iso
 from devtools.worker_process import WorkerProcess
 
 EVENTS_PER_REPOSITORY_DAY = 17  # what generate_sei_history makes, about

@@ -2,7 +2,7 @@
 
 1. Codec: the same generated events (all five event types, realistic payloads) written as
    the JSON documents and as the Confluent-framed Avro records events.ingest carries, with
-   the project's own functions (``IngestEvent.document``, ``to_avro_record``,
+   the project's own functions (``IngestMessage.document``, ``to_avro_record``,
    ``AvroCodec.encode``, ``decode_ingest``): mean encoded bytes per event, encode and
    decode rates, and decode + validate (what the agent does per message).
 2. HTTP: one worker on a fresh local stack (it serves /ingest and consumes events.ingest);

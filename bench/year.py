@@ -31,7 +31,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from bench.dora import consumed, percentile, wait_consumed, warm_up
 from bench.harness import BenchStack, ProcessSampler, bench_stack
 from devtools.kafka_io import create_topics, produce
-from devtools.sei_sample import SEI_TOPICS, generate_sei_history, iso
+from devtools.org_history import SEI_TOPICS, generate_sei_history, iso
 from devtools.worker_process import WorkerProcess
 
 MONOREPO = "monorepo"

@@ -32,7 +32,7 @@ from devtools import demo_report as report
 from devtools import demo_rows as rows
 from devtools.kafka_io import create_topics, produce
 from devtools.localstack import LocalStack, free_port, fresh_database, local_stack
-from devtools.sei_sample import (
+from devtools.org_history import (
     SEI_TOPICS,
     SeiHistory,
     expected_rows,

@@ -1,4 +1,4 @@
-"""Generic ingested events (seed 002 ``IngestEvent``): the schema and its validation rules.
+"""Generic ingested events (seed 002 ``IngestMessage``): the schema and its validation rules.
 
 ```
 {"id": "evt_123", "timestamp": "2025-11-19T10:30:00Z",
@@ -46,7 +46,7 @@ __all__ = [
     "EVENT_TYPES",
     "EventType",
     "FieldError",
-    "IngestEvent",
+    "IngestMessage",
     "IngestPayload",
     "MAX_DATA_BYTES",
     "MAX_TAGS",
@@ -149,7 +149,7 @@ class IngestPayload(BaseModel):
         return {name: value for name, value in self.__dict__.items() if value is not None}
 
 
-class IngestEvent(BaseModel):
+class IngestMessage(BaseModel):
     """The envelope: identity (``id``, ``timestamp``) and the payload."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
@@ -168,7 +168,7 @@ class IngestEvent(BaseModel):
         return body
 
 
-_EVENT_FIELDS = frozenset(IngestEvent.model_fields)
+_EVENT_FIELDS = frozenset(IngestMessage.model_fields)
 _PAYLOAD_FIELDS = frozenset(IngestPayload.model_fields)
 
 
@@ -196,7 +196,7 @@ class Validation:
     ``broken_rules`` lets the quality score reuse the rule check instead of repeating it.
     """
 
-    event: IngestEvent | None
+    event: IngestMessage | None
     errors: tuple[FieldError, ...] = ()
     warnings: tuple[str, ...] = ()
     dropped: tuple[str, ...] = ()
@@ -302,7 +302,7 @@ def validate_event(envelope: Mapping[str, Any], *, lenient: bool = False) -> Val
     """
     warnings = _unknown_fields(envelope)
     try:
-        event = IngestEvent.model_validate(envelope)
+        event = IngestMessage.model_validate(envelope)
         advice = _advice(event)
         return Validation(event, warnings=tuple(warnings + advice), broken_rules=tuple(advice))
     except ValidationError as exc:
@@ -314,7 +314,7 @@ def validate_event(envelope: Mapping[str, Any], *, lenient: bool = False) -> Val
             return Validation(None, tuple(errors), tuple(warnings))
         kept = _without(dict(envelope), {p for p in paths if p is not None})
         try:
-            event = IngestEvent.model_validate(kept)
+            event = IngestMessage.model_validate(kept)
         except ValidationError as again:
             return Validation(None, tuple(_field_errors(again)), tuple(warnings))
         dropped = tuple(f"{e} (dropped)" for e in errors)
@@ -322,7 +322,7 @@ def validate_event(envelope: Mapping[str, Any], *, lenient: bool = False) -> Val
         return Validation(event, (), tuple(warnings + advice) + dropped, dropped, tuple(advice))
 
 
-def _advice(event: IngestEvent) -> list[str]:
+def _advice(event: IngestMessage) -> list[str]:
     """Seed 002's warnings: the business rules a valid event breaks (models.quality)."""
     return consistency_issues(event.payload.fields())
 

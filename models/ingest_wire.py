@@ -21,7 +21,7 @@ from models.avro.codec import AvroCodec, is_avro_frame
 from models.avro.exceptions import AvroDecodeError
 from models.avro.registry import default_registry
 from models.decoding import decode_json_object
-from models.ingest import IngestEvent
+from models.ingest import IngestMessage
 
 __all__ = [
     "SUBJECT",
@@ -36,7 +36,7 @@ __all__ = [
     "register_codec",
 ]
 
-SUBJECT = "IngestEvent"
+SUBJECT = "IngestEvent"  # the Avro subject: a wire name, unchanged when the model was renamed
 CODEC_NAME = "ingest-avro"
 Encoding = Literal["json", "avro"]
 _PAYLOAD_OPTIONAL = ("user_id", "session_id", "ip_address", "version")
@@ -54,12 +54,12 @@ class WireEvent:
 
 @functools.cache
 def ingest_codec() -> AvroCodec:
-    """The process's codec of IngestEvent records (one: it keeps the compiled schemas)."""
+    """The process's codec of IngestMessage records (one: it keeps the compiled schemas)."""
     return AvroCodec(default_registry(), SUBJECT)
 
 
 def to_avro_record(document: Mapping[str, Any]) -> dict[str, Any]:
-    """The Avro record of a validated event document (``IngestEvent.document()``)."""
+    """The Avro record of a validated event document (``IngestMessage.document()``)."""
     payload = document["payload"]
     record_payload: dict[str, Any] = {
         "event_type": payload["event_type"],
@@ -72,7 +72,7 @@ def to_avro_record(document: Mapping[str, Any]) -> dict[str, Any]:
     return {"id": document["id"], "timestamp": document["timestamp"], "payload": record_payload}
 
 
-def avro_record(event: IngestEvent, event_id: str, timestamp: datetime) -> dict[str, Any]:
+def avro_record(event: IngestMessage, event_id: str, timestamp: datetime) -> dict[str, Any]:
     """``to_avro_record`` of the event's document with ``id`` and ``timestamp`` filled,
     without copying or dumping the model (the /ingest hot path)."""
     document = {

@@ -1,4 +1,5 @@
-"""SQLAlchemy models of the database tables (the schema alembic migrates to)."""
+"""SQLAlchemy declarations of the database tables (`*Table`): the schema alembic migrates to
+and autogenerate compares with. Rows are written and read by `stores/`, one module per family."""
 
 from __future__ import annotations
 
@@ -24,18 +25,18 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, MappedColumn, mapped_column
 
 __all__ = [
     "Base",
-    "Commit",
-    "CommitDailyStats",
-    "DeadLetter",
-    "Deployment",
-    "Incident",
-    "Repository",
-    "PullRequest",
-    "Issue",
-    "IssueStatusDuration",
-    "Sprint",
-    "MetricDaily",
-    "IngestedEvent",
+    "CommitsTable",
+    "CommitsDailyStatsTable",
+    "DeadLettersTable",
+    "DeploymentsTable",
+    "IncidentsTable",
+    "RepositoriesTable",
+    "PullRequestsTable",
+    "IssuesTable",
+    "IssueStatusDurationsTable",
+    "SprintsTable",
+    "MetricsDailyTable",
+    "IngestedEventsTable",
     "TIMESCALE_MANAGED",
 ]
 
@@ -48,7 +49,7 @@ class Base(DeclarativeBase):
     pass
 
 
-class Commit(Base):
+class CommitsTable(Base):
     """One commit; hypertable on committed_at (2 years retention, compressed after 90 days)."""
 
     __tablename__ = "commits"
@@ -69,7 +70,7 @@ class Commit(Base):
     )
 
 
-class CommitDailyStats(Base):
+class CommitsDailyStatsTable(Base):
     """Commits per repository per UTC day (seed 000's continuous aggregate)."""
 
     __tablename__ = "commits_daily_stats"
@@ -81,7 +82,7 @@ class CommitDailyStats(Base):
     total_deletions: Mapped[int | None] = mapped_column(BigInteger)
 
 
-class DeadLetter(Base):
+class DeadLettersTable(Base):
     """A message no agent could process, kept exactly with its error and coordinates."""
 
     __tablename__ = "dead_letters"
@@ -107,7 +108,7 @@ class DeadLetter(Base):
     replay_count: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
 
 
-class Deployment(Base):
+class DeploymentsTable(Base):
     """One deployment (latest event by finished_at), all environments and statuses."""
 
     __tablename__ = "deployments"
@@ -125,7 +126,7 @@ class Deployment(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
 
 
-class Incident(Base):
+class IncidentsTable(Base):
     """One incident, its fields merged from its events (latest non-null value wins)."""
 
     __tablename__ = "incidents"
@@ -146,7 +147,7 @@ def _updated_at() -> MappedColumn[datetime]:
     return mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
 
 
-class Repository(Base):
+class RepositoriesTable(Base):
     """One repository: its latest ``repository_updated`` (team, default branch, ...)."""
 
     __tablename__ = "repositories"
@@ -163,7 +164,7 @@ class Repository(Base):
     updated_at: Mapped[datetime] = _updated_at()
 
 
-class PullRequest(Base):
+class PullRequestsTable(Base):
     """One pull request with its review timeline and stage durations in hours; hypertable on
     created_at (2 years retention, compressed after 90 days)."""
 
@@ -200,7 +201,7 @@ class PullRequest(Base):
     updated_at: Mapped[datetime] = _updated_at()
 
 
-class Issue(Base):
+class IssuesTable(Base):
     """One Jira issue's latest snapshot and cycle time; hypertable on created_at (5 years
     retention, compressed after 180 days)."""
 
@@ -226,7 +227,7 @@ class Issue(Base):
     updated_at: Mapped[datetime] = _updated_at()
 
 
-class IssueStatusDuration(Base):
+class IssueStatusDurationsTable(Base):
     """Seconds an issue spent in one status (a status re-entered adds up)."""
 
     __tablename__ = "issue_status_durations"
@@ -239,7 +240,7 @@ class IssueStatusDuration(Base):
     updated_at: Mapped[datetime] = _updated_at()
 
 
-class Sprint(Base):
+class SprintsTable(Base):
     """One sprint with its committed and completed points, completion rate and velocity."""
 
     __tablename__ = "sprints"
@@ -258,7 +259,7 @@ class Sprint(Base):
     updated_at: Mapped[datetime] = _updated_at()
 
 
-class MetricDaily(Base):
+class MetricsDailyTable(Base):
     """One additive metric of one repository or team on one UTC day (tables.daily_metrics);
     hypertable on metric_date."""
 
@@ -276,7 +277,7 @@ class MetricDaily(Base):
     updated_at: Mapped[datetime] = _updated_at()
 
 
-class IngestedEvent(Base):
+class IngestedEventsTable(Base):
     """A validated generic event (seed 002 IngestEvent, agents/ingest.py); hypertable on
     timestamp. Immutable once stored: the first delivery of an (id, timestamp) wins."""
 

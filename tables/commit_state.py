@@ -1,4 +1,5 @@
-"""Commits per (repository, UTC day): the state behind `commits_daily_stats`.
+"""Commits: one commit as the metrics see it (``Commit``, merged from its copies), and the
+commits per (repository, UTC day), the state behind `commits_daily_stats`.
 
 A day bucket maps each commit version, ``"<sha> <committed_at µs>"`` (the database's
 natural key within the bucket), to its numbers. Merging a version is commutative and
@@ -13,10 +14,15 @@ small (ids and numbers of one day's commits).
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 __all__ = [
+    "Commit",
+    "CommitKey",
+    "collapse_commits",
+    "merge_commit",
     "CommitVersion",
     "DailyTotals",
     "RunningTotals",
@@ -28,6 +34,52 @@ __all__ = [
 ]
 
 CommitDay = dict[str, list[Any]]
+CommitKey = tuple[str, str]  # (repository_id, sha)
+
+
+@dataclass(frozen=True, slots=True)
+class Commit:
+    repository_id: str
+    sha: str
+    committed_at: int  # data.committed_at, else the envelope timestamp (edge rule 13)
+    pull_request_number: int | None = None
+
+    @property
+    def key(self) -> CommitKey:
+        return self.repository_id, self.sha
+
+    def to_record(self) -> dict[str, Any]:
+        """The JSON-ready table value."""
+        return asdict(self)
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> Commit:
+        """The commit stored as ``record`` by to_record."""
+        return cls(**record)
+
+
+def merge_commit(current: Commit | None, incoming: Commit) -> Commit:
+    """One commit from two copies: the earliest time, the smallest known PR number."""
+    if current is None:
+        return incoming
+    if current.key != incoming.key:
+        raise ValueError(f"cannot merge commit {incoming.key} into {current.key}")
+    numbers = [n for n in (current.pull_request_number, incoming.pull_request_number) if n is not None]
+    return Commit(
+        current.repository_id,
+        current.sha,
+        min(current.committed_at, incoming.committed_at),
+        min(numbers) if numbers else None,
+    )
+
+
+
+def collapse_commits(commits: Iterable[Commit]) -> dict[CommitKey, Commit]:
+    """One merged commit per identity."""
+    merged: dict[CommitKey, Commit] = {}
+    for commit in commits:
+        merged[commit.key] = merge_commit(merged.get(commit.key), commit)
+    return merged
 
 
 @dataclass(frozen=True, slots=True)

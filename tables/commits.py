@@ -10,8 +10,8 @@ Both are written only from git.commits events of the repository's own partition.
 
 from __future__ import annotations
 
+from tables.commit_state import Commit
 from tables.day_index import CARRIED, days_in
-from tables.deployment_state import Commit
 from tables.keys import compose_key
 from tables.table import keyed_table
 

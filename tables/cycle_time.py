@@ -20,11 +20,10 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from tables.commit_state import Commit, collapse_commits
 from tables.deployment_state import (
     DEFAULT_PRODUCTION_ENVIRONMENTS,
-    Commit,
     Deployment,
-    collapse_commits,
     ship_known_commits,
     shipped_at,
 )

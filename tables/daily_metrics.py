@@ -24,12 +24,11 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable
 from datetime import date
 
+from tables.commit_state import Commit, collapse_commits
 from tables.cycle_time import STAGES, stage_durations, timelines
 from tables.deployment_state import (
     DEFAULT_PRODUCTION_ENVIRONMENTS,
-    Commit,
     Deployment,
-    collapse_commits,
     collapse_deployments,
     lead_times,
     ship_known_commits,

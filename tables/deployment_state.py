@@ -1,4 +1,4 @@
-"""Commits, deployments, and which commits each deployment ships (lead time for changes).
+"""Deployments, and which commits each deployment ships (lead time for changes).
 
 Times are integer microseconds since the epoch, UTC (tables.instants); lead times are
 seconds, as tables.stats expects.
@@ -23,17 +23,15 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from tables.commit_state import Commit, CommitKey
+
 __all__ = [
-    "Commit",
-    "CommitKey",
     "DEFAULT_PRODUCTION_ENVIRONMENTS",
     "Deployment",
     "DeploymentKey",
     "Shipment",
-    "collapse_commits",
     "collapse_deployments",
     "lead_times",
-    "merge_commit",
     "merge_deployment",
     "ship_known_commits",
     "shipped_at",
@@ -42,44 +40,7 @@ __all__ = [
 DEFAULT_PRODUCTION_ENVIRONMENTS: frozenset[str] = frozenset({"production"})
 MICROS_PER_SECOND = 1_000_000
 
-CommitKey = tuple[str, str]  # (repository_id, sha)
 DeploymentKey = tuple[str, str]  # (repository_id, deployment id)
-
-
-@dataclass(frozen=True, slots=True)
-class Commit:
-    repository_id: str
-    sha: str
-    committed_at: int  # data.committed_at, else the envelope timestamp (edge rule 13)
-    pull_request_number: int | None = None
-
-    @property
-    def key(self) -> CommitKey:
-        return self.repository_id, self.sha
-
-    def to_record(self) -> dict[str, Any]:
-        """The JSON-ready table value."""
-        return asdict(self)
-
-    @classmethod
-    def from_record(cls, record: Mapping[str, Any]) -> Commit:
-        """The commit stored as ``record`` by to_record."""
-        return cls(**record)
-
-
-def merge_commit(current: Commit | None, incoming: Commit) -> Commit:
-    """One commit from two copies: the earliest time, the smallest known PR number."""
-    if current is None:
-        return incoming
-    if current.key != incoming.key:
-        raise ValueError(f"cannot merge commit {incoming.key} into {current.key}")
-    numbers = [n for n in (current.pull_request_number, incoming.pull_request_number) if n is not None]
-    return Commit(
-        current.repository_id,
-        current.sha,
-        min(current.committed_at, incoming.committed_at),
-        min(numbers) if numbers else None,
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,14 +90,6 @@ def merge_deployment(current: Deployment | None, incoming: Deployment) -> Deploy
     if current.key != incoming.key:
         raise ValueError(f"cannot merge deployment {incoming.key} into {current.key}")
     return max(current, incoming, key=_precedence)
-
-
-def collapse_commits(commits: Iterable[Commit]) -> dict[CommitKey, Commit]:
-    """One merged commit per identity."""
-    merged: dict[CommitKey, Commit] = {}
-    for commit in commits:
-        merged[commit.key] = merge_commit(merged.get(commit.key), commit)
-    return merged
 
 
 def collapse_deployments(deployments: Iterable[Deployment]) -> dict[DeploymentKey, Deployment]:

@@ -13,11 +13,10 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from typing import Any, Literal
 
+from tables.commit_state import Commit, collapse_commits
 from tables.deployment_state import (
     DEFAULT_PRODUCTION_ENVIRONMENTS,
-    Commit,
     Deployment,
-    collapse_commits,
     collapse_deployments,
     lead_times,
     ship_known_commits,

@@ -6,7 +6,7 @@
   pull requests with an event on that day, and each repository's span of days: a
   repository's pull requests are found without scanning the table, and no value grows with
   its history;
-- ``repositories``: repository_id -> the winning RepositorySnapshot record (team, branch).
+- ``repositories``: repository_id -> the winning Repository record (team, branch).
 All are written only from events of the repository's own partition (git.pull_requests and
 git.repositories are co-partitioned with git.commits and cicd.deployments).
 """
@@ -19,8 +19,8 @@ from typing import Any
 from tables.day_index import DayIndex
 from tables.entity_index import entity_days, entity_spans
 from tables.keys import compose_key
-from tables.pull_request_state import PullRequest, PullRequestEvent, PullRequestState, merge_pull_request
-from tables.repository_state import RepositorySnapshot, merge_repository
+from tables.pull_request_state import PullRequest, PullRequestChange, PullRequestState, merge_pull_request
+from tables.repository_state import Repository, merge_repository
 from tables.table import keyed_table
 
 __all__ = [
@@ -28,8 +28,8 @@ __all__ = [
     "pull_request_index",
     "repositories",
     "pull_request_key",
-    "merge_pull_request_events",
-    "merge_repository_events",
+    "merge_pull_request_changes",
+    "merge_repository_changes",
     "pull_requests_of",
 ]
 
@@ -42,8 +42,8 @@ def pull_request_key(repository_id: str, number: int) -> str:
     return compose_key(repository_id, str(number))
 
 
-def merge_pull_request_events(
-    current: Mapping[str, Any] | None, incoming: Iterable[PullRequestEvent]
+def merge_pull_request_changes(
+    current: Mapping[str, Any] | None, incoming: Iterable[PullRequestChange]
 ) -> tuple[dict[str, Any], bool]:
     """``current`` (a table value or None) with ``incoming`` merged; and whether it changed."""
     before = PullRequestState.from_record(current) if current is not None else None
@@ -55,11 +55,11 @@ def merge_pull_request_events(
     return after.to_record(), after != before
 
 
-def merge_repository_events(
-    current: Mapping[str, Any] | None, incoming: Iterable[RepositorySnapshot]
+def merge_repository_changes(
+    current: Mapping[str, Any] | None, incoming: Iterable[Repository]
 ) -> tuple[dict[str, Any], bool]:
     """``current`` (a table value or None) with ``incoming`` merged; and whether it changed."""
-    before = RepositorySnapshot.from_record(current) if current is not None else None
+    before = Repository.from_record(current) if current is not None else None
     after = before
     for snapshot in incoming:
         after = merge_repository(after, snapshot)

@@ -27,12 +27,12 @@ from tables.deployment_state import (
     DeploymentKey,
     collapse_deployments,
 )
-from tables.issue_state import IssueSnapshot
+from tables.issue_state import Issue
 from tables.versioned_fields import Versions, latest_values, merge_values, versions_from_record
 
 __all__ = [
     "Incident",
-    "IncidentEvent",
+    "IncidentChange",
     "IncidentKey",
     "IncidentState",
     "attribute_incidents",
@@ -71,7 +71,7 @@ class Incident:
 
 
 @dataclass(frozen=True, slots=True)
-class IncidentEvent:
+class IncidentChange:
     """One ``incident_opened``/``incident_resolved`` event; None where a field is absent."""
 
     repository_id: str
@@ -112,7 +112,7 @@ class IncidentState:
         return cls(record["repository_id"], record["id"], versions_from_record(record["versions"]))
 
 
-def merge_incident(state: IncidentState | None, event: IncidentEvent) -> IncidentState:
+def merge_incident(state: IncidentState | None, event: IncidentChange) -> IncidentState:
     """``state`` with ``event`` merged in, field by field (latest non-null wins)."""
     if state is None:
         state = IncidentState(event.repository_id, event.id)
@@ -122,7 +122,7 @@ def merge_incident(state: IncidentState | None, event: IncidentEvent) -> Inciden
     return IncidentState(state.repository_id, state.id, merge_values(state.versions, event.timestamp, values))
 
 
-def incident_from_issue(issue: IssueSnapshot) -> Incident | None:
+def incident_from_issue(issue: Issue) -> Incident | None:
     """The incident a Jira issue stands for: type ``Incident`` with a ``repository_id``."""
     if issue.issue_type != "Incident" or issue.repository_id is None:
         return None

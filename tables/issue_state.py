@@ -18,7 +18,7 @@ from typing import Any
 from tables.instants import from_micros
 
 __all__ = [
-    "IssueSnapshot",
+    "Issue",
     "IssueState",
     "Transition",
     "cycle_time_days",
@@ -45,7 +45,7 @@ _REPORTED = (
 
 
 @dataclass(frozen=True, slots=True)
-class IssueSnapshot:
+class Issue:
     """One ``issue_created``/``issue_updated`` event's fields; None where absent."""
 
     key: str
@@ -74,7 +74,7 @@ class IssueState:
     """The table value: the winning snapshot (None until one arrives) and the transitions."""
 
     key: str
-    snapshot: IssueSnapshot | None = None
+    snapshot: Issue | None = None
     transitions: tuple[Transition, ...] = ()  # sorted by (transitioned_at, to_status)
 
     def to_record(self) -> dict[str, Any]:
@@ -87,12 +87,12 @@ class IssueState:
         snapshot = record.get("snapshot")
         return cls(
             record["key"],
-            IssueSnapshot(**snapshot) if snapshot is not None else None,
+            Issue(**snapshot) if snapshot is not None else None,
             tuple(Transition(**t) for t in record.get("transitions", ())),
         )
 
 
-def merge_snapshot(state: IssueState | None, snapshot: IssueSnapshot) -> IssueState:
+def merge_snapshot(state: IssueState | None, snapshot: Issue) -> IssueState:
     """``state`` with ``snapshot`` merged in: the latest by envelope timestamp wins."""
     state = _checked(state, snapshot.key)
     current = state.snapshot
@@ -123,7 +123,7 @@ def _checked(state: IssueState | None, key: str) -> IssueState:
     return state
 
 
-def cycle_time_days(snapshot: IssueSnapshot | None) -> float | None:
+def cycle_time_days(snapshot: Issue | None) -> float | None:
     """``resolved - created`` in days, rounded to 2 decimals; None while unresolved."""
     if snapshot is None or snapshot.created is None or snapshot.resolved is None:
         return None

@@ -16,9 +16,9 @@ from typing import Any
 
 from tables.day_index import DayIndex
 from tables.entity_index import entity_days, entity_spans
-from tables.issue_state import IssueSnapshot, IssueState, Transition, merge_snapshot, merge_transition
+from tables.issue_state import Issue, IssueState, Transition, merge_snapshot, merge_transition
 from tables.keys import compose_key
-from tables.sprint_state import Sprint, SprintEvent, SprintState, merge_sprint
+from tables.sprint_state import Sprint, SprintChange, SprintState, merge_sprint
 from tables.table import keyed_table
 
 __all__ = [
@@ -28,8 +28,8 @@ __all__ = [
     "sprint_index",
     "sprint_key",
     "IssueChange",
-    "merge_issue_events",
-    "merge_sprint_events",
+    "merge_issue_changes",
+    "merge_sprint_changes",
     "issues_of",
     "sprints_of",
 ]
@@ -39,17 +39,17 @@ sprints = keyed_table("sprints", help="sprint state per (project, id)")
 issue_index = DayIndex(entity_days, entity_spans, "issue")
 sprint_index = DayIndex(entity_days, entity_spans, "sprint")
 
-IssueChange = IssueSnapshot | Transition
+IssueChange = Issue | Transition
 
 
-def merge_issue_events(
+def merge_issue_changes(
     key: str, current: Mapping[str, Any] | None, incoming: Iterable[IssueChange]
 ) -> tuple[dict[str, Any], bool]:
     """Issue ``key``'s table value with snapshots and transitions merged; and whether it changed."""
     before = IssueState.from_record(current) if current is not None else None
     after = before if before is not None else IssueState(key)
     for change in incoming:
-        if isinstance(change, IssueSnapshot):
+        if isinstance(change, Issue):
             after = merge_snapshot(after, change)
         else:
             after = merge_transition(after, key, change)
@@ -60,8 +60,8 @@ def sprint_key(project_key: str, sprint_id: str) -> str:
     return compose_key(project_key, sprint_id)
 
 
-def merge_sprint_events(
-    current: Mapping[str, Any] | None, incoming: Iterable[SprintEvent]
+def merge_sprint_changes(
+    current: Mapping[str, Any] | None, incoming: Iterable[SprintChange]
 ) -> tuple[SprintState, bool]:
     """One sprint's table value (or None) with ``incoming`` merged; and whether it changed."""
     before = SprintState.from_record(current) if current is not None else None

@@ -20,7 +20,7 @@ from tables.versioned_fields import Versions, latest_values, merge_values, versi
 
 __all__ = [
     "PullRequest",
-    "PullRequestEvent",
+    "PullRequestChange",
     "PullRequestKey",
     "PullRequestState",
     "Review",
@@ -60,7 +60,7 @@ def _review_order(review: Review) -> tuple[bool, int, bool, str, bool, str]:
 
 
 @dataclass(frozen=True, slots=True)
-class PullRequestEvent:
+class PullRequestChange:
     """One ``pull_request_*`` event; None (or empty) where a field is absent."""
 
     repository_id: str
@@ -170,7 +170,7 @@ def _union_reviews(current: Iterable[Review], incoming: Iterable[Review]) -> tup
     return tuple(sorted({*current, *incoming}, key=_review_order))
 
 
-def merge_pull_request(state: PullRequestState | None, event: PullRequestEvent) -> PullRequestState:
+def merge_pull_request(state: PullRequestState | None, event: PullRequestChange) -> PullRequestState:
     """``state`` with ``event`` merged in: fields latest non-null, shas and reviews as sets."""
     if state is None:
         state = PullRequestState(event.repository_id, event.number)

@@ -13,13 +13,13 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-__all__ = ["UNASSIGNED", "RepositorySnapshot", "merge_repository", "team_of"]
+__all__ = ["UNASSIGNED", "Repository", "merge_repository", "team_of"]
 
 UNASSIGNED = "unassigned"
 
 
 @dataclass(frozen=True, slots=True)
-class RepositorySnapshot:
+class Repository:
     """One ``repository_updated`` event (the table value is the winning one)."""
 
     repository_id: str
@@ -36,12 +36,12 @@ class RepositorySnapshot:
         return asdict(self)
 
     @classmethod
-    def from_record(cls, record: Mapping[str, Any]) -> RepositorySnapshot:
+    def from_record(cls, record: Mapping[str, Any]) -> Repository:
         """The snapshot stored as ``record`` by to_record."""
         return cls(**record)
 
 
-def merge_repository(current: RepositorySnapshot | None, incoming: RepositorySnapshot) -> RepositorySnapshot:
+def merge_repository(current: Repository | None, incoming: Repository) -> Repository:
     """The snapshot that wins: the latest timestamp, then the larger canonical form."""
     if current is None:
         return incoming
@@ -50,6 +50,6 @@ def merge_repository(current: RepositorySnapshot | None, incoming: RepositorySna
     return max(current, incoming, key=lambda s: (s.timestamp, repr(s)))
 
 
-def team_of(snapshot: RepositorySnapshot | None) -> str:
+def team_of(snapshot: Repository | None) -> str:
     """The repository's team, ``unassigned`` when unknown."""
     return snapshot.team if snapshot is not None and snapshot.team else UNASSIGNED

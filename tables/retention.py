@@ -32,8 +32,9 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+from tables.commit_state import Commit, collapse_commits
 from tables.cycle_time import timelines
-from tables.deployment_state import Commit, Deployment, collapse_commits, ship_known_commits
+from tables.deployment_state import Deployment, ship_known_commits
 from tables.incident_state import Incident
 from tables.instants import to_micros
 from tables.pull_request_state import PullRequest

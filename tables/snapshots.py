@@ -11,10 +11,11 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
+from tables.cicd import deployment_index, deployments_of, incident_index, incidents_of
+from tables.commit_state import Commit
 from tables.commits import commit_spans, repository_commits
 from tables.cycle_time import cycle_time_snapshot
-from tables.delivery import deployment_index, deployments_of, incident_index, incidents_of
-from tables.deployment_state import Commit, Deployment
+from tables.deployment_state import Deployment
 from tables.dora import dora_snapshot
 from tables.git_activity import pull_request_index, pull_requests_of
 from tables.incident_state import Incident

@@ -21,12 +21,12 @@ from math import fsum
 from typing import Any
 
 from tables.instants import from_micros
-from tables.issue_state import IssueSnapshot
+from tables.issue_state import Issue
 from tables.versioned_fields import Versions, latest_values, merge_values, versions_from_record
 
 __all__ = [
     "Sprint",
-    "SprintEvent",
+    "SprintChange",
     "SprintMetrics",
     "SprintState",
     "merge_sprint",
@@ -67,7 +67,7 @@ class Sprint:
 
 
 @dataclass(frozen=True, slots=True)
-class SprintEvent:
+class SprintChange:
     """One ``sprint_started``/``sprint_closed`` event; None where a field is absent."""
 
     project_key: str
@@ -105,7 +105,7 @@ class SprintState:
         return cls(record["project_key"], record["id"], versions_from_record(record["versions"]))
 
 
-def merge_sprint(state: SprintState | None, event: SprintEvent) -> SprintState:
+def merge_sprint(state: SprintState | None, event: SprintChange) -> SprintState:
     """``state`` with ``event`` merged in, field by field (latest non-null wins)."""
     if state is None:
         state = SprintState(event.project_key, event.id)
@@ -143,7 +143,7 @@ def _iso(moment: int | None) -> str | None:
     return from_micros(moment).isoformat() if moment is not None else None
 
 
-def _completed_points(sprint: Sprint, issues: Iterable[IssueSnapshot]) -> float | None:
+def _completed_points(sprint: Sprint, issues: Iterable[Issue]) -> float | None:
     if sprint.completed_points is not None:
         return sprint.completed_points
     if sprint.complete_date is None:
@@ -156,7 +156,7 @@ def _completed_points(sprint: Sprint, issues: Iterable[IssueSnapshot]) -> float 
     )
 
 
-def sprint_metrics(sprint: Sprint, issues: Iterable[IssueSnapshot]) -> SprintMetrics:
+def sprint_metrics(sprint: Sprint, issues: Iterable[Issue]) -> SprintMetrics:
     """Completed points, completion rate and velocity of ``sprint`` (None unless closed)."""
     if not sprint.closed:
         return SprintMetrics(sprint, None, None, None)
@@ -177,9 +177,9 @@ def velocity_trend(metrics: Iterable[SprintMetrics]) -> float | None:
     return fsum(velocities) / len(velocities) if velocities else None
 
 
-def sprints_report(sprints: Iterable[Sprint], issues: Iterable[IssueSnapshot]) -> dict[str, Any]:
+def sprints_report(sprints: Iterable[Sprint], issues: Iterable[Issue]) -> dict[str, Any]:
     """The ``GET /sprints/{project_key}`` answer (less the key): sprints and ``velocity_trend``."""
-    by_sprint: dict[str | None, list[IssueSnapshot]] = defaultdict(list)
+    by_sprint: dict[str | None, list[Issue]] = defaultdict(list)
     for issue in issues:
         by_sprint[issue.sprint_id].append(issue)
     ordered = sorted(sprints, key=lambda s: (s.start_date is None, s.start_date or 0, s.id))

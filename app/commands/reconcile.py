@@ -53,7 +53,7 @@ from app.commands.resend import (
 )
 from app.logging import get_logger
 from app.main import app, settings
-from models.events import CommitEvent
+from models.commits import CommitMessage
 from runtime.partitioner import partition_of
 
 __all__ = ["reconcile"]
@@ -152,7 +152,7 @@ class Checker:
 
 def commit_bucket(value: bytes | None) -> Bucket | None:
     """The (repository, day) a git.commits message counts in, as the worker parses it."""
-    parsed = parse_message(value or b"", CommitEvent, settings.validation_mode)
+    parsed = parse_message(value or b"", CommitMessage, settings.validation_mode)
     if isinstance(parsed, Rejection):
         return None
     return parsed.event.repository_id, parsed.event.committed_at.astimezone(UTC).date()

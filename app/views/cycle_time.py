@@ -1,5 +1,5 @@
 """Pull-request cycle time over HTTP: per repository from the owner's live tables, per team
-from the database (app.entity_store explains why)."""
+from the database (stores.teams explains why)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """DORA metrics over HTTP: per repository from the owner's live tables, per team from the
-database (app.entity_store explains why)."""
+database (stores.teams explains why)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from app.main import app
 from app.routing import routed_by_source_key
 from app.topics import cicd_deployments
 from app.views.windowed import repository_answer, team_answer
-from tables.delivery import deployment_index, incident_index
+from tables.cicd import deployment_index, incident_index
 from tables.snapshots import dora_answer
 
 

@@ -1,6 +1,6 @@
 """POST /validate, POST /ingest and GET /openapi.json (seed 002's ingestion API).
 
-/ingest produces each accepted event to events.ingest (Avro, latest IngestEvent version,
+/ingest produces each accepted event to events.ingest (Avro, latest IngestMessage version,
 keyed by id), one record batch per partition (runtime.keyed_batches), and awaits the broker's
 acknowledgements of the whole request together before answering: 202 means the broker has
 the event. The rules (keys, bodies, answers) are in app.ingest_api; this module only wires

@@ -15,7 +15,6 @@ from typing import Any
 
 from faust.web import Request, Response, View
 
-from app.entity_store import read_repository, read_team
 from app.logging import get_logger
 from app.main import settings
 from app.resources import read_database
@@ -23,6 +22,7 @@ from app.routing import unavailable_answer
 from app.views.params import BadParameter, check_identifier, window_and_end
 from runtime.event_context import reading_partition
 from runtime.partitioner import partition_of
+from stores.teams import read_repository, read_team
 from tables.instants import utc_day
 from tables.snapshots import load_repository, retained_since
 from tables.windows import Window
@@ -95,7 +95,7 @@ async def repository_answer(
 async def team_answer(
     view: View, request: Request, team: str, answer: Answer, *, with_pull_requests: bool
 ) -> Response:
-    """A team's repositories pooled, from the database (app.entity_store explains why)."""
+    """A team's repositories pooled, from the database (stores.teams explains why)."""
     try:
         window_days, end = window_and_end(request)
         check_identifier(team, "team")

@@ -11,7 +11,7 @@ from typing import Any
 
 from faust.serializers import codecs
 
-from tests.agents.test_sei_agents import Agents, agents, envelope, fetch, sent  # noqa: F401 (fixtures)
+from tests.agents.test_entity_agents import Agents, agents, envelope, fetch, sent  # noqa: F401 (fixtures)
 
 # The largest changelog record any table may write, whatever the history.
 RECORD_LIMIT = 64 * 1024

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from devtools.sei_sample import generate_sei_history
-from tests.agents.test_sei_agents import Agents, agents, fetch, sent  # noqa: F401 (fixtures)
-from tests.sei_truth import truth_of
+from devtools.org_history import generate_sei_history
+from tests.agents.test_entity_agents import Agents, agents, fetch, sent  # noqa: F401 (fixtures)
+from tests.org_truth import truth_of
 
 END = datetime(2025, 10, 31, tzinfo=UTC)
 TOPICS = (
@@ -73,7 +73,7 @@ async def test_ageing_keeps_answers_inside_retention_and_the_database_whole(
 ) -> None:
     from agents.projection import Due, projection
     from app.views.windowed import repository_answer
-    from tables.delivery import deployment_index, deployments
+    from tables.cicd import deployment_index, deployments
     from tables.instants import to_micros
     from tables.snapshots import cycle_time_answer, dora_answer, load_repository, retained_since
 

@@ -11,8 +11,8 @@ from devtools.kafka_io import produce
 from devtools.localstack import LocalStack
 from devtools.sample_data import generate_commit_stream
 from devtools.worker_process import WorkerProcess
+from tests.integration.commit_truth import commit_truth, daily_from_view
 from tests.integration.conftest import consumed, wait_consumed
-from tests.integration.truth import commit_truth, daily_from_view
 
 pytestmark = pytest.mark.integration
 

@@ -25,7 +25,7 @@ from devtools import demo_report as report
 from devtools.demo import dora_table, plan
 from devtools.localstack import DEFAULT_DATABASE_URL
 from tables.instants import to_micros
-from tests.sei_truth import truth_of
+from tests.org_truth import truth_of
 
 pytestmark = pytest.mark.integration
 

@@ -17,7 +17,7 @@ import pytest
 
 from devtools.kafka_io import produce
 from devtools.localstack import LocalStack, free_port
-from devtools.sei_sample import generate_sei_history
+from devtools.org_history import generate_sei_history
 from devtools.worker_process import WorkerProcess
 from tests.integration.conftest import isolated_env, new_worker, temporary_database, wait_for
 

@@ -28,8 +28,8 @@ from devtools.localstack import LocalStack
 from devtools.sample_data import generate_commit_stream
 from devtools.worker_process import WorkerProcess, get_answer
 from runtime.transport import KafkaTransport, TansuTransport, resolve_end_offsets, set_fetch_limits
+from tests.integration.commit_truth import commit_truth, is_settling, live_daily
 from tests.integration.conftest import isolated_env, new_worker, temporary_database, wait_for
-from tests.integration.truth import commit_truth, is_settling, live_daily
 
 pytestmark = pytest.mark.integration
 

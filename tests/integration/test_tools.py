@@ -21,8 +21,8 @@ from devtools.localstack import LocalStack
 from devtools.worker_process import WorkerProcess
 from models.dead_letter import REPLAY_HEADER
 from tests.dead_letter_bytes import decode_original
+from tests.integration.commit_truth import commit_truth, daily_from_view
 from tests.integration.conftest import consumed, wait_consumed, wait_for
-from tests.integration.truth import commit_truth, daily_from_view
 
 pytestmark = pytest.mark.integration
 

@@ -28,7 +28,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from devtools.kafka_io import create_topics, produce
 from devtools.localstack import Broker, LocalStack, start_broker
-from devtools.sei_sample import SeiHistory, generate_sei_history
+from devtools.org_history import SeiHistory, generate_sei_history
 from devtools.worker_process import WorkerProcess, get_answer
 from tests.integration.conftest import isolated_env, new_worker, temporary_database, wait_for
 

@@ -143,21 +143,21 @@ def accepted(message: Message) -> bool:
     refusal, as the agents' guard makes it)."""
     from agents.ingest_intake import row_from_message
     from agents.intake import Parsed, key_mismatch, parse_message
-    from models.cicd_events import DeploymentEvent, IncidentEventModel
-    from models.events import CommitEvent
-    from models.git_events import PullRequestEventModel, RepositoryEvent
+    from models.cicd import DeploymentMessage, IncidentMessage
+    from models.commits import CommitMessage
+    from models.git_activity import PullRequestMessage, RepositoryMessage
     from models.ingest_wire import ingest_codec
-    from models.jira_events import IssueEvent, SprintEvent
+    from models.jira import IssueMessage, SprintMessage
     from models.quality import QualityPolicy
 
     models: dict[str, Any] = {
-        "git.commits": CommitEvent,
-        "git.pull_requests": PullRequestEventModel,
-        "git.repositories": RepositoryEvent,
-        "jira.issues": IssueEvent,
-        "jira.sprints": SprintEvent,
-        "cicd.deployments": DeploymentEvent,
-        "ops.incidents": IncidentEventModel,
+        "git.commits": CommitMessage,
+        "git.pull_requests": PullRequestMessage,
+        "git.repositories": RepositoryMessage,
+        "jira.issues": IssueMessage,
+        "jira.sprints": SprintMessage,
+        "cicd.deployments": DeploymentMessage,
+        "ops.incidents": IncidentMessage,
     }
     try:
         if message.topic == "events.ingest":

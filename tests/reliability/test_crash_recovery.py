@@ -16,8 +16,8 @@ import pytest
 from devtools.kafka_io import produce
 from devtools.localstack import LocalStack
 from devtools.sample_data import generate_commit_stream
+from tests.integration.commit_truth import commit_truth, live_daily
 from tests.integration.conftest import wait_for
-from tests.integration.truth import commit_truth, live_daily
 from tests.reliability.conftest import fault_env, new_worker, query
 
 pytestmark = pytest.mark.integration

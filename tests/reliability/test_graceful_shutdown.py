@@ -22,8 +22,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from devtools.kafka_io import create_topics
 from devtools.localstack import Broker, LocalStack
 from devtools.sample_data import generate_commit_stream
+from tests.integration.commit_truth import commit_truth
 from tests.integration.conftest import wait_for
-from tests.integration.truth import commit_truth
 from tests.reliability.conftest import fault_env, new_worker, query
 from tests.reliability.test_bad_input import send_all
 

@@ -14,8 +14,8 @@ from aiokafka import AIOKafkaConsumer
 from devtools.kafka_io import create_topics, produce
 from devtools.localstack import Broker, LocalStack, fresh_database, start_broker
 from devtools.sample_data import generate_commit_stream
+from tests.integration.commit_truth import commit_truth
 from tests.integration.conftest import wait_for
-from tests.integration.truth import commit_truth
 from tests.reliability.conftest import PrivatePostgres, PrivateRedis, fault_env, new_worker, query
 
 pytestmark = pytest.mark.integration

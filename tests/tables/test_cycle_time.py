@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tables.commit_state import Commit
 from tables.cycle_time import (
     OpenPullRequest,
     StageDurations,
@@ -14,11 +15,11 @@ from tables.cycle_time import (
     stage_durations,
     timelines,
 )
-from tables.deployment_state import Commit, Deployment
+from tables.deployment_state import Deployment
 from tables.instants import to_micros
 from tables.pull_request_state import (
     PullRequest,
-    PullRequestEvent,
+    PullRequestChange,
     PullRequestState,
     Review,
     merge_pull_request,
@@ -236,7 +237,7 @@ def test_cycle_time_snapshot_empty_window_stages_null() -> None:
 
 DAY = 86_400_000_000
 pr_events = st.builds(
-    PullRequestEvent,
+    PullRequestChange,
     repository_id=st.just("r1"),
     number=st.integers(1, 3),
     timestamp=st.integers(0, 5),
@@ -273,7 +274,7 @@ deployment_events = st.builds(
 )
 
 
-def pull_requests_of(events: list[PullRequestEvent]) -> list[PullRequest]:
+def pull_requests_of(events: list[PullRequestChange]) -> list[PullRequest]:
     states: dict[tuple[str, int], PullRequestState] = {}
     for event in events:
         key = (event.repository_id, event.number)
@@ -289,9 +290,9 @@ def pull_requests_of(events: list[PullRequestEvent]) -> list[PullRequest]:
     st.randoms(use_true_random=False),
 )
 def test_cycle_time_snapshot_any_order_and_duplicates_same_answer(
-    events: list[PullRequestEvent], commits: list[Commit], deployments: list[Deployment], rng: object
+    events: list[PullRequestChange], commits: list[Commit], deployments: list[Deployment], rng: object
 ) -> None:
-    def answer(prs: list[PullRequestEvent], cs: list[Commit], ds: list[Deployment]) -> object:
+    def answer(prs: list[PullRequestChange], cs: list[Commit], ds: list[Deployment]) -> object:
         return cycle_time_snapshot(pull_requests_of(prs), cs, ds, end=8 * DAY, window_days=7)
 
     replayed = (events + events[::2], commits + commits[::2], deployments + deployments[::2])

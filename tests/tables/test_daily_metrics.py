@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+from tables.commit_state import Commit
 from tables.daily_metrics import METRIC_NAMES, daily_metrics
-from tables.deployment_state import Commit, Deployment
+from tables.deployment_state import Deployment
 from tables.incident_state import Incident
 from tables.instants import to_micros
 from tables.pull_request_state import PullRequest

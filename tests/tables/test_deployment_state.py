@@ -8,14 +8,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tables.commit_state import Commit, collapse_commits, merge_commit
 from tables.deployment_state import (
-    Commit,
     Deployment,
     Shipment,
-    collapse_commits,
     collapse_deployments,
     lead_times,
-    merge_commit,
     merge_deployment,
     ship_known_commits,
     shipped_at,

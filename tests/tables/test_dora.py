@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tables.deployment_state import Commit, Deployment
+from tables.commit_state import Commit
+from tables.deployment_state import Deployment
 from tables.dora import (
     change_failure_band,
     deploy_days_median,
@@ -16,7 +17,7 @@ from tables.dora import (
     lead_time_band,
     restore_band,
 )
-from tables.incident_state import Incident, IncidentEvent, IncidentState, merge_incident
+from tables.incident_state import Incident, IncidentChange, IncidentState, merge_incident
 from tables.instants import to_micros
 from tables.windows import Window
 
@@ -333,7 +334,7 @@ commit_events = st.builds(
     committed_at=st.integers(0, 40 * DAY),
 )
 incident_events = st.builds(
-    IncidentEvent,
+    IncidentChange,
     repository_id=st.sampled_from(["r1", "r2"]),
     id=st.sampled_from(["i1", "i2", "i3"]),
     timestamp=st.integers(0, 5),
@@ -343,7 +344,7 @@ incident_events = st.builds(
 )
 
 
-def incidents_of(events: list[IncidentEvent]) -> list[Incident]:
+def incidents_of(events: list[IncidentChange]) -> list[Incident]:
     states: dict[tuple[str, str], IncidentState] = {}
     for event in events:
         key = (event.repository_id, event.id)
@@ -351,7 +352,7 @@ def incidents_of(events: list[IncidentEvent]) -> list[Incident]:
     return [state.view() for state in states.values()]
 
 
-def snapshot_of(deployments: list[Deployment], incidents: list[IncidentEvent], commits: list[Commit]) -> Any:
+def snapshot_of(deployments: list[Deployment], incidents: list[IncidentChange], commits: list[Commit]) -> Any:
     return dora_snapshot(deployments, incidents_of(incidents), commits, end=30 * DAY, window_days=30)
 
 
@@ -363,7 +364,7 @@ def snapshot_of(deployments: list[Deployment], incidents: list[IncidentEvent], c
     st.randoms(use_true_random=False),
 )
 def test_dora_snapshot_any_order_and_duplicates_same_answer(
-    deployments: list[Deployment], incidents: list[IncidentEvent], commits: list[Commit], rng: object
+    deployments: list[Deployment], incidents: list[IncidentChange], commits: list[Commit], rng: object
 ) -> None:
     replayed = [history + history[::2] for history in (deployments, incidents, commits)]
     for history in replayed:

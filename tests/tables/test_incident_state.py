@@ -10,14 +10,14 @@ from hypothesis import strategies as st
 from tables.deployment_state import Deployment
 from tables.incident_state import (
     Incident,
-    IncidentEvent,
+    IncidentChange,
     IncidentState,
     attribute_incidents,
     incident_from_issue,
     merge_incident,
 )
 from tables.instants import to_micros
-from tables.issue_state import IssueSnapshot
+from tables.issue_state import Issue
 
 
 def at(text: str) -> int:
@@ -34,7 +34,7 @@ def incident(
     return Incident(repository_id, ident, at(opened) if opened else None, None, deployment_id)
 
 
-def replay(events: list[IncidentEvent]) -> IncidentState | None:
+def replay(events: list[IncidentChange]) -> IncidentState | None:
     state: IncidentState | None = None
     for event in events:
         state = merge_incident(state, event)
@@ -42,10 +42,10 @@ def replay(events: list[IncidentEvent]) -> IncidentState | None:
 
 
 def test_merge_incident_opened_then_resolved_has_both_times() -> None:
-    opened = IncidentEvent(
+    opened = IncidentChange(
         "r1", "i1", at("2025-10-01T10:00Z"), opened_at=at("2025-10-01T10:00Z"), title="down"
     )
-    resolved = IncidentEvent("r1", "i1", at("2025-10-01T12:00Z"), resolved_at=at("2025-10-01T12:00Z"))
+    resolved = IncidentChange("r1", "i1", at("2025-10-01T12:00Z"), resolved_at=at("2025-10-01T12:00Z"))
     for order in ([opened, resolved], [resolved, opened], [resolved, opened, resolved]):
         state = replay(order)
         assert state is not None
@@ -55,8 +55,8 @@ def test_merge_incident_opened_then_resolved_has_both_times() -> None:
 
 
 def test_merge_incident_latest_non_null_wins_per_field() -> None:
-    first = IncidentEvent("r1", "i1", 10, opened_at=1, severity="sev2", deployment_id="d1")
-    second = IncidentEvent("r1", "i1", 20, severity="sev1", deployment_id=None)
+    first = IncidentChange("r1", "i1", 10, opened_at=1, severity="sev2", deployment_id="d1")
+    second = IncidentChange("r1", "i1", 20, severity="sev1", deployment_id=None)
     state = replay([second, first])
     assert state is not None
     view = state.view()
@@ -64,14 +64,14 @@ def test_merge_incident_latest_non_null_wins_per_field() -> None:
 
 
 def test_merge_incident_other_identity_raises() -> None:
-    state = merge_incident(None, IncidentEvent("r1", "i1", 1))
+    state = merge_incident(None, IncidentChange("r1", "i1", 1))
     with pytest.raises(ValueError, match="cannot merge incident"):
-        merge_incident(state, IncidentEvent("r2", "i1", 1))
+        merge_incident(state, IncidentChange("r2", "i1", 1))
 
 
 def test_incident_state_record_json_round_trip_equal() -> None:
     state = replay(
-        [IncidentEvent("r1", "i1", 10, opened_at=1, title="t"), IncidentEvent("r1", "i1", 20, resolved_at=5)]
+        [IncidentChange("r1", "i1", 10, opened_at=1, title="t"), IncidentChange("r1", "i1", 20, resolved_at=5)]
     )
     assert state is not None
     assert IncidentState.from_record(json.loads(json.dumps(state.to_record()))) == state
@@ -148,7 +148,7 @@ def test_attribute_incidents_redeployed_id_uses_latest_event() -> None:
 def test_incident_from_issue_needs_type_and_repository(
     issue_type: str, repository_id: str | None, expected: Incident | None
 ) -> None:
-    issue = IssueSnapshot(
+    issue = Issue(
         "OPS-1",
         5,
         summary="outage",
@@ -161,7 +161,7 @@ def test_incident_from_issue_needs_type_and_repository(
 
 
 incident_events = st.builds(
-    IncidentEvent,
+    IncidentChange,
     repository_id=st.just("r1"),
     id=st.sampled_from(["i1", "i2", "i3"]),
     timestamp=st.integers(0, 10),
@@ -180,7 +180,7 @@ deployment_events = st.builds(
 )
 
 
-def merged(events: list[IncidentEvent]) -> dict[tuple[str, str], IncidentState]:
+def merged(events: list[IncidentChange]) -> dict[tuple[str, str], IncidentState]:
     states: dict[tuple[str, str], IncidentState] = {}
     for event in events:
         key = (event.repository_id, event.id)
@@ -194,7 +194,7 @@ def merged(events: list[IncidentEvent]) -> dict[tuple[str, str], IncidentState]:
     st.randoms(use_true_random=False),
 )
 def test_merge_incident_any_order_and_duplicates_same_state_and_attribution(
-    events: list[IncidentEvent], deployments: list[Deployment], rng: object
+    events: list[IncidentChange], deployments: list[Deployment], rng: object
 ) -> None:
     replayed = events + events[::3]
     replayed_deployments = deployments + deployments[::2]

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from tables.instants import to_micros
 from tables.issue_state import (
-    IssueSnapshot,
+    Issue,
     IssueState,
     Transition,
     cycle_time_days,
@@ -29,8 +29,8 @@ def at(text: str) -> int:
 
 def snapshot(
     created: str | None, resolved: str | None, timestamp: int = 1, status: str | None = None
-) -> IssueSnapshot:
-    return IssueSnapshot(
+) -> Issue:
+    return Issue(
         "PROJ-123",
         timestamp,
         status=status,
@@ -151,7 +151,7 @@ def test_issue_report_transitions_only_fields_null() -> None:
 
 
 def test_issue_state_record_json_round_trip_equal() -> None:
-    state = merge_snapshot(None, IssueSnapshot("PROJ-1", 5, story_points=2.5, sprint_id="7", created=1))
+    state = merge_snapshot(None, Issue("PROJ-1", 5, story_points=2.5, sprint_id="7", created=1))
     state = merge_transition(state, "PROJ-1", REOPENED[0])
     assert IssueState.from_record(json.loads(json.dumps(state.to_record()))) == state
     assert IssueState.from_record(json.loads(json.dumps(IssueState("PROJ-2").to_record()))) == IssueState(
@@ -160,7 +160,7 @@ def test_issue_state_record_json_round_trip_equal() -> None:
 
 
 snapshots = st.builds(
-    IssueSnapshot,
+    Issue,
     key=st.just("PROJ-1"),
     timestamp=st.integers(0, 5),
     status=st.sampled_from(["To Do", "Done"]),
@@ -181,12 +181,12 @@ transitions = st.builds(
     st.randoms(use_true_random=False),
 )
 def test_merge_issue_any_order_and_duplicates_same_state(
-    events: list[IssueSnapshot | Transition], rng: object
+    events: list[Issue | Transition], rng: object
 ) -> None:
-    def replay(history: list[IssueSnapshot | Transition]) -> IssueState:
+    def replay(history: list[Issue | Transition]) -> IssueState:
         state = IssueState("PROJ-1")
         for event in history:
-            if isinstance(event, IssueSnapshot):
+            if isinstance(event, Issue):
                 state = merge_snapshot(state, event)
             else:
                 state = merge_transition(state, "PROJ-1", event)

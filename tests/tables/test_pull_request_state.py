@@ -8,14 +8,14 @@ from hypothesis import strategies as st
 
 from tables.pull_request_state import (
     PullRequest,
-    PullRequestEvent,
+    PullRequestChange,
     PullRequestState,
     Review,
     merge_pull_request,
 )
 
 
-def replay(events: list[PullRequestEvent]) -> PullRequestState:
+def replay(events: list[PullRequestChange]) -> PullRequestState:
     state: PullRequestState | None = None
     for event in events:
         state = merge_pull_request(state, event)
@@ -26,11 +26,11 @@ def replay(events: list[PullRequestEvent]) -> PullRequestState:
 SELF = Review(150, "alice", "approved")
 COMMENT = Review(200, "bob", "commented")
 APPROVED = Review(300, "carol", "approved")
-OPENED = PullRequestEvent("r1", 1, 100, author="alice", title="Add x", created_at=100, commit_shas=("a", "b"))
-SELF_REVIEW = PullRequestEvent("r1", 1, 150, author="alice", review=SELF)
-REVIEW = PullRequestEvent("r1", 1, 200, author="alice", review=COMMENT)
-APPROVAL = PullRequestEvent("r1", 1, 300, author="alice", review=APPROVED)
-MERGED = PullRequestEvent(
+OPENED = PullRequestChange("r1", 1, 100, author="alice", title="Add x", created_at=100, commit_shas=("a", "b"))
+SELF_REVIEW = PullRequestChange("r1", 1, 150, author="alice", review=SELF)
+REVIEW = PullRequestChange("r1", 1, 200, author="alice", review=COMMENT)
+APPROVAL = PullRequestChange("r1", 1, 300, author="alice", review=APPROVED)
+MERGED = PullRequestChange(
     "r1", 1, 400, author="alice", merged_at=400, merge_commit_sha="m", commit_shas=("b", "c")
 )
 
@@ -51,7 +51,7 @@ def test_merge_pull_request_all_event_types_one_state() -> None:
 
 
 def test_first_review_at_author_review_ignored_even_when_author_arrives_later() -> None:
-    anonymous_self_review = PullRequestEvent("r1", 1, 150, review=Review(150, "alice", "approved"))
+    anonymous_self_review = PullRequestChange("r1", 1, 150, review=Review(150, "alice", "approved"))
     state = replay([anonymous_self_review])
     assert state.view().first_review_at() == 150  # author unknown yet: counts provisionally
     state = replay([anonymous_self_review, OPENED])
@@ -60,7 +60,7 @@ def test_first_review_at_author_review_ignored_even_when_author_arrives_later() 
 
 
 def test_first_review_at_exact_string_compare() -> None:
-    review = PullRequestEvent("r1", 1, 150, review=Review(150, "Alice", "commented"))
+    review = PullRequestChange("r1", 1, 150, review=Review(150, "Alice", "commented"))
     assert replay([OPENED, review]).view().first_review_at() == 150
 
 
@@ -74,7 +74,7 @@ def test_first_review_at_exact_string_compare() -> None:
     ],
 )
 def test_first_review_and_approval_times(
-    events: list[PullRequestEvent], first_review: int | None, first_approval: int | None
+    events: list[PullRequestChange], first_review: int | None, first_approval: int | None
 ) -> None:
     view = replay(events).view()
     assert (view.first_review_at(), view.first_approval_at()) == (first_review, first_approval)
@@ -82,16 +82,16 @@ def test_first_review_and_approval_times(
 
 def test_merge_pull_request_other_identity_raises() -> None:
     with pytest.raises(ValueError, match="cannot merge pull request"):
-        merge_pull_request(replay([OPENED]), PullRequestEvent("r1", 2, 1))
+        merge_pull_request(replay([OPENED]), PullRequestChange("r1", 2, 1))
 
 
 def test_pull_request_state_record_json_round_trip_equal() -> None:
-    state = replay([OPENED, REVIEW, MERGED, PullRequestEvent("r1", 1, 9, review=Review(None, None, None))])
+    state = replay([OPENED, REVIEW, MERGED, PullRequestChange("r1", 1, 9, review=Review(None, None, None))])
     assert PullRequestState.from_record(json.loads(json.dumps(state.to_record()))) == state
 
 
 pr_events = st.builds(
-    PullRequestEvent,
+    PullRequestChange,
     repository_id=st.just("r1"),
     number=st.integers(1, 3),
     timestamp=st.integers(0, 10),
@@ -114,9 +114,9 @@ pr_events = st.builds(
 
 @given(st.lists(pr_events, max_size=20), st.randoms(use_true_random=False))
 def test_merge_pull_request_any_order_and_duplicates_same_state(
-    events: list[PullRequestEvent], rng: object
+    events: list[PullRequestChange], rng: object
 ) -> None:
-    def states(history: list[PullRequestEvent]) -> dict[tuple[str, int], PullRequestState]:
+    def states(history: list[PullRequestChange]) -> dict[tuple[str, int], PullRequestState]:
         merged: dict[tuple[str, int], PullRequestState] = {}
         for event in history:
             key = (event.repository_id, event.number)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tables.deployment_state import Commit, Deployment
+from tables.commit_state import Commit
+from tables.deployment_state import Deployment
 from tables.incident_state import Incident
 from tables.pull_request_state import PullRequest
 from tables.retention import cutoff_day, cutoff_micros, plan_ageing

@@ -8,10 +8,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tables.instants import to_micros
-from tables.issue_state import IssueSnapshot
+from tables.issue_state import Issue
 from tables.sprint_state import (
     Sprint,
-    SprintEvent,
+    SprintChange,
     SprintMetrics,
     SprintState,
     merge_sprint,
@@ -44,8 +44,8 @@ def closed(
     )
 
 
-def issue(key: str, sprint_id: str | None, points: float | None, resolved: str | None) -> IssueSnapshot:
-    return IssueSnapshot(
+def issue(key: str, sprint_id: str | None, points: float | None, resolved: str | None) -> Issue:
+    return Issue(
         key, 1, story_points=points, sprint_id=sprint_id, resolved=at(resolved) if resolved else None
     )
 
@@ -141,10 +141,10 @@ def test_sprints_report_hand_computed() -> None:
 
 
 def test_merge_sprint_started_then_closed_merges_fields() -> None:
-    started = SprintEvent(
+    started = SprintChange(
         "PROJ", "1", 10, name="S1", state="active", start_date=1, end_date=9, committed_points=10
     )
-    closing = SprintEvent("PROJ", "1", 20, state="closed", complete_date=8)
+    closing = SprintChange("PROJ", "1", 20, state="closed", complete_date=8)
     for order in ([started, closing], [closing, started], [closing, started, closing]):
         state: SprintState | None = None
         for event in order:
@@ -155,16 +155,16 @@ def test_merge_sprint_started_then_closed_merges_fields() -> None:
 
 def test_merge_sprint_other_identity_raises() -> None:
     with pytest.raises(ValueError, match="cannot merge sprint"):
-        merge_sprint(merge_sprint(None, SprintEvent("PROJ", "1", 1)), SprintEvent("PROJ", "2", 1))
+        merge_sprint(merge_sprint(None, SprintChange("PROJ", "1", 1)), SprintChange("PROJ", "2", 1))
 
 
 def test_sprint_state_record_json_round_trip_equal() -> None:
-    state = merge_sprint(None, SprintEvent("PROJ", "1", 10, name="S1", state="active", committed_points=10.5))
+    state = merge_sprint(None, SprintChange("PROJ", "1", 10, name="S1", state="active", committed_points=10.5))
     assert SprintState.from_record(json.loads(json.dumps(state.to_record()))) == state
 
 
 sprint_events = st.builds(
-    SprintEvent,
+    SprintChange,
     project_key=st.just("PROJ"),
     id=st.sampled_from(["1", "2", "3"]),
     timestamp=st.integers(0, 5),
@@ -174,7 +174,7 @@ sprint_events = st.builds(
     completed_points=st.none() | st.sampled_from([3.0, 5.0]),
 )
 issue_snapshots = st.builds(
-    IssueSnapshot,
+    Issue,
     key=st.sampled_from(["PROJ-1", "PROJ-2", "PROJ-3"]),
     timestamp=st.just(1),
     story_points=st.none() | st.sampled_from([1.0, 2.5]),
@@ -189,9 +189,9 @@ issue_snapshots = st.builds(
     st.randoms(use_true_random=False),
 )
 def test_merge_sprint_any_order_and_duplicates_same_report(
-    events: list[SprintEvent], issues: list[IssueSnapshot], rng: object
+    events: list[SprintChange], issues: list[Issue], rng: object
 ) -> None:
-    def replay(history: list[SprintEvent]) -> dict[str, SprintState]:
+    def replay(history: list[SprintChange]) -> dict[str, SprintState]:
         states: dict[str, SprintState] = {}
         for event in history:
             states[event.id] = merge_sprint(states.get(event.id), event)

@@ -1,4 +1,4 @@
-"""IngestEvent over Avro: Confluent framing, round trips across versions, JSON beside Avro."""
+"""IngestMessage over Avro: Confluent framing, round trips across versions, JSON beside Avro."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ import pytest
 from pydantic import TypeAdapter, ValidationError
 
 from agents.intake import Rejection, parse_message
-from models.events import CommitEvent
+from models.commits import CommitMessage
 from models.fields import EventTime
 from models.ingest import as_envelope, validate_event
 
@@ -53,5 +53,5 @@ def test_commit_message_with_overflowing_timestamp_is_a_rejection_not_an_excepti
         "repository_id": "repo-1",
         "data": {"sha": "abc", "author": "a@example.com", "message": "m"},
     }
-    parsed = parse_message(orjson.dumps(event), CommitEvent)
+    parsed = parse_message(orjson.dumps(event), CommitMessage)
     assert isinstance(parsed, Rejection) and "timestamp" in parsed.message

@@ -1,5 +1,6 @@
 """Imports run one way: models and runtime at the bottom, then the app's wiring, tables,
-agents, and the app's views and commands on top; nothing shipped imports development tools.
+stores, agents, and the app's views and commands on top; nothing shipped imports
+development tools.
 
 Read from the source (ast), not by importing, so a lazy import inside a function counts,
 and nothing here builds the Faust app.
@@ -7,8 +8,10 @@ and nothing here builds the Faust app.
 The app package holds two layers. Its wiring (the one ``faust.App``, settings, logging,
 the database, cache and metrics clients, topics) is what tables and agents register on
 (``app.Table``, ``@app.agent``), so it sits below them and imports none of them: Faust
-finds agents, tables and views by name (``autodiscover`` in app.main). Its views, commands
-and the read model they serve (app.entity_store) sit on top and may read any layer.
+finds agents, tables and views by name (``autodiscover`` in app.main). Its views and
+commands sit on top and may read any layer. Stores (a table family's database rows: upserts,
+reads and the row mapping) sit between the tables, whose state they map to rows, and the
+agents and views that write and read them.
 """
 
 from __future__ import annotations
@@ -20,10 +23,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SHIPPED = ("models", "runtime", "app", "tables", "agents")
+SHIPPED = ("models", "runtime", "app", "tables", "stores", "agents")
 TOOLING = ("devtools", "tests", "bench")
-# The app modules above tables and agents: HTTP views, CLI commands, and the read model.
-APP_TOP = ("app.views", "app.commands", "app.entity_store")
+# The app modules above tables, stores and agents: HTTP views and CLI commands.
+APP_TOP = ("app.views", "app.commands")
 
 # The layers each layer may import (its own included).
 MAY_IMPORT: dict[str, frozenset[str]] = {
@@ -31,8 +34,11 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "runtime": frozenset({"runtime"}),
     "app wiring": frozenset({"models", "runtime", "app wiring"}),
     "tables": frozenset({"models", "runtime", "app wiring", "tables"}),
-    "agents": frozenset({"models", "runtime", "app wiring", "tables", "agents"}),
-    "app views/commands": frozenset({"models", "runtime", "app wiring", "tables", "agents", "app views/commands"}),
+    "stores": frozenset({"models", "runtime", "app wiring", "tables", "stores"}),
+    "agents": frozenset({"models", "runtime", "app wiring", "tables", "stores", "agents"}),
+    "app views/commands": frozenset(
+        {"models", "runtime", "app wiring", "tables", "stores", "agents", "app views/commands"}
+    ),
 }
 
 
@@ -110,9 +116,11 @@ def test_no_module_imports_a_layer_above_its_own() -> None:
         ("runtime/coalesced.py", "from tables.keys import compose_key\n", "runtime.coalesced (runtime) -> tables.keys.compose_key (tables)"),
         ("models/orm.py", "from tables.instants import to_micros\n", "models.orm (models) -> tables.instants"),
         ("tables/dora.py", "import agents.git\n", "tables.dora (tables) -> agents.git (agents)"),
-        ("agents/git.py", "def f():\n    from app.views.commits import x\n", "agents.git (agents) -> app.views.commits.x (app views/commands)"),
+        ("agents/commits.py", "def f():\n    from app.views.commits import x\n", "agents.commits (agents) -> app.views.commits.x (app views/commands)"),
         ("app/main.py", "from tables.table import keyed_table\n", "app.main (app wiring) -> tables.table.keyed_table (tables)"),
-        ("app/db.py", "from agents import sinks\n", "app.db (app wiring) -> agents.sinks (agents)"),
+        ("app/db.py", "from agents import git\n", "app.db (app wiring) -> agents.git (agents)"),
+        ("stores/cicd.py", "from agents.cicd import x\n", "stores.cicd (stores) -> agents.cicd.x (agents)"),
+        ("tables/cicd.py", "from stores.cicd import x\n", "tables.cicd (tables) -> stores.cicd.x (stores)"),
         ("app/views/x.py", "from devtools.localstack import LocalStack\n", "app.views.x -> devtools.localstack.LocalStack (not shipped)"),
         ("tables/sub/x.py", "from ...agents import git\n", "tables.sub.x (tables) -> agents.git (agents)"),
     ],
@@ -128,9 +136,9 @@ def test_an_upward_import_is_found(tmp_path: Path, importer: str, source: str, e
 @pytest.mark.parametrize(
     ("importer", "source"),
     [
-        ("agents/git.py", "from app.main import app\nfrom tables.commits import commit_days\n"),
+        ("agents/commits.py", "from app.main import app\nfrom tables.commits import commit_days\n"),
         ("tables/table.py", "from app.main import app\nfrom runtime.coalesced import CoalescedTable\n"),
-        ("app/views/dora.py", "from tables.delivery import x\nfrom agents.intake import y\n"),
+        ("app/views/dora.py", "from tables.cicd import x\nfrom agents.intake import y\n"),
         ("app/main.py", "from runtime.monitor import LeanMonitor\nfrom models.timescale import m\n"),
         ("devtools/demo.py", "from app.main import app\nfrom agents.git import x\n"),
         ("tests/unit/test_x.py", "from devtools.localstack import LocalStack\n"),

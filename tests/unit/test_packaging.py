@@ -36,7 +36,7 @@ def test_the_wheel_holds_the_shipped_packages_and_no_development_tooling() -> No
     def packaged(package: str) -> bool:
         return any(fnmatch.fnmatch(package, pattern) for pattern in patterns)
 
-    assert [p for p in ("app", "runtime", "agents", "tables", "models") if not packaged(p)] == []
+    assert [p for p in ("app", "runtime", "agents", "stores", "tables", "models") if not packaged(p)] == []
     assert [p for p in ("devtools", "tests", "bench", "alembic") if packaged(p)] == []
 
 

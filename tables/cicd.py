@@ -20,7 +20,7 @@ from typing import Any
 from tables.day_index import DayIndex
 from tables.deployment_state import Deployment, merge_deployment
 from tables.entity_index import entity_days, entity_spans
-from tables.incident_state import Incident, IncidentEvent, IncidentState, merge_incident
+from tables.incident_state import Incident, IncidentChange, IncidentState, merge_incident
 from tables.keys import compose_key
 from tables.table import keyed_table
 
@@ -31,7 +31,7 @@ __all__ = [
     "incident_index",
     "entity_key",
     "merge_deployments",
-    "merge_incident_events",
+    "merge_incident_changes",
     "deployments_of",
     "incidents_of",
 ]
@@ -58,7 +58,7 @@ def merge_deployments(current: Any, incoming: Iterable[Deployment]) -> tuple[Dep
     return after, after != before
 
 
-def merge_incident_events(current: Any, incoming: Iterable[IncidentEvent]) -> tuple[IncidentState, bool]:
+def merge_incident_changes(current: Any, incoming: Iterable[IncidentChange]) -> tuple[IncidentState, bool]:
     """One incident's table value (or None) with ``incoming`` merged; and whether it changed."""
     before = IncidentState.from_record(current) if current is not None else None
     after = before

@@ -15,11 +15,12 @@ from datetime import datetime
 import asyncpg
 import orjson
 
+from tables.commit_state import Commit
 from tables.cycle_time import stage_durations, timelines
-from tables.deployment_state import Commit, Deployment
+from tables.deployment_state import Deployment
 from tables.instants import from_micros, to_micros
 from tables.pull_request_state import PullRequest, Review
-from tables.repository_state import RepositorySnapshot
+from tables.repository_state import Repository
 from tables.stats import SECONDS_PER_HOUR
 
 __all__ = [
@@ -151,7 +152,7 @@ def pull_request_rows(
     return sorted(rows, key=lambda r: r.key)
 
 
-def repository_row(snapshot: RepositorySnapshot) -> RepositoryRow:
+def repository_row(snapshot: Repository) -> RepositoryRow:
     return RepositoryRow(
         repository_id=snapshot.repository_id,
         name=snapshot.name,

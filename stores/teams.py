@@ -16,9 +16,10 @@ import asyncio
 
 import asyncpg
 
-from agents.git_activity_sink import reviews_from_json
 from app.db import Database
-from tables.deployment_state import Commit, Deployment
+from stores.git_activity import reviews_from_json
+from tables.commit_state import Commit
+from tables.deployment_state import Deployment
 from tables.incident_state import Incident
 from tables.instants import to_micros
 from tables.pull_request_state import PullRequest

@@ -37,7 +37,7 @@ async def rows(url: str, repo: str) -> list[Any]:
 
 
 async def test_commits_agent_redelivery_changes_nothing(app: Any, agent_database: str) -> None:
-    from agents.git import process_commits
+    from agents.commits import process_commits
     from tables.commits import commit_days, commit_spans
 
     async with process_commits.test_context() as agent:
@@ -76,7 +76,7 @@ async def test_commits_agent_daily_totals_carried_batch_to_batch_equal_a_recount
     """The daily row comes from totals carried over from the previous batch's write:
     after new commits, redeliveries and a conflicting version replacing its numbers, it
     still equals the recount of the bucket and of the stored rows."""
-    from agents.git import process_commits
+    from agents.commits import process_commits
     from tables.commits import commit_days
 
     repo = "carried-repo"
@@ -107,7 +107,7 @@ async def test_commits_agent_daily_totals_carried_batch_to_batch_equal_a_recount
 async def test_commits_agent_acks_a_batch_only_once_its_rows_are_durable(app: Any, agent_database: str) -> None:
     """Write-behind: while a batch's write waits on the database, its messages are not acked
     (not committable), though the batch loop's body has returned; the write acks them."""
-    from agents.git import _writes, process_commits
+    from agents.commits import _writes, process_commits
 
     blocker = await asyncpg.connect(agent_database)
     holding = blocker.transaction()
@@ -140,8 +140,8 @@ async def test_commits_agent_failure_in_one_bucket_dead_letters_it_and_keeps_not
     """A bug met deriving one (repository, day) bucket's rows costs that bucket's events:
     dead-lettered, the bucket left as it was in the table, no row or day total of it; the
     other buckets of the batch are written and the agent goes on."""
-    import agents.git as git
-    from agents.git import process_commits
+    import agents.commits as git
+    from agents.commits import process_commits
     from tables.commits import commit_days
 
     real = git.row_of

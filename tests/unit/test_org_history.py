@@ -7,8 +7,8 @@ from datetime import datetime
 
 import orjson
 
-from devtools.sei_sample import SEI_TOPICS, expected_rows, generate_sei_history, malformed_messages
-from tests.sei_truth import truth_of
+from devtools.org_history import SEI_TOPICS, expected_rows, generate_sei_history, malformed_messages
+from tests.org_truth import truth_of
 
 
 def test_expected_rows_equal_the_truths_entities() -> None:

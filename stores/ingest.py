@@ -8,12 +8,32 @@ is ``ON CONFLICT DO NOTHING`` and returns how many rows were new.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 
 import asyncpg
 
-from agents.ingest_intake import IngestRow
+__all__ = ["IngestRow", "insert_events"]
 
-__all__ = ["insert_events"]
+# Not frozen: one per message (a frozen __init__ is several times slower); never mutated.
+@dataclass(slots=True)
+class IngestRow:
+    id: str
+    timestamp: datetime
+    payload: str  # JSON text (jsonb)
+    event_type: str
+    source: str
+    validation_status: str  # valid | warned
+    quality_score: float
+    quality_flagged: bool
+    quality: str  # JSON text (jsonb): the scores, issues and validation warnings
+    schema_version: int | None
+    encoding: str  # json | avro
+
+    @property
+    def identity(self) -> tuple[str, datetime]:
+        return self.id, self.timestamp
+
 
 _INSERT = """
 WITH inserted AS (

@@ -27,15 +27,16 @@ from agents.entity_batch import processing_failed
 from agents.intake import Rejection
 from agents.projection import projection
 from agents.retention import age_batch_owners
-from agents.sinks import CommitRow, CommitSink, DailyStatsRow, write_rows_isolating
 from app.db import is_data_error
 from app.logging import get_logger
 from app.main import app
 from app.resources import database, metrics
 from app.topics import git_commits
-from models.events import CommitEvent
+from models.commits import CommitMessage
 from runtime.coalesced import READ_CACHE_KEYS
 from runtime.event_context import acting_for
+from stores.commits import CommitRow, CommitStore, DailyStatsRow
+from stores.isolating import write_rows_isolating
 from tables.commit_state import CommitVersion, TotalsOfWrittenBuckets, is_canonical, merge_version
 from tables.commits import commit_days, commit_spans
 from tables.day_index import keep_spans
@@ -44,14 +45,14 @@ from tables.keys import compose_key
 
 __all__ = ["process_commits", "prepare_commit_batch"]
 
-log = get_logger("sei.agents.git")
-_sink = CommitSink()
+log = get_logger("sei.agents.commits")
+_store = CommitStore()
 _writes = retried_writes("git.commits")
 # As many buckets as the table's read cache keeps decoded: the ones batches come back to.
 _bucket_totals = TotalsOfWrittenBuckets(READ_CACHE_KEYS)
 
 
-def version_of(event: CommitEvent) -> CommitVersion:
+def version_of(event: CommitMessage) -> CommitVersion:
     data = event.data
     return CommitVersion(
         sha=data.sha,
@@ -63,7 +64,7 @@ def version_of(event: CommitEvent) -> CommitVersion:
     )
 
 
-def row_of(event: CommitEvent) -> CommitRow:
+def row_of(event: CommitMessage) -> CommitRow:
     data = event.data
     return CommitRow(
         repository_id=event.repository_id,
@@ -86,7 +87,7 @@ class DayWork:
     repository_id: str
     day: str  # ISO date
     event: EventT  # any event of the group: all share the repository's partition
-    commits: list[tuple[EventT, CommitEvent, CommitVersion]] = field(default_factory=list)
+    commits: list[tuple[EventT, CommitMessage, CommitVersion]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -150,11 +151,11 @@ async def write_commit_batch(batch: CommitBatch, letters: DeadLetterBatch) -> in
     rows = [row for row, _ in batch.rows.values()]
 
     async def write_together(conn: asyncpg.Connection) -> bool:
-        return await _sink.upsert_batch(conn, rows, batch.daily)
+        return await _store.upsert_batch(conn, rows, batch.daily)
 
     async def write_all(conn: asyncpg.Connection) -> None:
-        await _sink.upsert_commits(conn, rows)
-        await _sink.upsert_daily(conn, batch.daily)
+        await _store.upsert_commits(conn, rows)
+        await _store.upsert_daily(conn, batch.daily)
         await store_dead_letters(conn, letters.letters)
 
     try:
@@ -166,7 +167,7 @@ async def write_commit_batch(batch: CommitBatch, letters: DeadLetterBatch) -> in
     except Exception as exc:
         if not is_data_error(exc):
             raise
-        refused = await write_rows_isolating(database, rows, _sink.upsert_commits, what="commits")
+        refused = await write_rows_isolating(database, rows, _store.upsert_commits, what="commits")
         events = {(row.repository_id, row.sha, row.committed_at): event for row, event in batch.rows.values()}
         for row, error in refused:
             letters.add(
@@ -175,7 +176,7 @@ async def write_commit_batch(batch: CommitBatch, letters: DeadLetterBatch) -> in
             )
 
         async def write_rest(conn: asyncpg.Connection) -> None:
-            await _sink.upsert_daily(conn, batch.daily)
+            await _store.upsert_daily(conn, batch.daily)
             await store_dead_letters(conn, letters.letters)
 
         await database.transaction(write_rest, what="commits_daily_stats")
@@ -184,11 +185,11 @@ async def write_commit_batch(batch: CommitBatch, letters: DeadLetterBatch) -> in
     return len(refused)
 
 
-def _repository_of(commit: CommitEvent) -> str:
+def _repository_of(commit: CommitMessage) -> str:
     return commit.repository_id
 
 
-def _placed(commit: CommitEvent) -> tuple[CommitEvent, CommitVersion, str, str]:
+def _placed(commit: CommitMessage) -> tuple[CommitMessage, CommitVersion, str, str]:
     day = commit.committed_at.date().isoformat()
     return commit, version_of(commit), day, compose_key(commit.repository_id, day)
 
@@ -197,7 +198,7 @@ def group_by_day(events: Sequence[EventT], letters: DeadLetterBatch) -> dict[str
     """Valid commits grouped by (repository, day) bucket; the rest dead-lettered."""
     groups: dict[str, DayWork] = {}
     for event in events:
-        placed = accept(event, CommitEvent, letters, "repository_id", _repository_of, _placed)
+        placed = accept(event, CommitMessage, letters, "repository_id", _repository_of, _placed)
         if placed is None:
             continue
         commit, version, day, bucket_key = placed

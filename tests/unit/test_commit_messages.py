@@ -8,8 +8,8 @@ import orjson
 import pytest
 
 from agents.intake import Parsed, Rejection, parse_message
+from models.commits import CommitMessage
 from models.decoding import decode_json_object
-from models.events import CommitEvent
 
 
 def commit(**overrides: object) -> dict[str, object]:
@@ -41,17 +41,17 @@ def commit(**overrides: object) -> dict[str, object]:
     return event
 
 
-def parse(event: object) -> CommitEvent | Rejection:
-    return unwrap(parse_message(orjson.dumps(event), CommitEvent))
+def parse(event: object) -> CommitMessage | Rejection:
+    return unwrap(parse_message(orjson.dumps(event), CommitMessage))
 
 
-def unwrap(parsed: Parsed[CommitEvent] | Rejection) -> CommitEvent | Rejection:
+def unwrap(parsed: Parsed[CommitMessage] | Rejection) -> CommitMessage | Rejection:
     return parsed.event if isinstance(parsed, Parsed) else parsed
 
 
 def test_parse_seed_example_normalizes_fields() -> None:
     parsed = parse(commit(**{"data.author": "  User@Example.COM "}))
-    assert isinstance(parsed, CommitEvent)
+    assert isinstance(parsed, CommitMessage)
     assert parsed.data.author == "user@example.com"
     assert parsed.committed_at == datetime(2025, 10, 1, 12, tzinfo=UTC)
     assert parsed.data.additions == 45
@@ -69,41 +69,41 @@ def test_parse_seed_example_normalizes_fields() -> None:
 )
 def test_parse_timestamps_are_stored_as_utc(timestamp: str, expected: datetime) -> None:
     parsed = parse(commit(**{"data.committed_at": timestamp}))
-    assert isinstance(parsed, CommitEvent)
+    assert isinstance(parsed, CommitMessage)
     assert parsed.committed_at == expected
     assert parsed.committed_at.tzinfo is UTC
 
 
 def test_parse_committed_at_defaults_to_envelope_timestamp() -> None:
     parsed = parse(commit(timestamp="2025-10-02T08:30:00Z"))
-    assert isinstance(parsed, CommitEvent)
+    assert isinstance(parsed, CommitMessage)
     assert parsed.data.committed_at is None
     assert parsed.committed_at == datetime(2025, 10, 2, 8, 30, tzinfo=UTC)
 
 
 def test_parse_missing_numbers_are_null() -> None:
     parsed = parse(commit(**{"data.additions": ..., "data.deletions": None}))
-    assert isinstance(parsed, CommitEvent)
+    assert isinstance(parsed, CommitMessage)
     assert parsed.data.additions is None and parsed.data.deletions is None
 
 
 def test_parse_invalid_utf8_is_replaced_not_rejected() -> None:
     raw = orjson.dumps(commit(**{"data.message": "caf__"})).replace(b"caf__", b"caf\xe9!")
-    parsed = unwrap(parse_message(raw, CommitEvent))
-    assert isinstance(parsed, CommitEvent)
+    parsed = unwrap(parse_message(raw, CommitMessage))
+    assert isinstance(parsed, CommitMessage)
     assert parsed.data.message == "caf\ufffd!"
 
 
 def test_parse_nul_and_sql_text_kept_verbatim_except_nul() -> None:
     text = "x'); DROP TABLE commits; --\x00end"
     parsed = parse(commit(**{"data.message": text}))
-    assert isinstance(parsed, CommitEvent)
+    assert isinstance(parsed, CommitMessage)
     assert parsed.data.message == "x'); DROP TABLE commits; --\ufffdend"
 
 
 def test_parse_unknown_fields_are_ignored() -> None:
     parsed = parse(commit(extra="x", **{"data.unknown": [1, 2]}))
-    assert isinstance(parsed, CommitEvent)
+    assert isinstance(parsed, CommitMessage)
 
 
 @pytest.mark.parametrize(
@@ -130,7 +130,7 @@ def test_parse_unknown_fields_are_ignored() -> None:
     ],
 )
 def test_parse_undecodable_messages_are_rejected(raw: bytes | None, reason: str, message: str) -> None:
-    rejection = parse_message(raw, CommitEvent)
+    rejection = parse_message(raw, CommitMessage)
     assert isinstance(rejection, Rejection)
     assert rejection.reason == reason
     assert message in rejection.message
@@ -178,7 +178,7 @@ def test_parse_invalid_events_name_the_field(overrides: dict[str, object], where
 
 def test_parse_warn_mode_drops_invalid_optional_fields() -> None:
     parsed = parse_message(
-        orjson.dumps(commit(**{"data.additions": -5, "data.author": 7})), CommitEvent, "warn"
+        orjson.dumps(commit(**{"data.additions": -5, "data.author": 7})), CommitMessage, "warn"
     )
     assert isinstance(parsed, Parsed)
     assert parsed.event.data.additions is None and parsed.event.data.author is None
@@ -188,13 +188,13 @@ def test_parse_warn_mode_drops_invalid_optional_fields() -> None:
 
 @pytest.mark.parametrize("mode", ["warn", "disabled"])
 def test_parse_lenient_modes_still_reject_missing_identity(mode: str) -> None:
-    rejection = parse_message(orjson.dumps(commit(**{"data.sha": ...})), CommitEvent, mode)  # type: ignore[arg-type]
+    rejection = parse_message(orjson.dumps(commit(**{"data.sha": ...})), CommitMessage, mode)  # type: ignore[arg-type]
     assert isinstance(rejection, Rejection)
     assert "data.sha" in rejection.message
 
 
 def test_parse_lenient_mode_rejects_unparseable_bytes() -> None:
-    rejection = parse_message(b"{nope", CommitEvent, "warn")
+    rejection = parse_message(b"{nope", CommitMessage, "warn")
     assert isinstance(rejection, Rejection) and rejection.error_type == "DecodeError"
 
 

@@ -7,15 +7,15 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StrictBool, model_validator
 
-from models.events import EventModel
 from models.fields import Count, EventTime, Identifier, Text
+from models.message import MessageModel
 
 __all__ = [
     "PullRequestData",
-    "PullRequestEventModel",
+    "PullRequestMessage",
     "PullRequestEventType",
     "RepositoryData",
-    "RepositoryEvent",
+    "RepositoryMessage",
 ]
 
 PullRequestEventType = Literal[
@@ -27,7 +27,7 @@ Person = Annotated[Text, Field(max_length=320)]
 PullRequestNumber = Annotated[Count, Field(ge=1)]
 
 
-class PullRequestData(EventModel):
+class PullRequestData(MessageModel):
     number: PullRequestNumber
     title: Text | None = None
     author: Person | None = None
@@ -43,7 +43,7 @@ class PullRequestData(EventModel):
     closed_at: EventTime | None = None
 
 
-class PullRequestEventModel(EventModel):
+class PullRequestMessage(MessageModel):
     """``pull_request_*``: identity (repository_id, data.number)."""
 
     event_type: PullRequestEventType
@@ -55,7 +55,7 @@ class PullRequestEventModel(EventModel):
     schema_version: Count | None = None
 
     @model_validator(mode="after")
-    def _review_names_reviewer_and_state(self) -> PullRequestEventModel:
+    def _review_names_reviewer_and_state(self) -> PullRequestMessage:
         if self.event_type == "pull_request_review_submitted" and (
             self.data.reviewer is None or self.data.state is None
         ):
@@ -75,7 +75,7 @@ class PullRequestEventModel(EventModel):
         return own or self.timestamp
 
 
-class RepositoryData(EventModel):
+class RepositoryData(MessageModel):
     name: Text | None = Field(None, max_length=500)
     full_name: Text | None = Field(None, max_length=1000)
     default_branch: Text | None = Field(None, max_length=500)
@@ -84,7 +84,7 @@ class RepositoryData(EventModel):
     archived: StrictBool | None = None
 
 
-class RepositoryEvent(EventModel):
+class RepositoryMessage(MessageModel):
     """``repository_updated``: identity repository_id, the latest event by timestamp wins."""
 
     event_type: Literal["repository_updated"]

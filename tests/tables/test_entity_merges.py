@@ -10,12 +10,12 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tables.git_activity import merge_pull_request_events, merge_repository_events
-from tables.issue_state import IssueSnapshot, Transition
-from tables.jira import merge_issue_events, merge_sprint_events
-from tables.pull_request_state import PullRequestEvent, Review
-from tables.repository_state import RepositorySnapshot
-from tables.sprint_state import SprintEvent
+from tables.git_activity import merge_pull_request_changes, merge_repository_changes
+from tables.issue_state import Issue, Transition
+from tables.jira import merge_issue_changes, merge_sprint_changes
+from tables.pull_request_state import PullRequestChange, Review
+from tables.repository_state import Repository
+from tables.sprint_state import SprintChange
 
 HOUR = 3_600_000_000
 hours = st.integers(0, 48).map(lambda h: h * HOUR)
@@ -27,7 +27,7 @@ reviews = st.builds(
     state=st.sampled_from(["approved", "commented"]),
 )
 pull_request_events = st.builds(
-    PullRequestEvent,
+    PullRequestChange,
     repository_id=st.just("r"),
     number=st.just(1),
     timestamp=hours,
@@ -39,7 +39,7 @@ pull_request_events = st.builds(
 )
 issue_changes = st.one_of(
     st.builds(
-        IssueSnapshot,
+        Issue,
         key=st.just("P-1"),
         timestamp=hours,
         status=st.none() | st.sampled_from(["To Do", "Done"]),
@@ -54,7 +54,7 @@ issue_changes = st.one_of(
     ),
 )
 sprint_events = st.builds(
-    SprintEvent,
+    SprintChange,
     project_key=st.just("P"),
     id=st.just("1"),  # one sprint: each is its own table value
     timestamp=hours,
@@ -63,7 +63,7 @@ sprint_events = st.builds(
     complete_date=st.none() | hours,
 )
 repository_events = st.builds(
-    RepositorySnapshot,
+    Repository,
     repository_id=st.just("r"),
     timestamp=hours,
     team=st.none() | st.sampled_from(["t1", "t2"]),
@@ -96,8 +96,8 @@ def replays(events: list[Any], rng: Any, batch_size: int) -> list[list[Any]]:
     st.integers(1, 4),
 )
 def test_pull_request_any_order_duplicates_batches_same_value(events, rng, batch_size) -> None:  # type: ignore[no-untyped-def]
-    assert fold(merge_pull_request_events, replays(events, rng, batch_size), None) == fold(
-        merge_pull_request_events, [events], None
+    assert fold(merge_pull_request_changes, replays(events, rng, batch_size), None) == fold(
+        merge_pull_request_changes, [events], None
     )
 
 
@@ -105,7 +105,7 @@ def test_pull_request_any_order_duplicates_batches_same_value(events, rng, batch
 @given(st.lists(issue_changes, min_size=1, max_size=10), st.randoms(use_true_random=False), st.integers(1, 4))
 def test_issue_any_order_duplicates_batches_same_value(events, rng, batch_size) -> None:  # type: ignore[no-untyped-def]
     def merge(current: Any, batch: list[Any]) -> tuple[Any, bool]:
-        return merge_issue_events("P-1", current, batch)
+        return merge_issue_changes("P-1", current, batch)
 
     assert fold(merge, replays(events, rng, batch_size), None) == fold(merge, [events], None)
 
@@ -114,7 +114,7 @@ def test_issue_any_order_duplicates_batches_same_value(events, rng, batch_size) 
 @given(st.lists(sprint_events, min_size=1, max_size=10), st.randoms(use_true_random=False), st.integers(1, 4))
 def test_sprints_any_order_duplicates_batches_same_value(events, rng, batch_size) -> None:  # type: ignore[no-untyped-def]
     def merge(current: Any, batch: list[Any]) -> tuple[Any, bool]:
-        state, changed = merge_sprint_events(current, batch)
+        state, changed = merge_sprint_changes(current, batch)
         return state.to_record(), changed
 
     assert fold(merge, replays(events, rng, batch_size), None) == fold(merge, [events], None)
@@ -124,14 +124,14 @@ def test_sprints_any_order_duplicates_batches_same_value(events, rng, batch_size
     st.lists(repository_events, min_size=1, max_size=8), st.randoms(use_true_random=False), st.integers(1, 3)
 )
 def test_repository_any_order_duplicates_batches_same_value(events, rng, batch_size) -> None:  # type: ignore[no-untyped-def]
-    assert fold(merge_repository_events, replays(events, rng, batch_size), None) == fold(
-        merge_repository_events, [events], None
+    assert fold(merge_repository_changes, replays(events, rng, batch_size), None) == fold(
+        merge_repository_changes, [events], None
     )
 
 
 def test_redelivered_pull_request_event_reports_no_change() -> None:
-    event = PullRequestEvent("r", 1, HOUR, author="a", created_at=HOUR, commit_shas=("x",))
-    value, changed = merge_pull_request_events(None, [event])
+    event = PullRequestChange("r", 1, HOUR, author="a", created_at=HOUR, commit_shas=("x",))
+    value, changed = merge_pull_request_changes(None, [event])
     assert changed
-    again, changed = merge_pull_request_events(through_table(value), [event])
+    again, changed = merge_pull_request_changes(through_table(value), [event])
     assert not changed and through_table(again) == through_table(value)

@@ -1,28 +1,19 @@
-"""Event schemas: the envelope every engineering event shares and each topic's ``data``.
-
-Validation (pydantic v2) and normalization happen in one step: a validated model holds
-UTC timestamps, trimmed/lower-cased emails and NUL-free text. Unknown fields are ignored.
-"""
+"""``git.commits`` messages: the envelope (``CommitMessage``) and its ``data`` (``CommitData``)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from models.fields import Count, Email, EventTime, Identifier, Text
+from models.message import MessageModel
 
-__all__ = ["CommitData", "CommitEvent", "EventModel"]
-
-
-class EventModel(BaseModel):
-    """Base of every event schema: ignore unknown fields, never coerce to str."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
+__all__ = ["CommitData", "CommitMessage"]
 
 
-class CommitData(EventModel):
+class CommitData(MessageModel):
     sha: Identifier
     author: Email | None = None
     message: Text | None = None
@@ -33,7 +24,7 @@ class CommitData(EventModel):
     pull_request_number: Count | None = Field(None, ge=1)
 
 
-class CommitEvent(EventModel):
+class CommitMessage(MessageModel):
     """``git.commits`` / ``commit_created``: one commit, identity (repository_id, sha)."""
 
     event_type: Literal["commit_created"]

@@ -6,13 +6,13 @@ from typing import Literal
 
 from pydantic import Field
 
-from models.events import EventModel
 from models.fields import Count, EventTime, Identifier, Text
+from models.message import MessageModel
 
-__all__ = ["DeploymentData", "DeploymentEvent", "IncidentData", "IncidentEventModel"]
+__all__ = ["DeploymentData", "DeploymentMessage", "IncidentData", "IncidentMessage"]
 
 
-class DeploymentData(EventModel):
+class DeploymentData(MessageModel):
     id: Identifier
     environment: Identifier
     status: Literal["success", "failure"]
@@ -23,7 +23,7 @@ class DeploymentData(EventModel):
     pull_request_numbers: tuple[Count, ...] | None = Field(None, max_length=10_000)
 
 
-class DeploymentEvent(EventModel):
+class DeploymentMessage(MessageModel):
     """``deployment_finished``: identity (repository_id, data.id)."""
 
     event_type: Literal["deployment_finished"]
@@ -35,7 +35,7 @@ class DeploymentEvent(EventModel):
     schema_version: Count | None = None
 
 
-class IncidentData(EventModel):
+class IncidentData(MessageModel):
     id: Identifier
     title: Text | None = None
     severity: Text | None = Field(None, max_length=50)
@@ -45,7 +45,7 @@ class IncidentData(EventModel):
     deployment_id: Identifier | None = None
 
 
-class IncidentEventModel(EventModel):
+class IncidentMessage(MessageModel):
     """``incident_opened`` / ``incident_resolved``: identity (repository_id, data.id)."""
 
     event_type: Literal["incident_opened", "incident_resolved"]

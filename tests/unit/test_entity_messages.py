@@ -9,10 +9,10 @@ import orjson
 import pytest
 
 from agents.intake import Parsed, Rejection, parse_message
-from models.git_events import PullRequestEventModel, RepositoryEvent
-from models.jira_events import IssueEvent, SprintEvent
+from models.git_activity import PullRequestMessage, RepositoryMessage
+from models.jira import IssueMessage, SprintMessage
 from tables.instants import from_micros
-from tables.issue_state import IssueSnapshot, Transition
+from tables.issue_state import Issue, Transition
 
 
 def event(event_type: str, key_field: str, key_value: str, **data: Any) -> dict[str, Any]:
@@ -34,9 +34,9 @@ def test_pull_request_opened_normalizes_times_and_keeps_people_verbatim() -> Non
             author=" Bob ",
             created_at="2025-10-01T10:00:00+02:00",
         ),
-        PullRequestEventModel,
+        PullRequestMessage,
     )
-    assert isinstance(parsed, PullRequestEventModel)
+    assert isinstance(parsed, PullRequestMessage)
     assert parsed.data.author == " Bob "  # compared with reviewers as exact strings
     assert parsed.moment.isoformat() == "2025-10-01T08:00:00+00:00"
 
@@ -54,7 +54,7 @@ def test_pull_request_opened_normalizes_times_and_keeps_people_verbatim() -> Non
 )
 def test_pull_request_review_invalid_is_rejected(data: dict[str, Any], reason: str) -> None:
     parsed = parse(
-        event("pull_request_review_submitted", "repository_id", "r1", **data), PullRequestEventModel
+        event("pull_request_review_submitted", "repository_id", "r1", **data), PullRequestMessage
     )
     assert isinstance(parsed, Rejection) and reason in parsed.message
 
@@ -62,35 +62,35 @@ def test_pull_request_review_invalid_is_rejected(data: dict[str, Any], reason: s
 def test_model_rule_in_warn_mode_rejects_instead_of_crashing() -> None:
     # A rule over the whole message has no field to drop: warn mode must reject, not raise.
     value = event("pull_request_review_submitted", "repository_id", "r1", number=7)
-    parsed = parse(value, PullRequestEventModel, "warn")
+    parsed = parse(value, PullRequestMessage, "warn")
     assert isinstance(parsed, Rejection) and "needs data.reviewer" in parsed.message
 
 
 def test_pull_request_event_type_time_defaults_to_envelope() -> None:
-    from agents.git_activity import pull_request_event_of
+    from agents.git_activity import pull_request_change_of
 
     merged = parse(
         event("pull_request_merged", "repository_id", "r1", number=3, merge_commit_sha="m"),
-        PullRequestEventModel,
+        PullRequestMessage,
     )
-    change = pull_request_event_of(merged)
+    change = pull_request_change_of(merged)
     assert from_micros(change.merged_at).isoformat() == "2025-10-01T10:00:00+00:00"  # type: ignore[arg-type]
     assert change.created_at is None and change.review is None
     review = parse(
         event(
             "pull_request_review_submitted", "repository_id", "r1", number=3, reviewer="a", state="approved"
         ),
-        PullRequestEventModel,
+        PullRequestMessage,
     )
-    assert pull_request_event_of(review).review is not None
+    assert pull_request_change_of(review).review is not None
 
 
 def test_repository_event_team_and_archived_strict() -> None:
     parsed = parse(
-        event("repository_updated", "repository_id", "r1", team=" core ", archived=False), RepositoryEvent
+        event("repository_updated", "repository_id", "r1", team=" core ", archived=False), RepositoryMessage
     )
-    assert isinstance(parsed, RepositoryEvent) and parsed.data.team == "core"
-    bad = parse(event("repository_updated", "repository_id", "r1", archived="no"), RepositoryEvent)
+    assert isinstance(parsed, RepositoryMessage) and parsed.data.team == "core"
+    bad = parse(event("repository_updated", "repository_id", "r1", archived="no"), RepositoryMessage)
     assert isinstance(bad, Rejection)
 
 
@@ -107,9 +107,9 @@ def test_issue_seed_example_parses_with_numeric_points_and_sprint_as_string() ->
             created="2025-09-25T10:00:00Z",
             resolved="2025-10-01T12:00:00Z",
         ),
-        IssueEvent,
+        IssueMessage,
     )
-    assert isinstance(parsed, IssueEvent)
+    assert isinstance(parsed, IssueMessage)
     assert (parsed.data.story_points, parsed.data.sprint_id) == (5.0, "12")
 
 
@@ -144,7 +144,7 @@ def test_issue_seed_example_parses_with_numeric_points_and_sprint_as_string() ->
     ],
 )
 def test_issue_invalid_is_rejected(value: dict[str, Any], reason: str) -> None:
-    parsed = parse(value, IssueEvent)
+    parsed = parse(value, IssueMessage)
     assert isinstance(parsed, Rejection) and reason in parsed.message
 
 
@@ -161,7 +161,7 @@ def test_issue_change_of_snapshot_and_transition() -> None:
                 to_status="Done",
                 transitioned_at="2025-10-02T00:00:00Z",
             ),
-            IssueEvent,
+            IssueMessage,
         )
     )
     assert (
@@ -170,31 +170,31 @@ def test_issue_change_of_snapshot_and_transition() -> None:
         and transition.from_status is None
     )
     snapshot = issue_change_of(
-        parse(event("issue_created", "project_key", "P", key="P-1", sprint_id="s9"), IssueEvent)
+        parse(event("issue_created", "project_key", "P", key="P-1", sprint_id="s9"), IssueMessage)
     )
-    assert isinstance(snapshot, IssueSnapshot) and snapshot.sprint_id == "s9"
+    assert isinstance(snapshot, Issue) and snapshot.sprint_id == "s9"
 
 
 def test_incident_message_only_for_incident_issues_with_a_repository() -> None:
     from agents.jira import incident_message
-    from models.cicd_events import IncidentEventModel
+    from models.cicd import IncidentMessage
 
-    issue = IssueSnapshot(
+    issue = Issue(
         "P-1", 10**15, summary="down", issue_type="Incident", created=10**15, repository_id="repo-1"
     )
     key, value = incident_message(issue)  # type: ignore[misc]
     assert key == b"repo-1"
-    incident = parse(orjson.loads(value), IncidentEventModel)  # what ops.incidents accepts
-    assert isinstance(incident, IncidentEventModel)
+    incident = parse(orjson.loads(value), IncidentMessage)  # what ops.incidents accepts
+    assert isinstance(incident, IncidentMessage)
     assert (incident.event_type, incident.data.id, incident.data.title) == ("incident_opened", "P-1", "down")
-    assert incident_message(IssueSnapshot("P-2", 1, issue_type="Incident")) is None
-    assert incident_message(IssueSnapshot("P-3", 1, issue_type="Bug", repository_id="repo-1")) is None
+    assert incident_message(Issue("P-2", 1, issue_type="Incident")) is None
+    assert incident_message(Issue("P-3", 1, issue_type="Bug", repository_id="repo-1")) is None
     # The same snapshot forwards the same bytes: a redelivery is an exact duplicate.
     assert incident_message(issue) == (key, value)
 
 
 def test_sprint_state_defaults_from_event_type() -> None:
-    closed = parse(event("sprint_closed", "project_key", "P", id=4), SprintEvent)
-    assert isinstance(closed, SprintEvent) and (closed.state, closed.data.id) == ("closed", "4")
-    started = parse(event("sprint_started", "project_key", "P", id="s-1", committed_points=13.5), SprintEvent)
-    assert isinstance(started, SprintEvent) and started.state == "active"
+    closed = parse(event("sprint_closed", "project_key", "P", id=4), SprintMessage)
+    assert isinstance(closed, SprintMessage) and (closed.state, closed.data.id) == ("closed", "4")
+    started = parse(event("sprint_started", "project_key", "P", id="s-1", committed_points=13.5), SprintMessage)
+    assert isinstance(started, SprintMessage) and started.state == "active"

@@ -6,10 +6,10 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, Strict, model_validator
 
-from models.events import EventModel
 from models.fields import Count, EventTime, Identifier, Text
+from models.message import MessageModel
 
-__all__ = ["IssueData", "IssueEvent", "Points", "SprintData", "SprintEvent", "SprintId"]
+__all__ = ["IssueData", "IssueMessage", "Points", "SprintData", "SprintMessage", "SprintId"]
 
 # Story points: a non-negative finite number (an int is a number too; a bool or a string is not).
 Points = Annotated[float, Strict(), Field(ge=0, le=1_000_000, allow_inf_nan=False)]
@@ -17,7 +17,7 @@ Points = Annotated[float, Strict(), Field(ge=0, le=1_000_000, allow_inf_nan=Fals
 SprintId = Annotated[Annotated[int, Strict(), Field(ge=0)] | Identifier, AfterValidator(str)]
 
 
-class IssueData(EventModel):
+class IssueData(MessageModel):
     key: Identifier
     summary: Text | None = None
     issue_type: Text | None = Field(None, max_length=100)
@@ -34,7 +34,7 @@ class IssueData(EventModel):
     transitioned_at: EventTime | None = None
 
 
-class IssueEvent(EventModel):
+class IssueMessage(MessageModel):
     """``issue_created`` / ``issue_updated`` (a snapshot) or ``issue_transitioned``: identity
     data.key; a transition's identity is (key, transitioned_at, to_status)."""
 
@@ -47,7 +47,7 @@ class IssueEvent(EventModel):
     schema_version: Count | None = None
 
     @model_validator(mode="after")
-    def _consistent(self) -> IssueEvent:
+    def _consistent(self) -> IssueMessage:
         # The key routes GET /issues/{key} to the project's partition: it must be the project's.
         if not self.data.key.startswith(f"{self.project_key}-"):
             raise ValueError(f"data.key {self.data.key!r} is not an issue of project {self.project_key!r}")
@@ -58,7 +58,7 @@ class IssueEvent(EventModel):
         return self
 
 
-class SprintData(EventModel):
+class SprintData(MessageModel):
     id: SprintId
     name: Text | None = Field(None, max_length=500)
     state: Literal["active", "closed"] | None = None
@@ -69,7 +69,7 @@ class SprintData(EventModel):
     completed_points: Points | None = None
 
 
-class SprintEvent(EventModel):
+class SprintMessage(MessageModel):
     """``sprint_started`` / ``sprint_closed``: identity (project_key, data.id)."""
 
     event_type: Literal["sprint_started", "sprint_closed"]

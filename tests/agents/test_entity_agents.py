@@ -15,8 +15,8 @@ import asyncpg
 import orjson
 import pytest
 
-from devtools.sei_sample import generate_sei_history
-from tests.sei_truth import at, truth_of
+from devtools.org_history import generate_sei_history
+from tests.org_truth import at, truth_of
 
 END = datetime(2025, 10, 31, tzinfo=UTC)
 
@@ -73,7 +73,7 @@ class Agents:
 @pytest.fixture
 async def agents(app: Any, sent: dict[str, Any]) -> AsyncIterator[Agents]:
     from agents.cicd import process_deployments, process_incidents
-    from agents.git import process_commits
+    from agents.commits import process_commits
     from agents.git_activity import process_pull_requests, process_repositories
     from agents.jira import process_issues, process_sprints
 
@@ -509,7 +509,7 @@ def _renamed(value: Any, old: str, new: str) -> Any:
         ),
         pytest.param(
             "ops.incidents",
-            "merge_incident_events",
+            "merge_incident_changes",
             "incidents",
             "incident_opened",
             {"opened_at": "2025-10-03T12:00:00Z", "title": "outage"},

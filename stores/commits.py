@@ -1,5 +1,5 @@
-"""Database writes: batched upserts on natural keys, one transaction (or one statement)
-per batch.
+"""`commits` and `commits_daily_stats` rows: their mapping and batched upserts on natural
+keys, one transaction (or one statement) per batch.
 
 Every statement is idempotent: re-running a batch (after a crash, a replay or a retry)
 leaves the database as it was. Rows go in through ``unnest`` of typed arrays, or commit
@@ -9,26 +9,20 @@ only), and unchanged rows are not rewritten.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
-from typing import TypeVar
 
 import asyncpg
 import orjson
 
-from app.db import Database, is_data_error
 from tables.commit_state import DailyTotals
 
 __all__ = [
     "CommitRow",
     "DailyStatsRow",
-    "CommitSink",
-    "write_rows_isolating",
+    "CommitStore",
 ]
-
-R = TypeVar("R")
-
 
 # Not frozen: one is built per commit, and a frozen dataclass's __init__ costs ~8x (2.7 vs
 # 0.3 µs for these ten fields). Treated as immutable all the same.
@@ -157,7 +151,7 @@ def _json_rows(rows: Sequence[object]) -> str | None:
     return document.decode()
 
 
-class CommitSink:
+class CommitStore:
     """Writes commit rows and the daily totals projection."""
 
     def __init__(self) -> None:
@@ -229,27 +223,3 @@ class CommitSink:
                 )
             self._daily_is_table = kind in ("r", "p")
         return self._daily_is_table
-
-
-async def write_rows_isolating(
-    database: Database,
-    rows: Sequence[R],
-    write: Callable[[asyncpg.Connection, Sequence[R]], Awaitable[None]],
-    *,
-    what: str,
-) -> list[tuple[R, Exception]]:
-    """Write ``rows``; when the database refuses some of them (a data error), split the
-    batch until each refused row is found. Returns the refused rows with their errors."""
-    if not rows:
-        return []
-    try:
-        await database.transaction(lambda conn: write(conn, rows), what=what)
-        return []
-    except Exception as exc:
-        if not is_data_error(exc):
-            raise
-        if len(rows) == 1:
-            return [(rows[0], exc)]
-    middle = len(rows) // 2
-    first = await write_rows_isolating(database, rows[:middle], write, what=what)
-    return first + await write_rows_isolating(database, rows[middle:], write, what=what)

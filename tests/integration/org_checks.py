@@ -1,5 +1,5 @@
 """Checks shared by the SEI integration tests: what every HTTP answer and every row of a
-generated history must be, against the truth (tests.sei_truth) computed from its events."""
+generated history must be, against the truth (tests.org_truth) computed from its events."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ import asyncpg
 import orjson
 
 from devtools.kafka_io import create_topics, produce
-from devtools.sei_sample import SEI_TOPICS, SeiHistory
+from devtools.org_history import SEI_TOPICS, SeiHistory
 from devtools.worker_process import WorkerProcess
 from tables.cycle_time import stage_durations, timelines
 from tables.instants import to_micros
-from tests.sei_truth import ENVIRONMENTS, Truth
+from tests.org_truth import ENVIRONMENTS, Truth
 
 __all__ = ["mismatches", "produce_history", "http_mismatches", "row_mismatches", "metrics_daily_mismatches"]
 

@@ -7,9 +7,9 @@ import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tables.delivery import merge_deployments, merge_incident_events
+from tables.cicd import merge_deployments, merge_incident_changes
 from tables.deployment_state import Deployment
-from tables.incident_state import IncidentEvent
+from tables.incident_state import IncidentChange
 
 HOUR = 3_600_000_000
 
@@ -23,7 +23,7 @@ deployments = st.builds(
     commit_shas=st.none() | st.lists(st.sampled_from(["a", "b", "c"]), max_size=3).map(tuple),
 )
 incident_events = st.builds(
-    IncidentEvent,
+    IncidentChange,
     repository_id=st.just("r"),
     id=st.sampled_from(["i1", "i2"]),
     timestamp=st.integers(0, 50).map(lambda h: h * HOUR),
@@ -65,7 +65,7 @@ def test_incidents_any_order_and_duplicates_same_value(events, rng, batch_size) 
     shuffled = events + rng.sample(events, len(events) // 2)
     rng.shuffle(shuffled)
     batches = [shuffled[i : i + batch_size] for i in range(0, len(shuffled), batch_size)]
-    assert fold(merge_incident_events, batches) == fold(merge_incident_events, [events])
+    assert fold(merge_incident_changes, batches) == fold(merge_incident_changes, [events])
 
 
 def test_redelivery_changes_nothing() -> None:

@@ -14,14 +14,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from tables.commit_state import Commit
 from tables.cycle_time import cycle_time_snapshot
 from tables.daily_metrics import DailyMetrics, daily_metrics
-from tables.deployment_state import Commit, Deployment
+from tables.deployment_state import Deployment
 from tables.dora import dora_snapshot
-from tables.incident_state import Incident, IncidentEvent, IncidentState, incident_from_issue, merge_incident
+from tables.incident_state import Incident, IncidentChange, IncidentState, incident_from_issue, merge_incident
 from tables.instants import to_micros
 from tables.issue_state import (
-    IssueSnapshot,
+    Issue,
     IssueState,
     Transition,
     issue_report,
@@ -30,12 +31,12 @@ from tables.issue_state import (
 )
 from tables.pull_request_state import (
     PullRequest,
-    PullRequestEvent,
+    PullRequestChange,
     PullRequestState,
     Review,
     merge_pull_request,
 )
-from tables.sprint_state import Sprint, SprintEvent, SprintState, merge_sprint, sprints_report
+from tables.sprint_state import Sprint, SprintChange, SprintState, merge_sprint, sprints_report
 
 __all__ = ["Truth", "truth_of", "at"]
 
@@ -46,7 +47,7 @@ def at(text: str | None) -> int | None:
     return None if text is None else to_micros(datetime.fromisoformat(text.replace("Z", "+00:00")))
 
 
-def _pull_request_event(event: dict[str, Any]) -> PullRequestEvent:
+def _pull_request_event(event: dict[str, Any]) -> PullRequestChange:
     data, kind = event["data"], event["event_type"]
     own = {
         "pull_request_opened": "created_at",
@@ -58,7 +59,7 @@ def _pull_request_event(event: dict[str, Any]) -> PullRequestEvent:
     times = {name: at(data.get(name)) for name in ("created_at", "merged_at", "closed_at")}
     if own in times:
         times[own] = moment
-    return PullRequestEvent(
+    return PullRequestChange(
         repository_id=event["repository_id"],
         number=data["number"],
         timestamp=at(event["timestamp"]),  # type: ignore[arg-type]
@@ -170,7 +171,7 @@ def truth_of(events: Iterable[tuple[str, dict[str, Any]]]) -> Truth:
             )
         elif topic == "ops.incidents":
             key = (event["repository_id"], data["id"])
-            incident = IncidentEvent(
+            incident = IncidentChange(
                 event["repository_id"],
                 data["id"],
                 stamp,
@@ -204,7 +205,7 @@ def truth_of(events: Iterable[tuple[str, dict[str, Any]]]) -> Truth:
                 sprint_id = data.get("sprint_id")
                 state = merge_snapshot(
                     state,
-                    IssueSnapshot(
+                    Issue(
                         key3,
                         stamp,
                         data.get("summary"),
@@ -222,7 +223,7 @@ def truth_of(events: Iterable[tuple[str, dict[str, Any]]]) -> Truth:
             truth.issues[key3] = state
         elif topic == "jira.sprints":
             key4 = (event["project_key"], str(data["id"]))
-            sprint = SprintEvent(
+            sprint = SprintChange(
                 event["project_key"],
                 str(data["id"]),
                 stamp,

@@ -16,7 +16,7 @@ from typing import Any
 import asyncpg
 
 from tables.instants import from_micros
-from tables.issue_state import IssueSnapshot, IssueState, cycle_time_days, time_in_status
+from tables.issue_state import Issue, IssueState, cycle_time_days, time_in_status
 from tables.sprint_state import Sprint, sprints_report
 
 __all__ = [
@@ -106,7 +106,7 @@ def status_duration_rows(project_key: str, state: IssueState) -> list[StatusDura
 
 
 def sprint_rows(
-    project_key: str, sprints: Iterable[Sprint], issues: Iterable[IssueSnapshot]
+    project_key: str, sprints: Iterable[Sprint], issues: Iterable[Issue]
 ) -> list[SprintRow]:
     """The rows of ``sprints`` of one project, completion computed from its issues."""
     report = sprints_report(sprints, issues)

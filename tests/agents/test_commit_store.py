@@ -1,4 +1,4 @@
-"""Commit rows written by CommitSink on a real PostgreSQL: what goes in comes back
+"""Commit rows written by CommitStore on a real PostgreSQL: what goes in comes back
 verbatim, whichever of the two statements carried it, and a batch's single statement
 writes all of it or nothing."""
 
@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 import asyncpg
 import pytest
 
-from agents.sinks import CommitRow, CommitSink, DailyStatsRow, _json_rows
+from stores.commits import CommitRow, CommitStore, DailyStatsRow, _json_rows
 from tables.commit_state import DailyTotals
 
 REPO = "sink-repo"
@@ -62,7 +62,7 @@ async def test_rows_come_back_verbatim(agent_database: str, messages: list[str |
     conn = await asyncpg.connect(agent_database)
     try:
         await conn.execute("DELETE FROM commits WHERE repository_id = $1", REPO)
-        sink = CommitSink()
+        sink = CommitStore()
         await sink.upsert_commits(conn, rows)
         assert await stored(conn) == rows
         # Idempotent, and a changed row is rewritten.
@@ -107,7 +107,7 @@ async def test_a_batch_is_written_by_one_statement_or_not_at_all(agent_database:
             datetime(2025, 10, 1, tzinfo=UTC),
             datetime(2025, 10, 2, tzinfo=UTC),
         )
-        sink = CommitSink()
+        sink = CommitStore()
         await sink.upsert_batch(conn, [], [])  # learns the daily relation's kind
 
         # A value refused in either part fails the whole statement: nothing lands.
@@ -152,7 +152,7 @@ async def test_where_the_daily_stats_are_a_view_only_the_rows_are_written(agent_
         try:
             rows = [row("sha-a", "one", additions=5, deletions=1), row("sha-b", "two", additions=7, deletions=2)]
             daily = [DailyStatsRow(REPO, date(2025, 10, 1), DailyTotals(2, 12, 3))]
-            assert await CommitSink().upsert_batch(conn, rows, daily)
+            assert await CommitStore().upsert_batch(conn, rows, daily)
             assert await stored(conn) == rows
             assert await daily_of(conn) == {date(2025, 10, 1): (2, 12, 3)}
         finally:

@@ -2,7 +2,7 @@
 in 4 teams (commits, pull requests, repositories, deployments, incidents, Jira issues and
 sprints; late events and redeliveries included) through the broker, the worker(s), their
 tables and PostgreSQL. Every HTTP answer, the entity rows and metrics_daily equal the truth
-computed in the test from the same events (tests.sei_truth); the projections reach
+computed in the test from the same events (tests.org_truth); the projections reach
 metrics.dora and Redis."""
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ import redis
 from aiokafka import AIOKafkaConsumer
 
 from devtools.localstack import LocalStack
-from devtools.sei_sample import generate_sei_history
+from devtools.org_history import generate_sei_history
 from devtools.worker_process import WorkerProcess
 from tables.instants import to_micros
 from tests.integration.conftest import isolated_env, new_worker, temporary_database, wait_for
-from tests.integration.sei_checks import (
+from tests.integration.org_checks import (
     http_mismatches,
     jsonable,
     metrics_daily_mismatches,
@@ -33,7 +33,7 @@ from tests.integration.sei_checks import (
     row_mismatches,
     window_sums,
 )
-from tests.sei_truth import truth_of
+from tests.org_truth import truth_of
 
 pytestmark = pytest.mark.integration
 
