@@ -10,7 +10,7 @@ alone. It is dead-lettered with its traceback and the batch goes on.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from faust.types import EventT
 from pydantic import BaseModel
@@ -29,7 +29,7 @@ log = get_logger("sei.agents.intake")
 
 
 def accept(
-    event: EventT,
+    event: EventT[Any],
     model: type[M],
     letters: DeadLetterBatch,
     key_field: str,
@@ -59,7 +59,7 @@ def accept(
         return None
 
 
-def _valid(event: EventT, model: type[M], key_field: str, key_of: Callable[[M], str]) -> M | Rejection:
+def _valid(event: EventT[Any], model: type[M], key_field: str, key_of: Callable[[M], str]) -> M | Rejection:
     parsed: Parsed[M] | Rejection = parse_message(event.value, model, settings.validation_mode)
     if isinstance(parsed, Rejection):
         return parsed

@@ -22,11 +22,12 @@ from the committed offset.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
 from faust import StreamT
+from faust.transport.consumer import Consumer
 from faust.types import TP, EventT
 from prometheus_client import Counter
 
@@ -86,13 +87,13 @@ async def complete_batch(work: Awaitable[T], *, what: str) -> T:
         raise
 
 
-def batches_of(stream: StreamT[bytes]) -> AsyncIterator[list[EventT]]:
+def batches_of(stream: StreamT[bytes]) -> AsyncIterator[list[EventT[Any]]]:
     """``stream`` in batches of BATCH_SIZE, or what came within BATCH_TIMEOUT_MS; unacked."""
     return take_batches(stream, settings.batch_size, settings.batch_timeout_ms / 1000)
 
 
 async def run_batches(
-    stream: StreamT[bytes], handle: Callable[[Sequence[EventT]], Awaitable[None]], *, what: str
+    stream: StreamT[bytes], handle: Callable[[Sequence[EventT[Any]]], Awaitable[None]], *, what: str
 ) -> None:
     """An agent's loop: each batch handled, tables and rows, before the next is taken, and
     acked once handled."""
@@ -102,7 +103,7 @@ async def run_batches(
                 event.ack()
 
 
-PrepareBatch = Callable[[Sequence[EventT]], Awaitable[Callable[[], Awaitable[None]]]]
+PrepareBatch = Callable[[Sequence[EventT[Any]]], Awaitable[Callable[[], Awaitable[None]]]]
 
 
 async def run_write_behind(
@@ -116,7 +117,7 @@ async def run_write_behind(
     write in flight is finished first (runtime.write_behind).
     """
 
-    async def prepare_and_submit(events: Sequence[EventT]) -> None:
+    async def prepare_and_submit(events: Sequence[EventT[Any]]) -> None:
         await writes.submit(events, await prepare(events))
 
     try:
@@ -127,8 +128,8 @@ async def run_write_behind(
 
 
 async def handle_until_done(
-    events: Sequence[EventT],
-    handle: Callable[[Sequence[EventT]], Awaitable[None]],
+    events: Sequence[EventT[Any]],
+    handle: Callable[[Sequence[EventT[Any]]], Awaitable[None]],
     *,
     what: str,
     finish_at_shutdown: bool = True,
@@ -185,13 +186,13 @@ def retried_writes(what: str) -> WriteBehind:
     """A write-behind whose failing writes are retried unacked and reported, as a failing
     batch body is (handle_until_done)."""
 
-    async def until_done(events: Sequence[EventT], write: Callable[[], Awaitable[None]]) -> bool:
+    async def until_done(events: Sequence[EventT[Any]], write: Callable[[], Awaitable[None]]) -> bool:
         return await handle_until_done(events, lambda _: write(), what=f"{what} write", finish_at_shutdown=False)
 
     return WriteBehind(what, until_done)
 
 
-def batch_offsets(events: Sequence[EventT]) -> dict[str, list[int]]:
+def batch_offsets(events: Sequence[EventT[Any]]) -> dict[str, list[int]]:
     """``{"topic/partition": [first offset, last offset]}`` of a batch."""
     spans: dict[str, list[int]] = {}
     for event in events:
@@ -201,22 +202,22 @@ def batch_offsets(events: Sequence[EventT]) -> dict[str, list[int]]:
     return spans
 
 
-def _release(events: Sequence[EventT]) -> None:
+def _release(events: Sequence[EventT[Any]]) -> None:
     # Out of Faust's unacked set, not acked: nothing is committed past them, and a
     # rebalance or shutdown (which wait for the set to empty) does not wait on them.
-    discard = app.consumer._unacked_messages.discard
+    discard = cast(Consumer, app.consumer)._unacked_messages.discard
     for event in events:
         discard(event.message)
 
 
-def _stale(events: Sequence[EventT]) -> bool:
+def _stale(events: Sequence[EventT[Any]]) -> bool:
     generation = app.consumer_generation_id
     return any(event.message.generation_id != generation for event in events)
 
 
-def _is_replay(event: EventT) -> bool:
+def _is_replay(event: EventT[Any]) -> bool:
     headers = event.message.headers or ()
-    names = headers.keys() if isinstance(headers, dict) else (name for name, _ in headers)
+    names = headers.keys() if isinstance(headers, Mapping) else (name for name, _ in headers)
     return any(str(name).startswith("x-sei-replay") for name in names)
 
 
@@ -224,7 +225,7 @@ def _is_replay(event: EventT) -> bool:
 class FreshEvents:
     """The events of a batch not known done, and how to remember them once committed."""
 
-    events: list[EventT]
+    events: list[EventT[Any]]
     skipped: int
     ids: dict[int, str]
 
@@ -272,7 +273,7 @@ def verify_partitions(topic: str) -> None:
     _verified_topics.add(topic)
 
 
-async def skip_done(events: Sequence[EventT]) -> FreshEvents:
+async def skip_done(events: Sequence[EventT[Any]]) -> FreshEvents:
     """Drop the exact redeliveries Redis knows are done (replays are always processed).
 
     Every agent starts its batch here, so this is also where a source topic's partition

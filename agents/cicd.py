@@ -158,11 +158,11 @@ INCIDENTS = _family(
 )
 
 
-async def handle_deployment_batch(events: Sequence[EventT]) -> None:
+async def handle_deployment_batch(events: Sequence[EventT[Any]]) -> None:
     await handle_entity_batch(events, DEPLOYMENTS)
 
 
-async def handle_incident_batch(events: Sequence[EventT]) -> None:
+async def handle_incident_batch(events: Sequence[EventT[Any]]) -> None:
     await handle_entity_batch(events, INCIDENTS)
 
 

@@ -86,13 +86,13 @@ class DayWork:
 
     repository_id: str
     day: str  # ISO date
-    event: EventT  # any event of the group: all share the repository's partition
-    commits: list[tuple[EventT, CommitMessage, CommitVersion]] = field(default_factory=list)
+    event: EventT[Any]  # any event of the group: all share the repository's partition
+    commits: list[tuple[EventT[Any], CommitMessage, CommitVersion]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
 class CommitBatch:
-    rows: dict[tuple[str, str, int], tuple[CommitRow, EventT]] = field(default_factory=dict)
+    rows: dict[tuple[str, str, int], tuple[CommitRow, EventT[Any]]] = field(default_factory=dict)
     daily: list[DailyStatsRow] = field(default_factory=list)
     valid: int = 0
     duplicates: int = 0
@@ -114,7 +114,7 @@ def apply_day(bucket_key: str, work: DayWork, batch: CommitBatch) -> None:
         before = stored or {}
         seen: set[str] = set()
         duplicates = 0
-        rows: dict[tuple[str, str, int], tuple[CommitRow, EventT]] = {}
+        rows: dict[tuple[str, str, int], tuple[CommitRow, EventT[Any]]] = {}
         for event, commit, version in work.commits:
             key = version.key
             if key in before or key in seen:
@@ -136,7 +136,7 @@ def apply_day(bucket_key: str, work: DayWork, batch: CommitBatch) -> None:
 
 def index_days(groups: dict[str, DayWork]) -> None:
     """Make sure every bucket of the batch is within its repository's span of days."""
-    listed: dict[str, tuple[EventT, set[str]]] = {}
+    listed: dict[str, tuple[EventT[Any], set[str]]] = {}
     for work in groups.values():
         listed.setdefault(work.repository_id, (work.event, set()))[1].add(work.day)
     keep_spans(commit_spans, listed)
@@ -194,7 +194,7 @@ def _placed(commit: CommitMessage) -> tuple[CommitMessage, CommitVersion, str, s
     return commit, version_of(commit), day, compose_key(commit.repository_id, day)
 
 
-def group_by_day(events: Sequence[EventT], letters: DeadLetterBatch) -> dict[str, DayWork]:
+def group_by_day(events: Sequence[EventT[Any]], letters: DeadLetterBatch) -> dict[str, DayWork]:
     """Valid commits grouped by (repository, day) bucket; the rest dead-lettered."""
     groups: dict[str, DayWork] = {}
     for event in events:
@@ -209,7 +209,7 @@ def group_by_day(events: Sequence[EventT], letters: DeadLetterBatch) -> dict[str
     return groups
 
 
-async def prepare_commit_batch(events: Sequence[EventT]) -> Callable[[], Awaitable[None]]:
+async def prepare_commit_batch(events: Sequence[EventT[Any]]) -> Callable[[], Awaitable[None]]:
     """Decode, validate and merge one batch of git.commits messages into the tables;
     returns its database write (and what follows it), not yet started."""
     started = time.perf_counter()

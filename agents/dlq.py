@@ -9,8 +9,9 @@ and counted; the stream never stops for one.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 import orjson
@@ -35,9 +36,9 @@ ON CONFLICT (dlq_id) DO NOTHING
 """
 
 
-def _headers(event: EventT) -> tuple[tuple[str, bytes], ...]:
+def _headers(event: EventT[Any]) -> tuple[tuple[str, bytes], ...]:
     raw = event.message.headers or ()
-    items = raw.items() if isinstance(raw, dict) else raw
+    items = raw.items() if isinstance(raw, Mapping) else raw
     return tuple((str(name), bytes(value or b"")) for name, value in items)
 
 
@@ -50,7 +51,7 @@ class DeadLetterBatch:
     def __len__(self) -> int:
         return len(self.letters)
 
-    def add(self, event: EventT, rejection: Rejection) -> None:
+    def add(self, event: EventT[Any], rejection: Rejection) -> None:
         """Dead-letter ``event``: log it with its coordinates and count it."""
         message = event.message
         headers = _headers(event)

@@ -12,8 +12,7 @@ A batch goes through these steps, in this order, for every family:
    the entry as it was and costs that entity's events of the batch, dead-lettered;
 4. keep the index of keys where the family has one, then age the owners' state out of the
    tables where the family does (``age``, agents.retention): an owner's entries per UTC day
-   (tables.day_index: values that stay small whatever the history), or a plain owner ->
-   sorted entries table (``keep_listed``) for indexes that cannot grow with history;
+   (tables.day_index: values that stay small whatever the history);
 5. write the rows and the batch's dead letters in one database transaction (retried while
    the database is away; app.db);
 6. publish the dead letters, then the family's effects that follow a durable write
@@ -50,7 +49,6 @@ __all__ = [
     "EntityFamily",
     "EntityWork",
     "handle_entity_batch",
-    "keep_listed",
     "processing_failed",
     "record_batch",
 ]
@@ -64,11 +62,11 @@ log = get_logger("sei.agents")
 class EntityWork:
     """The events of one batch about one entity; ``event`` fixes the changelog partition."""
 
-    event: EventT
-    deliveries: list[EventT] = field(default_factory=list)
+    event: EventT[Any]
+    deliveries: list[EventT[Any]] = field(default_factory=list)
     changes: list[Any] = field(default_factory=list)
 
-    def add(self, delivery: EventT, change: Any) -> None:
+    def add(self, delivery: EventT[Any], change: Any) -> None:
         self.deliveries.append(delivery)
         self.changes.append(change)
 
@@ -106,17 +104,17 @@ class EntityFamily(Generic[M, C]):
     apply: Callable[[str, list[C]], Applied]  # runs under acting_for; writes its table last
     write: Write | None = None  # the rows of the applied entities, in the batch's transaction
     rows_written: Callable[[Mapping[str, Applied]], Mapping[str, int]] = lambda applied: {}
-    index: Any = None  # a DayIndex, or a table of owner -> sorted entries kept by keep_listed
+    index: DayIndex | None = None  # lists the entities by owner and day
     index_entry: Callable[[str, Applied], Any] = lambda key, applied: key  # an entity's entry there
     finish: Callable[[Mapping[str, Applied]], Awaitable[None] | None] = lambda applied: None
     # Ages the state of the batch's owners (owner -> an event of its partition and the
     # oldest day the batch listed); returns what to store before the tables forget it
     # (agents.retention.Aged: falsy when nothing, ``write(conn)`` in the batch's transaction).
-    age: Callable[[Mapping[str, tuple[EventT, str | None]]], Any] | None = None
+    age: Callable[[Mapping[str, tuple[EventT[Any], str | None]]], Any] | None = None
 
 
 def processing_failed(
-    deliveries: Iterable[EventT], letters: DeadLetterBatch, exc: Exception, entity: str
+    deliveries: Iterable[EventT[Any]], letters: DeadLetterBatch, exc: Exception, entity: str
 ) -> None:
     """Dead-letter an entity's events (called in the ``except`` of its apply): a bug must
     cost these events, not the partition."""
@@ -126,21 +124,8 @@ def processing_failed(
         letters.add(delivery, rejection)
 
 
-def keep_listed(index: Any, listed: Mapping[str, tuple[EventT, set[Any]]]) -> None:
-    """Make sure every key of the batch is in its owner's list in ``index``.
-
-    Checked on every delivery, not only when an entity is new: after a crash between the
-    entity's changelog write and the index's, the redelivered batch completes the index.
-    """
-    for owner, (event, keys) in listed.items():
-        with acting_for(event):
-            known = index.get(owner) or []
-            if not keys.issubset(known):
-                index[owner] = sorted(keys.union(known))
-
-
 def group_changes(
-    events: Sequence[EventT], family: EntityFamily[M, C], letters: DeadLetterBatch
+    events: Sequence[EventT[Any]], family: EntityFamily[M, C], letters: DeadLetterBatch
 ) -> dict[str, EntityWork]:
     """The valid events' changes grouped by entity key, in arrival order; the rest
     dead-lettered."""
@@ -169,24 +154,23 @@ def apply_all(
 
 def listed_by_owner(
     groups: Mapping[str, EntityWork], applied: Mapping[str, Applied], entry: Callable[[str, Applied], Any]
-) -> dict[Any, tuple[EventT, set[Any]]]:
-    """Per owner (per (owner, day) where the entity names days): an event of its partition
-    and the entries of its applied entities."""
-    listed: dict[Any, tuple[EventT, set[Any]]] = {}
+) -> dict[tuple[str, str], tuple[EventT[Any], set[Any]]]:
+    """Per (owner, day) an applied entity is listed under: an event of the owner's partition
+    and the entries of those entities."""
+    listed: dict[tuple[str, str], tuple[EventT[Any], set[Any]]] = {}
     for key, outcome in applied.items():
         if outcome.owner is None:
             continue
-        slots = [(outcome.owner, day) for day in outcome.days] if outcome.days else [outcome.owner]
-        for slot in slots:
-            listed.setdefault(slot, (groups[key].event, set()))[1].add(entry(key, outcome))
+        for day in outcome.days:
+            listed.setdefault((outcome.owner, day), (groups[key].event, set()))[1].add(entry(key, outcome))
     return listed
 
 
 def aged_owners(
     groups: Mapping[str, EntityWork], applied: Mapping[str, Applied]
-) -> dict[str, tuple[EventT, str | None]]:
+) -> dict[str, tuple[EventT[Any], str | None]]:
     """Per owner: an event of its partition and the oldest day its entities were listed under."""
-    owners: dict[str, tuple[EventT, str | None]] = {}
+    owners: dict[str, tuple[EventT[Any], str | None]] = {}
     for key, outcome in applied.items():
         if outcome.owner is None:
             continue
@@ -196,17 +180,15 @@ def aged_owners(
     return owners
 
 
-async def handle_entity_batch(events: Sequence[EventT], family: EntityFamily[M, C]) -> None:
+async def handle_entity_batch(events: Sequence[EventT[Any]], family: EntityFamily[M, C]) -> None:
     """One batch of an entity topic, through the steps of the module doc."""
     started = time.perf_counter()
     letters = DeadLetterBatch()
     fresh = await skip_done(events)
     groups = group_changes(fresh.events, family, letters)
     applied = apply_all(groups, family, letters)
-    if isinstance(family.index, DayIndex):
+    if family.index is not None:
         family.index.keep(listed_by_owner(groups, applied, family.index_entry))
-    elif family.index is not None:
-        keep_listed(family.index, listed_by_owner(groups, applied, family.index_entry))
     aged = family.age(aged_owners(groups, applied)) if family.age is not None else None
 
     async def write(conn: asyncpg.Connection) -> None:
@@ -229,7 +211,7 @@ async def handle_entity_batch(events: Sequence[EventT], family: EntityFamily[M, 
 
 
 def record_batch(
-    events: Sequence[EventT], fresh: FreshEvents, letters: DeadLetterBatch, started: float
+    events: Sequence[EventT[Any]], fresh: FreshEvents, letters: DeadLetterBatch, started: float
 ) -> None:
     """Count one finished batch (``started``: its time.perf_counter() at the start)."""
     metrics.record_batch(

@@ -139,7 +139,7 @@ PULL_REQUESTS: EntityFamily[PullRequestMessage, PullRequestChange] = EntityFamil
 )
 
 
-async def handle_pull_request_batch(events: Sequence[EventT]) -> None:
+async def handle_pull_request_batch(events: Sequence[EventT[Any]]) -> None:
     """Process one batch of git.pull_requests messages."""
     await handle_entity_batch(events, PULL_REQUESTS)
 
@@ -185,7 +185,7 @@ REPOSITORIES: EntityFamily[RepositoryMessage, Repository] = EntityFamily(
 )
 
 
-async def handle_repository_batch(events: Sequence[EventT]) -> None:
+async def handle_repository_batch(events: Sequence[EventT[Any]]) -> None:
     """Process one batch of git.repositories messages."""
     await handle_entity_batch(events, REPOSITORIES)
 

@@ -17,6 +17,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 from faust import StreamT
@@ -64,17 +65,17 @@ _flagged = Counter(
 class IngestBatch:
     """The rows of one batch by identity (the first delivery in the batch wins)."""
 
-    rows: dict[tuple[str, datetime], tuple[IngestRow, EventT]] = field(default_factory=dict)
+    rows: dict[tuple[str, datetime], tuple[IngestRow, EventT[Any]]] = field(default_factory=dict)
     valid: int = 0
 
 
-def _message_time(event: EventT) -> datetime:
+def _message_time(event: EventT[Any]) -> datetime:
     stamp = event.message.timestamp
     # Kafka stamps every record; a missing stamp (0 or None) falls back to now.
     return datetime.fromtimestamp(stamp, UTC) if stamp and stamp > 0 else datetime.now(UTC)
 
 
-async def collect(events: Sequence[EventT], letters: DeadLetterBatch) -> IngestBatch:
+async def collect(events: Sequence[EventT[Any]], letters: DeadLetterBatch) -> IngestBatch:
     """Valid events as rows; the rest dead-lettered.
 
     Lets the event loop run every ``YIELD_EVERY`` events: this worker also answers
@@ -164,7 +165,7 @@ async def write_batch(batch: IngestBatch, letters: DeadLetterBatch) -> tuple[int
     return inserted, 0
 
 
-async def prepare_ingest_batch(events: Sequence[EventT]) -> Callable[[], Awaitable[None]]:
+async def prepare_ingest_batch(events: Sequence[EventT[Any]]) -> Callable[[], Awaitable[None]]:
     """Decode, validate and score one batch of events.ingest messages; returns its
     database write (and what follows it), not yet started."""
     started = time.perf_counter()

@@ -85,7 +85,7 @@ def issue_change_of(event: IssueMessage) -> IssueChange:
         status_category=data.status_category,
         assignee=data.assignee,
         story_points=data.story_points,
-        sprint_id=data.sprint_id,
+        sprint_id=None if data.sprint_id is None else str(data.sprint_id),  # str once validated
         created=to_micros(data.created),
         resolved=to_micros(data.resolved),
         repository_id=data.repository_id,
@@ -175,7 +175,7 @@ ISSUES: EntityFamily[IssueMessage, tuple[str, IssueChange]] = EntityFamily(
 )
 
 
-async def handle_issue_batch(events: Sequence[EventT]) -> None:
+async def handle_issue_batch(events: Sequence[EventT[Any]]) -> None:
     """Process one batch of jira.issues messages."""
     await handle_entity_batch(events, ISSUES)
 
@@ -184,7 +184,7 @@ def sprint_change_of(event: SprintMessage) -> SprintChange:
     data = event.data
     return SprintChange(
         project_key=event.project_key,
-        id=data.id,
+        id=str(data.id),  # str once validated (SprintId)
         timestamp=to_micros(event.timestamp),
         name=data.name,
         state=event.state,
@@ -222,7 +222,7 @@ async def _write_sprints(conn: asyncpg.Connection, applied: Mapping[str, Applied
 
 
 def _sprint_change_keyed(event: SprintMessage) -> tuple[str, SprintChange]:
-    return sprint_key(event.project_key, event.data.id), sprint_change_of(event)
+    return sprint_key(event.project_key, str(event.data.id)), sprint_change_of(event)
 
 
 SPRINTS: EntityFamily[SprintMessage, SprintChange] = EntityFamily(
@@ -240,7 +240,7 @@ SPRINTS: EntityFamily[SprintMessage, SprintChange] = EntityFamily(
 )
 
 
-async def handle_sprint_batch(events: Sequence[EventT]) -> None:
+async def handle_sprint_batch(events: Sequence[EventT[Any]]) -> None:
     """Process one batch of jira.sprints messages."""
     await handle_entity_batch(events, SPRINTS)
 

@@ -4,8 +4,10 @@ stands still behind their end with nothing in flight (app.lost_messages)."""
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from typing import Any
+from typing import Any, cast
 
+from faust.transport.conductor import Conductor
+from faust.transport.consumer import Consumer
 from faust.types import TP
 
 from app.diagnostics import dump_tasks
@@ -22,6 +24,16 @@ watch = LostMessageWatch()
 stalls = StallWatch(checks=6)  # 30 s
 idle = IdleWatch(checks=12)  # 60 s: a worker catching up a backlog can starve a partition 15 s
 
+
+
+def _consumer() -> Consumer:
+    """The app's consumer as Faust's base class: what it knows of each partition lives in
+    attributes ``ConsumerT`` does not declare."""
+    return cast(Consumer, app.consumer)
+
+
+def _conductor() -> Conductor:
+    return cast(Conductor, app.topics)
 
 def _queued(channels_by_tp: dict[TP, Any]) -> tuple[set[tuple[TP, int]], set[TP]]:
     """(tp, offset) of every message waiting in a stream queue; partitions with a full queue."""
@@ -42,7 +54,7 @@ def _report_stalls(assigned: set[TP]) -> None:
     if database.circuit_open:
         stalls.reset()  # a known cause, reported as db.circuit_open and on /health
         return
-    consumer = app.consumer
+    consumer = _consumer()
     monitor = app.monitor
     changelogs = app.tables.changelog_topics
     # Partitions given away keep their last commit here; but a consumer stuck mid-rebalance
@@ -54,7 +66,7 @@ def _report_stalls(assigned: set[TP]) -> None:
     }
     for tp in stalls.observe(committed, monitor.tp_end_offsets):
         acked = sorted(consumer._acked_index.get(tp, ()))
-        channels = app.topics._tp_index.get(tp, ())
+        channels = _conductor()._tp_index.get(tp, ())
         log.warning(
             "consumer.partition_stalled",
             topic=tp.topic,
@@ -83,9 +95,9 @@ def _report_stalls(assigned: set[TP]) -> None:
         dump_tasks()
 
 
-@app.timer(CHECK_S)
+@app.timer(CHECK_S)  # type: ignore[untyped-decorator]  # faust marks App.timer no_type_check
 async def check_lost_messages() -> None:
-    consumer = app.consumer
+    consumer = _consumer()
     assigned = consumer.assignment()  # one view of it for both checks
     _report_stalls(assigned)
     if app.in_recovery or app.rebalancing or not assigned or not consumer.flow_active:
@@ -94,7 +106,7 @@ async def check_lost_messages() -> None:
         return
     changelogs = app.tables.changelog_topics
     sources = {tp for tp in assigned if tp.topic not in changelogs}
-    channels_by_tp = {tp: app.topics._tp_index.get(tp, ()) for tp in sources}
+    channels_by_tp = {tp: _conductor()._tp_index.get(tp, ()) for tp in sources}
     queued, busy = _queued(channels_by_tp)
     committed = {tp: consumer._committed_offset.get(tp) for tp in sources}
     read = {tp: consumer._read_offset.get(tp) for tp in sources}
@@ -139,7 +151,7 @@ async def _idle_behind_end(
     candidates = idle.observe(committed, read, in_flight)
     if not candidates:
         return {}
-    consumer = app.consumer
+    consumer = _consumer()
     ends: dict[TP, int | None] = {}
     for tp in candidates:
         try:
@@ -169,7 +181,7 @@ LOST_HINT = (
 
 
 def _log_rewinds(event: str, targets: Mapping[TP, int], hint: str) -> None:
-    consumer = app.consumer
+    consumer = _consumer()
     for tp, offset in targets.items():
         log.warning(
             event,

@@ -259,7 +259,7 @@ async def _refresh(everything: bool) -> None:
         projection.requeue(due)
 
 
-@app.timer(TICK_S)
+@app.timer(TICK_S)  # type: ignore[untyped-decorator]  # faust marks App.timer no_type_check
 async def refresh_projections() -> None:
     """Flush the projections of what changed (see the module docstring)."""
     if app.in_recovery or app.rebalancing:
@@ -268,7 +268,7 @@ async def refresh_projections() -> None:
     await _refresh(everything=False)
 
 
-@app.on_before_shutdown.connect
+@app.on_before_shutdown.connect  # type: ignore[arg-type]  # mode's SignalHandlerT matches no function
 async def _flush_on_shutdown(sender: object, **kwargs: object) -> None:
     if app.in_recovery or app.rebalancing or projection._actives is None:
         return

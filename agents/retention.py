@@ -228,7 +228,7 @@ _clock = AgeingClock()
 
 
 def age_owners(
-    owners: Mapping[str, tuple[EventT, str | None]],
+    owners: Mapping[str, tuple[EventT[Any], str | None]],
     *,
     retention_days: int,
     production_environments: Collection[str],
@@ -262,7 +262,7 @@ def age_owners(
     return aged
 
 
-def age_batch_owners(owners: Mapping[str, tuple[EventT, str | None]]) -> Aged:
+def age_batch_owners(owners: Mapping[str, tuple[EventT[Any], str | None]]) -> Aged:
     """age_owners with the worker's STATE_RETENTION_DAYS and PRODUCTION_ENVIRONMENTS."""
     return age_owners(
         owners,

@@ -1,5 +1,6 @@
 """agents.entity_batch.handle_entity_batch, the one batch routine of the entity agents, on
-a toy family: plain dicts for its table and index, a real table in PostgreSQL for its rows.
+a toy family: plain dicts for its table and its day index, a real table in PostgreSQL for
+its rows.
 Every failure path, the dead letters in the batch's transaction, nothing acked (raised to
 the loop) that is not durable, and redelivery changing nothing."""
 
@@ -17,6 +18,9 @@ from faust.types.tuples import Message
 from pydantic import BaseModel
 
 from agents.entity_batch import Applied, EntityFamily, handle_entity_batch
+from tables.day_index import DayIndex
+
+DAY = "2026-01-05"  # the day every toy is listed under
 
 
 class Toy(BaseModel):
@@ -34,14 +38,14 @@ async def fetch(url: str, sql: str, *args: Any) -> list[asyncpg.Record]:
 
 
 class ToyFamily:
-    """A family whose table maps item -> value, indexed by owner, and whose rows go to
-    ``toy_rows``; its hooks can be told to fail."""
+    """A family whose table maps item -> value, listed by owner in a day index, and whose
+    rows go to ``toy_rows``; its hooks can be told to fail."""
 
     def __init__(self, database_url: str) -> None:
         self.url = database_url
         self.topic = f"toy-{uuid.uuid4().hex[:8]}"
         self.table: dict[str, int] = {}
-        self.index: dict[str, list[str]] = {}
+        self.index = DayIndex({}, {}, "toy")
         self.finished: list[dict[str, Any]] = []
         self.bad_apply: set[str] = set()
         self.bad_change: set[str] = set()
@@ -56,7 +60,7 @@ class ToyFamily:
         changed = self.table.get(item) != value
         if changed:
             self.table[item] = value
-        return Applied([(item, value)], changed, owner=owner)
+        return Applied([(item, value)], changed, owner=owner, days=(DAY,))
 
     def change_of(self, toy: Toy) -> tuple[str, tuple[str, int]]:
         if toy.item in self.bad_change:
@@ -76,6 +80,10 @@ class ToyFamily:
         # Runs only once the batch's rows are durable: they are readable from another connection.
         stored = await fetch(self.url, "SELECT item FROM toy_rows WHERE topic = $1", self.topic)
         self.finished.append({"changed": sorted(k for k, o in applied.items() if o.changed), "stored": len(stored)})
+
+    def listed(self) -> dict[str, list[str]]:
+        """Each owner's entries, as the index lists them."""
+        return {owner: sorted(self.index.entries(owner)) for owner in sorted(self.index.owners())}
 
     def family(self) -> EntityFamily[Toy, tuple[str, int]]:
         return EntityFamily(
@@ -135,7 +143,7 @@ async def test_a_batch_applies_writes_indexes_and_finishes_after_the_write(app: 
     await handle_entity_batch(batch, toys.family())
     assert toys.table == {"a": 5, "b": 2, "c": 3}
     assert await toys.rows() == {"a": 5, "b": 2, "c": 3}
-    assert toys.index == {"o1": ["a", "b"], "o2": ["c"]}
+    assert toys.listed() == {"o1": ["a", "b"], "o2": ["c"]}
     assert toys.finished == [{"changed": ["a", "b", "c"], "stored": 3}]
     assert await toys.letters() == []
 
@@ -159,7 +167,7 @@ async def test_each_failure_costs_its_own_events_and_the_rest_is_written_with_th
     await handle_entity_batch(batch, toys.family())
     assert await toys.rows() == {"a": 1, "b": 5}
     assert toys.table == {"a": 1, "b": 5, "buggy": 7}
-    assert toys.index == {"o1": ["a", "b"]}
+    assert toys.listed() == {"o1": ["a", "b"]}
     assert await toys.letters() == [
         (1, "invalid_json"),
         (2, "processing_error"),
@@ -188,8 +196,8 @@ async def test_redelivery_changes_nothing_and_completes_a_lost_index_entry(app: 
     batch = toys.events(app, ("o1", "a", 1), ("o1", "b", 2), b"broken")
     await handle_entity_batch(batch, toys.family())
     before = (dict(toys.table), await toys.rows(), await toys.letters())
-    toys.index["o1"] = ["a"]  # a crash between the entity's changelog write and the index's
+    toys.index.days[toys.index.day_key("o1", DAY)] = ["a"]  # a crash between the entity's write and the index's
     await handle_entity_batch(batch, toys.family())
     assert (toys.table, await toys.rows(), await toys.letters()) == before
-    assert toys.index == {"o1": ["a", "b"]}
+    assert toys.listed() == {"o1": ["a", "b"]}
     assert toys.finished[-1]["changed"] == []  # nothing changed: no projection marks
