@@ -26,7 +26,7 @@ from models.ingest import IngestMessage
 __all__ = [
     "SUBJECT",
     "CODEC_NAME",
-    "WireEvent",
+    "DecodedMessage",
     "ingest_codec",
     "decode_ingest",
     "to_avro_record",
@@ -44,7 +44,7 @@ _PAYLOAD_OPTIONAL = ("user_id", "session_id", "ip_address", "version")
 
 # Not frozen: one per message (a frozen __init__ is several times slower); never mutated.
 @dataclass(slots=True)
-class WireEvent:
+class DecodedMessage:
     """A decoded message: the envelope (not validated yet) and how it was encoded."""
 
     envelope: dict[str, Any]
@@ -100,12 +100,12 @@ def from_avro_record(record: Mapping[str, Any]) -> dict[str, Any]:
     return {"id": record["id"], "timestamp": record["timestamp"], "payload": payload}
 
 
-def decode_ingest(raw: bytes | None, codec: AvroCodec) -> WireEvent:
+def decode_ingest(raw: bytes | None, codec: AvroCodec) -> DecodedMessage:
     """The envelope in ``raw``; DecodeError (JSON) or AvroDecodeError, both with ``kind``."""
     if raw is not None and is_avro_frame(raw):
         read = codec.decode(raw)
-        return WireEvent(from_avro_record(read.record), "avro", read.writer.version)
-    return WireEvent(decode_json_object(raw).value, "json", None)
+        return DecodedMessage(from_avro_record(read.record), "avro", read.writer.version)
+    return DecodedMessage(decode_json_object(raw).value, "json", None)
 
 
 class IngestAvroCodec(Codec):
