@@ -53,6 +53,8 @@ app = faust.App(
     topic_partitions=settings.topic_partitions,
     table_standby_replicas=settings.table_standby_replicas,
     processing_guarantee="at_least_once",
+    # Changelogs, dead letters, metrics.dora and POST /ingest's events.ingest batches.
+    producer_compression_type=settings.producer_compression_type,
     consumer_auto_offset_reset="earliest",
     broker_session_timeout=_session_timeout_s,
     broker_heartbeat_interval=min(3.0, _session_timeout_s / 3),
