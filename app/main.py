@@ -8,6 +8,7 @@ from faust.web import drivers as web_drivers
 
 from app.logging import configure_structlog, logging_config
 from app.settings import load_settings_or_exit
+from runtime.compression import missing_codecs
 from runtime.gc_tuning import configure_collector, freeze_startup_objects
 from runtime.monitor import LeanMonitor
 from runtime.transport import use_fetch_limits
@@ -15,6 +16,12 @@ from runtime.transport import use_fetch_limits
 __all__ = ["app", "settings"]
 
 settings = load_settings_or_exit()
+if _missing := missing_codecs():
+    # Any topic may carry batches in any codec: stop here, not at the first such batch.
+    raise SystemExit(
+        f"sei-processor: cannot read record batches compressed with {', '.join(_missing)}: "
+        "aiokafka finds no cramjam; install it (pip install 'aiokafka[lz4,snappy,zstd]')"
+    )
 configure_structlog()
 configure_collector()
 if settings.event_loop == "uvloop":
@@ -46,6 +53,8 @@ app = faust.App(
     topic_partitions=settings.topic_partitions,
     table_standby_replicas=settings.table_standby_replicas,
     processing_guarantee="at_least_once",
+    # Changelogs, dead letters, metrics.dora and POST /ingest's events.ingest batches.
+    producer_compression_type=settings.producer_compression_type,
     consumer_auto_offset_reset="earliest",
     broker_session_timeout=_session_timeout_s,
     broker_heartbeat_interval=min(3.0, _session_timeout_s / 3),

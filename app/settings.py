@@ -21,6 +21,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from app.exceptions import ProcessorError
 from app.redaction import mask_url, scrub
 from models.timescale import normalize_mode
+from runtime.compression import CODECS, Compression, compression_type, missing_codecs
 
 __all__ = ["Settings", "SettingsError", "load_settings", "mask_url"]
 
@@ -92,6 +93,12 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(4, ge=1, le=100)
     event_loop: Literal["uvloop", "asyncio"] = "uvloop"
     kafka_dlq_topic: str = Field("dlq-events", min_length=1, max_length=249)
+    # none by default: on the worker's output the codecs buy little for the CPU of its one
+    # core (measured in docs/operations.md, KAFKA_COMPRESSION); what it reads may be in any.
+    kafka_compression: Compression = Field(
+        "none",
+        description=f"codec of the record batches the worker produces: {', '.join(CODECS)}",
+    )
     validation_mode: Literal["strict", "warn", "disabled"] = "strict"
     dedupe_ttl_s: int = Field(86_400, ge=60, le=30 * 86_400)
     state_retention_days: int = Field(
@@ -142,10 +149,20 @@ class Settings(BaseSettings):
     def _timescaledb_mode(cls, value: Any) -> Any:
         return normalize_mode(value) if isinstance(value, str) else value
 
-    @field_validator("validation_mode", "event_loop", mode="before")
+    @field_validator("validation_mode", "event_loop", "kafka_compression", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:
         return value.lower() if isinstance(value, str) else value
+
+    @field_validator("kafka_compression")
+    @classmethod
+    def _check_codec(cls, value: Compression) -> Compression:
+        if value in missing_codecs():
+            raise ValueError(
+                f"aiokafka has no {value} codec in this installation: install cramjam "
+                f"(pip install 'aiokafka[{value}]'), or choose another codec"
+            )
+        return value
 
     @field_validator("kafka_brokers")
     @classmethod
@@ -196,6 +213,11 @@ class Settings(BaseSettings):
         if scheme in ("", "kafka"):
             scheme = "sei-kafka"
         return f"{scheme}://{';'.join(hosts)}"
+
+    @property
+    def producer_compression_type(self) -> str | None:
+        """KAFKA_COMPRESSION as aiokafka's and Faust's producers take it (None: uncompressed)."""
+        return compression_type(self.kafka_compression)
 
     @property
     def api_keys(self) -> tuple[bytes, ...]:

@@ -32,9 +32,14 @@ async def produce(
     messages: Iterable[tuple[bytes | None, bytes]],
     *,
     linger_ms: int = 20,
+    compression_type: str | None = None,
 ) -> int:
-    """Send every (key, value) keyed with the default murmur2 partitioner; wait for all acks."""
-    producer = AIOKafkaProducer(bootstrap_servers=list(bootstrap), linger_ms=linger_ms, acks="all")
+    """Send every (key, value) keyed with the default murmur2 partitioner, in record batches
+    compressed with ``compression_type`` (gzip, snappy, lz4, zstd; None: uncompressed); wait
+    for all acks."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=list(bootstrap), linger_ms=linger_ms, acks="all", compression_type=compression_type
+    )
     await producer.start()
     sent = 0
     try:

@@ -232,7 +232,9 @@ async def replay_letters(
         self.out(f"dry run: {len(plan.send)} would be sent, {len(plan.skipped)} skipped; nothing sent")
         return 0
 
-    kafka = await connect(settings.bootstrap_servers, producer=True)
+    kafka = await connect(
+        settings.bootstrap_servers, producer=True, compression_type=settings.producer_compression_type
+    )
     try:
         assert kafka.producer is not None
         sender = Sender(kafka.producer)

@@ -160,7 +160,9 @@ def commit_bucket(value: bytes | None) -> Bucket | None:
 
 async def resend_sources(self: ToolCommand, targets: Mapping[str, set[date]]) -> Counter[Bucket]:
     """Re-send the git.commits events of the target buckets; how many per bucket."""
-    kafka = await connect(settings.bootstrap_servers, producer=True)
+    kafka = await connect(
+        settings.bootstrap_servers, producer=True, compression_type=settings.producer_compression_type
+    )
     try:
         partitions = await topic_partitions(kafka.consumer, SOURCE_TOPIC)
         if partitions is None:

@@ -100,7 +100,9 @@ async def replay(
         )
 
     dead = set() if include_dead_letters else await dead_letter_offsets(topic)
-    kafka = await connect(settings.bootstrap_servers, producer=not dry_run)
+    kafka = await connect(
+        settings.bootstrap_servers, producer=not dry_run, compression_type=settings.producer_compression_type
+    )
     matched = copies = dead_skipped = 0
     try:
         partitions = await topic_partitions(kafka.consumer, topic)

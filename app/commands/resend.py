@@ -73,8 +73,9 @@ class Connections:
             await self.producer.stop()
 
 
-async def connect(bootstrap: Sequence[str], *, producer: bool) -> Connections:
-    """A group-less consumer (and a producer) on ``bootstrap``; ToolError when unreachable."""
+async def connect(bootstrap: Sequence[str], *, producer: bool, compression_type: str | None) -> Connections:
+    """A group-less consumer (and a producer compressing with ``compression_type``, as
+    KAFKA_COMPRESSION says) on ``bootstrap``; ToolError when unreachable."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=list(bootstrap),
         group_id=None,
@@ -90,6 +91,7 @@ async def connect(bootstrap: Sequence[str], *, producer: bool) -> Connections:
             linger_ms=20,
             max_request_size=MAX_REQUEST_BYTES,
             request_timeout_ms=30_000,
+            compression_type=compression_type,
         )
         if producer
         else None

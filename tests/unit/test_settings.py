@@ -151,3 +151,59 @@ def test_dlq_list_never_prints_a_query_password() -> None:
         in (result.stderr + result.stdout)
     )
     assert "S3cretPW" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("value", "codec", "producer_type"),
+    [
+        pytest.param("none", "none", None, id="none"),
+        pytest.param("gzip", "gzip", "gzip", id="gzip"),
+        pytest.param("snappy", "snappy", "snappy", id="snappy"),
+        pytest.param("LZ4", "lz4", "lz4", id="lz4-any-case"),
+        pytest.param("zstd", "zstd", "zstd", id="zstd"),
+    ],
+)
+def test_settings_kafka_compression_gives_the_producers_codec(
+    value: str, codec: str, producer_type: str | None
+) -> None:
+    settings = load_settings(timescale_url=URL, kafka_compression=value)
+    assert settings.kafka_compression == codec
+    assert settings.producer_compression_type == producer_type
+
+
+def test_settings_kafka_compression_defaults_to_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KAFKA_COMPRESSION", raising=False)
+    settings = load_settings(timescale_url=URL)
+    assert (settings.kafka_compression, settings.producer_compression_type) == ("none", None)
+
+
+@pytest.mark.parametrize("value", ["brotli", "", "snappy,lz4", "uncompressed"])
+def test_settings_unknown_kafka_compression_names_the_variable_and_the_codecs(value: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings(timescale_url=URL, kafka_compression=value)
+    assert str(info.value) == (
+        f"KAFKA_COMPRESSION={value!r} is invalid: Input should be 'none', 'gzip', 'snappy', 'lz4' or 'zstd'"
+    )
+
+
+def test_settings_kafka_compression_without_its_library_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # As on an installation without cramjam: aiokafka itself then has gzip only.
+    monkeypatch.setattr("aiokafka.codec.cramjam", None)
+    assert load_settings(timescale_url=URL, kafka_compression="gzip").producer_compression_type == "gzip"
+    with pytest.raises(SettingsError) as info:
+        load_settings(timescale_url=URL, kafka_compression="zstd")
+    assert str(info.value) == (
+        "KAFKA_COMPRESSION='zstd' is invalid: aiokafka has no zstd codec in this installation: "
+        "install cramjam (pip install 'aiokafka[zstd]'), or choose another codec"
+    )
+
+
+def test_worker_with_bad_kafka_compression_stops_with_one_line() -> None:
+    result = _faust("worker", KAFKA_COMPRESSION="brotli")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "sei-processor: configuration error: KAFKA_COMPRESSION='brotli' is invalid: "
+        "Input should be 'none', 'gzip', 'snappy', 'lz4' or 'zstd'"
+    ]
