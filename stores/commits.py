@@ -9,7 +9,7 @@ only), and unchanged rows are not rewritten.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Annotated
@@ -31,6 +31,9 @@ __all__ = [
     "commit_row",
     "daily_stats_row",
     "read_commits",
+    "DayTotals",
+    "count_days",
+    "read_daily_stats",
 ]
 
 
@@ -130,6 +133,19 @@ _READ_COMMITS = (
     + ' WHERE "repository_id" = ANY($1::text[])'
 )
 
+# The days' totals as the rows give them, and as commits_daily_stats holds them (reconcile).
+_COUNT_DAYS = """
+SELECT repository_id, (committed_at AT TIME ZONE 'UTC')::date AS day, count(*) AS commit_count,
+       sum(additions) AS total_additions, sum(deletions) AS total_deletions
+FROM commits
+WHERE committed_at >= $1 AND committed_at < $2 AND ($3::text[] IS NULL OR repository_id = ANY($3::text[]))
+GROUP BY 1, 2
+"""
+_READ_DAILY_STATS = (
+    DAILY_STATS_COLUMNS.select()
+    + ' WHERE "day" >= $1 AND "day" < $2 AND ($3::text[] IS NULL OR "repository_id" = ANY($3::text[]))'
+)
+
 _DAILY_STATS_KIND = """
 SELECT c.relkind::text FROM pg_class c
 WHERE c.oid = to_regclass('commits_daily_stats')
@@ -213,3 +229,39 @@ async def read_commits(conn: asyncpg.Connection, repositories: Sequence[str]) ->
         )
         for r in await conn.fetch(_READ_COMMITS, list(repositories))
     ]
+
+
+DayTotals = dict[tuple[str, date], DailyTotals]  # (repository_id, UTC day) -> totals
+
+
+def _day_totals(records: Iterable[asyncpg.Record]) -> DayTotals:
+    return {
+        (r["repository_id"], r["day"]): DailyTotals(
+            commit_count=r["commit_count"],
+            total_additions=r["total_additions"],
+            total_deletions=r["total_deletions"],
+        )
+        for r in records
+    }
+
+
+async def count_days(
+    conn: asyncpg.Connection, start: datetime, end: datetime, repositories: Sequence[str] | None
+) -> DayTotals:
+    """The totals of each day in [start, end) that has rows in `commits` (all repositories,
+    or ``repositories``), counted from the rows."""
+    return _day_totals(await conn.fetch(_COUNT_DAYS, start, end, repositories))
+
+
+async def read_daily_stats(
+    conn: asyncpg.Connection, start: datetime, end: datetime, repositories: Sequence[str] | None
+) -> DayTotals:
+    """The `commits_daily_stats` rows of the days in [start, end)."""
+    return {
+        (row.repository_id, row.day.astimezone(UTC).date()): DailyTotals(
+            commit_count=row.commit_count,
+            total_additions=row.total_additions,
+            total_deletions=row.total_deletions,
+        )
+        for row in map(DAILY_STATS_COLUMNS.row_of, await conn.fetch(_READ_DAILY_STATS, start, end, repositories))
+    }
