@@ -31,7 +31,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DeploymentRow:
     repository_id: str
     deployment_id: str
@@ -44,7 +44,7 @@ class DeploymentRow:
     pull_request_numbers: Annotated[Sequence[int] | None, "int[]"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class IncidentRow:
     repository_id: str
     incident_id: str

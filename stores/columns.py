@@ -72,6 +72,10 @@ class Columns(Generic[R]):
     def __init__(self, table: str, row: type[R], *, key: Sequence[str], touched: str | None = None) -> None:
         if not dataclasses.is_dataclass(row):
             raise TypeError(f"{row.__name__} is not a dataclass: a Row's fields are its columns")
+        positional = [f.name for f in dataclasses.fields(row) if not f.kw_only]
+        if positional:
+            # Built by keyword only: a field moved or renamed can never shift values into another column.
+            raise TypeError(f"{row.__name__}: declare it @dataclass(kw_only=True) (positional: {positional})")
         hints = get_type_hints(row, include_extras=True)
         self.table = table
         self.row = row

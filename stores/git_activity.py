@@ -41,7 +41,7 @@ __all__ = [
     "reviews_from_json",
 ]
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PullRequestRow:
     repository_id: str
     number: int
@@ -71,7 +71,7 @@ class PullRequestRow:
         return self.repository_id, self.number
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RepositoryRow:
     repository_id: str
     name: str | None

@@ -37,7 +37,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class IssueRow:
     issue_key: str
     created_at: datetime
@@ -54,7 +54,7 @@ class IssueRow:
     repository_id: str | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class StatusDurationRow:
     issue_key: str
     project_key: str
@@ -62,7 +62,7 @@ class StatusDurationRow:
     seconds: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SprintRow:
     project_key: str
     sprint_id: str

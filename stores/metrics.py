@@ -33,7 +33,7 @@ __all__ = [
 TEAM_LOCK = 0x5E1_D0A  # pg_advisory_xact_lock key of the team roll-up
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class MetricsDailyRow:
     """One row; written column by column (``_arrays``): a year of buckets is many rows."""
 

@@ -103,7 +103,7 @@ def test_row_types_and_nullability_are_the_table_columns(table: str) -> None:
             assert column.nullable, f"{table}.{column.name} is NOT NULL, its Row field allows None"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ExampleRow:
     key: str
     at: datetime | None
@@ -125,7 +125,11 @@ def test_columns_follow_the_row_fields_by_name() -> None:
         '(EXCLUDED."at", EXCLUDED."count", EXCLUDED."tags")'
     )
     moment = datetime(2025, 1, 1, tzinfo=UTC)
-    rows = [ExampleRow("a", moment, 1, ("x", "y")), ExampleRow("b", None, 2, None), ExampleRow("c", None, 3, ())]
+    rows = [
+        ExampleRow(key="a", at=moment, count=1, tags=("x", "y")),
+        ExampleRow(key="b", at=None, count=2, tags=None),
+        ExampleRow(key="c", at=None, count=3, tags=()),
+    ]
     assert columns.arrays(rows) == [
         ["a", "b", "c"],
         [moment, None, None],
@@ -136,12 +140,18 @@ def test_columns_follow_the_row_fields_by_name() -> None:
 
 
 def test_columns_refuse_what_they_cannot_map() -> None:
-    @dataclass
+    @dataclass(kw_only=True)
     class Untyped:
         names: list[str]
 
+    @dataclass
+    class Positional:
+        name: str
+
     with pytest.raises(TypeError, match=r"Untyped\.names: no SQL type"):
         Columns("untyped", Untyped, key=())
+    with pytest.raises(TypeError, match=r"Positional: declare it @dataclass\(kw_only=True\)"):
+        Columns("positional", Positional, key=())
     with pytest.raises(ValueError, match=r"key column\(s\) \['id'\]"):
         Columns("examples", ExampleRow, key=("id",))
     columns = Columns("examples", ExampleRow, key=("key",))
