@@ -61,6 +61,10 @@ def _quoted(name: str) -> str:
     return f'"{name}"'
 
 
+def _is_array(sql_type: str) -> bool:
+    return sql_type.endswith("[]")
+
+
 def _joined(values: Sequence[object] | None) -> str | None:
     return None if values is None else ARRAY_SEPARATOR.join(map(str, values))
 
@@ -88,7 +92,7 @@ class Columns(Generic[R]):
         self.values = tuple(name for name in self.names if name not in self.key)
         self.touched = touched
         self._getters = [attrgetter(name) for name in self.names]
-        self._arrays = [self.types[name].endswith("[]") for name in self.names]
+        self._arrays = [_is_array(self.types[name]) for name in self.names]
 
     def listed(self, names: Sequence[str] | None = None, prefix: str = "") -> str:
         """``"a", "b"``: the columns (or ``names``), each after ``prefix`` (e.g. ``x.``)."""
@@ -97,7 +101,7 @@ class Columns(Generic[R]):
     def unnest(self, first: int = 1, alias: str = "x") -> str:
         """``unnest($1::text[], ...) AS x("a", ...)``: the batch's rows, from ``arrays``."""
         params = ", ".join(
-            f"${first + i}::{'text' if self.types[name].endswith('[]') else self.types[name]}[]"
+            f"${first + i}::{'text' if _is_array(self.types[name]) else self.types[name]}[]"
             for i, name in enumerate(self.names)
         )
         return f"unnest({params}) AS {alias}({self.listed()})"
@@ -110,7 +114,7 @@ class Columns(Generic[R]):
         """Each column's value from ``source`` (an ``unnest``), arrays split back."""
         return ", ".join(
             f"string_to_array({source}.{_quoted(name)}, chr(31))::{self.types[name]}"
-            if self.types[name].endswith("[]")
+            if _is_array(self.types[name])
             else f"{source}.{_quoted(name)}"
             for name in self.names
         )
