@@ -22,7 +22,7 @@ from faust.types import EventT
 
 from agents.acceptance import accept
 from agents.batches import retried_writes, run_write_behind, skip_done
-from agents.dlq import DeadLetterBatch, store_dead_letters
+from agents.dlq import DeadLetterBatch
 from agents.entity_batch import processing_failed
 from agents.intake import Rejection
 from agents.projection import projection
@@ -35,7 +35,8 @@ from app.topics import git_commits
 from models.commits import CommitMessage
 from runtime.coalesced import READ_CACHE_KEYS
 from runtime.event_context import acting_for
-from stores.commits import CommitRow, CommitStore, DailyStatsRow
+from stores.commits import CommitRow, CommitStore, DailyStatsRow, commit_row, daily_stats_row
+from stores.dead_letters import store_dead_letters
 from stores.isolating import write_rows_isolating
 from tables.commit_state import CommitVersion, TotalsOfWrittenBuckets, is_canonical, merge_version
 from tables.commits import commit_days, commit_spans
@@ -61,22 +62,6 @@ def version_of(event: CommitMessage) -> CommitVersion:
         deletions=data.deletions,
         files_changed=data.files_changed,
         pull_request_number=data.pull_request_number,
-    )
-
-
-def row_of(event: CommitMessage) -> CommitRow:
-    data = event.data
-    return CommitRow(
-        repository_id=event.repository_id,
-        sha=data.sha,
-        committed_at=event.committed_at,
-        author_email=data.author,
-        message=data.message,
-        files_changed=data.files_changed,
-        additions=data.additions,
-        deletions=data.deletions,
-        pull_request_number=data.pull_request_number,
-        source=event.source,
     )
 
 
@@ -123,8 +108,8 @@ def apply_day(bucket_key: str, work: DayWork, batch: CommitBatch) -> None:
             # Rows are written for every delivery, changed or not: after a crash the table
             # may already hold what the database never received.
             if is_canonical(day, version):
-                rows[(commit.repository_id, version.sha, version.committed_at)] = (row_of(commit), event)
-        daily = DailyStatsRow(work.repository_id, date.fromisoformat(work.day), totals.totals())
+                rows[(commit.repository_id, version.sha, version.committed_at)] = (commit_row(commit), event)
+        daily = daily_stats_row(work.repository_id, date.fromisoformat(work.day), totals.totals())
         if changed:
             commit_days[bucket_key] = day
     _bucket_totals.remember(bucket_key, day if changed else stored or day, totals)

@@ -37,11 +37,12 @@ from pydantic import BaseModel
 
 from agents.acceptance import accept
 from agents.batches import FreshEvents, skip_done
-from agents.dlq import DeadLetterBatch, store_dead_letters
+from agents.dlq import DeadLetterBatch
 from agents.intake import processing_error
 from app.logging import get_logger
 from app.resources import database, metrics
 from runtime.event_context import acting_for
+from stores.dead_letters import store_dead_letters
 from tables.day_index import DayIndex
 
 __all__ = [

@@ -25,7 +25,7 @@ from faust.types import EventT
 from prometheus_client import Counter
 
 from agents.batches import retried_writes, run_write_behind, skip_done
-from agents.dlq import DeadLetterBatch, store_dead_letters
+from agents.dlq import DeadLetterBatch
 from agents.ingest_intake import row_from_message
 from agents.intake import Rejection, processing_error
 from app.db import is_data_error
@@ -35,6 +35,7 @@ from app.resources import database, metrics
 from app.topics import events_ingest
 from models.ingest_wire import ingest_codec, register_codec
 from models.quality import QualityPolicy
+from stores.dead_letters import store_dead_letters
 from stores.ingest import IngestRow, insert_events
 from stores.isolating import write_rows_isolating
 

@@ -1,83 +1,146 @@
-"""Upserts of `deployments` and `incidents` rows (one statement per batch, by natural key)."""
+"""`deployments` and `incidents` rows: their mapping to and from the entities, by column
+name, their upserts (one statement per batch, by natural key) and their reads."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated
 
 import asyncpg
 
+from stores.columns import Columns
 from tables.deployment_state import Deployment
 from tables.incident_state import Incident
-from tables.instants import from_micros
+from tables.instants import from_micros, to_micros
 
-__all__ = ["upsert_deployments", "upsert_incidents"]
-
-_UPSERT_DEPLOYMENTS = """
-INSERT INTO deployments AS d (repository_id, deployment_id, environment, status, started_at, finished_at,
-                              commit_sha, commit_shas, pull_request_numbers)
-SELECT r, i, e, s, sa, fa, c, CASE WHEN cs IS NULL THEN NULL ELSE string_to_array(cs, chr(31)) END,
-       CASE WHEN pr IS NULL THEN NULL ELSE string_to_array(pr, ',')::int[] END
-FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[], $7::text[],
-            $8::text[], $9::text[]) AS x(r, i, e, s, sa, fa, c, cs, pr)
-ON CONFLICT (repository_id, deployment_id) DO UPDATE SET
-    environment = EXCLUDED.environment, status = EXCLUDED.status, started_at = EXCLUDED.started_at,
-    finished_at = EXCLUDED.finished_at, commit_sha = EXCLUDED.commit_sha, commit_shas = EXCLUDED.commit_shas,
-    pull_request_numbers = EXCLUDED.pull_request_numbers, updated_at = now()
-WHERE (d.environment, d.status, d.started_at, d.finished_at, d.commit_sha, d.commit_shas, d.pull_request_numbers)
-    IS DISTINCT FROM (EXCLUDED.environment, EXCLUDED.status, EXCLUDED.started_at, EXCLUDED.finished_at,
-                      EXCLUDED.commit_sha, EXCLUDED.commit_shas, EXCLUDED.pull_request_numbers)
-"""
-
-_UPSERT_INCIDENTS = """
-INSERT INTO incidents AS n (repository_id, incident_id, title, severity, service, opened_at, resolved_at,
-                            deployment_id)
-SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[],
-                     $7::timestamptz[], $8::text[])
-ON CONFLICT (repository_id, incident_id) DO UPDATE SET
-    title = EXCLUDED.title, severity = EXCLUDED.severity, service = EXCLUDED.service,
-    opened_at = EXCLUDED.opened_at, resolved_at = EXCLUDED.resolved_at, deployment_id = EXCLUDED.deployment_id,
-    updated_at = now()
-WHERE (n.title, n.severity, n.service, n.opened_at, n.resolved_at, n.deployment_id)
-    IS DISTINCT FROM (EXCLUDED.title, EXCLUDED.severity, EXCLUDED.service, EXCLUDED.opened_at,
-                      EXCLUDED.resolved_at, EXCLUDED.deployment_id)
-"""
-
-# Arrays of arrays must be rectangular in PostgreSQL; each row's list travels as one string.
-_SEPARATOR = chr(31)
+__all__ = [
+    "DeploymentRow",
+    "IncidentRow",
+    "DEPLOYMENT_COLUMNS",
+    "INCIDENT_COLUMNS",
+    "deployment_row",
+    "deployment_of_row",
+    "incident_row",
+    "incident_of_row",
+    "upsert_deployments",
+    "upsert_incidents",
+    "read_deployments",
+    "read_incidents",
+]
 
 
-def _joined(values: Sequence[object] | None, separator: str) -> str | None:
-    return None if values is None else separator.join(str(v) for v in values)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeploymentRow:
+    repository_id: str
+    deployment_id: str
+    environment: str
+    status: str
+    started_at: datetime | None
+    finished_at: datetime
+    commit_sha: str | None
+    commit_shas: Annotated[Sequence[str] | None, "text[]"]
+    pull_request_numbers: Annotated[Sequence[int] | None, "int[]"]
 
 
-async def upsert_deployments(conn: asyncpg.Connection, rows: Sequence[Deployment]) -> None:
-    if not rows:
-        return
-    await conn.execute(
-        _UPSERT_DEPLOYMENTS,
-        [d.repository_id for d in rows],
-        [d.id for d in rows],
-        [d.environment for d in rows],
-        [d.status for d in rows],
-        [from_micros(d.started_at) for d in rows],
-        [from_micros(d.finished_at) for d in rows],
-        [d.commit_sha for d in rows],
-        [_joined(d.commit_shas, _SEPARATOR) for d in rows],
-        [_joined(d.pull_request_numbers, ",") for d in rows],
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IncidentRow:
+    repository_id: str
+    incident_id: str
+    title: str | None
+    severity: str | None
+    service: str | None
+    opened_at: datetime | None
+    resolved_at: datetime | None
+    deployment_id: str | None
+
+
+DEPLOYMENT_COLUMNS = Columns(
+    "deployments", DeploymentRow, key=("repository_id", "deployment_id"), touched="updated_at"
+)
+INCIDENT_COLUMNS = Columns("incidents", IncidentRow, key=("repository_id", "incident_id"), touched="updated_at")
+
+_UPSERT_DEPLOYMENTS = DEPLOYMENT_COLUMNS.upsert()
+_UPSERT_INCIDENTS = INCIDENT_COLUMNS.upsert()
+_OF_REPOSITORIES = ' WHERE "repository_id" = ANY($1::text[])'
+_READ_DEPLOYMENTS = DEPLOYMENT_COLUMNS.select() + _OF_REPOSITORIES
+_READ_INCIDENTS = INCIDENT_COLUMNS.select() + _OF_REPOSITORIES
+
+
+def deployment_row(deployment: Deployment) -> DeploymentRow:
+    return DeploymentRow(
+        repository_id=deployment.repository_id,
+        deployment_id=deployment.id,
+        environment=deployment.environment,
+        status=deployment.status,
+        started_at=from_micros(deployment.started_at),
+        finished_at=from_micros(deployment.finished_at),
+        commit_sha=deployment.commit_sha,
+        commit_shas=deployment.commit_shas,
+        pull_request_numbers=deployment.pull_request_numbers,
     )
 
 
-async def upsert_incidents(conn: asyncpg.Connection, rows: Sequence[Incident]) -> None:
-    if not rows:
-        return
-    await conn.execute(
-        _UPSERT_INCIDENTS,
-        [i.repository_id for i in rows],
-        [i.id for i in rows],
-        [i.title for i in rows],
-        [i.severity for i in rows],
-        [i.service for i in rows],
-        [from_micros(i.opened_at) for i in rows],
-        [from_micros(i.resolved_at) for i in rows],
-        [i.deployment_id for i in rows],
+def deployment_of_row(row: DeploymentRow) -> Deployment:
+    return Deployment(
+        repository_id=row.repository_id,
+        id=row.deployment_id,
+        environment=row.environment,
+        status=row.status,
+        finished_at=to_micros(row.finished_at),
+        started_at=to_micros(row.started_at),
+        commit_sha=row.commit_sha,
+        commit_shas=None if row.commit_shas is None else tuple(row.commit_shas),
+        pull_request_numbers=None if row.pull_request_numbers is None else tuple(row.pull_request_numbers),
     )
+
+
+def incident_row(incident: Incident) -> IncidentRow:
+    return IncidentRow(
+        repository_id=incident.repository_id,
+        incident_id=incident.id,
+        title=incident.title,
+        severity=incident.severity,
+        service=incident.service,
+        opened_at=from_micros(incident.opened_at),
+        resolved_at=from_micros(incident.resolved_at),
+        deployment_id=incident.deployment_id,
+    )
+
+
+def incident_of_row(row: IncidentRow) -> Incident:
+    return Incident(
+        repository_id=row.repository_id,
+        id=row.incident_id,
+        opened_at=to_micros(row.opened_at),
+        resolved_at=to_micros(row.resolved_at),
+        deployment_id=row.deployment_id,
+        title=row.title,
+        severity=row.severity,
+        service=row.service,
+    )
+
+
+async def upsert_deployments(conn: asyncpg.Connection, deployments: Sequence[Deployment]) -> None:
+    if deployments:
+        rows = [deployment_row(d) for d in deployments]
+        await conn.execute(_UPSERT_DEPLOYMENTS, *DEPLOYMENT_COLUMNS.arrays(rows))
+
+
+async def upsert_incidents(conn: asyncpg.Connection, incidents: Sequence[Incident]) -> None:
+    if incidents:
+        rows = [incident_row(i) for i in incidents]
+        await conn.execute(_UPSERT_INCIDENTS, *INCIDENT_COLUMNS.arrays(rows))
+
+
+async def read_deployments(conn: asyncpg.Connection, repositories: Sequence[str]) -> list[Deployment]:
+    """Every deployment of ``repositories``."""
+    records = await conn.fetch(_READ_DEPLOYMENTS, list(repositories))
+    return [deployment_of_row(DEPLOYMENT_COLUMNS.row_of(r)) for r in records]
+
+
+async def read_incidents(conn: asyncpg.Connection, repositories: Sequence[str]) -> list[Incident]:
+    """Every incident of ``repositories``."""
+    records = await conn.fetch(_READ_INCIDENTS, list(repositories))
+    return [incident_of_row(INCIDENT_COLUMNS.row_of(r)) for r in records]

@@ -1,4 +1,5 @@
-"""Rows of `pull_requests` and `repositories`, and their upserts (one statement per batch).
+"""`pull_requests` and `repositories` rows: their mapping by column name, their upserts (one
+statement per batch) and the pull requests' read.
 
 A pull-request row holds the PR's fields, its review timeline and its stage durations
 (METRICS "Pull-request cycle time"), which depend on the repository's commits and
@@ -11,10 +12,12 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Annotated
 
 import asyncpg
 import orjson
 
+from stores.columns import Columns
 from tables.commit_state import Commit
 from tables.cycle_time import stage_durations, timelines
 from tables.deployment_state import Deployment
@@ -26,18 +29,19 @@ from tables.stats import SECONDS_PER_HOUR
 __all__ = [
     "PullRequestRow",
     "RepositoryRow",
+    "PULL_REQUEST_COLUMNS",
+    "REPOSITORY_COLUMNS",
     "pull_request_rows",
+    "pull_request_of_row",
     "repository_row",
     "upsert_pull_requests",
     "upsert_repositories",
+    "read_pull_requests",
     "reviews_to_json",
     "reviews_from_json",
 ]
 
-_SEPARATOR = chr(31)  # arrays of arrays must be rectangular: each row's shas travel as one string
-
-
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PullRequestRow:
     repository_id: str
     number: int
@@ -53,8 +57,8 @@ class PullRequestRow:
     closed_at: datetime | None
     deployed_at: datetime | None
     merge_commit_sha: str | None
-    commit_shas: tuple[str, ...]
-    reviews: str  # JSON list
+    commit_shas: Annotated[Sequence[str], "text[]"]
+    reviews: Annotated[str, "jsonb"]  # JSON list: reviews_to_json
     coding_hours: float | None
     pickup_hours: float | None
     review_hours: float | None
@@ -67,7 +71,7 @@ class PullRequestRow:
         return self.repository_id, self.number
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RepositoryRow:
     repository_id: str
     name: str | None
@@ -165,96 +169,55 @@ def repository_row(snapshot: Repository) -> RepositoryRow:
     )
 
 
-_PR_COLUMNS = (
-    "title, author, base_branch, state, first_commit_at, first_review_at, first_approval_at, merged_at, "
-    "closed_at, deployed_at, merge_commit_sha, commit_shas, reviews, coding_hours, pickup_hours, review_hours, "
-    "deploy_hours, cycle_time_hours, review_time_hours"
+PULL_REQUEST_COLUMNS = Columns(
+    "pull_requests", PullRequestRow, key=("repository_id", "number", "created_at"), touched="updated_at"
 )
-_PR_UPDATES = ", ".join(f"{c.strip()} = EXCLUDED.{c.strip()}" for c in _PR_COLUMNS.split(","))
-_PR_OLD = ", ".join(f"p.{c.strip()}" for c in _PR_COLUMNS.split(","))
-_PR_NEW = ", ".join(f"EXCLUDED.{c.strip()}" for c in _PR_COLUMNS.split(","))
+REPOSITORY_COLUMNS = Columns("repositories", RepositoryRow, key=("repository_id",), touched="updated_at")
 
 # A PR whose created_at changed (a later event corrected it) leaves no row under the old time.
 _UPSERT_PULL_REQUESTS = f"""
-WITH x AS (
-    SELECT * FROM unnest($1::text[], $2::int[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[],
-                         $8::timestamptz[], $9::timestamptz[], $10::timestamptz[], $11::timestamptz[],
-                         $12::timestamptz[], $13::timestamptz[], $14::text[], $15::text[], $16::text[],
-                         $17::float8[], $18::float8[], $19::float8[], $20::float8[], $21::float8[], $22::float8[])
-        AS x(repository_id, number, created_at, title, author, base_branch, state, first_commit_at,
-             first_review_at, first_approval_at, merged_at, closed_at, deployed_at, merge_commit_sha,
-             commit_shas, reviews, coding_hours, pickup_hours, review_hours, deploy_hours, cycle_time_hours,
-             review_time_hours)
+WITH x AS (SELECT * FROM {PULL_REQUEST_COLUMNS.unnest()}
 ), stale AS (
     DELETE FROM pull_requests p USING x
     WHERE p.repository_id = x.repository_id AND p.number = x.number AND p.created_at <> x.created_at
 )
-INSERT INTO pull_requests AS p (repository_id, number, created_at, {_PR_COLUMNS})
-SELECT repository_id, number, created_at, title, author, base_branch, state, first_commit_at, first_review_at,
-       first_approval_at, merged_at, closed_at, deployed_at, merge_commit_sha,
-       string_to_array(commit_shas, chr(31)), reviews::jsonb, coding_hours, pickup_hours, review_hours,
-       deploy_hours, cycle_time_hours, review_time_hours
-FROM x
-ON CONFLICT (repository_id, number, created_at) DO UPDATE SET {_PR_UPDATES}, updated_at = now()
-WHERE ({_PR_OLD}) IS DISTINCT FROM ({_PR_NEW})
+{PULL_REQUEST_COLUMNS.insert()}
+SELECT {PULL_REQUEST_COLUMNS.selected()} FROM x
+{PULL_REQUEST_COLUMNS.on_conflict()}
 """
-
-_UPSERT_REPOSITORIES = """
-INSERT INTO repositories AS r (repository_id, name, full_name, default_branch, team, language, archived,
-                               last_event_at)
-SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bool[],
-                     $8::timestamptz[])
-ON CONFLICT (repository_id) DO UPDATE SET
-    name = EXCLUDED.name, full_name = EXCLUDED.full_name, default_branch = EXCLUDED.default_branch,
-    team = EXCLUDED.team, language = EXCLUDED.language, archived = EXCLUDED.archived,
-    last_event_at = EXCLUDED.last_event_at, updated_at = now()
-WHERE (r.name, r.full_name, r.default_branch, r.team, r.language, r.archived, r.last_event_at)
-    IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.full_name, EXCLUDED.default_branch, EXCLUDED.team,
-                      EXCLUDED.language, EXCLUDED.archived, EXCLUDED.last_event_at)
-"""
+_UPSERT_REPOSITORIES = REPOSITORY_COLUMNS.upsert()
+_READ_PULL_REQUESTS = PULL_REQUEST_COLUMNS.select() + ' WHERE "repository_id" = ANY($1::text[])'
 
 
 async def upsert_pull_requests(conn: asyncpg.Connection, rows: Sequence[PullRequestRow]) -> None:
-    if not rows:
-        return
-    await conn.execute(
-        _UPSERT_PULL_REQUESTS,
-        [r.repository_id for r in rows],
-        [r.number for r in rows],
-        [r.created_at for r in rows],
-        [r.title for r in rows],
-        [r.author for r in rows],
-        [r.base_branch for r in rows],
-        [r.state for r in rows],
-        [r.first_commit_at for r in rows],
-        [r.first_review_at for r in rows],
-        [r.first_approval_at for r in rows],
-        [r.merged_at for r in rows],
-        [r.closed_at for r in rows],
-        [r.deployed_at for r in rows],
-        [r.merge_commit_sha for r in rows],
-        [_SEPARATOR.join(r.commit_shas) for r in rows],
-        [r.reviews for r in rows],
-        [r.coding_hours for r in rows],
-        [r.pickup_hours for r in rows],
-        [r.review_hours for r in rows],
-        [r.deploy_hours for r in rows],
-        [r.cycle_time_hours for r in rows],
-        [r.review_time_hours for r in rows],
-    )
+    if rows:
+        await conn.execute(_UPSERT_PULL_REQUESTS, *PULL_REQUEST_COLUMNS.arrays(rows))
 
 
 async def upsert_repositories(conn: asyncpg.Connection, rows: Sequence[RepositoryRow]) -> None:
-    if not rows:
-        return
-    await conn.execute(
-        _UPSERT_REPOSITORIES,
-        [r.repository_id for r in rows],
-        [r.name for r in rows],
-        [r.full_name for r in rows],
-        [r.default_branch for r in rows],
-        [r.team for r in rows],
-        [r.language for r in rows],
-        [r.archived for r in rows],
-        [r.last_event_at for r in rows],
+    if rows:
+        await conn.execute(_UPSERT_REPOSITORIES, *REPOSITORY_COLUMNS.arrays(rows))
+
+
+def pull_request_of_row(row: PullRequestRow) -> PullRequest:
+    """The pull request as the metrics read it (its stage columns are derived from it)."""
+    return PullRequest(
+        repository_id=row.repository_id,
+        number=row.number,
+        author=row.author,
+        title=row.title,
+        base_branch=row.base_branch,
+        created_at=to_micros(row.created_at),
+        first_commit_at=to_micros(row.first_commit_at),
+        merged_at=to_micros(row.merged_at),
+        merge_commit_sha=row.merge_commit_sha,
+        closed_at=to_micros(row.closed_at),
+        commit_shas=tuple(row.commit_shas or ()),
+        reviews=reviews_from_json(row.reviews),
     )
+
+
+async def read_pull_requests(conn: asyncpg.Connection, repositories: Sequence[str]) -> list[PullRequest]:
+    """Every pull request of ``repositories`` that has a row (a known ``created_at``)."""
+    records = await conn.fetch(_READ_PULL_REQUESTS, list(repositories))
+    return [pull_request_of_row(PULL_REQUEST_COLUMNS.row_of(r)) for r in records]

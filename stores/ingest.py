@@ -10,23 +10,26 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Annotated
 
 import asyncpg
 
-__all__ = ["IngestRow", "insert_events"]
+from stores.columns import Columns
+
+__all__ = ["IngestRow", "INGEST_COLUMNS", "insert_events"]
 
 # Not frozen: one per message (a frozen __init__ is several times slower); never mutated.
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class IngestRow:
     id: str
     timestamp: datetime
-    payload: str  # JSON text (jsonb)
+    payload: Annotated[str, "jsonb"]
     event_type: str
     source: str
     validation_status: str  # valid | warned
     quality_score: float
     quality_flagged: bool
-    quality: str  # JSON text (jsonb): the scores, issues and validation warnings
+    quality: Annotated[str, "jsonb"]  # the scores, issues and validation warnings
     schema_version: int | None
     encoding: str  # json | avro
 
@@ -35,13 +38,11 @@ class IngestRow:
         return self.id, self.timestamp
 
 
-_INSERT = """
+INGEST_COLUMNS = Columns("ingested_events", IngestRow, key=("id", "timestamp"))
+
+_INSERT = f"""
 WITH inserted AS (
-    INSERT INTO ingested_events (id, "timestamp", payload, event_type, source, validation_status,
-                                 quality_score, quality_flagged, quality, schema_version, encoding)
-    SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::jsonb[], $4::text[], $5::text[], $6::text[],
-                         $7::float8[], $8::bool[], $9::jsonb[], $10::int[], $11::text[])
-    ON CONFLICT (id, "timestamp") DO NOTHING
+    {INGEST_COLUMNS.upsert(update=False)}
     RETURNING 1
 )
 SELECT count(*) FROM inserted
@@ -52,19 +53,4 @@ async def insert_events(conn: asyncpg.Connection, rows: Sequence[IngestRow]) -> 
     """Insert the new rows of ``rows``; returns how many were new."""
     if not rows:
         return 0
-    return int(
-        await conn.fetchval(
-            _INSERT,
-            [r.id for r in rows],
-            [r.timestamp for r in rows],
-            [r.payload for r in rows],
-            [r.event_type for r in rows],
-            [r.source for r in rows],
-            [r.validation_status for r in rows],
-            [r.quality_score for r in rows],
-            [r.quality_flagged for r in rows],
-            [r.quality for r in rows],
-            [r.schema_version for r in rows],
-            [r.encoding for r in rows],
-        )
-    )
+    return int(await conn.fetchval(_INSERT, *INGEST_COLUMNS.arrays(rows)))

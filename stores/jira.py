@@ -1,4 +1,5 @@
-"""Rows of `issues`, `issue_status_durations` and `sprints`, and their upserts.
+"""`issues`, `issue_status_durations` and `sprints` rows: their mapping by column name and
+their upserts.
 
 An issue row exists once its snapshot names ``created`` (`issues` is a hypertable on it);
 its status durations are written from the transitions whatever the snapshot. A sprint row
@@ -15,6 +16,7 @@ from typing import Any
 
 import asyncpg
 
+from stores.columns import Columns
 from tables.instants import from_micros
 from tables.issue_state import Issue, IssueState, cycle_time_days, time_in_status
 from tables.sprint_state import Sprint, sprints_report
@@ -23,6 +25,9 @@ __all__ = [
     "IssueRow",
     "StatusDurationRow",
     "SprintRow",
+    "ISSUE_COLUMNS",
+    "STATUS_DURATION_COLUMNS",
+    "SPRINT_COLUMNS",
     "issue_row",
     "status_duration_rows",
     "sprint_rows",
@@ -32,7 +37,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class IssueRow:
     issue_key: str
     created_at: datetime
@@ -49,7 +54,7 @@ class IssueRow:
     repository_id: str | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class StatusDurationRow:
     issue_key: str
     project_key: str
@@ -57,7 +62,7 @@ class StatusDurationRow:
     seconds: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SprintRow:
     project_key: str
     sprint_id: str
@@ -100,7 +105,7 @@ def issue_row(project_key: str, state: IssueState) -> IssueRow | None:
 
 def status_duration_rows(project_key: str, state: IssueState) -> list[StatusDurationRow]:
     return [
-        StatusDurationRow(state.key, project_key, status, seconds)
+        StatusDurationRow(issue_key=state.key, project_key=project_key, status=status, seconds=seconds)
         for status, seconds in sorted(time_in_status(state.transitions).items())
     ]
 
@@ -133,108 +138,52 @@ def _sprint_row(project_key: str, entry: dict[str, Any]) -> SprintRow:
     )
 
 
-_ISSUE_COLUMNS = (
-    "project_key, summary, issue_type, status, status_category, assignee, story_points, sprint_id, "
-    "resolved_at, cycle_time_days, repository_id"
+ISSUE_COLUMNS = Columns("issues", IssueRow, key=("issue_key", "created_at"), touched="updated_at")
+STATUS_DURATION_COLUMNS = Columns(
+    "issue_status_durations", StatusDurationRow, key=("issue_key", "status"), touched="updated_at"
 )
-_ISSUE_NAMES = [c.strip() for c in _ISSUE_COLUMNS.split(",")]
+SPRINT_COLUMNS = Columns("sprints", SprintRow, key=("project_key", "sprint_id"), touched="updated_at")
 
 # An issue whose created time changed (a later snapshot corrected it) keeps no row under the old one.
 _UPSERT_ISSUES = f"""
-WITH x AS (
-    SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[],
-                         $7::text[], $8::text[], $9::float8[], $10::text[], $11::timestamptz[], $12::float8[],
-                         $13::text[])
-        AS x(issue_key, created_at, {_ISSUE_COLUMNS})
+WITH x AS (SELECT * FROM {ISSUE_COLUMNS.unnest()}
 ), stale AS (
     DELETE FROM issues i USING x WHERE i.issue_key = x.issue_key AND i.created_at <> x.created_at
 )
-INSERT INTO issues AS i (issue_key, created_at, {_ISSUE_COLUMNS})
-SELECT * FROM x
-ON CONFLICT (issue_key, created_at) DO UPDATE SET
-    {", ".join(f"{c} = EXCLUDED.{c}" for c in _ISSUE_NAMES)}, updated_at = now()
-WHERE ({", ".join(f"i.{c}" for c in _ISSUE_NAMES)}) IS DISTINCT FROM ({", ".join(f"EXCLUDED.{c}" for c in _ISSUE_NAMES)})
+{ISSUE_COLUMNS.insert()}
+SELECT {ISSUE_COLUMNS.selected()} FROM x
+{ISSUE_COLUMNS.on_conflict()}
 """
 
 # The statuses of the given issues are exactly the incoming ones (a status never entered has no row).
-_REPLACE_DURATIONS = """
-WITH x AS (
-    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[]) AS x(issue_key, project_key, status, seconds)
+_REPLACE_DURATIONS = f"""
+WITH x AS (SELECT * FROM {STATUS_DURATION_COLUMNS.unnest()}
 ), stale AS (
     DELETE FROM issue_status_durations d
-    WHERE d.issue_key = ANY($5::text[])
+    WHERE d.issue_key = ANY(${len(STATUS_DURATION_COLUMNS.names) + 1}::text[])
       AND NOT EXISTS (SELECT 1 FROM x WHERE x.issue_key = d.issue_key AND x.status = d.status)
 )
-INSERT INTO issue_status_durations AS d (issue_key, project_key, status, seconds)
-SELECT * FROM x
-ON CONFLICT (issue_key, status) DO UPDATE SET project_key = EXCLUDED.project_key, seconds = EXCLUDED.seconds,
-    updated_at = now()
-WHERE (d.project_key, d.seconds) IS DISTINCT FROM (EXCLUDED.project_key, EXCLUDED.seconds)
+{STATUS_DURATION_COLUMNS.insert()}
+SELECT {STATUS_DURATION_COLUMNS.selected()} FROM x
+{STATUS_DURATION_COLUMNS.on_conflict()}
 """
 
-_SPRINT_COLUMNS = "name, state, start_date, end_date, complete_date, committed_points, completed_points, completion_rate, velocity"
-_SPRINT_NAMES = [c.strip() for c in _SPRINT_COLUMNS.split(",")]
-_UPSERT_SPRINTS = f"""
-INSERT INTO sprints AS s (project_key, sprint_id, {_SPRINT_COLUMNS})
-SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[],
-                     $7::timestamptz[], $8::float8[], $9::float8[], $10::float8[], $11::float8[])
-ON CONFLICT (project_key, sprint_id) DO UPDATE SET
-    {", ".join(f"{c} = EXCLUDED.{c}" for c in _SPRINT_NAMES)}, updated_at = now()
-WHERE ({", ".join(f"s.{c}" for c in _SPRINT_NAMES)}) IS DISTINCT FROM ({", ".join(f"EXCLUDED.{c}" for c in _SPRINT_NAMES)})
-"""
+_UPSERT_SPRINTS = SPRINT_COLUMNS.upsert()
 
 
 async def upsert_issues(conn: asyncpg.Connection, rows: Sequence[IssueRow]) -> None:
-    if not rows:
-        return
-    await conn.execute(
-        _UPSERT_ISSUES,
-        [r.issue_key for r in rows],
-        [r.created_at for r in rows],
-        [r.project_key for r in rows],
-        [r.summary for r in rows],
-        [r.issue_type for r in rows],
-        [r.status for r in rows],
-        [r.status_category for r in rows],
-        [r.assignee for r in rows],
-        [r.story_points for r in rows],
-        [r.sprint_id for r in rows],
-        [r.resolved_at for r in rows],
-        [r.cycle_time_days for r in rows],
-        [r.repository_id for r in rows],
-    )
+    if rows:
+        await conn.execute(_UPSERT_ISSUES, *ISSUE_COLUMNS.arrays(rows))
 
 
 async def replace_status_durations(
     conn: asyncpg.Connection, issue_keys: Sequence[str], rows: Sequence[StatusDurationRow]
 ) -> None:
     """Make the status durations of ``issue_keys`` exactly ``rows``."""
-    if not issue_keys:
-        return
-    await conn.execute(
-        _REPLACE_DURATIONS,
-        [r.issue_key for r in rows],
-        [r.project_key for r in rows],
-        [r.status for r in rows],
-        [r.seconds for r in rows],
-        list(issue_keys),
-    )
+    if issue_keys:
+        await conn.execute(_REPLACE_DURATIONS, *STATUS_DURATION_COLUMNS.arrays(rows), list(issue_keys))
 
 
 async def upsert_sprints(conn: asyncpg.Connection, rows: Sequence[SprintRow]) -> None:
-    if not rows:
-        return
-    await conn.execute(
-        _UPSERT_SPRINTS,
-        [r.project_key for r in rows],
-        [r.sprint_id for r in rows],
-        [r.name for r in rows],
-        [r.state for r in rows],
-        [r.start_date for r in rows],
-        [r.end_date for r in rows],
-        [r.complete_date for r in rows],
-        [r.committed_points for r in rows],
-        [r.completed_points for r in rows],
-        [r.completion_rate for r in rows],
-        [r.velocity for r in rows],
-    )
+    if rows:
+        await conn.execute(_UPSERT_SPRINTS, *SPRINT_COLUMNS.arrays(rows))

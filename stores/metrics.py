@@ -12,70 +12,88 @@ repositories of one team serialize and the last one sums everything both wrote.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date
 
 import asyncpg
 
+from stores.columns import Columns
 from tables.daily_metrics import DailyMetrics
 from tables.repository_state import UNASSIGNED
 
-__all__ = ["replace_repository_days", "upsert_repository_days", "pool_team_days", "TEAM_LOCK"]
+__all__ = [
+    "MetricsDailyRow",
+    "METRICS_DAILY_COLUMNS",
+    "replace_repository_days",
+    "upsert_repository_days",
+    "pool_team_days",
+    "TEAM_LOCK",
+]
 
 TEAM_LOCK = 0x5E1_D0A  # pg_advisory_xact_lock key of the team roll-up
 
-_REPLACE_REPOSITORY_DAYS = """
-WITH x AS (
-    SELECT * FROM unnest($1::text[], $2::date[], $3::text[], $4::float8[]) AS x(subject, metric_date, metric, value)
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MetricsDailyRow:
+    """One row; written column by column (``_arrays``): a year of buckets is many rows."""
+
+    scope: str  # repository | team
+    subject: str
+    metric: str
+    metric_date: date
+    value: float
+
+
+METRICS_DAILY_COLUMNS = Columns(
+    "metrics_daily", MetricsDailyRow, key=("scope", "subject", "metric", "metric_date"), touched="updated_at"
+)
+_CUTOFFS = len(METRICS_DAILY_COLUMNS.names) + 1  # the parameters after the rows': subjects and their cutoffs
+
+_REPLACE_REPOSITORY_DAYS = f"""
+WITH x AS (SELECT * FROM {METRICS_DAILY_COLUMNS.unnest()}
 ), cutoffs AS (
-    SELECT * FROM unnest($5::text[], $6::date[]) AS s(subject, since)
+    SELECT * FROM unnest(${_CUTOFFS}::text[], ${_CUTOFFS + 1}::date[]) AS s(subject, since)
 ), stale AS (
     -- NOT IN over x is a hashed subplan; NOT EXISTS was planned as a nested loop over x
     -- (an unnest, estimated at 100 rows): a year of one repository's days took over a
     -- minute, holding the rows the agents' aged-day upserts wait for.
     DELETE FROM metrics_daily m
-    WHERE m.scope = 'repository' AND m.subject = ANY($5::text[])
+    WHERE m.scope = 'repository' AND m.subject = ANY(${_CUTOFFS}::text[])
       AND m.metric_date >= (SELECT c.since FROM cutoffs c WHERE c.subject = m.subject)
       AND (m.subject, m.metric_date, m.metric) NOT IN (SELECT x.subject, x.metric_date, x.metric FROM x)
 )
-INSERT INTO metrics_daily AS m (scope, subject, metric_date, metric, value)
-SELECT 'repository', subject, metric_date, metric, value FROM x
-ON CONFLICT (scope, subject, metric, metric_date) DO UPDATE SET value = EXCLUDED.value, updated_at = now()
-WHERE m.value IS DISTINCT FROM EXCLUDED.value
+{METRICS_DAILY_COLUMNS.insert()}
+SELECT {METRICS_DAILY_COLUMNS.selected()} FROM x
+{METRICS_DAILY_COLUMNS.on_conflict()}
 """
 
+# The team rows are computed in SQL: the select list names each column it fills.
 _POOL_TEAMS = f"""
 WITH teams AS (
     SELECT coalesce(r.team, '{UNASSIGNED}') AS team
     FROM unnest($1::text[]) AS s(repository_id) LEFT JOIN repositories r USING (repository_id)
     UNION SELECT unnest($2::text[])
 ), pooled AS (
-    SELECT coalesce(r.team, '{UNASSIGNED}') AS team, m.metric_date, m.metric, sum(m.value) AS value
+    SELECT 'team' AS scope, coalesce(r.team, '{UNASSIGNED}') AS subject, m.metric_date, m.metric,
+           sum(m.value) AS value
     FROM metrics_daily m LEFT JOIN repositories r ON r.repository_id = m.subject
     WHERE m.scope = 'repository' AND coalesce(r.team, '{UNASSIGNED}') IN (SELECT team FROM teams)
-    GROUP BY 1, 2, 3
+    GROUP BY 2, 3, 4
 ), stale AS (
     DELETE FROM metrics_daily t
     WHERE t.scope = 'team' AND t.subject IN (SELECT team FROM teams)
-      AND (t.subject, t.metric_date, t.metric) NOT IN (SELECT p.team, p.metric_date, p.metric FROM pooled p)
+      AND (t.subject, t.metric_date, t.metric) NOT IN (SELECT p.subject, p.metric_date, p.metric FROM pooled p)
 )
-INSERT INTO metrics_daily AS t (scope, subject, metric_date, metric, value)
-SELECT 'team', team, metric_date, metric, value FROM pooled
-ON CONFLICT (scope, subject, metric, metric_date) DO UPDATE SET value = EXCLUDED.value, updated_at = now()
-WHERE t.value IS DISTINCT FROM EXCLUDED.value
+{METRICS_DAILY_COLUMNS.insert()}
+SELECT {METRICS_DAILY_COLUMNS.selected("pooled")} FROM pooled
+{METRICS_DAILY_COLUMNS.on_conflict()}
 """
 
-
-_UPSERT_REPOSITORY_DAYS = """
-INSERT INTO metrics_daily AS m (scope, subject, metric_date, metric, value)
-SELECT 'repository', subject, metric_date, metric, value
-FROM unnest($1::text[], $2::date[], $3::text[], $4::float8[]) AS x(subject, metric_date, metric, value)
-ON CONFLICT (scope, subject, metric, metric_date) DO UPDATE SET value = EXCLUDED.value, updated_at = now()
-WHERE m.value IS DISTINCT FROM EXCLUDED.value
-"""
+_UPSERT_REPOSITORY_DAYS = METRICS_DAILY_COLUMNS.upsert()
 _EVER = date(1, 1, 1)
 
 
-def _columns(days: Mapping[str, DailyMetrics]) -> tuple[list[str], list[date], list[str], list[float]]:
+def _arrays(days: Mapping[str, DailyMetrics]) -> list[Sequence[object]]:
     subjects: list[str] = []
     dates: list[date] = []
     metrics: list[str] = []
@@ -86,7 +104,15 @@ def _columns(days: Mapping[str, DailyMetrics]) -> tuple[list[str], list[date], l
             dates.append(day)
             metrics.append(metric)
             values.append(value)
-    return subjects, dates, metrics, values
+    return METRICS_DAILY_COLUMNS.arrays_of(
+        {
+            "scope": ["repository"] * len(subjects),
+            "subject": subjects,
+            "metric": metrics,
+            "metric_date": dates,
+            "value": values,
+        }
+    )
 
 
 async def replace_repository_days(
@@ -96,17 +122,17 @@ async def replace_repository_days(
     buckets; returns how many rows were sent."""
     if not days:
         return 0
-    subjects, dates, metrics, values = _columns(days)
+    arrays = _arrays(days)
     cutoffs = [(since or {}).get(repository_id, _EVER) for repository_id in days]
-    await conn.execute(_REPLACE_REPOSITORY_DAYS, subjects, dates, metrics, values, list(days), cutoffs)
-    return len(subjects)
+    await conn.execute(_REPLACE_REPOSITORY_DAYS, *arrays, list(days), cutoffs)
+    return len(arrays[0])
 
 
 async def upsert_repository_days(conn: asyncpg.Connection, days: Mapping[str, DailyMetrics]) -> int:
     """Write these buckets, leaving every other row as it is; returns how many rows were sent."""
     if not days:
         return 0
-    await conn.execute(_UPSERT_REPOSITORY_DAYS, *_columns(days))
+    await conn.execute(_UPSERT_REPOSITORY_DAYS, *_arrays(days))
     return sum(len(buckets) for buckets in days.values())
 
 

@@ -20,13 +20,14 @@ from faust.cli import option
 from faust.cli.base import argument, cli
 
 from app.commands.base import ToolCommand, connect_database
-from app.commands.dlq_selection import COLUMNS, Selection, StoredLetter, plan_replay
+from app.commands.dlq_selection import Selection, StoredLetter, plan_replay
 from app.commands.exceptions import NothingMatched, OptionError, ToolError
 from app.commands.params import INSTANT, format_instant
 from app.commands.resend import Sender, connect
 from app.logging import get_logger
 from app.main import app, settings
 from models.dead_letter import REPLAY_HEADER
+from stores.dead_letters import mark_replayed, read_dead_letters
 
 __all__ = ["dlq_group"]
 
@@ -54,15 +55,8 @@ async def fetch_letters(
 ) -> list[StoredLetter]:
     """The selected rows: newest first, or in topic order for a replay (locked if ``lock``)."""
     where, args = selection.where()
-    sql = f"SELECT {COLUMNS} FROM dead_letters{where}"
-    if for_replay:
-        sql += ' ORDER BY topic, partition, "offset"' + (" FOR UPDATE" if lock else "")
-    else:
-        sql += " ORDER BY failed_at DESC, dlq_id"
-    if limit is not None:
-        args.append(limit)
-        sql += f" LIMIT ${len(args)}"
-    return [StoredLetter.from_row(row) for row in await conn.fetch(sql, *args)]
+    rows = await read_dead_letters(conn, where, args, in_topic_order=for_replay, limit=limit, lock=lock)
+    return [StoredLetter.from_row(row) for row in rows]
 
 
 @app.command(
@@ -250,11 +244,7 @@ async def replay_letters(
     finally:
         await kafka.close()
     if delivered:
-        await conn.execute(
-            "UPDATE dead_letters SET replayed_at = now(), replay_count = replay_count + 1 "
-            "WHERE dlq_id = ANY($1::text[])",
-            delivered,
-        )
+        await mark_replayed(conn, delivered)
     by_id = {letter.dlq_id: letter for letter in plan.send}
     for dlq_id in delivered:
         self.out(f"sent {dlq_id} -> {by_id[dlq_id].topic} ({len(payload(by_id[dlq_id]))} bytes)")

@@ -17,17 +17,12 @@ from app.commands.exceptions import OptionError
 from app.commands.params import format_instant
 from models.dead_letter import DeadLetter, encode_original
 
-__all__ = ["Selection", "StoredLetter", "ReplayPlan", "plan_replay", "COLUMNS"]
-
-COLUMNS = (
-    'dlq_id, topic, partition, "offset", message_key, original, headers, error_type, error_reason, '
-    "error_message, traceback, retry_count, failed_at, replayed_at, replay_count"
-)
+__all__ = ["Selection", "StoredLetter", "ReplayPlan", "plan_replay"]
 
 
 @dataclass(frozen=True, slots=True)
 class StoredLetter:
-    """One row of ``dead_letters``."""
+    """One row of ``dead_letters`` (read by stores.dead_letters), as the commands show it."""
 
     dlq_id: str
     topic: str

@@ -24,7 +24,6 @@ from typing import Any, cast
 from urllib.parse import quote
 
 import aiohttp
-import asyncpg
 from faust.cli import option
 
 from agents.intake import Rejection, parse_message
@@ -55,6 +54,7 @@ from app.logging import get_logger
 from app.main import app, settings
 from models.commits import CommitMessage
 from runtime.partitioner import partition_of
+from stores.commits import DayTotals, count_days, read_daily_stats
 
 __all__ = ["reconcile"]
 
@@ -63,27 +63,12 @@ SOURCE_TOPIC = "git.commits"
 HTTP_CONCURRENCY = 8
 RECHECK_INTERVAL_S = 2.0
 
-_ROWS = """
-SELECT repository_id, (committed_at AT TIME ZONE 'UTC')::date AS day, count(*) AS commit_count,
-       sum(additions) AS total_additions, sum(deletions) AS total_deletions
-FROM commits
-WHERE committed_at >= $1 AND committed_at < $2 AND ($3::text[] IS NULL OR repository_id = ANY($3::text[]))
-GROUP BY 1, 2
-"""
-
-_DAILY = """
-SELECT repository_id, (day AT TIME ZONE 'UTC')::date AS day, commit_count, total_additions, total_deletions
-FROM commits_daily_stats
-WHERE day >= $1 AND day < $2 AND ($3::text[] IS NULL OR repository_id = ANY($3::text[]))
-"""
-
-
-def _buckets(records: Iterable[asyncpg.Record]) -> dict[Bucket, DayCounts]:
+def _counts(totals: DayTotals) -> dict[Bucket, DayCounts]:
     return {
-        (r["repository_id"], r["day"]): DayCounts(
-            r["commit_count"], r["total_additions"], r["total_deletions"]
+        bucket: DayCounts(
+            commit_count=t.commit_count, total_additions=t.total_additions, total_deletions=t.total_deletions
         )
-        for r in records
+        for bucket, t in totals.items()
     }
 
 
@@ -100,8 +85,8 @@ class Checker:
         start, end = day_bounds(self.first, self.last)
         conn = await connect_database(settings.postgres_dsn)
         try:
-            rows = _buckets(await conn.fetch(_ROWS, start, end, repositories))
-            daily = _buckets(await conn.fetch(_DAILY, start, end, repositories))
+            rows = _counts(await count_days(conn, start, end, repositories))
+            daily = _counts(await read_daily_stats(conn, start, end, repositories))
         finally:
             await conn.close()
         return rows, daily

@@ -31,6 +31,7 @@ from app.commands.resend import (
 )
 from app.logging import get_logger
 from app.main import app, settings
+from stores.dead_letters import dead_letter_offsets as stored_offsets
 
 __all__ = ["replay"]
 
@@ -45,10 +46,9 @@ async def dead_letter_offsets(topic: str) -> set[tuple[int, int]]:
     """(partition, offset) of every dead letter of ``topic``."""
     conn = await connect_database(settings.postgres_dsn)
     try:
-        rows = await conn.fetch('SELECT partition, "offset" FROM dead_letters WHERE topic = $1', topic)
+        return await stored_offsets(conn, topic)
     finally:
         await conn.close()
-    return {(row["partition"], row["offset"]) for row in rows}
 
 
 @app.command(

@@ -9,14 +9,10 @@ from datetime import UTC, date, datetime, timedelta
 import asyncpg
 import pytest
 
-from stores.commits import CommitRow, CommitStore, DailyStatsRow, _json_rows
+from stores.commits import COMMIT_COLUMNS, CommitRow, CommitStore, _json_rows, daily_stats_row
 from tables.commit_state import DailyTotals
 
 REPO = "sink-repo"
-COLUMNS = (
-    "repository_id, sha, committed_at, author_email, message, files_changed, additions, "
-    "deletions, pull_request_number, source"
-)
 
 
 def row(sha: str, message: str | None, **numbers: int | None) -> CommitRow:
@@ -35,8 +31,8 @@ def row(sha: str, message: str | None, **numbers: int | None) -> CommitRow:
 
 
 async def stored(conn: asyncpg.Connection) -> list[CommitRow]:
-    records = await conn.fetch(f"SELECT {COLUMNS} FROM commits WHERE repository_id = $1 ORDER BY sha", REPO)
-    return [CommitRow(*record) for record in records]
+    records = await conn.fetch(f"{COMMIT_COLUMNS.select()} WHERE repository_id = $1 ORDER BY sha", REPO)
+    return [COMMIT_COLUMNS.row_of(record) for record in records]
 
 
 TRICKY = [
@@ -94,8 +90,8 @@ async def test_a_batch_is_written_by_one_statement_or_not_at_all(agent_database:
     first, emptied = date(2025, 10, 1), date(2025, 10, 2)
     rows = [row("sha-a", "one", additions=5, deletions=1), row("sha-b", "two", additions=7, deletions=2)]
     daily = [
-        DailyStatsRow(REPO, first, DailyTotals(2, 12, 3)),
-        DailyStatsRow(REPO, emptied, DailyTotals(0, None, None)),  # its last commit moved away
+        daily_stats_row(REPO, first, DailyTotals(2, 12, 3)),
+        daily_stats_row(REPO, emptied, DailyTotals(0, None, None)),  # its last commit moved away
     ]
     conn = await asyncpg.connect(agent_database)
     try:
@@ -113,7 +109,7 @@ async def test_a_batch_is_written_by_one_statement_or_not_at_all(agent_database:
         # A value refused in either part fails the whole statement: nothing lands.
         with pytest.raises(asyncpg.NumericValueOutOfRangeError):
             await sink.upsert_batch(conn, [*rows, row("sha-c", "too big", additions=2**31)], daily)
-        refused_day = DailyStatsRow(REPO, date(2025, 10, 3), DailyTotals(2**63, 1, 1))  # over bigint
+        refused_day = daily_stats_row(REPO, date(2025, 10, 3), DailyTotals(2**63, 1, 1))  # over bigint
         with pytest.raises(asyncpg.NumericValueOutOfRangeError):
             await sink.upsert_batch(conn, rows, [*daily, refused_day])
         assert await stored(conn) == []
@@ -128,7 +124,7 @@ async def test_a_batch_is_written_by_one_statement_or_not_at_all(agent_database:
         # Rows JSON cannot carry are left to the caller's transaction, nothing written.
         sent = conn._protocol.queries_count  # type: ignore[attr-defined]
         assert not await sink.upsert_batch(conn, [row("sha-n", "nul \x00")], daily)
-        assert not await sink.upsert_batch(conn, rows, [DailyStatsRow("nul \x00", first, DailyTotals(1, 1, 1))])
+        assert not await sink.upsert_batch(conn, rows, [daily_stats_row("nul \x00", first, DailyTotals(1, 1, 1))])
         assert conn._protocol.queries_count == sent  # type: ignore[attr-defined]
         assert await stored(conn) == rows
     finally:
@@ -151,7 +147,7 @@ async def test_where_the_daily_stats_are_a_view_only_the_rows_are_written(agent_
         conn = await asyncpg.connect(agent_database, server_settings={"search_path": "sink_aggregate"})
         try:
             rows = [row("sha-a", "one", additions=5, deletions=1), row("sha-b", "two", additions=7, deletions=2)]
-            daily = [DailyStatsRow(REPO, date(2025, 10, 1), DailyTotals(2, 12, 3))]
+            daily = [daily_stats_row(REPO, date(2025, 10, 1), DailyTotals(2, 12, 3))]
             assert await CommitStore().upsert_batch(conn, rows, daily)
             assert await stored(conn) == rows
             assert await daily_of(conn) == {date(2025, 10, 1): (2, 12, 3)}

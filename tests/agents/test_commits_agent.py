@@ -144,14 +144,14 @@ async def test_commits_agent_failure_in_one_bucket_dead_letters_it_and_keeps_not
     from agents.commits import process_commits
     from tables.commits import commit_days
 
-    real = git.row_of
+    real = git.commit_row
 
-    def row_of_with_a_bug(event: Any) -> Any:
+    def commit_row_with_a_bug(event: Any) -> Any:
         if event.repository_id == "bug-repo":
             raise RuntimeError("a bug met deriving this commit's row")
         return real(event)
 
-    monkeypatch.setattr(git, "row_of", row_of_with_a_bug)
+    monkeypatch.setattr(git, "commit_row", commit_row_with_a_bug)
     async with process_commits.test_context() as agent:
         await agent.put(commit("b1", repo="bug-repo"), key=b"bug-repo")
         await agent.put(commit("g1", repo="fine-repo"), key=b"fine-repo")
