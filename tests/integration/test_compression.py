@@ -29,7 +29,7 @@ from tests.integration.conftest import (
     wait_for,
 )
 from tests.integration.record_batches import RecordBatch, record_batches, topics_named
-from tests.integration.truth import commit_truth, live_daily
+from tests.integration.commit_truth import commit_truth, live_daily
 
 pytestmark = pytest.mark.integration
 
