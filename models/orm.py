@@ -37,6 +37,9 @@ __all__ = [
     "SprintsTable",
     "MetricsDailyTable",
     "IngestedEventsTable",
+    "UserSessionsTable",
+    "ActivityMinutesTable",
+    "ActivityPageMinutesTable",
     "TIMESCALE_MANAGED",
 ]
 
@@ -304,3 +307,60 @@ class IngestedEventsTable(Base):
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, server_default=func.now()
     )
+
+
+class UserSessionsTable(Base):
+    """One closed session of one user (tables.windowing.sessions); hypertable on
+    session_start. Final once written: a session closes only when no event can change it."""
+
+    __tablename__ = "user_sessions"
+    __table_args__ = (PrimaryKeyConstraint("user_id", "session_start", name="user_sessions_pkey"),)
+
+    user_id: Mapped[str] = mapped_column(Text)
+    session_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    session_end: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    duration_s: Mapped[float] = mapped_column(Float, nullable=False)
+    events: Mapped[int] = mapped_column(Integer, nullable=False)
+    page_views: Mapped[int] = mapped_column(Integer, nullable=False)
+    pages: Mapped[list[str]] = mapped_column(ARRAY(Text), nullable=False)
+    entry_page: Mapped[str | None] = mapped_column(Text)
+    exit_page: Mapped[str | None] = mapped_column(Text)
+    bounce: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    client_session_ids: Mapped[list[str]] = mapped_column(ARRAY(Text), nullable=False)
+    pages_truncated: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    client_sessions_truncated: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    updated_at: Mapped[datetime] = _updated_at()
+
+
+class ActivityMinutesTable(Base):
+    """Events and distinct users of one event type in one event-time minute, as counted by
+    one partition of the activity operator (users are disjoint across partitions: the
+    minute's totals are the sums over partitions, view ``activity_minutes_total``);
+    hypertable on bucket."""
+
+    __tablename__ = "activity_minutes"
+    __table_args__ = (
+        PrimaryKeyConstraint("bucket", "event_type", "partition", name="activity_minutes_pkey"),
+    )
+
+    bucket: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    event_type: Mapped[str] = mapped_column(Text)
+    partition: Mapped[int] = mapped_column(Integer)
+    events: Mapped[int] = mapped_column(Integer, nullable=False)
+    users: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+class ActivityPageMinutesTable(Base):
+    """Page views of one URL in one event-time minute, as counted by one partition of the
+    activity operator (sum over partitions: view ``activity_page_minutes_total``);
+    hypertable on bucket."""
+
+    __tablename__ = "activity_page_minutes"
+    __table_args__ = (
+        PrimaryKeyConstraint("bucket", "page_url", "partition", name="activity_page_minutes_pkey"),
+    )
+
+    bucket: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    page_url: Mapped[str] = mapped_column(Text)
+    partition: Mapped[int] = mapped_column(Integer)
+    views: Mapped[int] = mapped_column(Integer, nullable=False)

@@ -23,7 +23,9 @@ from datetime import date, datetime
 from operator import attrgetter
 from typing import Annotated, Any, Generic, TypeVar, Union, get_args, get_origin, get_type_hints
 
-__all__ = ["Columns", "ARRAY_SEPARATOR"]
+import orjson
+
+__all__ = ["Columns", "ARRAY_SEPARATOR", "json_rows"]
 
 R = TypeVar("R")
 
@@ -63,6 +65,20 @@ def _quoted(name: str) -> str:
 
 def _is_array(sql_type: str) -> bool:
     return sql_type.endswith("[]")
+
+
+def json_rows(rows: Sequence[object]) -> str | None:
+    """Dataclass rows as a JSON array of objects named like their fields (for
+    ``json_to_recordset`` with ``Columns.recordset()``); None when JSON cannot carry them as
+    they are: a lone surrogate (not UTF-8) or a NUL (PostgreSQL's JSON refuses ``\\u0000``
+    as text), both refused by the array path's codec too."""
+    try:
+        document = orjson.dumps(rows)
+    except TypeError:  # orjson's refusal (JSONEncodeError is one)
+        return None
+    if b"\\u0000" in document:
+        return None
+    return document.decode()
 
 
 def _joined(values: Sequence[object] | None) -> str | None:

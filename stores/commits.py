@@ -15,10 +15,9 @@ from datetime import UTC, date, datetime, time
 from typing import Annotated
 
 import asyncpg
-import orjson
 
 from models.commits import CommitMessage
-from stores.columns import Columns
+from stores.columns import Columns, json_rows
 from tables.commit_state import Commit, DailyTotals
 from tables.instants import to_micros
 
@@ -152,19 +151,6 @@ WHERE c.oid = to_regclass('commits_daily_stats')
 """
 
 
-def _json_rows(rows: Sequence[object]) -> str | None:
-    """Dataclass rows as a JSON array of objects named like their fields; None when JSON
-    cannot carry them as they are: a lone surrogate (not UTF-8) or a NUL (PostgreSQL's
-    JSON refuses ``\\u0000`` as text), both refused by the array path's codec too."""
-    try:
-        document = orjson.dumps(rows)
-    except TypeError:  # orjson's refusal (JSONEncodeError is one)
-        return None
-    if b"\\u0000" in document:
-        return None
-    return document.decode()
-
-
 class CommitStore:
     """Writes commit rows and the daily totals projection."""
 
@@ -176,7 +162,7 @@ class CommitStore:
     async def upsert_commits(self, conn: asyncpg.Connection, rows: Sequence[CommitRow]) -> None:
         if not rows:
             return
-        document = _json_rows(rows)
+        document = json_rows(rows)
         if document is not None:
             await conn.execute(_UPSERT_COMMITS_JSON, document)
             return
@@ -187,11 +173,11 @@ class CommitStore:
     ) -> bool:
         """``upsert_commits`` and ``upsert_daily`` with one writing statement (for
         ``Database.statement``); False, with nothing written, when JSON cannot carry the
-        rows (``_json_rows``): the two methods' arrays then do."""
+        rows (``json_rows``): the two methods' arrays then do."""
         if not await self._daily_stats_is_table(conn) or not daily:
             await self.upsert_commits(conn, rows)  # one statement, JSON or arrays
             return True
-        document, daily_document = _json_rows(rows), _json_rows(daily)
+        document, daily_document = json_rows(rows), json_rows(daily)
         if document is None or daily_document is None:
             return False
         await conn.execute(_UPSERT_BATCH, document, daily_document)

@@ -1,19 +1,32 @@
-"""Query parameters shared by the metric views: ``window`` and ``end``."""
+"""Query parameters shared by the views: ``window`` and ``end`` (metric views), minute
+bounds and ``k`` (activity views)."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from faust.web import Request
 
 from app.exceptions import ProcessorError
 from models.fields import MAX_EVENT_TIME, MIN_EVENT_TIME
-from tables.instants import to_micros
+from tables.instants import from_micros, to_micros
 
-__all__ = ["WINDOWS", "BadParameter", "parse_window", "parse_end", "window_and_end", "check_identifier"]
+__all__ = [
+    "WINDOWS",
+    "MAX_K",
+    "BadParameter",
+    "parse_window",
+    "parse_end",
+    "window_and_end",
+    "check_identifier",
+    "minute_bound",
+    "top_k_count",
+]
 
 WINDOWS = (7, 30, 90)
+MAX_K = 1_000
 DEFAULT_WINDOW = "30d"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -74,3 +87,39 @@ def check_identifier(value: str, name: str) -> str:
     if not 1 <= len(value.strip()) <= 200 or _CONTROL.search(value):
         raise BadParameter(f"{name} must be 1-200 characters without control characters")
     return value
+
+
+def minute_bound(query: Mapping[str, str], name: str) -> datetime:
+    """The required ``name`` parameter: an ISO-8601 instant on a whole minute (naive means
+    UTC), as an aware UTC datetime; BadParameter naming it otherwise. Per-minute counts
+    answer whole minutes only: a bound inside a minute could not be honoured."""
+    example = "e.g. 2026-11-01T10:00:00Z"
+    text = query.get(name)
+    if text is None or not text.strip():
+        raise BadParameter(f"{name} is required: an ISO-8601 timestamp on a whole minute, {example}")
+    try:
+        micros = parse_end(text)
+    except ValueError:
+        raise BadParameter(
+            f"{name} must be an ISO-8601 timestamp between 1990-01-01 and 2100-01-01, {example}"
+        ) from None
+    moment = from_micros(micros)
+    if moment.second or moment.microsecond:
+        raise BadParameter(
+            f"{name} must be on a whole minute (seconds 0), {example}: the counts are per minute"
+        )
+    return moment
+
+
+def top_k_count(query: Mapping[str, str], default: int = 10) -> int:
+    """``k``: how many entries a top-k answer lists, 1 to MAX_K; BadParameter otherwise."""
+    text = query.get("k")
+    if text is None:
+        return default
+    try:
+        k = int(text)
+    except ValueError:
+        k = 0
+    if not 1 <= k <= MAX_K:
+        raise BadParameter(f"k must be an integer from 1 to {MAX_K}")
+    return k

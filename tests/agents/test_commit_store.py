@@ -9,7 +9,8 @@ from datetime import UTC, date, datetime, timedelta
 import asyncpg
 import pytest
 
-from stores.commits import COMMIT_COLUMNS, CommitRow, CommitStore, _json_rows, daily_stats_row
+from stores.columns import json_rows
+from stores.commits import COMMIT_COLUMNS, CommitRow, CommitStore, daily_stats_row
 from tables.commit_state import DailyTotals
 
 REPO = "sink-repo"
@@ -54,7 +55,7 @@ TRICKY = [
 )
 async def test_rows_come_back_verbatim(agent_database: str, messages: list[str | None], as_json: bool) -> None:
     rows = [row(f"sha-{i:02d}", message, pull_request_number=i or None) for i, message in enumerate(messages)]
-    assert (_json_rows(rows) is not None) == as_json
+    assert (json_rows(rows) is not None) == as_json
     conn = await asyncpg.connect(agent_database)
     try:
         await conn.execute("DELETE FROM commits WHERE repository_id = $1", REPO)
@@ -71,9 +72,9 @@ async def test_rows_come_back_verbatim(agent_database: str, messages: list[str |
 
 
 def test_json_is_not_used_for_what_it_cannot_carry() -> None:
-    assert _json_rows([row("a", "fine")]) is not None
-    assert _json_rows([row("a", "nul \x00 inside")]) is None  # PostgreSQL's JSON refuses \u0000 as text
-    assert _json_rows([row("a", "lone \ud800 surrogate")]) is None  # not UTF-8
+    assert json_rows([row("a", "fine")]) is not None
+    assert json_rows([row("a", "nul \x00 inside")]) is None  # PostgreSQL's JSON refuses \u0000 as text
+    assert json_rows([row("a", "lone \ud800 surrogate")]) is None  # not UTF-8
 
 
 async def daily_of(conn: asyncpg.Connection) -> dict[date, tuple[int, int | None, int | None]]:

@@ -181,6 +181,9 @@ def test_timescale_statements_in_offline_scripts_parse(databases: list[str]) -> 
         ("pull_requests", "2 years", "90 days"),
         ("issues", "5 years", "180 days"),
         ("ingested_events", "1 year", "30 days"),
+        ("user_sessions", "1 year", "30 days"),
+        ("activity_minutes", "1 year", "7 days"),
+        ("activity_page_minutes", "1 year", "7 days"),
     ]:
         assert f"SELECT create_hypertable('{table}'" in upgrade
         assert (
@@ -218,6 +221,17 @@ def test_downgrade_on_timescale_drops_aggregates_as_materialized_views_after_rem
     left = {name for name in relations(url) if not name.startswith("shim_") and name != "pg_extension"}
     assert left == {"alembic_version"}
     assert log == [
+        "drop view activity_page_minutes_total",
+        "drop view activity_minutes_total",
+        "remove_retention_policy activity_page_minutes",
+        "remove_compression_policy activity_page_minutes",
+        "remove_retention_policy activity_minutes",
+        "remove_compression_policy activity_minutes",
+        "remove_retention_policy user_sessions",
+        "remove_compression_policy user_sessions",
+        "drop table activity_page_minutes",
+        "drop table activity_minutes",
+        "drop table user_sessions",
         "remove_continuous_aggregate_policy ingested_events_per_minute",
         "drop materialized view ingested_events_per_minute",
         "remove_retention_policy ingested_events",

@@ -35,6 +35,9 @@ NOT_WRITTEN: dict[str, frozenset[str]] = {
     "sprints": frozenset({"updated_at"}),
     "metrics_daily": frozenset({"updated_at"}),
     "ingested_events": frozenset({"created_at"}),
+    "user_sessions": frozenset({"updated_at"}),
+    "activity_minutes": frozenset(),
+    "activity_page_minutes": frozenset(),
 }
 
 # Our SQL type names, as SQLAlchemy's PostgreSQL dialect writes the declared types.
