@@ -45,7 +45,7 @@ from tables.daily_metrics import DailyMetrics, daily_metrics
 from tables.git_activity import pull_request_index, repositories
 from tables.instants import to_micros
 from tables.jira import issue_index, issues_of, sprint_index, sprints_of
-from tables.snapshots import dora_answer, load_repository, retained_since
+from tables.snapshots import dora_answer, load_repository, whole_since
 
 __all__ = ["Projection", "projection", "SNAPSHOT_WINDOW_DAYS", "SNAPSHOT_KEY", "REFRESH_S"]
 
@@ -160,13 +160,13 @@ class Projection:
         environments = self.production_environments
         snapshots: dict[str, tuple[bytes, bytes]] = {}  # repository -> (body, fingerprint)
         days: dict[str, DailyMetrics] = {}
-        since: dict[str, date] = {}  # per repository: its retention cutoff (agents.retention)
+        since: dict[str, date] = {}  # per repository: its last ageing's cutoff (agents.retention)
         pr_rows: list[PullRequestRow] = []
         for repository_id in sorted(due.repositories):
             try:
                 with reading_partition(partition_of(repository_id.encode(), settings.topic_partitions)):
                     entities = load_repository(repository_id)
-                    kept_from = retained_since(repository_id, settings.state_retention_days)
+                    kept_from = whole_since(repository_id, settings.state_retention_days)
                 snapshot = {
                     "repository_id": repository_id,
                     **dora_answer(

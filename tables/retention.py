@@ -39,12 +39,27 @@ from tables.incident_state import Incident
 from tables.instants import to_micros
 from tables.pull_request_state import PullRequest
 
-__all__ = ["AgeingPlan", "cutoff_day", "cutoff_micros", "plan_ageing"]
+__all__ = ["AGEING_STEP_DAYS", "AgeingPlan", "ageing_due", "cutoff_day", "cutoff_micros", "plan_ageing"]
+
+# Ageing forgets at least this many days at once. A pass over a repository's retained state
+# costs what retention holds (shipping and attribution need it whole), so ageing once per
+# day of history cost ``STATE_RETENTION_DAYS`` days of state per day of events; once per
+# step it costs ``(retention + step) / step`` days of state per day of events (5 at 120 + 30):
+# a constant, for at most ``step`` more days held.
+AGEING_STEP_DAYS = 30
 
 
 def cutoff_day(last_day: str, retention_days: int) -> str:
     """The first ISO day kept when a repository's latest event fell on ``last_day``."""
     return (date.fromisoformat(last_day) - timedelta(days=retention_days)).isoformat()
+
+
+def ageing_due(first_days: Iterable[str], last_day: str, retention_days: int, step_days: int) -> bool:
+    """True when a repository holds a day more than ``retention_days + step_days`` before its
+    latest (``first_days``: the first day of each of its indexes): ageing it now forgets a
+    step of days or more (AGEING_STEP_DAYS)."""
+    limit = cutoff_day(last_day, retention_days + step_days)
+    return any(first < limit for first in first_days)
 
 
 def cutoff_micros(day: str) -> int:
