@@ -32,6 +32,7 @@ from tables.cicd import deployment_index, deployments, entity_key, incident_inde
 from tables.commits import commit_days, commit_spans
 from tables.daily_metrics import DailyMetrics, daily_metrics
 from tables.day_index import CARRIED, DayIndex, days_in
+from tables.deployment_state import ship_history
 from tables.git_activity import pull_request_index, pull_request_key, pull_requests
 from tables.keys import compose_key
 from tables.retention import AGEING_STEP_DAYS, AgeingPlan, ageing_due, cutoff_day, cutoff_micros, plan_ageing
@@ -180,6 +181,7 @@ def age_repository(
     if not ageing_due((span[0] for span in spans[1:] if span), last, retention_days, step_days):
         return None
     entities = load_repository(repository_id)
+    history = ship_history(entities.deployments, entities.commits, production_environments)
     plan = plan_ageing(
         entities.deployments,
         entities.incidents,
@@ -187,6 +189,7 @@ def age_repository(
         entities.pull_requests,
         cutoff=cutoff_micros(cutoff),
         production_environments=production_environments,
+        history=history,
     )
     # The days leaving the tables, whole: from the oldest day the entity indexes still hold
     # (the last cutoff) to this one. Their buckets are final as far as the tables know.
@@ -198,6 +201,7 @@ def age_repository(
         entities.commits,
         entities.pull_requests,
         production_environments,
+        history=history,
     )
     leaving = {
         (day, metric): value for (day, metric), value in buckets.items() if oldest <= day.isoformat() < cutoff

@@ -32,9 +32,9 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from tables.commit_state import Commit, collapse_commits
+from tables.commit_state import Commit
 from tables.cycle_time import timelines
-from tables.deployment_state import Deployment, ship_known_commits
+from tables.deployment_state import Deployment, ShippedHistory, ship_history
 from tables.incident_state import Incident
 from tables.instants import to_micros
 from tables.pull_request_state import PullRequest
@@ -92,17 +92,23 @@ def plan_ageing(
     *,
     cutoff: int,
     production_environments: Collection[str],
+    history: ShippedHistory | None = None,
 ) -> AgeingPlan:
-    """What one repository's state may forget at ``cutoff`` (module doc)."""
+    """What one repository's state may forget at ``cutoff`` (module doc); ``history``: the
+    ``ship_history`` of ``deployments`` and ``commits``, when the caller has it already."""
     deployments = list(deployments)
-    known = collapse_commits(commits)
+    if history is None:
+        history = ship_history(deployments, commits, production_environments)
+    known = history.commits
     shipper: dict[str, Deployment] = {}
-    for shipment in ship_known_commits(deployments, known, production_environments):
+    for shipment in history.shipments:
         for sha in shipment.shas:
             shipper[sha] = shipment.deployment
     old_pull_requests: set[int] = set()
     kept_pr_shas: set[str] = set()
-    for timeline in timelines(pull_requests, known.values(), deployments, production_environments).values():
+    for timeline in timelines(
+        pull_requests, known.values(), deployments, production_environments, history=history
+    ).values():
         pr = timeline.pull_request
         done = timeline.deployed_at if pr.merged_at is not None else pr.closed_at
         moments = [pr.created_at, pr.merged_at, pr.closed_at, *(r.submitted_at for r in pr.reviews)]

@@ -16,8 +16,8 @@ from tables.commit_state import Commit
 from tables.commits import commit_spans, repository_commits
 from tables.cycle_time import cycle_time_snapshot
 from tables.deployment_state import Deployment
-from tables.entity_index import entity_spans
 from tables.dora import dora_snapshot
+from tables.entity_index import entity_spans
 from tables.git_activity import pull_request_index, pull_requests_of
 from tables.incident_state import Incident
 from tables.issue_state import IssueState, cycle_time_days, issue_report
