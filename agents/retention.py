@@ -134,10 +134,11 @@ class Aged:
 
 
 class AgeingClock:
-    """When a repository is aged: again when its latest day moves (once per day of its
-    history), or when a batch writes state older than its cutoff (a backfill, a late event),
-    then at most every ``late_interval_s`` seconds (a backfill sends many such batches, and
-    each ageing is a pass over the repository's retained state)."""
+    """When a repository is looked at (age_repository ages it if a step of days is due):
+    again when its latest day moves (once per day of its history), or when a batch writes
+    state older than its cutoff (a backfill, a late event), then at most every
+    ``late_interval_s`` seconds (a backfill sends many such batches, and a late day older
+    than the step makes each look an ageing, a pass over the repository's retained state)."""
 
     def __init__(self, late_interval_s: float = 10.0, capacity: int = 100_000) -> None:
         self.late_interval_s = late_interval_s
