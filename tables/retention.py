@@ -2,9 +2,9 @@
 
 The live tables hold a repository's last ``STATE_RETENTION_DAYS`` days, counted back from
 its latest event's day (event time: a replayed or generated history ages as it would have
-live, and a repository without new events keeps its bounded state). Older entries are
-aged out once nothing inside retention depends on them; the database keeps the full
-history. An entry is dropped when all of these hold, at the cutoff ``c``:
+live, and a repository without new events keeps its bounded state), and at most
+``AGEING_STEP_DAYS`` more between two ageings (``ageing_due``). Older entries are aged out
+once nothing inside retention depends on them; the database keeps the full history. An entry is dropped when all of these hold, at the cutoff ``c``:
 
 - a pull request was closed unmerged before ``c``, or merged and shipped by a deployment
   before ``c``, with every review before ``c`` too (open, or merged and not yet deployed:
