@@ -45,7 +45,7 @@ from tables.daily_metrics import DailyMetrics, daily_metrics
 from tables.git_activity import pull_request_index, repositories
 from tables.instants import to_micros
 from tables.jira import issue_index, issues_of, sprint_index, sprints_of
-from tables.snapshots import dora_answer, load_repository, retained_since
+from tables.snapshots import dora_answer, load_repository, whole_since
 
 __all__ = ["Projection", "projection", "SNAPSHOT_WINDOW_DAYS", "SNAPSHOT_KEY", "REFRESH_S"]
 
@@ -87,7 +87,9 @@ class Projection:
         self._flushed_at: dict[str, float] = {}
         self._published: dict[str, bytes] = {}
         self._days: dict[str, DailyMetrics] = {}
-        self._pull_requests: dict[tuple[str, int], PullRequestRow] = {}
+        # Per repository, the rows of the pull requests its tables hold: replaced on each
+        # flush, so aged pull requests leave it (a cache of every row written grew with history).
+        self._pull_requests: dict[str, dict[tuple[str, int], PullRequestRow]] = {}
         self._sprints: dict[tuple[str, str], SprintRow] = {}
         self._actives: frozenset[TP] | None = None
 
@@ -160,13 +162,14 @@ class Projection:
         environments = self.production_environments
         snapshots: dict[str, tuple[bytes, bytes]] = {}  # repository -> (body, fingerprint)
         days: dict[str, DailyMetrics] = {}
-        since: dict[str, date] = {}  # per repository: its retention cutoff (agents.retention)
+        since: dict[str, date] = {}  # per repository: its last ageing's cutoff (agents.retention)
         pr_rows: list[PullRequestRow] = []
+        held_prs: dict[str, dict[tuple[str, int], PullRequestRow]] = {}
         for repository_id in sorted(due.repositories):
             try:
                 with reading_partition(partition_of(repository_id.encode(), settings.topic_partitions)):
                     entities = load_repository(repository_id)
-                    kept_from = retained_since(repository_id, settings.state_retention_days)
+                    kept_from = whole_since(repository_id, settings.state_retention_days)
                 snapshot = {
                     "repository_id": repository_id,
                     **dora_answer(
@@ -201,7 +204,9 @@ class Projection:
                 days[repository_id] = buckets
                 if cutoff is not None:
                     since[repository_id] = cutoff
-            pr_rows.extend(row for row in repository_prs if self._pull_requests.get(row.key) != row)
+            written = self._pull_requests.get(repository_id, {})
+            held_prs[repository_id] = {row.key: row for row in repository_prs}
+            pr_rows.extend(row for key, row in held_prs[repository_id].items() if written.get(key) != row)
         s_rows: list[SprintRow] = []
         for project_key in sorted(due.projects):
             try:
@@ -226,7 +231,7 @@ class Projection:
             metrics.record_rows("pull_requests", len(pr_rows))
             metrics.record_rows("sprints", len(s_rows))
         self._days.update(days)
-        self._pull_requests.update((row.key, row) for row in pr_rows)
+        self._pull_requests.update(held_prs)
         self.wrote_sprints(s_rows)
         for repository_id, (body, fingerprint) in snapshots.items():
             metrics_dora.send_soon(key=repository_id.encode(), value=body)

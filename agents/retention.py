@@ -7,8 +7,9 @@ they are committed with the batch's offsets like any table write. What is delete
 written to the database by batches whose offsets committed long before (retention is
 counted in days, the database write comes before each offset commit); `metrics_daily`
 days before the cutoff are left as they are (agents.projection). A repository is looked
-at once per day of its latest event: ageing costs one pass over its retained state per day
-of history, not per event.
+at once per day of its latest event (a few span reads), and aged when it holds a day older
+than retention plus AGEING_STEP_DAYS (tables.retention): one pass over its retained state
+per step of history, a constant cost per event.
 """
 
 from __future__ import annotations
@@ -31,10 +32,11 @@ from tables.cicd import deployment_index, deployments, entity_key, incident_inde
 from tables.commits import commit_days, commit_spans
 from tables.daily_metrics import DailyMetrics, daily_metrics
 from tables.day_index import CARRIED, DayIndex, days_in
+from tables.deployment_state import ship_history
 from tables.git_activity import pull_request_index, pull_request_key, pull_requests
 from tables.keys import compose_key
-from tables.retention import AgeingPlan, cutoff_day, cutoff_micros, plan_ageing
-from tables.snapshots import latest_day, load_repository
+from tables.retention import AGEING_STEP_DAYS, AgeingPlan, ageing_due, cutoff_day, cutoff_micros, plan_ageing
+from tables.snapshots import latest_day, load_repository, mark_whole_since
 
 __all__ = ["Aged", "AgeingClock", "age_batch_owners", "age_owners", "age_repository"]
 
@@ -132,10 +134,11 @@ class Aged:
 
 
 class AgeingClock:
-    """When a repository is aged: again when its latest day moves (once per day of its
-    history), or when a batch writes state older than its cutoff (a backfill, a late event),
-    then at most every ``late_interval_s`` seconds (a backfill sends many such batches, and
-    each ageing is a pass over the repository's retained state)."""
+    """When a repository is looked at (age_repository ages it if a step of days is due):
+    again when its latest day moves (once per day of its history), or when a batch writes
+    state older than its cutoff (a backfill, a late event), then at most every
+    ``late_interval_s`` seconds (a backfill sends many such batches, and a late day older
+    than the step makes each look an ageing, a pass over the repository's retained state)."""
 
     def __init__(self, late_interval_s: float = 10.0, capacity: int = 100_000) -> None:
         self.late_interval_s = late_interval_s
@@ -155,11 +158,17 @@ class AgeingClock:
 
 
 def age_repository(
-    repository_id: str, *, retention_days: int, production_environments: Collection[str], aged: Aged
+    repository_id: str,
+    *,
+    retention_days: int,
+    production_environments: Collection[str],
+    aged: Aged,
+    step_days: int = AGEING_STEP_DAYS,
 ) -> AgeingPlan | None:
-    """Age one repository's state out of the tables (module doc); called under
-    ``acting_for`` an event of its partition. Adds what was dropped and the rows to store to
-    ``aged``; returns the plan, None if nothing was old."""
+    """Age one repository's state out of the tables (module doc) when it holds a day older
+    than ``retention_days + step_days``; called under ``acting_for`` an event of its
+    partition. Adds what was dropped and the rows to store to ``aged``; returns the plan,
+    None if it was not due."""
     last = latest_day(repository_id)
     if last is None:
         return None
@@ -167,9 +176,13 @@ def age_repository(
     spans = [commit_spans.get(repository_id)] + [
         index.span(repository_id) for index in (deployment_index, incident_index, pull_request_index)
     ]
-    if not any(_old(span, cutoff) for span in spans):
+    # The entity indexes start at the last ageing's cutoff (or at an older day a late event
+    # wrote). The commit span is not asked: it starts at the oldest unshipped commit kept,
+    # which may stay old for ever, and commits are aged with the deployments that ship them.
+    if not ageing_due((span[0] for span in spans[1:] if span), last, retention_days, step_days):
         return None
     entities = load_repository(repository_id)
+    history = ship_history(entities.deployments, entities.commits, production_environments)
     plan = plan_ageing(
         entities.deployments,
         entities.incidents,
@@ -177,6 +190,7 @@ def age_repository(
         entities.pull_requests,
         cutoff=cutoff_micros(cutoff),
         production_environments=production_environments,
+        history=history,
     )
     # The days leaving the tables, whole: from the oldest day the entity indexes still hold
     # (the last cutoff) to this one. Their buckets are final as far as the tables know.
@@ -188,6 +202,7 @@ def age_repository(
         entities.commits,
         entities.pull_requests,
         production_environments,
+        history=history,
     )
     leaving = {
         (day, metric): value for (day, metric), value in buckets.items() if oldest <= day.isoformat() < cutoff
@@ -211,6 +226,7 @@ def age_repository(
     days += _age_index(deployment_index, repository_id, cutoff, plan.deployments)
     days += _age_index(incident_index, repository_id, cutoff, plan.incidents)
     days += _age_index(pull_request_index, repository_id, cutoff, plan.pull_requests)
+    mark_whole_since(repository_id, cutoff)
     log.info(
         "retention.aged",
         repository_id=repository_id,

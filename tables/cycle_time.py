@@ -20,11 +20,12 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from tables.commit_state import Commit, collapse_commits
+from tables.commit_state import Commit
 from tables.deployment_state import (
     DEFAULT_PRODUCTION_ENVIRONMENTS,
     Deployment,
-    ship_known_commits,
+    ShippedHistory,
+    ship_history,
     shipped_at,
 )
 from tables.pull_request_state import PullRequest, PullRequestKey
@@ -75,13 +76,18 @@ def timelines(
     commits: Iterable[Commit],
     deployments: Iterable[Deployment],
     production_environments: Collection[str] = DEFAULT_PRODUCTION_ENVIRONMENTS,
+    *,
+    history: ShippedHistory | None = None,
 ) -> dict[PullRequestKey, Timeline]:
-    """Each pull request's timeline, from the commits and deployments of its repositories."""
+    """Each pull request's timeline, from the commits and deployments of its repositories
+    (``history``: their ``ship_history``, when the caller has it already)."""
     pull_requests = list(pull_requests)
     if not pull_requests:
         return {}
-    known = collapse_commits(commits)
-    shipped = shipped_at(ship_known_commits(deployments, known, production_environments))
+    if history is None:
+        history = ship_history(deployments, commits, production_environments)
+    known = history.commits
+    shipped = shipped_at(history.shipments)
     numbered: dict[PullRequestKey, set[str]] = defaultdict(set)
     for commit in known.values():
         if commit.pull_request_number is not None:

@@ -24,14 +24,15 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable
 from datetime import date
 
-from tables.commit_state import Commit, collapse_commits
+from tables.commit_state import Commit
 from tables.cycle_time import STAGES, stage_durations, timelines
 from tables.deployment_state import (
     DEFAULT_PRODUCTION_ENVIRONMENTS,
     Deployment,
+    ShippedHistory,
     collapse_deployments,
     lead_times,
-    ship_known_commits,
+    ship_history,
 )
 from tables.dora import is_rework
 from tables.incident_state import Incident, attribute_incidents
@@ -63,14 +64,22 @@ def daily_metrics(
     commits: Iterable[Commit],
     pull_requests: Iterable[PullRequest],
     production_environments: Collection[str] = DEFAULT_PRODUCTION_ENVIRONMENTS,
+    *,
+    history: ShippedHistory | None = None,
 ) -> DailyMetrics:
-    """(UTC day, metric) -> value over the whole history of one repository (or a pool)."""
+    """(UTC day, metric) -> value over the whole history of one repository (or a pool)
+    (``history``: the ``ship_history`` of ``deployments`` and ``commits``, when the caller
+    has it already)."""
     totals: DailyMetrics = defaultdict(float)
     known_deployments = list(collapse_deployments(deployments).values())
     known_incidents = list(incidents)
     counted = [d for d in known_deployments if d.is_dora_deployment(production_environments)]
-    # Commits only matter through what deployments ship.
-    known_commits = collapse_commits(commits) if counted else {}
+    # Commits only matter through what deployments ship (without a deployment that counts,
+    # not even for the pull requests' first commits).
+    shipped = None
+    if counted:
+        shipped = history if history is not None else ship_history(counted, commits, production_environments)
+    known_commits = shipped.commits if shipped is not None else {}
 
     attributed = set(attribute_incidents(known_incidents, counted, production_environments).values())
     by_repository: dict[str, list[Incident]] = defaultdict(list)
@@ -85,7 +94,7 @@ def daily_metrics(
         if deployment.environment in production_environments and deployment.status == "failure":
             totals[(utc_day(deployment.finished_at), "failed_deployment_attempts")] += 1
 
-    for shipment in ship_known_commits(counted, known_commits, production_environments):
+    for shipment in shipped.shipments if shipped is not None else ():
         samples = lead_times(shipment, known_commits)
         if samples:
             day = utc_day(shipment.deployment.finished_at)
@@ -104,7 +113,7 @@ def daily_metrics(
             ) / MICROS_PER_SECOND
 
     for timeline in timelines(
-        pull_requests, known_commits.values(), counted, production_environments
+        pull_requests, known_commits.values(), counted, production_environments, history=shipped
     ).values():
         merged_at = timeline.pull_request.merged_at
         if merged_at is None:

@@ -23,16 +23,18 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from tables.commit_state import Commit, CommitKey
+from tables.commit_state import Commit, CommitKey, collapse_commits
 
 __all__ = [
     "DEFAULT_PRODUCTION_ENVIRONMENTS",
     "Deployment",
     "DeploymentKey",
     "Shipment",
+    "ShippedHistory",
     "collapse_deployments",
     "lead_times",
     "merge_deployment",
+    "ship_history",
     "ship_known_commits",
     "shipped_at",
 ]
@@ -145,6 +147,26 @@ def ship_known_commits(
             shipped |= ships
             shipments.append(Shipment(deployment, tuple(sorted(ships))))
     return shipments
+
+
+@dataclass(frozen=True, slots=True)
+class ShippedHistory:
+    """Commits collapsed and what each deployment ships, of one repository or a pool:
+    computed once for the computations that share them (ageing needs three; shipping is the
+    largest part of each)."""
+
+    commits: dict[CommitKey, Commit]
+    shipments: list[Shipment]
+
+
+def ship_history(
+    deployments: Iterable[Deployment],
+    commits: Iterable[Commit],
+    production_environments: Collection[str] = DEFAULT_PRODUCTION_ENVIRONMENTS,
+) -> ShippedHistory:
+    """``commits`` collapsed and ``ship_known_commits`` over them."""
+    known = collapse_commits(commits)
+    return ShippedHistory(known, ship_known_commits(deployments, known, production_environments))
 
 
 def lead_times(shipment: Shipment, commits: Mapping[CommitKey, Commit]) -> list[float]:

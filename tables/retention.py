@@ -2,9 +2,9 @@
 
 The live tables hold a repository's last ``STATE_RETENTION_DAYS`` days, counted back from
 its latest event's day (event time: a replayed or generated history ages as it would have
-live, and a repository without new events keeps its bounded state). Older entries are
-aged out once nothing inside retention depends on them; the database keeps the full
-history. An entry is dropped when all of these hold, at the cutoff ``c``:
+live, and a repository without new events keeps its bounded state), and at most
+``AGEING_STEP_DAYS`` more between two ageings (``ageing_due``). Older entries are aged out
+once nothing inside retention depends on them; the database keeps the full history. An entry is dropped when all of these hold, at the cutoff ``c``:
 
 - a pull request was closed unmerged before ``c``, or merged and shipped by a deployment
   before ``c``, with every review before ``c`` too (open, or merged and not yet deployed:
@@ -32,19 +32,34 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from tables.commit_state import Commit, collapse_commits
+from tables.commit_state import Commit
 from tables.cycle_time import timelines
-from tables.deployment_state import Deployment, ship_known_commits
+from tables.deployment_state import Deployment, ShippedHistory, ship_history
 from tables.incident_state import Incident
 from tables.instants import to_micros
 from tables.pull_request_state import PullRequest
 
-__all__ = ["AgeingPlan", "cutoff_day", "cutoff_micros", "plan_ageing"]
+__all__ = ["AGEING_STEP_DAYS", "AgeingPlan", "ageing_due", "cutoff_day", "cutoff_micros", "plan_ageing"]
+
+# Ageing forgets at least this many days at once. A pass over a repository's retained state
+# costs what retention holds (shipping and attribution need it whole), so ageing once per
+# day of history cost ``STATE_RETENTION_DAYS`` days of state per day of events; once per
+# step it costs ``(retention + step) / step`` days of state per day of events (5 at 120 + 30):
+# a constant, for at most ``step`` more days held.
+AGEING_STEP_DAYS = 30
 
 
 def cutoff_day(last_day: str, retention_days: int) -> str:
     """The first ISO day kept when a repository's latest event fell on ``last_day``."""
     return (date.fromisoformat(last_day) - timedelta(days=retention_days)).isoformat()
+
+
+def ageing_due(first_days: Iterable[str], last_day: str, retention_days: int, step_days: int) -> bool:
+    """True when a repository holds a day more than ``retention_days + step_days`` before its
+    latest (``first_days``: the first day of each of its indexes): ageing it now forgets a
+    step of days or more (AGEING_STEP_DAYS)."""
+    limit = cutoff_day(last_day, retention_days + step_days)
+    return any(first < limit for first in first_days)
 
 
 def cutoff_micros(day: str) -> int:
@@ -77,17 +92,23 @@ def plan_ageing(
     *,
     cutoff: int,
     production_environments: Collection[str],
+    history: ShippedHistory | None = None,
 ) -> AgeingPlan:
-    """What one repository's state may forget at ``cutoff`` (module doc)."""
+    """What one repository's state may forget at ``cutoff`` (module doc); ``history``: the
+    ``ship_history`` of ``deployments`` and ``commits``, when the caller has it already."""
     deployments = list(deployments)
-    known = collapse_commits(commits)
+    if history is None:
+        history = ship_history(deployments, commits, production_environments)
+    known = history.commits
     shipper: dict[str, Deployment] = {}
-    for shipment in ship_known_commits(deployments, known, production_environments):
+    for shipment in history.shipments:
         for sha in shipment.shas:
             shipper[sha] = shipment.deployment
     old_pull_requests: set[int] = set()
     kept_pr_shas: set[str] = set()
-    for timeline in timelines(pull_requests, known.values(), deployments, production_environments).values():
+    for timeline in timelines(
+        pull_requests, known.values(), deployments, production_environments, history=history
+    ).values():
         pr = timeline.pull_request
         done = timeline.deployed_at if pr.merged_at is not None else pr.closed_at
         moments = [pr.created_at, pr.merged_at, pr.closed_at, *(r.submitted_at for r in pr.reviews)]

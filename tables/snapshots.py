@@ -17,10 +17,12 @@ from tables.commits import commit_spans, repository_commits
 from tables.cycle_time import cycle_time_snapshot
 from tables.deployment_state import Deployment
 from tables.dora import dora_snapshot
+from tables.entity_index import entity_spans
 from tables.git_activity import pull_request_index, pull_requests_of
 from tables.incident_state import Incident
 from tables.issue_state import IssueState, cycle_time_days, issue_report
 from tables.jira import issue_index, issues, issues_of, sprint_index, sprints_of
+from tables.keys import compose_key
 from tables.pull_request_state import PullRequest
 from tables.retention import cutoff_day
 from tables.sprint_state import sprints_report
@@ -30,6 +32,8 @@ __all__ = [
     "latest_day",
     "load_repository",
     "retained_since",
+    "whole_since",
+    "mark_whole_since",
     "dora_answer",
     "cycle_time_answer",
     "issue_answer",
@@ -83,6 +87,26 @@ def retained_since(repository_id: str, retention_days: int) -> str | None:
     retention cutoff), None when they hold nothing of it."""
     last = latest_day(repository_id)
     return None if last is None else cutoff_day(last, retention_days)
+
+
+_AGED = "aged"  # the key kind, in entity_spans, of the day a repository is held whole from
+
+
+def whole_since(repository_id: str, retention_days: int) -> str | None:
+    """The first ISO day every entity of which the tables hold: the cutoff of the
+    repository's last ageing (agents.retention; it ages a step of days at once, so it may be
+    older than ``retained_since``). Without one (never aged, or aged by a worker that did
+    not record it): ``retained_since``."""
+    marked = entity_spans.get(compose_key(_AGED, repository_id))
+    return str(marked) if marked is not None else retained_since(repository_id, retention_days)
+
+
+def mark_whole_since(repository_id: str, day: str) -> None:
+    """Record the cutoff of an ageing (whole_since); under ``acting_for`` an event of the
+    repository's partition."""
+    key = compose_key(_AGED, repository_id)
+    if entity_spans.get(key) != day:
+        entity_spans[key] = day
 
 
 def dora_answer(

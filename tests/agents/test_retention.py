@@ -75,7 +75,15 @@ async def test_ageing_keeps_answers_inside_retention_and_the_database_whole(
     from app.views.windowed import repository_answer
     from tables.cicd import deployment_index, deployments
     from tables.instants import to_micros
-    from tables.snapshots import cycle_time_answer, dora_answer, load_repository, retained_since
+    from tables.retention import AGEING_STEP_DAYS, cutoff_day
+    from tables.snapshots import (
+        cycle_time_answer,
+        dora_answer,
+        latest_day,
+        load_repository,
+        retained_since,
+        whole_since,
+    )
 
     changelogs = Changelogs()
     for table in app.tables.values():
@@ -107,13 +115,21 @@ async def test_ageing_keeps_answers_inside_retention_and_the_database_whole(
         assert (
             kept_from is not None and "2025-07-01" <= kept_from <= "2025-07-05"
         )  # 120 days before its last event
-        # The tables forgot: no day of the index before the cutoff, and of the deployments
+        # The tables forgot, a step of days at a time: no day of the index before the last
+        # ageing's cutoff, at most a step older than the cutoff, and of the deployments
         # before it only the few that shipped a commit of a pull request still kept.
+        whole_from = whole_since(repo, 120)
+        last = latest_day(repo)
+        assert whole_from is not None and last is not None
+        assert cutoff_day(last, 120 + AGEING_STEP_DAYS) <= whole_from <= kept_from
         left = [r for r in (deployments.get(f"{repo}\x1f{d}") for d in deployment_index.entries(repo)) if r]
-        old = {d.id for d in truth.deployments[repo] if d.finished_at < _micros_of(kept_from)}
-        assert deployment_index.span(repo)[0] >= kept_from
+        old = {d.id for d in truth.deployments[repo] if d.finished_at < _micros_of(whole_from)}
+        assert deployment_index.span(repo)[0] >= whole_from
         assert len(old) > 20 and len([r for r in left if r["id"] in old]) < len(old) / 4
         entities = load_repository(repo)
+        # What the projection remembers having written is what the tables hold, not every
+        # pull request it ever wrote (memory bounded by live state).
+        assert set(projection._pull_requests[repo]) == {pr.key for pr in entities.pull_requests if pr.created_at}
         for days in (7, 30, 90):
             for ends in (END, END - timedelta(days=10)):
                 at = to_micros(ends)

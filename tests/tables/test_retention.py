@@ -6,7 +6,7 @@ from tables.commit_state import Commit
 from tables.deployment_state import Deployment
 from tables.incident_state import Incident
 from tables.pull_request_state import PullRequest
-from tables.retention import cutoff_day, cutoff_micros, plan_ageing
+from tables.retention import ageing_due, cutoff_day, cutoff_micros, plan_ageing
 
 DAY = 86_400_000_000
 CUTOFF = 100 * DAY
@@ -61,3 +61,15 @@ def test_an_unshipped_old_commit_stays_for_the_deployment_that_will_ship_it() ->
 def test_cutoff_days() -> None:
     assert cutoff_day("2025-10-31", 120) == "2025-07-03"
     assert cutoff_micros("1970-01-02") == DAY
+
+
+def test_ageing_waits_for_a_step_of_days_past_retention() -> None:
+    # Aged to 2025-07-03 when the latest day was 2025-10-31: due again once the latest day
+    # is more than 30 days further (a day past retention + step), not on every new day.
+    aged_to = cutoff_day("2025-10-31", 120)
+    assert not ageing_due([aged_to, "2025-08-01"], "2025-11-01", 120, 30)
+    assert not ageing_due([aged_to], "2025-11-30", 120, 30)
+    assert ageing_due([aged_to], "2025-12-01", 120, 30)
+    # A late event listed far back is due at once; an empty owner never.
+    assert ageing_due(["2025-08-01", "2025-01-01"], "2025-11-01", 120, 30)
+    assert not ageing_due([], "2025-11-01", 120, 30)
