@@ -32,7 +32,7 @@ def accept(
     event: EventT[Any],
     model: type[M],
     letters: DeadLetterBatch,
-    key_field: str,
+    key_field: str | None,
     key_of: Callable[[M], str],
     derive: Callable[[M], T],
 ) -> T | None:
@@ -41,6 +41,7 @@ def accept(
     The message key must equal ``key_of(event)`` (the topic's ``key_field``): a message keyed
     otherwise would put its entity's state in another partition. ``derive`` turns the event
     into what the batch keeps of it; it runs under the same guard (module doc).
+    ``key_field`` None: any key is accepted (a topic whose events are re-keyed first).
     """
     try:
         parsed = _valid(event, model, key_field, key_of)
@@ -59,13 +60,16 @@ def accept(
         return None
 
 
-def _valid(event: EventT[Any], model: type[M], key_field: str, key_of: Callable[[M], str]) -> M | Rejection:
+def _valid(
+    event: EventT[Any], model: type[M], key_field: str | None, key_of: Callable[[M], str]
+) -> M | Rejection:
     parsed: Parsed[M] | Rejection = parse_message(event.value, model, settings.validation_mode)
     if isinstance(parsed, Rejection):
         return parsed
-    mismatch = key_mismatch(event.message.key, key_of(parsed.event), key_field)
-    if mismatch is not None:
-        return mismatch
+    if key_field is not None:
+        mismatch = key_mismatch(event.message.key, key_of(parsed.event), key_field)
+        if mismatch is not None:
+            return mismatch
     if parsed.warnings:
         metrics.record_warning(event.message.topic)
         if settings.validation_mode == "warn":

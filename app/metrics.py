@@ -112,6 +112,31 @@ class ProcessorMetrics:
             registry=self.registry,
         )
 
+        self.late_events = Counter(
+            "processor_late_events_total",
+            "Events older than their operator's watermark (their window closed): dead-lettered, never applied",
+            ["topic"],
+            registry=self.registry,
+        )
+        self.activity_open_sessions = Gauge(
+            "processor_activity_open_sessions",
+            "User sessions open (not yet closed by the watermark) per internal partition this worker last handled",
+            ["partition"],
+            registry=self.registry,
+        )
+        self.activity_windows_closed = Counter(
+            "processor_activity_windows_closed_total",
+            "Activity minutes closed by the watermark and written (per partition)",
+            registry=self.registry,
+        )
+        self.activity_value_bytes = Histogram(
+            "processor_activity_value_bytes",
+            "Size of the activity table values written (JSON bytes; a changelog record must stay under 64 KiB)",
+            ["table"],
+            buckets=(256, 1024, 4096, 16384, 32768, 65536),
+            registry=self.registry,
+        )
+
     def topic(self, topic: str) -> TopicStats:
         stats = self.topics.get(topic)
         if stats is None:
@@ -125,6 +150,24 @@ class ProcessorMetrics:
         stats.failed_by_reason[reason] += 1
         self.failed.labels(topic, reason).inc()
         self.dead_letters.labels(error_type).inc()
+
+    def record_late(self, topic: str) -> None:
+        """One event of ``topic`` arrived after its operator's watermark."""
+        self.late_events.labels(topic).inc()
+
+    def record_activity_partition(self, partition: int, open_sessions: int, windows_closed: int) -> None:
+        """One internal activity partition's share of a batch done."""
+        self.activity_open_sessions.labels(str(partition)).set(open_sessions)
+        if windows_closed:
+            self.activity_windows_closed.inc(windows_closed)
+
+    def forget_partitions(self, partitions: set[int]) -> None:
+        """Partitions this worker no longer handles leave the per-partition gauges."""
+        for partition in partitions:
+            try:
+                self.activity_open_sessions.remove(str(partition))
+            except KeyError:
+                pass
 
     def record_warning(self, topic: str) -> None:
         self.topic(topic).warnings += 1

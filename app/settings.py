@@ -116,6 +116,16 @@ class Settings(BaseSettings):
     )
     data_quality_min_score: float = Field(0.5, ge=0.0, le=1.0)
     ingest_max_body_bytes: int = Field(1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    activity_topic: str = Field("user-activity-events", min_length=1, max_length=200)
+    activity_grace_s: int = Field(
+        300, ge=0, le=86_400, description="seconds an activity event may trail its partition's latest"
+    )
+    activity_idle_s: int = Field(
+        30, ge=1, le=3_600, description="seconds at its end offset before an activity partition is idle"
+    )
+    activity_session_gap_s: int = Field(
+        1800, ge=1, le=86_400, description="seconds without events of a user that end its session"
+    )
 
     @field_validator("ingest_api_keys")
     @classmethod

@@ -25,6 +25,8 @@ __all__ = [
     "events_ingest",
     "metrics_dora",
     "dead_letters",
+    "user_activity",
+    "user_activity_by_user",
     "SOURCES",
     "OUTPUTS",
 ]
@@ -51,6 +53,12 @@ cicd_deployments = raw_topic("cicd.deployments")  # key: repository_id
 ops_incidents = raw_topic("ops.incidents")  # key: repository_id
 events_ingest = raw_topic("events.ingest")  # key: event id (JSON or Avro per message)
 
+# User activity (seed 003's EnrichedEvent), keyed by anything; agents.activity_rekey produces
+# every valid event keyed by user_id to the internal topic, with watermark markers
+# (docs/activity.md).
+user_activity = raw_topic(settings.activity_topic)  # key: any (user id, event id, none)
+user_activity_by_user = raw_topic(f"{settings.activity_topic}-by-user")  # key: user_id; markers: none
+
 # Projection output for downstream consumers: the latest DORA snapshot of a repository.
 metrics_dora = raw_topic("metrics.dora")  # key: repository_id
 
@@ -67,5 +75,7 @@ SOURCES: tuple[TopicT, ...] = (
     cicd_deployments,
     ops_incidents,
     events_ingest,
+    user_activity,
+    user_activity_by_user,
 )
 OUTPUTS: tuple[TopicT, ...] = (metrics_dora, dead_letters)

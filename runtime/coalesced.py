@@ -22,7 +22,9 @@ and the read cache is emptied (recovery rewrites the store beneath it). Only rea
 for an event (an agent's, of its own partitions) fill the cache.
 
 Values handed out are shared with the table: callers must not mutate a value they read or
-set (copy, change, set), as every caller here does.
+set (copy, change, set), as every caller here does. ``discard`` is the delete that waits
+for the flush too (``del`` writes its tombstone at once, as Faust does): state that other
+values of the same commit refer to (a closed window's tallies) goes with them.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ log = get_logger("sei.tables")
 # Decoded values kept per table for reads: the buckets written within a few commit
 # intervals fit; a day bucket of a busy repository decodes to tens of KB.
 READ_CACHE_KEYS = 2_048
+_DELETED = object()  # a pending delete (``discard``)
 
 
 class CoalescedTable(faust.Table[Any, Any]):
@@ -62,7 +65,7 @@ class CoalescedTable(faust.Table[Any, Any]):
     def __getitem__(self, key: Any) -> Any:
         held = self.pending.get(key)
         if held is not None:
-            return held[1]
+            return self.__missing__(key) if held[1] is _DELETED else held[1]
         try:
             return self.read_cache[key]
         except KeyError:
@@ -79,7 +82,10 @@ class CoalescedTable(faust.Table[Any, Any]):
         return value
 
     def __contains__(self, key: object) -> bool:
-        return key in self.pending or key in self.read_cache or super().__contains__(key)
+        held = self.pending.get(key)
+        if held is not None:
+            return held[1] is not _DELETED
+        return key in self.read_cache or super().__contains__(key)
 
     def _remember(self, key: Any, value: Any) -> None:
         cache = self.read_cache
@@ -105,15 +111,33 @@ class CoalescedTable(faust.Table[Any, Any]):
         self.read_cache.pop(key, None)
         super().__delitem__(key)
 
+    def discard(self, key: Any) -> None:
+        """Delete ``key`` at the next flush, with the writes of the same commit."""
+        event = current_event()
+        if event is None:
+            raise TypeError(f"table {self.name!r}: discard {key!r} from outside of stream iteration")
+        self.pending[key] = (event, _DELETED)
+        self.read_cache.pop(key, None)
+
     def flush(self) -> int:
         """Write every pending value to RocksDB and its changelog; returns how many."""
         pending, self.pending = self.pending, {}
         for key, (event, value) in pending.items():
             with acting_for(event):
+                if value is _DELETED:
+                    self._delete(key, event.message.partition)
+                    continue
                 self.data[key] = value
                 self.send_changelog(event.message.partition, key, value)
             self._remember(key, value)
         return len(pending)
+
+    def _delete(self, key: Any, partition: int) -> None:
+        try:
+            del self.data[key]
+        except KeyError:
+            return  # never flushed: nothing in RocksDB or the changelog to remove
+        self.send_changelog(partition, key, None, value_serializer="raw")
 
     # Whole-table reads see what is pending.
 

@@ -20,6 +20,7 @@ from devtools.kafka_io import produce
 from devtools.localstack import LocalStack
 from devtools.sample_data import generate_commit_stream
 from devtools.worker_process import WorkerProcess
+from tests.integration.commit_truth import commit_truth, live_daily
 from tests.integration.conftest import (
     consumed,
     isolated_env,
@@ -29,7 +30,6 @@ from tests.integration.conftest import (
     wait_for,
 )
 from tests.integration.record_batches import RecordBatch, record_batches, topics_named
-from tests.integration.commit_truth import commit_truth, live_daily
 
 pytestmark = pytest.mark.integration
 

@@ -1,0 +1,154 @@
+"""<ACTIVITY_TOPIC>-by-user -> per-user sessions, per-minute tallies; `user_sessions`,
+`activity_minutes` and `activity_page_minutes` rows (docs/activity.md).
+
+The internal topic is keyed by user_id (agents.activity_rekey produces it) and carries,
+without a key, each source partition's watermark markers. Per internal partition, in
+order: a marker merges into the partition's ``OperatorWatermark``; when the watermark
+moves, the minutes it reached are closed (their tallies written as this partition's
+partial rows) and the session-index buckets it passed are visited (the users' sessions it
+closed written). An event is admitted against the watermark: late ones are counted and
+dead-lettered with reason ``late``, duplicates skipped, new ones added to the user's
+value and the open minutes.
+
+A batch's values are decoded once, changed in memory and written back at the end of each
+partition's share (the tables are coalesced: they reach the changelog at the offset
+commit); the rows and the dead letters go in one transaction before the batch is acked
+(agents.batches), as agents.entity_batch does.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+import asyncpg
+import orjson
+from faust import StreamT
+from faust.types import EventT
+
+from agents.acceptance import accept
+from agents.activity_partition import RULES, PartitionWork, late_rejection
+from agents.batches import run_batches, verify_partitions
+from agents.dlq import DeadLetterBatch
+from agents.intake import processing_error
+from app.logging import get_logger
+from app.main import app, settings
+from app.resources import database, metrics
+from app.topics import user_activity_by_user
+from models.activity import ActivityMessage
+from stores.activity import upsert_activity_minutes, upsert_activity_page_minutes, upsert_user_sessions
+from stores.dead_letters import store_dead_letters
+from tables.activity_state import ActivityChange, apply_change
+from tables.instants import to_micros
+from tables.windowing.dedupe import Admission
+from tables.windowing.watermark import Marker
+
+__all__ = ["process_activity", "handle_activity_batch"]
+
+log = get_logger("sei.activity")
+
+
+def change_of(message: ActivityMessage) -> ActivityChange:
+    return ActivityChange(
+        event_id=message.event_id,
+        time=to_micros(message.timestamp),
+        event_type=message.event_type,
+        user_id=message.user_id,
+        page_url=message.page_url,
+        client_session_id=message.session_id,
+    )
+
+
+def _user_of(message: ActivityMessage) -> str:
+    return message.user_id
+
+
+def _merge_marker(work: PartitionWork, event: EventT[Any], letters: DeadLetterBatch) -> None:
+    try:
+        marker = Marker.from_record(orjson.loads(event.message.value or b""))
+    except Exception as exc:  # a message without a key that is no marker: not ours to guess
+        letters.add(event, processing_error(exc))
+        return
+    before = work.state.watermark.watermark
+    work.state = replace(work.state, watermark=work.state.watermark.merge(marker))
+    if work.state.watermark.watermark != before:
+        work.advance()
+
+
+def _admit(work: PartitionWork, event: EventT[Any], letters: DeadLetterBatch) -> None:
+    change = accept(event, ActivityMessage, letters, "user_id", _user_of, change_of)
+    if change is None:
+        return
+    watermark = work.state.watermark.watermark
+    user = work.user(change.user_id)
+    verdict, after, closed, counted = apply_change(user, change, watermark, RULES)
+    work.put_user(change.user_id, user, after, closed)
+    if verdict is Admission.LATE:
+        metrics.record_late(settings.activity_topic)
+        letters.add(event, late_rejection(change.time, watermark))
+    elif verdict is Admission.DUPLICATE:
+        work.duplicates += 1
+    elif counted is not None:
+        work.count(change, counted)
+
+
+def handle_partition(events: Sequence[EventT[Any]], letters: DeadLetterBatch) -> PartitionWork:
+    """One internal partition's events of a batch, in order; its values written back."""
+    work = PartitionWork.load(events[0])
+    for event in events:
+        if event.message.key is None:
+            _merge_marker(work, event, letters)
+        else:
+            _admit(work, event, letters)
+    work.store()
+    return work
+
+
+async def handle_activity_batch(events: Sequence[EventT[Any]]) -> None:
+    """One batch of the internal topic (module doc)."""
+    started = time.perf_counter()
+    verify_partitions(events[0].message.topic)
+    letters = DeadLetterBatch()
+    by_partition: dict[int, list[EventT[Any]]] = {}
+    for event in events:
+        by_partition.setdefault(event.message.partition, []).append(event)
+    works = [handle_partition(part, letters) for part in by_partition.values()]
+    sessions = [row for work in works for row in work.sessions]
+    minutes = [row for work in works for row in work.minutes]
+    pages = [row for work in works for row in work.page_minutes]
+
+    async def write(conn: asyncpg.Connection) -> None:
+        await upsert_user_sessions(conn, sessions)
+        await upsert_activity_minutes(conn, minutes)
+        await upsert_activity_page_minutes(conn, pages)
+        await store_dead_letters(conn, letters.letters)
+
+    if sessions or minutes or pages or len(letters):
+        await database.transaction(write, what="activity")
+    letters.publish()
+    for table, rows in (
+        ("user_sessions", sessions),
+        ("activity_minutes", minutes),
+        ("activity_page_minutes", pages),
+    ):
+        if rows:
+            metrics.record_rows(table, len(rows))
+    for work in works:
+        metrics.record_activity_partition(work.partition, work.state.open_sessions, work.windows_closed)
+    markers = sum(1 for e in events if e.message.key is None)
+    duplicates = sum(work.duplicates for work in works)
+    metrics.record_batch(
+        events[0].message.topic,
+        consumed=len(events),
+        processed=len(events) - markers - len(letters),
+        duplicates=duplicates,
+        seconds=time.perf_counter() - started,
+    )
+
+
+@app.agent(user_activity_by_user, concurrency=1)
+async def process_activity(stream: StreamT[bytes]) -> None:
+    """<ACTIVITY_TOPIC>-by-user -> activity tables, `user_sessions` and minute rows."""
+    await run_batches(stream, handle_activity_batch, what=user_activity_by_user.get_topic_name())

@@ -1,0 +1,221 @@
+"""One internal partition's share of an activity batch: its table values decoded once,
+changed in memory, and written back together (agents.activity drives it).
+
+Writes go under ``acting_for`` an event of the partition, so every key lands in the
+partition's store and changelog; closed minutes' tallies and visited index buckets are
+discarded at the same flush (runtime.coalesced), so the tables always agree with each
+other and with the committed offsets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any, cast
+
+import orjson
+from faust.types import EventT
+
+from agents.intake import Rejection
+from app.main import settings
+from app.resources import metrics
+from runtime.coalesced import CoalescedTable
+from runtime.event_context import acting_for
+from stores.activity import ActivityMinuteRow, ActivityPageMinuteRow, UserSessionRow, user_session_row
+from tables.activity import (
+    PAGES,
+    TYPES,
+    activity_due,
+    activity_partitions,
+    activity_tallies,
+    activity_users,
+    due_key,
+    partition_key,
+    tally_key,
+)
+from tables.activity_state import (
+    ActivityChange,
+    ActivityRules,
+    Counted,
+    PartitionActivityState,
+    UserActivityState,
+    close_user,
+)
+from tables.instants import from_micros
+from tables.windowing.sessions import Session, SessionRules
+from tables.windowing.tumbling import WindowTallies
+from tables.windowing.units import seconds
+from tables.windowing.watermark import input_name
+
+__all__ = ["PartitionWork", "RULES", "SOURCE_INPUTS", "late_rejection"]
+
+RULES = ActivityRules(
+    grace=seconds(settings.activity_grace_s),
+    sessions=SessionRules(gap=seconds(settings.activity_session_gap_s)),
+)
+# Every partition of the source topic feeds every internal partition (through the markers).
+SOURCE_INPUTS = tuple(input_name(settings.activity_topic, p) for p in range(settings.topic_partitions))
+
+
+def late_rejection(event_time: int, watermark: int | None) -> Rejection:
+    """Why a late event is dead-lettered."""
+    return Rejection(
+        "late",
+        f"event time {from_micros(event_time).isoformat()} is before the watermark "
+        f"{from_micros(watermark or 0).isoformat()}: its minute and session were already written "
+        f"(events may trail the latest of their partition by ACTIVITY_GRACE_S={settings.activity_grace_s} s)",
+        "LateEventError",
+    )
+
+
+def _coalesced(table: Any) -> CoalescedTable:
+    return cast(CoalescedTable, table)
+
+
+class PartitionWork:
+    """The decoded values of one partition touched by one batch, and the rows they gave."""
+
+    def __init__(self, anchor: EventT[Any], state: PartitionActivityState) -> None:
+        self.anchor = anchor
+        self.partition: int = anchor.message.partition
+        self.state = state
+        self.users: dict[str, UserActivityState] = {}
+        self.tallies: dict[str, WindowTallies | None] = {}  # None: closed, discarded at store()
+        self.due: dict[str, set[str] | None] = {}  # None: visited, discarded at store()
+        self.sessions: list[UserSessionRow] = []
+        self.minutes: list[ActivityMinuteRow] = []
+        self.page_minutes: list[ActivityPageMinuteRow] = []
+        self.duplicates = 0
+        self.windows_closed = 0
+
+    @classmethod
+    def load(cls, anchor: EventT[Any]) -> PartitionWork:
+        with acting_for(anchor):
+            record = activity_partitions.get(partition_key(anchor.message.partition))
+        if record is None:
+            return cls(anchor, PartitionActivityState.expecting(SOURCE_INPUTS))
+        return cls(anchor, PartitionActivityState.from_record(record))
+
+    # Values, read once per batch.
+
+    def user(self, user_id: str) -> UserActivityState:
+        found = self.users.get(user_id)
+        if found is None:
+            with acting_for(self.anchor):
+                found = UserActivityState.from_record(activity_users.get(user_id))
+            self.users[user_id] = found
+        return found
+
+    def _tally(self, key: str) -> WindowTallies:
+        found = self.tallies.get(key)
+        if found is None and key not in self.tallies:
+            with acting_for(self.anchor):
+                record = activity_tallies.get(key)
+            found = None if record is None else WindowTallies.from_record(record)
+        return found or WindowTallies()
+
+    def _due(self, key: str) -> set[str]:
+        found = self.due.get(key)
+        if found is None:
+            if key in self.due:  # visited in this batch: a new list
+                found = set()
+            else:
+                with acting_for(self.anchor):
+                    found = set(activity_due.get(key) or ())
+            self.due[key] = found
+        return found
+
+    # Changes.
+
+    def put_user(
+        self, user_id: str, before: UserActivityState, after: UserActivityState, closed: tuple[Session, ...]
+    ) -> None:
+        """Keep ``after``: rows of the sessions closed, the open count, the session index."""
+        self.users[user_id] = after
+        self.sessions.extend(user_session_row(user_id, session.fields()) for session in closed)
+        opened = len(after.sessions.open) - len(before.sessions.open)
+        if opened:
+            self.state = replace(self.state, open_sessions=self.state.open_sessions + opened)
+        due = after.next_close(RULES)
+        # The bucket of the user's current next close always lists it: a change of that
+        # time is the only moment a new entry is needed (older entries are left stale).
+        if due is not None and due != before.next_close(RULES):
+            bucket = RULES.due_bucket_of(due)
+            self._due(due_key(self.partition, bucket, RULES.due_shard_of(user_id))).add(user_id)
+            self.state = self.state.with_due((bucket,))
+
+    def count(self, change: ActivityChange, counted: Counted) -> None:
+        """Tally a new event in its open minutes."""
+        for start, new_user in counted.types:
+            key = tally_key(self.partition, TYPES, start, 0)
+            self.tallies[key] = self._tally(key).count(change.event_type, new_user)
+        if counted.pages and change.page_url is not None:
+            shard = RULES.page_shard_of(change.page_url)
+            for start in counted.pages:
+                key = tally_key(self.partition, PAGES, start, shard)
+                self.tallies[key] = self._tally(key).count(change.page_url)
+        self.state = replace(self.state, windows=self.state.windows.add(start for start, _ in counted.types))
+
+    def advance(self) -> None:
+        """The watermark moved: close the minutes it reached and the sessions it passed."""
+        watermark = self.state.watermark.watermark
+        closed, windows = self.state.windows.close(RULES.minutes, watermark)
+        for start in closed:
+            self._close_minute(start)
+        self.windows_closed += len(closed)
+        self.state = replace(self.state, windows=windows)
+        reached, self.state = self.state.due_reached(RULES)
+        for bucket in reached:
+            for shard in range(RULES.due_shards):
+                key = due_key(self.partition, bucket, shard)
+                users = self._due(key)
+                self.due[key] = None
+                for user_id in sorted(users):
+                    before = self.user(user_id)
+                    sessions, after = close_user(before, watermark, RULES)
+                    self.put_user(user_id, before, after, sessions)
+
+    def _close_minute(self, start: int) -> None:
+        bucket = from_micros(start)
+        key = tally_key(self.partition, TYPES, start, 0)
+        for event_type, tally in self._tally(key).counts.items():
+            self.minutes.append(
+                ActivityMinuteRow(
+                    bucket=bucket,
+                    event_type=event_type,
+                    partition=self.partition,
+                    events=tally.events,
+                    users=tally.members,
+                )
+            )
+        self.tallies[key] = None
+        for shard in range(RULES.page_shards):
+            key = tally_key(self.partition, PAGES, start, shard)
+            for page_url, views in self._tally(key).events().items():
+                self.page_minutes.append(
+                    ActivityPageMinuteRow(
+                        bucket=bucket, page_url=page_url, partition=self.partition, views=views
+                    )
+                )
+            self.tallies[key] = None
+
+    def store(self) -> None:
+        """Write every value changed back (coalesced: they reach the changelog at the commit)."""
+        sizes = metrics.activity_value_bytes
+        with acting_for(self.anchor):
+            for user_id, user in self.users.items():
+                record = user.to_record()
+                activity_users[user_id] = record
+                sizes.labels("activity_users").observe(len(orjson.dumps(record)))
+            for key, tallies in self.tallies.items():
+                if tallies is None:
+                    _coalesced(activity_tallies).discard(key)
+                else:
+                    activity_tallies[key] = tallies.to_record()
+            for key, users in self.due.items():
+                if users is None:
+                    _coalesced(activity_due).discard(key)
+                else:
+                    activity_due[key] = sorted(users)
+            record = self.state.to_record()
+            activity_partitions[partition_key(self.partition)] = record
+            sizes.labels("activity_partitions").observe(len(orjson.dumps(record)))
