@@ -19,7 +19,15 @@ import psutil
 from devtools.localstack import LocalStack, free_port, fresh_database, local_stack
 from devtools.worker_process import WorkerProcess
 
-__all__ = ["BenchStack", "bench_stack", "CpuAccount", "ProcessSampler", "SamplerGroup", "wait_until"]
+__all__ = [
+    "BenchStack",
+    "bench_stack",
+    "CpuAccount",
+    "ProcessSampler",
+    "RssTimeline",
+    "SamplerGroup",
+    "wait_until",
+]
 
 
 @dataclass
@@ -59,6 +67,34 @@ class ProcessSampler:
     @property
     def peak_mb(self) -> float:
         return self.peak_bytes / 2**20
+
+
+class RssTimeline(ProcessSampler):
+    """A ProcessSampler that also keeps every sample: (seconds since enter, RSS in MB)."""
+
+    def __init__(self, pid: int, interval_s: float = 1.0) -> None:
+        super().__init__(pid, interval_s)
+        self.samples: list[tuple[float, float]] = []
+
+    def _run(self) -> None:
+        process = psutil.Process(self.pid)
+        started = time.monotonic()
+        while not self._stop.is_set():
+            with contextlib.suppress(psutil.Error):
+                rss = process.memory_info().rss
+                self.peak_bytes = max(self.peak_bytes, rss)
+                self.samples.append((time.monotonic() - started, rss / 2**20))
+            time.sleep(self.interval_s)
+
+    def summary(self, points: int = 6) -> str:
+        """``points`` samples spread over the run, e.g. ``0s 95 MB, 12s 180 MB, ...``."""
+        if not self.samples:
+            return "no samples"
+        step = max(1, (len(self.samples) - 1) // max(1, points - 1))
+        picked = self.samples[::step]
+        if picked[-1] is not self.samples[-1]:
+            picked.append(self.samples[-1])
+        return ", ".join(f"{at:.0f}s {mb:.0f} MB" for at, mb in picked)
 
 
 class SamplerGroup:
