@@ -29,10 +29,11 @@ from faust import StreamT
 from faust.types import EventT
 
 from agents.acceptance import accept
+from agents.activity_change import change_of, header_change
 from agents.activity_partition import RULES, PartitionWork, late_rejection
 from agents.batches import run_batches, verify_partitions
 from agents.dlq import DeadLetterBatch
-from agents.intake import processing_error
+from agents.intake import key_mismatch, processing_error
 from app.logging import get_logger
 from app.main import app, settings
 from app.resources import database, metrics
@@ -41,7 +42,6 @@ from models.activity import ActivityMessage
 from stores.activity import upsert_activity_minutes, upsert_activity_page_minutes, upsert_user_sessions
 from stores.dead_letters import store_dead_letters
 from tables.activity_state import ActivityChange, apply_change
-from tables.instants import to_micros
 from tables.windowing.dedupe import Admission
 from tables.windowing.watermark import Marker
 
@@ -50,35 +50,41 @@ __all__ = ["process_activity", "handle_activity_batch"]
 log = get_logger("sei.activity")
 
 
-def change_of(message: ActivityMessage) -> ActivityChange:
-    return ActivityChange(
-        event_id=message.event_id,
-        time=to_micros(message.timestamp),
-        event_type=message.event_type,
-        user_id=message.user_id,
-        page_url=message.page_url,
-        client_session_id=message.session_id,
-    )
-
-
 def _user_of(message: ActivityMessage) -> str:
     return message.user_id
 
 
-def _merge_marker(work: PartitionWork, event: EventT[Any], letters: DeadLetterBatch) -> None:
+def _merge_marker(work: PartitionWork, event: EventT[Any], letters: DeadLetterBatch) -> bool:
+    """Merge a marker; True when the partition's watermark moved."""
     try:
         marker = Marker.from_record(orjson.loads(event.message.value or b""))
     except Exception as exc:  # a message without a key that is no marker: not ours to guess
         letters.add(event, processing_error(exc))
-        return
+        return False
     before = work.state.watermark.watermark
     work.state = replace(work.state, watermark=work.state.watermark.merge(marker))
-    if work.state.watermark.watermark != before:
-        work.advance()
+    return work.state.watermark.watermark != before
+
+
+def _change(event: EventT[Any], letters: DeadLetterBatch) -> ActivityChange | None:
+    """The event's change: from the re-keying reader's header, else validated in full."""
+    header = header_change(event)
+    if header is None:
+        return accept(event, ActivityMessage, letters, "user_id", _user_of, change_of)
+    try:
+        change = ActivityChange.from_record(orjson.loads(header))
+    except Exception as exc:  # not what agents.activity_rekey writes
+        letters.add(event, processing_error(exc))
+        return None
+    mismatch = key_mismatch(event.message.key, change.user_id, "user_id")
+    if mismatch is not None:
+        letters.add(event, mismatch)
+        return None
+    return change
 
 
 def _admit(work: PartitionWork, event: EventT[Any], letters: DeadLetterBatch) -> None:
-    change = accept(event, ActivityMessage, letters, "user_id", _user_of, change_of)
+    change = _change(event, letters)
     if change is None:
         return
     watermark = work.state.watermark.watermark
@@ -97,11 +103,20 @@ def _admit(work: PartitionWork, event: EventT[Any], letters: DeadLetterBatch) ->
 def handle_partition(events: Sequence[EventT[Any]], letters: DeadLetterBatch) -> PartitionWork:
     """One internal partition's events of a batch, in order; its values written back."""
     work = PartitionWork.load(events[0])
+    # Markers come in runs (every source partition's, after each of its batches): the
+    # watermark's move is acted on once per run, before the next event and at the end.
+    # Closing at the run's last watermark writes what closing at each step would have.
+    moved = False
     for event in events:
         if event.message.key is None:
-            _merge_marker(work, event, letters)
-        else:
-            _admit(work, event, letters)
+            moved = _merge_marker(work, event, letters) or moved
+            continue
+        if moved:
+            work.advance()
+            moved = False
+        _admit(work, event, letters)
+    if moved:
+        work.advance()
     work.store()
     return work
 

@@ -81,6 +81,9 @@ class PartitionWork:
         self.users: dict[str, UserActivityState] = {}
         self.tallies: dict[str, WindowTallies | None] = {}  # None: closed, discarded at store()
         self.due: dict[str, set[str] | None] = {}  # None: visited, discarded at store()
+        # Keys of tallies and index buckets read with a value: only those need a delete
+        # (a tombstone in every RocksDB of the table and in the changelog) when closed.
+        self.stored: set[str] = set()
         self.sessions: list[UserSessionRow] = []
         self.minutes: list[ActivityMinuteRow] = []
         self.page_minutes: list[ActivityPageMinuteRow] = []
@@ -110,7 +113,9 @@ class PartitionWork:
         if found is None and key not in self.tallies:
             with acting_for(self.anchor):
                 record = activity_tallies.get(key)
-            found = None if record is None else WindowTallies.from_record(record)
+            if record is not None:
+                self.stored.add(key)
+                found = WindowTallies.from_record(record)
         return found or WindowTallies()
 
     def _due(self, key: str) -> set[str]:
@@ -120,7 +125,10 @@ class PartitionWork:
                 found = set()
             else:
                 with acting_for(self.anchor):
-                    found = set(activity_due.get(key) or ())
+                    record = activity_due.get(key)
+                if record is not None:
+                    self.stored.add(key)
+                found = set(record or ())
             self.due[key] = found
         return found
 
@@ -168,7 +176,7 @@ class PartitionWork:
             for shard in range(RULES.due_shards):
                 key = due_key(self.partition, bucket, shard)
                 users = self._due(key)
-                self.due[key] = None
+                self._drop(self.due, key)
                 for user_id in sorted(users):
                     before = self.user(user_id)
                     sessions, after = close_user(before, watermark, RULES)
@@ -196,7 +204,14 @@ class PartitionWork:
                         bucket=bucket, page_url=page_url, partition=self.partition, views=views
                     )
                 )
-            self.tallies[key] = None
+            self._drop(self.tallies, key)
+
+    def _drop(self, values: dict[str, Any], key: str) -> None:
+        """A closed minute's tallies or a visited bucket: deleted at store() if stored."""
+        if key in self.stored:
+            values[key] = None
+        else:
+            values.pop(key, None)
 
     def store(self) -> None:
         """Write every value changed back (coalesced: they reach the changelog at the commit)."""

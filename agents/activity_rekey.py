@@ -8,9 +8,11 @@ nothing to decide per message. Per batch:
 
 1. decode and validate each message under one guard (agents.acceptance; any key): a bad
    one is dead-lettered with its coordinates, the batch goes on;
-2. send the valid events' original bytes keyed by user_id, one record batch per internal
-   partition (runtime.keyed_batches), and await the broker's acknowledgements: one awaited
-   send per event (Faust's ``group_by``) manages about 330 events/s;
+2. send the valid events' original bytes keyed by user_id, with the fields the operator
+   needs in a header (agents.activity_change: it does not validate them again), one record
+   batch per internal partition (runtime.keyed_batches), and await the broker's
+   acknowledgements: one awaited send per event (Faust's ``group_by``) manages about 330
+   events/s;
 3. advance each source partition's ``InputClock``, then send its ``Marker`` to every
    internal partition on the same producer, so it arrives after the events it covers;
 4. store and publish the dead letters; the batch is acked after (agents.batches).
@@ -37,6 +39,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, EventT
 
 from agents.acceptance import accept
+from agents.activity_change import change_header, change_of
 from agents.batches import run_batches, verify_partitions
 from agents.dlq import DeadLetterBatch
 from app.logging import get_logger
@@ -46,7 +49,6 @@ from app.topics import user_activity, user_activity_by_user
 from models.activity import ActivityMessage
 from runtime.keyed_batches import send_keyed
 from stores.dead_letters import store_dead_letters
-from tables.instants import to_micros
 from tables.windowing.units import seconds
 from tables.windowing.watermark import InputClock, Marker, input_name
 
@@ -86,9 +88,6 @@ def _producer() -> AIOKafkaProducer:
     return cast(faust_aiokafka.Producer, app.producer)._ensure_producer()
 
 
-def _user_and_time(message: ActivityMessage) -> tuple[bytes, int]:
-    return message.user_id.encode(), to_micros(message.timestamp)
-
 
 async def send_markers(partitions: Sequence[int], *, now: float, throttle: bool) -> int:
     """Send the markers of ``partitions`` that changed since last sent (``throttle``: and
@@ -123,14 +122,16 @@ async def handle_rekey_batch(events: Sequence[EventT[Any]]) -> None:
     verify_partitions(events[0].message.topic)
     letters = DeadLetterBatch()
     records: list[tuple[bytes, bytes]] = []
+    headers: list[tuple[tuple[str, bytes]]] = []
     times: list[tuple[int, int, int | None]] = []  # (partition, offset, event time)
     for event in events:
         message = event.message
-        keyed = accept(event, ActivityMessage, letters, None, lambda m: m.user_id, _user_and_time)
-        if keyed is not None:
-            records.append((keyed[0], message.value or b""))
-        times.append((message.partition, message.offset, None if keyed is None else keyed[1]))
-    futures = await send_keyed(_producer(), user_activity_by_user.get_topic_name(), records)
+        change = accept(event, ActivityMessage, letters, None, lambda m: m.user_id, change_of)
+        if change is not None:
+            records.append((change.user_id.encode(), message.value or b""))
+            headers.append((change_header(change),))
+        times.append((message.partition, message.offset, None if change is None else change.time))
+    futures = await send_keyed(_producer(), user_activity_by_user.get_topic_name(), records, headers)
     if futures:
         await asyncio.gather(*set(futures))
     # Only now do the clocks cover these events: a marker never precedes what it covers.

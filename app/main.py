@@ -11,6 +11,7 @@ from app.settings import load_settings_or_exit
 from runtime.compression import missing_codecs
 from runtime.gc_tuning import configure_collector, freeze_startup_objects
 from runtime.monitor import LeanMonitor
+from runtime.rocksdb_memory import use_shared_memory
 from runtime.transport import use_fetch_limits
 
 __all__ = ["app", "settings"]
@@ -34,6 +35,8 @@ _session_timeout_s = settings.kafka_session_timeout_ms / 1000
 # Faust's aiohttp driver with read timeouts and a connection cap (runtime.web_server); named
 # here rather than as an entry point so a source checkout needs no reinstall.
 web_drivers.DRIVERS.aliases["sei-aiohttp"] = "runtime.web_server:Web"
+# Every RocksDB table partition of the worker within one memory budget (runtime.rocksdb_memory).
+use_shared_memory(settings.rocksdb_memory_mb)
 
 app = faust.App(
     settings.consumer_group_id,

@@ -83,7 +83,8 @@ class Settings(BaseSettings):
     table_standby_replicas: int = Field(1, ge=0, le=10)
     store: str = "rocksdb://"
     rocksdb_write_buffer_mb: int = Field(8, ge=1, le=1024)
-    rocksdb_block_cache_mb: int = Field(8, ge=1, le=4096)
+    # All table partitions of the worker together: one block cache, memtables charged to it.
+    rocksdb_memory_mb: int = Field(64, ge=8, le=65_536)
     data_dir: Path = Path("data")
     kafka_session_timeout_ms: int = Field(30_000, ge=1_000, le=600_000)
     kafka_fetch_min_bytes: int = Field(64 * 1024, ge=1, le=64 * 1024 * 1024)

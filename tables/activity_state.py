@@ -18,7 +18,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,6 +77,24 @@ class ActivityChange:
     @property
     def session_event(self) -> SessionEvent:
         return SessionEvent(self.event_id, self.time, self.event_type, self.page_url, self.client_session_id)
+
+    def to_record(self) -> list[Any]:
+        """The JSON-ready value: ``[event_id, time, event_type, user_id, page_url, client_session_id]``."""
+        return [self.event_id, self.time, self.event_type, self.user_id, self.page_url, self.client_session_id]
+
+    @classmethod
+    def from_record(cls, record: Sequence[Any]) -> ActivityChange:
+        """The change stored as ``record`` by to_record (a malformed one raises)."""
+        event_id, time, event_type, user_id, page_url, client_session_id = record
+        for text in (event_id, event_type, user_id):
+            if not isinstance(text, str):
+                raise TypeError(f"activity change {record!r}: ids and type must be strings")
+        for optional in (page_url, client_session_id):
+            if optional is not None and not isinstance(optional, str):
+                raise TypeError(f"activity change {record!r}: page_url and session_id must be strings")
+        if not isinstance(time, int) or isinstance(time, bool):
+            raise TypeError(f"activity change {record!r}: time must be an integer (µs)")
+        return cls(event_id, time, event_type, user_id, page_url, client_session_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,8 +4,9 @@ RocksDB sized for a worker that holds many partitions.
 Faust opens one RocksDB database per table partition with RocksDB-server defaults
 (64 MiB write buffers, three of them, and a 2 GiB block cache each): on 10 tables x 8
 partitions a worker's memory grows with the data it has written, 490 MB after 200,000
-commits in bench.commits. Bounded buffers and caches (``ROCKSDB_WRITE_BUFFER_MB``,
-``ROCKSDB_BLOCK_CACHE_MB``, per table partition) keep it flat.
+commits in bench.commits. Small memtables (``ROCKSDB_WRITE_BUFFER_MB`` each) and one
+budget for all databases of the worker (``ROCKSDB_MEMORY_MB``: a shared block cache that
+the memtables are charged to, runtime.rocksdb_memory) keep it flat.
 """
 
 from __future__ import annotations
@@ -26,8 +27,6 @@ def rocksdb_options() -> dict[str, Any]:
     return {
         "write_buffer_size": settings.rocksdb_write_buffer_mb * _MIB,
         "max_write_buffer_number": 2,
-        "block_cache_size": settings.rocksdb_block_cache_mb * _MIB,
-        "block_cache_compressed_size": settings.rocksdb_block_cache_mb * _MIB,
     }
 
 
