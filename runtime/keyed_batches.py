@@ -31,11 +31,18 @@ __all__ = ["SMALL_GROUP", "send_keyed"]
 
 SMALL_GROUP = 4  # a partition's records up to this many are sent one by one (``send``)
 
+Headers = Sequence[tuple[str, bytes]]
+
+
 async def send_keyed(
-    producer: AIOKafkaProducer, topic: str, records: Sequence[tuple[bytes, bytes]]
+    producer: AIOKafkaProducer,
+    topic: str,
+    records: Sequence[tuple[bytes, bytes]],
+    headers: Sequence[Headers] | None = None,
 ) -> list[asyncio.Future[Any]]:
-    """Queue ``records`` (key, value) on ``topic``; returns, for each record, the future of
-    the batch that carries it (done once the broker acknowledged the batch)."""
+    """Queue ``records`` (key, value) on ``topic``, with ``headers[i]`` on record ``i`` if
+    given; returns, for each record, the future of the batch that carries it (done once the
+    broker acknowledged the batch)."""
     if not records:
         return []
     partitions = sorted(await producer.partitions_for(topic))
@@ -48,18 +55,21 @@ async def send_keyed(
         if len(indices) <= SMALL_GROUP:
             for index in indices:
                 key, value = records[index]
-                futures[index] = await producer.send(topic, value, key=key, partition=partition)
+                futures[index] = await producer.send(
+                    topic, value, key=key, partition=partition, headers=_headers(headers, index)
+                )
             continue
         batch = producer.create_batch()
         members: list[int] = []
         for index in indices:
             key, value = records[index]
-            if batch.append(key=key, value=value, timestamp=None) is None:
+            extra = _headers(headers, index) or []
+            if batch.append(key=key, value=value, timestamp=None, headers=extra) is None:
                 # Full (the producer's max_batch_size): send what it holds, start the next one.
                 await _submit(producer, batch, topic, partition, members, futures)
                 batch, members = producer.create_batch(), []
                 # An empty batch takes any record, however large (as ``send`` does).
-                batch.append(key=key, value=value, timestamp=None)
+                batch.append(key=key, value=value, timestamp=None, headers=extra)
             members.append(index)
         await _submit(producer, batch, topic, partition, members, futures)
     assert all(future is not None for future in futures)  # every record went into a batch
@@ -79,3 +89,7 @@ async def _submit(
     future = await producer.send_batch(batch, topic, partition=partition)
     for index in members:
         futures[index] = future
+
+
+def _headers(headers: Sequence[Headers] | None, index: int) -> list[tuple[str, bytes]] | None:
+    return None if headers is None else list(headers[index])
