@@ -31,6 +31,7 @@ from faust.types import EventT
 from agents.acceptance import accept
 from agents.activity_change import change_of, header_change
 from agents.activity_partition import RULES, PartitionWork, late_rejection
+from agents.activity_source import source_of
 from agents.batches import run_batches, verify_partitions
 from agents.dlq import DeadLetterBatch
 from agents.intake import key_mismatch, processing_error
@@ -43,7 +44,7 @@ from stores.activity import upsert_activity_minutes, upsert_activity_page_minute
 from stores.dead_letters import store_dead_letters
 from tables.activity_state import ActivityChange, apply_change
 from tables.windowing.dedupe import Admission
-from tables.windowing.watermark import Marker
+from tables.windowing.watermark import Marker, input_name
 
 __all__ = ["process_activity", "handle_activity_batch"]
 
@@ -83,6 +84,15 @@ def _change(event: EventT[Any], letters: DeadLetterBatch) -> ActivityChange | No
     return change
 
 
+def _resent(work: PartitionWork, event: EventT[Any]) -> bool:
+    """A copy the re-keying sent again after a restart (agents.activity_source)."""
+    source = source_of(event)
+    if source is None:
+        return False
+    partition, offset = source
+    return work.state.watermark.is_resent(input_name(settings.activity_topic, partition), offset)
+
+
 def _admit(work: PartitionWork, event: EventT[Any], letters: DeadLetterBatch) -> None:
     change = _change(event, letters)
     if change is None:
@@ -91,10 +101,12 @@ def _admit(work: PartitionWork, event: EventT[Any], letters: DeadLetterBatch) ->
     user = work.user(change.user_id)
     verdict, after, closed, counted = apply_change(user, change, watermark, RULES)
     work.put_user(change.user_id, user, after, closed)
-    if verdict is Admission.LATE:
+    if verdict is Admission.LATE and not _resent(work, event):
         metrics.record_late(settings.activity_topic)
         letters.add(event, late_rejection(change.time, watermark))
-    elif verdict is Admission.DUPLICATE:
+    elif verdict is not Admission.NEW:
+        # A duplicate; or a late copy the re-keying sent again, its original judged before
+        # the marker that covered it: counted then, or dead-lettered then.
         work.duplicates += 1
     elif counted is not None:
         work.count(change, counted)

@@ -14,7 +14,9 @@ nothing to decide per message. Per batch:
    acknowledgements: one awaited send per event (Faust's ``group_by``) manages about 330
    events/s;
 3. advance each source partition's ``InputClock``, then send its ``Marker`` to every
-   internal partition on the same producer, so it arrives after the events it covers;
+   internal partition on the same producer, so it arrives after the events it covers
+   (with the source offset it covers, and each event with its own: a copy re-sent after a
+   restart is known as one, agents.activity_source);
 4. store and publish the dead letters; the batch is acked after (agents.batches).
 
 Markers of a busy partition go out at most every MARKER_INTERVAL_S; a timer sends what
@@ -29,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, cast
 
 import orjson
@@ -40,6 +42,7 @@ from faust.types import TP, EventT
 
 from agents.acceptance import accept
 from agents.activity_change import change_header, change_of
+from agents.activity_source import source_header
 from agents.batches import run_batches, verify_partitions
 from agents.dlq import DeadLetterBatch
 from app.logging import get_logger
@@ -104,7 +107,8 @@ async def _send_markers(partitions: Sequence[int], *, now: float, throttle: bool
     sent = 0
     for partition in partitions:
         reader = _reader(partition)
-        marker = reader.clock.marker(GRACE, settings.activity_idle_s, now)
+        # The offset too: a record of this input below it that arrives later is a re-sent copy.
+        marker = replace(reader.clock.marker(GRACE, settings.activity_idle_s, now), offset=reader.next_offset)
         if marker == reader.sent or (throttle and now - reader.sent_at < MARKER_INTERVAL_S):
             continue
         value = orjson.dumps(marker.to_record())
@@ -122,14 +126,14 @@ async def handle_rekey_batch(events: Sequence[EventT[Any]]) -> None:
     verify_partitions(events[0].message.topic)
     letters = DeadLetterBatch()
     records: list[tuple[bytes, bytes]] = []
-    headers: list[tuple[tuple[str, bytes]]] = []
+    headers: list[tuple[tuple[str, bytes], ...]] = []
     times: list[tuple[int, int, int | None]] = []  # (partition, offset, event time)
     for event in events:
         message = event.message
         change = accept(event, ActivityMessage, letters, None, lambda m: m.user_id, change_of)
         if change is not None:
             records.append((change.user_id.encode(), message.value or b""))
-            headers.append((change_header(change),))
+            headers.append((change_header(change), source_header(message.partition, message.offset)))
         times.append((message.partition, message.offset, None if change is None else change.time))
     futures = await send_keyed(_producer(), user_activity_by_user.get_topic_name(), records, headers)
     if futures:

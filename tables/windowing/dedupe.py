@@ -6,9 +6,10 @@ anyway (its windows, sessions and join probes are closed) and is reported as lat
 id is no longer needed. The set is bounded by the key's events within the watermark's lag
 (the grace period plus how far the slowest input trails), never by its history.
 
-Consequence: a copy redelivered after the watermark passed its time (a worker restarted
-after the windows closed) is reported late although its original was counted; what was
-written does not change.
+Consequence: a copy sent again after the watermark passed its time is reported late
+although its original was counted; what was written does not change. The copies a
+re-keying reader sends again after a restart are told apart before admission, by their
+source offset (``OperatorWatermark.is_resent``).
 """
 
 from __future__ import annotations

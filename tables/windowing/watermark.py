@@ -14,6 +14,11 @@
 - An event is late when its time is below its operator's watermark: every window, session
   and join probe that could hold it has been closed (they close when the watermark reaches
   their end), so it is reported, never merged.
+- A marker also carries the input's offset it covers (every record before it has been
+  forwarded); the operator keeps the largest per input. A record of that input below it
+  that arrives after the marker is a re-sent copy (a reader restarted from an older
+  committed offset): its original came first and was judged then, so the copy is not
+  reported late although the watermark may have passed its time.
 
 Wall-clock time enters only through ``now`` (seconds, any clock) given to the reader's
 clock; the operator side is a pure function of the markers it has merged.
@@ -43,21 +48,30 @@ def _later(first: int | None, second: int | None) -> int | None:
 
 @dataclass(frozen=True, slots=True)
 class Marker:
-    """One input's progress: its watermark (None before its first event) and idleness."""
+    """One input's progress: its watermark (None before its first event), idleness, and
+    the offset every record before which has been forwarded (None: none since the reader
+    started)."""
 
     input: str
     watermark: int | None
     idle: bool = False
+    offset: int | None = None
 
     def to_record(self) -> list[Any]:
-        """The JSON-ready message value: ``[input, watermark, idle]``."""
-        return [self.input, self.watermark, self.idle]
+        """The JSON-ready message value: ``[input, watermark, idle, offset]``."""
+        return [self.input, self.watermark, self.idle, self.offset]
 
     @classmethod
     def from_record(cls, record: Sequence[Any]) -> Marker:
-        """The marker sent as ``record`` by to_record."""
-        name, watermark, idle = record
-        return cls(str(name), None if watermark is None else int(watermark), bool(idle))
+        """The marker sent as ``record`` by to_record (or without the offset, as before)."""
+        name, watermark, idle, *rest = record
+        offset = rest[0] if rest else None
+        return cls(
+            str(name),
+            None if watermark is None else int(watermark),
+            bool(idle),
+            None if offset is None else int(offset),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +126,8 @@ class OperatorWatermark:
     # input -> (its largest watermark seen, idle per its latest marker)
     inputs: Mapping[str, tuple[int | None, bool]] = field(default_factory=dict)
     reached: int | None = None  # the watermark so far; never decreases
+    # input -> the largest offset a merged marker covered (records before it were forwarded)
+    forwarded: Mapping[str, int] = field(default_factory=dict)
 
     @classmethod
     def expecting(cls, inputs: Iterable[str]) -> OperatorWatermark:
@@ -134,16 +150,26 @@ class OperatorWatermark:
         # A marker from before a rebalance may arrive after a newer one: the watermark only
         # moves up; idleness follows the latest marker, the next one corrects a stale flag.
         inputs = {**self.inputs, marker.input: (_later(previous, marker.watermark), marker.idle)}
-        return OperatorWatermark(inputs, _later(self.reached, _combined(inputs)))
+        forwarded = self.forwarded
+        covered = _later(forwarded.get(marker.input), marker.offset)
+        if covered is not None and covered != forwarded.get(marker.input):
+            forwarded = {**forwarded, marker.input: covered}
+        return OperatorWatermark(inputs, _later(self.reached, _combined(inputs)), forwarded)
 
     def is_late(self, event_time: int) -> bool:
         """True when ``event_time`` is below the watermark: its windows have closed."""
         return self.reached is not None and event_time < self.reached
 
+    def is_resent(self, name: str, offset: int) -> bool:
+        """True when record ``offset`` of input ``name`` arrives after a marker that covered it:
+        a copy of a record already forwarded (and judged) before that marker."""
+        covered = self.forwarded.get(name)
+        return covered is not None and offset < covered
+
     def to_record(self) -> dict[str, Any]:
         """The JSON-ready table value."""
         inputs = {name: [mark, idle] for name, (mark, idle) in self.inputs.items()}
-        return {"inputs": inputs, "reached": self.reached}
+        return {"inputs": inputs, "reached": self.reached, "forwarded": dict(self.forwarded)}
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> OperatorWatermark:
@@ -153,7 +179,8 @@ class OperatorWatermark:
             for name, (mark, idle) in record["inputs"].items()
         }
         reached = record["reached"]
-        return cls(inputs, None if reached is None else int(reached))
+        forwarded = {str(name): int(offset) for name, offset in record.get("forwarded", {}).items()}
+        return cls(inputs, None if reached is None else int(reached), forwarded)
 
 
 def _combined(inputs: Mapping[str, tuple[int | None, bool]]) -> int | None:

@@ -7,7 +7,8 @@ from __future__ import annotations
 import random
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -54,16 +55,26 @@ class History:
     sentinel: Event | None = None  # moves the watermark past every session; not in the truth
 
 
-def generate(seed: int, users: int = 24, start: datetime = datetime(2026, 3, 2, 9, tzinfo=UTC)) -> History:
+def generate(
+    seed: int,
+    users: int = 24,
+    start: datetime = datetime(2026, 3, 2, 9, tzinfo=UTC),
+    *,
+    bursts: int = 3,
+    burst_sizes: Sequence[int] = (1, 1, 3, 6, 9),
+    late_events: int = 3,
+) -> History:
+    """Each user's events in 1 to ``bursts`` sessions of ``burst_sizes`` events;
+    ``late_events`` events of the earliest user dated at the very start."""
     rng = random.Random(seed)
     prefix = uuid.uuid4().hex[:6]
     events: list[Event] = []
     for u in range(users):
         user = f"{prefix}-user-{u}"
         moment = start + timedelta(seconds=rng.randint(0, 1200))
-        for burst in range(rng.randint(1, 3)):
+        for burst in range(rng.randint(1, bursts)):
             client = f"cs-{u}-{burst}"
-            for _ in range(rng.choice([1, 1, 3, 6, 9])):
+            for _ in range(rng.choice(burst_sizes)):
                 moment += timedelta(seconds=rng.randint(1, 400), microseconds=rng.randint(0, 999_999))
                 kind = rng.choice(TYPES)
                 page = rng.choice(PAGES) if kind == "page_view" or rng.random() < 0.5 else None
@@ -91,7 +102,7 @@ def generate(seed: int, users: int = 24, start: datetime = datetime(2026, 3, 2, 
             PAGES[0],
             "cs-late",
         )
-        for n in range(3)
+        for n in range(late_events)
     ]
     sentinel = Event(
         f"{prefix}-sentinel",
@@ -174,3 +185,12 @@ def page_minutes_of(events: list[Event]) -> dict[tuple[datetime, str], int]:
         if event.event_type == "page_view" and event.page_url:
             views[(_micros(event.time), event.page_url)] += 1
     return dict(views)
+
+
+def closing_records(sentinel: Event, partitions: int) -> list[tuple[bytes | None, bytes, int]]:
+    """The sentinel's event once in every source partition (as (key, value, partition)), each
+    copy its own event: every input's watermark passes the whole history, none idle."""
+    return [
+        (sentinel.user_id.encode(), replace(sentinel, event_id=f"{sentinel.event_id}-{p}").value(), p)
+        for p in range(partitions)
+    ]

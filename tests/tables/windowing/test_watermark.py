@@ -139,7 +139,28 @@ def test_operator_record_round_trips_and_stays_small() -> None:
     names = [input_name("user-activity-events", p) for p in range(64)]
     state = OperatorWatermark.expecting(names)
     for index, name in enumerate(names):
-        state = state.merge(Marker(name, seconds(1_800_000_000 + index), idle=index % 2 == 0))
+        state = state.merge(Marker(name, seconds(1_800_000_000 + index), index % 2 == 0, 10**9 + index))
     record = json.dumps(state.to_record())
     assert OperatorWatermark.from_record(json.loads(record)) == state
-    assert len(record) < 4_096
+    assert len(record) < 8_192
+
+
+def test_a_record_below_a_merged_markers_offset_is_a_resent_copy() -> None:
+    # A marker covering offset 120 of A follows every record of A before 120 that was
+    # forwarded: one of those arriving after it was sent again by a restarted reader.
+    state = operator(Marker(A, seconds(1000), offset=120), marker(B, 2000))
+    assert state.is_resent(A, 119) and not state.is_resent(A, 120)
+    assert not state.is_resent(B, 0)  # B's marker covered no offset (a reader just started)
+    assert state.merge(Marker(A, seconds(900), offset=40)).forwarded[A] == 120  # never back
+    assert state.merge(Marker(A, seconds(900), offset=None)).forwarded[A] == 120
+    assert state.merge(Marker(A, seconds(1100), offset=300)).is_resent(A, 299)
+
+
+def test_marker_and_operator_records_keep_the_offsets_and_read_those_without() -> None:
+    sent = Marker(A, seconds(10), idle=True, offset=77)
+    assert Marker.from_record(json.loads(json.dumps(sent.to_record()))) == sent
+    assert Marker.from_record([A, seconds(10), False]) == Marker(A, seconds(10), False, None)
+    state = operator(Marker(A, seconds(10), offset=77), marker(B, 20))
+    assert OperatorWatermark.from_record(json.loads(json.dumps(state.to_record()))) == state
+    older = {k: v for k, v in state.to_record().items() if k != "forwarded"}
+    assert OperatorWatermark.from_record(older).forwarded == {}
