@@ -10,10 +10,14 @@ closed written). An event is admitted against the watermark: late ones are count
 dead-lettered with reason ``late``, duplicates skipped, new ones added to the user's
 value and the open minutes.
 
-A batch's values are decoded once, changed in memory and written back at the end of each
-partition's share (the tables are coalesced: they reach the changelog at the offset
-commit); the rows and the dead letters go in one transaction before the batch is acked
-(agents.batches), as agents.entity_batch does.
+A batch's values are decoded once and changed in memory; the rows and the dead letters go
+in one transaction, and only once it committed are the values written back to the tables
+(coalesced: they reach the changelog at the next offset commit), then the batch is acked
+(agents.batches). Closing is destructive (a closed session leaves the user's value, a
+closed minute's tallies are discarded): were the tables written first, a failed or
+interrupted write followed by a retry or a replay from the committed offsets would find
+the sessions and minutes already closed and write nothing for them. Written after, a
+retry recomputes the same rows from the same values, and the upserts make that harmless.
 """
 
 from __future__ import annotations
@@ -113,7 +117,8 @@ def _admit(work: PartitionWork, event: EventT[Any], letters: DeadLetterBatch) ->
 
 
 def handle_partition(events: Sequence[EventT[Any]], letters: DeadLetterBatch) -> PartitionWork:
-    """One internal partition's events of a batch, in order; its values written back."""
+    """One internal partition's events of a batch, in order, applied to its values in
+    memory (``PartitionWork.store`` writes them once the batch's rows are durable)."""
     work = PartitionWork.load(events[0])
     # Markers come in runs (every source partition's, after each of its batches): the
     # watermark's move is acted on once per run, before the next event and at the end.
@@ -129,7 +134,6 @@ def handle_partition(events: Sequence[EventT[Any]], letters: DeadLetterBatch) ->
         _admit(work, event, letters)
     if moved:
         work.advance()
-    work.store()
     return work
 
 
@@ -154,6 +158,8 @@ async def handle_activity_batch(events: Sequence[EventT[Any]]) -> None:
 
     if sessions or minutes or pages or len(letters):
         await database.transaction(write, what="activity")
+    for work in works:  # only now (module doc)
+        work.store()
     letters.publish()
     for table, rows in (
         ("user_sessions", sessions),
