@@ -35,7 +35,7 @@ from pathlib import Path
 import asyncpg
 
 from bench.activity_quix import CREATE_TABLE, TABLE
-from bench.harness import BenchStack, RssTimeline, bench_stack
+from bench.harness import BenchStack, RssTimeline, bench_stack, print_log_tail
 from devtools.activity_history import ActivityHistory, ActivityPlan, generate_activity_history
 from devtools.activity_truth import ActivityTruth, activity_truth, checksum
 from devtools.kafka_io import create_topics, produce_records
@@ -264,9 +264,7 @@ async def run_sei(
         )
         return SideFigures("sei-processor", done - started, len(history), rss, type_minutes, notes)
     except BaseException:
-        print(f"  run failed; the worker's log ends with ({worker.log_path}):", file=sys.stderr)
-        lines = worker.log_path.read_text(errors="replace").splitlines() if worker.log_path.exists() else []
-        print("\n".join(lines[-30:]), file=sys.stderr)
+        print_log_tail(worker)
         raise
     finally:
         await conn.close()

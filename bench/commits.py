@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 import time
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer
 
-from bench.harness import ProcessSampler, bench_stack, fresh_database, wait_until
+from bench.harness import ProcessSampler, bench_stack, fresh_database, print_log_tail, wait_until
 from devtools.kafka_io import create_topics, produce
 from devtools.sample_data import generate_commit_stream
 
@@ -65,10 +64,7 @@ async def run_worker_bench(
         )
         return done - started, rss.peak_mb
     except BaseException:
-        # The next run starts by deleting this one's data directory, log included.
-        print(f"  run failed; the worker's log ends with ({worker.log_path}):", file=sys.stderr)
-        lines = worker.log_path.read_text(errors="replace").splitlines() if worker.log_path.exists() else []
-        print("\n".join(lines[-30:]), file=sys.stderr)
+        print_log_tail(worker)
         raise
     finally:
         await conn.close()

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import os
 import shutil
+import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -20,6 +21,7 @@ from devtools.localstack import LocalStack, free_port, fresh_database, local_sta
 from devtools.worker_process import WorkerProcess
 
 __all__ = [
+    "print_log_tail",
     "BenchStack",
     "bench_stack",
     "CpuAccount",
@@ -210,3 +212,10 @@ def bench_stack(name: str) -> Iterator[BenchStack]:
         url = urlunsplit(urlsplit(stack.database_url)._replace(path=f"/sei_bench_{name}"))
         asyncio.run(fresh_database(url))
         yield BenchStack(stack, root, url)
+
+
+def print_log_tail(worker: WorkerProcess, lines: int = 30) -> None:
+    """After a failed run: the end of the worker's log, on stderr (the next run deletes it)."""
+    print(f"  run failed; the worker's log ends with ({worker.log_path}):", file=sys.stderr)
+    text = worker.log_path.read_text(errors="replace").splitlines() if worker.log_path.exists() else []
+    print("\n".join(text[-lines:]), file=sys.stderr)

@@ -9,11 +9,11 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-import asyncpg
 import orjson
 
 from devtools.kafka_io import produce, produce_records
 from devtools.localstack import LocalStack
+from tests.db import query
 from tests.integration.conftest import wait_for
 
 __all__ = [
@@ -27,17 +27,6 @@ __all__ = [
     "send_records",
     "settled",
 ]
-
-
-def query(url: str, sql: str, *args: object) -> list[asyncpg.Record]:
-    async def run() -> list[asyncpg.Record]:
-        conn = await asyncpg.connect(url, timeout=5)
-        try:
-            return list(await conn.fetch(sql, *args))
-        finally:
-            await conn.close()
-
-    return asyncio.run(run())
 
 
 def minute_rows(url: str) -> dict[Any, tuple[int, int]]:

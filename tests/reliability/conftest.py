@@ -3,7 +3,6 @@ Redis and broker), plus the shared integration stack (broker, database, Redis)."
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import signal
@@ -12,10 +11,10 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import asyncpg
 import pytest
 
 from devtools.localstack import Broker, LocalStack, free_port, start_broker, wait_for_port
+from tests.db import query  # noqa: F401 - the reliability tests import it from here
 from tests.integration.conftest import (  # noqa: F401 - shared session fixtures
     database_url,
     isolated_env,
@@ -131,12 +130,3 @@ def fault_env(stack: LocalStack, database: str, **extra: str) -> dict[str, str]:
     return isolated_env(stack, database, "fault", **extra)
 
 
-def query(url: str, sql: str, *args: object) -> list[asyncpg.Record]:
-    async def run() -> list[asyncpg.Record]:
-        conn = await asyncpg.connect(url, timeout=5)
-        try:
-            return list(await conn.fetch(sql, *args))
-        finally:
-            await conn.close()
-
-    return asyncio.run(run())
