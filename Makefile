@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-unit test-integration bench bench-commits bench-ingest migrate worker stack lint clean
+.PHONY: install demo test test-unit test-integration bench bench-commits bench-ingest bench-activity migrate worker stack lint clean
 
 install: $(STAMP)
 
@@ -34,6 +34,11 @@ bench-commits: install
 
 bench-ingest: install
 	$(PY) -m bench.ingest
+
+# Installs the bench extra (Quix Streams, the peer it runs side by side).
+bench-activity: install
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	$(PY) -m bench.activity $(BENCH_ARGS)
 
 migrate: install
 	$(VENV)/bin/alembic upgrade head
