@@ -100,6 +100,25 @@ def temporary_database(stack: LocalStack, prefix: str) -> Iterator[str]:
         asyncio.run(drop())
 
 
+@pytest.fixture
+def empty_database(stack: LocalStack) -> Iterator[str]:
+    """A new database with nothing in it (no migration), for the migration tests; dropped after."""
+    url = urlunsplit(urlsplit(stack.database_url)._replace(path=f"/sei_migrate_{uuid.uuid4().hex[:8]}"))
+    admin_url = urlunsplit(urlsplit(url)._replace(path="/postgres"))
+    name = urlsplit(url).path.lstrip("/")
+
+    async def run(sql: str) -> None:
+        admin = await asyncpg.connect(admin_url)
+        try:
+            await admin.execute(sql)
+        finally:
+            await admin.close()
+
+    asyncio.run(run(f'CREATE DATABASE "{name}"'))
+    yield url
+    asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
 def isolated_env(stack: LocalStack, database: str, group_prefix: str, **extra: str) -> dict[str, str]:
     """A worker environment with its own consumer group (so its own changelogs) and database."""
     return {

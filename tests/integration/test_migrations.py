@@ -6,15 +6,10 @@ import asyncio
 import os
 import subprocess
 import sys
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
-
-from devtools.localstack import LocalStack
 
 pytestmark = pytest.mark.integration
 
@@ -47,24 +42,6 @@ def relations(url: str) -> dict[str, str]:
             await conn.close()
 
     return asyncio.run(read())
-
-
-@pytest.fixture
-def empty_database(stack: LocalStack) -> Iterator[str]:
-    url = urlunsplit(urlsplit(stack.database_url)._replace(path=f"/sei_migrate_{uuid.uuid4().hex[:8]}"))
-    admin_url = urlunsplit(urlsplit(url)._replace(path="/postgres"))
-    name = urlsplit(url).path.lstrip("/")
-
-    async def run(sql: str) -> None:
-        admin = await asyncpg.connect(admin_url)
-        try:
-            await admin.execute(sql)
-        finally:
-            await admin.close()
-
-    asyncio.run(run(f'CREATE DATABASE "{name}"'))
-    yield url
-    asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def test_migrations_upgrade_downgrade_upgrade_on_fresh_database(empty_database: str) -> None:

@@ -4,15 +4,11 @@ and back; the offline script's TimescaleDB parts."""
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
 
-from devtools.localstack import LocalStack
 from tests.integration.test_migrations import alembic, relations
 
 pytestmark = pytest.mark.integration
@@ -27,24 +23,6 @@ SEI_TABLES = {
     "sprints",
     "metrics_daily",
 }
-
-
-@pytest.fixture
-def empty_database(stack: LocalStack) -> Iterator[str]:
-    url = urlunsplit(urlsplit(stack.database_url)._replace(path=f"/sei_migrate3_{uuid.uuid4().hex[:8]}"))
-    admin_url = urlunsplit(urlsplit(url)._replace(path="/postgres"))
-    name = urlsplit(url).path.lstrip("/")
-
-    async def run(sql: str) -> None:
-        admin = await asyncpg.connect(admin_url)
-        try:
-            await admin.execute(sql)
-        finally:
-            await admin.close()
-
-    asyncio.run(run(f'CREATE DATABASE "{name}"'))
-    yield url
-    asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def weekly(url: str) -> list[tuple[object, ...]]:
