@@ -190,7 +190,7 @@ def run(bench: BenchStack, args: argparse.Namespace) -> None:
     asyncio.run(create_topics(bench.bootstrap, SEI_TOPICS, partitions=8))
     worker = bench.worker("year", BATCH_SIZE="500", BATCH_TIMEOUT_MS="200")
     worker.start()
-    worker.wait_ready(consuming=True)
+    worker.wait_consuming()
     expected = warm_up(bench, [worker])
     watch = ChangelogWatch(bench.bootstrap)
     print(
@@ -217,7 +217,7 @@ def run(bench: BenchStack, args: argparse.Namespace) -> None:
     worker.stop()
     started = time.monotonic()
     worker.start()
-    worker.wait_ready(timeout_s=600, consuming=True)
+    worker.wait_consuming(600)
     print(f"restart to ready at month 12 (local state, tables recovered): {time.monotonic() - started:.1f} s")
     print(f"consumed after restart: {consumed([worker]):,}")
     worker.stop()
