@@ -80,6 +80,7 @@ def dump_tasks() -> None:
 
 
 _MEMORY_LINES = 25
+_TRACEBACKS = 5
 
 
 class MemoryDump:
@@ -105,6 +106,13 @@ class MemoryDump:
                 {"line": str(d.traceback), "kb": d.size // 1024, "kb_diff": d.size_diff // 1024, "blocks": d.count}
                 for d in diffs
             ]
+        callers: list[dict[str, Any]] = []
+        if self.previous is not None and tracemalloc.get_traceback_limit() > 1:
+            # With PYTHONTRACEMALLOC=N > 1: the allocating call paths that grew most.
+            callers = [
+                {"kb_diff": d.size_diff // 1024, "stack": d.traceback.format(most_recent_first=True)}
+                for d in snapshot.compare_to(self.previous, "traceback")[:_TRACEBACKS]
+            ]
         self.previous = snapshot
         traced, peak = tracemalloc.get_traced_memory()
         log.warning(
@@ -113,6 +121,7 @@ class MemoryDump:
             peak_mb=round(peak / 2**20, 1),
             compared=compared,
             lines=lines[:_MEMORY_LINES],
+            callers=callers,
         )
 
 

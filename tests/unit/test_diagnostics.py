@@ -55,7 +55,7 @@ def test_the_memory_dump_names_the_line_whose_allocations_grew(monkeypatch: pyte
     dump = diagnostics.MemoryDump()
     dump()  # not tracing: says how to turn it on
     assert "PYTHONTRACEMALLOC=1" in logged[-1]["error"]
-    tracemalloc.start()
+    tracemalloc.start(5)  # five frames: the dump also names the call paths
     try:
         dump()
         grown = [bytearray(1024) for _ in range(2000)]  # about 2 MB held on this line
@@ -66,4 +66,6 @@ def test_the_memory_dump_names_the_line_whose_allocations_grew(monkeypatch: pyte
     assert first["compared"] is False and second["compared"] is True
     top = second["lines"][0]
     assert "test_diagnostics.py" in top["line"] and top["kb_diff"] >= 2000
+    caller = second["callers"][0]
+    assert caller["kb_diff"] >= 2000 and any("grown = [bytearray" in frame for frame in caller["stack"])
     assert len(grown) == 2000
