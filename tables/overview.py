@@ -63,7 +63,8 @@ def split_by_repository(pool: Entities) -> dict[str, Entities]:
     parts: dict[str, tuple[list[Any], list[Any], list[Any], list[Any]]] = defaultdict(
         lambda: ([], [], [], [])
     )
-    for index, kind in enumerate((pool.deployments, pool.incidents, pool.commits, pool.pull_requests)):
+    kinds: tuple[list[Any], ...] = (pool.deployments, pool.incidents, pool.commits, pool.pull_requests)
+    for index, kind in enumerate(kinds):
         for entity in kind:
             parts[entity.repository_id][index].append(entity)
     return {repository: Entities(*lists) for repository, lists in parts.items()}
@@ -83,20 +84,29 @@ def pool_of(parts: Mapping[str, Entities], repositories: Iterable[str]) -> Entit
 def waiting_for_review(open_prs: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """The open pull requests waiting for a first review, the longest waiting first."""
     waiting = [pr for pr in open_prs if pr["state"] == "waiting_for_review"]
-    return sorted(waiting, key=lambda pr: (-(pr["waiting_for_review_hours"] or 0.0), pr["repository_id"], pr["number"]))
+    return sorted(
+        waiting, key=lambda pr: (-(pr["waiting_for_review_hours"] or 0.0), pr["repository_id"], pr["number"])
+    )
 
 
 def scope_answers(
-    entities: Entities, *, end: int, production_environments: Collection[str], windows: Iterable[int] = WINDOWS
+    entities: Entities,
+    *,
+    end: int,
+    production_environments: Collection[str],
+    windows: Iterable[int] = WINDOWS,
 ) -> ScopeAnswers:
     """``dora_answer`` and ``cycle_time_answer`` of one scope for each window."""
     dora: dict[int, dict[str, Any]] = {}
     cycle: dict[int, dict[str, Any]] = {}
     waiting: list[dict[str, Any]] = []
     for days in windows:
-        args = {"end": end, "window_days": days, "production_environments": production_environments}
-        dora[days] = dora_answer(entities, **args)
-        answer = cycle_time_answer(entities, **args)
+        dora[days] = dora_answer(
+            entities, end=end, window_days=days, production_environments=production_environments
+        )
+        answer = cycle_time_answer(
+            entities, end=end, window_days=days, production_environments=production_environments
+        )
         open_prs = answer.pop("open_prs", [])
         if days == OPEN_PRS_WINDOW:
             waiting = waiting_for_review(open_prs)
@@ -124,7 +134,9 @@ def overview_of(
     empty = Entities([], [], [], [])
 
     def answers(entities: Entities) -> ScopeAnswers:
-        return scope_answers(entities, end=end, production_environments=production_environments, windows=windows)
+        return scope_answers(
+            entities, end=end, production_environments=production_environments, windows=windows
+        )
 
     return Overview(
         end,

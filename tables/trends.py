@@ -46,7 +46,9 @@ def weekly_trends(
             _ratio(w.get("lead_time_seconds_sum", 0.0), w.get("lead_time_count", 0.0), SECONDS_PER_HOUR)
             for w in sums
         ],
-        "change_failure_rate": [_ratio(w.get("failed_deployments", 0.0), w.get("deployments", 0.0)) for w in sums],
+        "change_failure_rate": [
+            _ratio(w.get("failed_deployments", 0.0), w.get("deployments", 0.0)) for w in sums
+        ],
         "time_to_restore": [
             _ratio(w.get("restore_seconds_sum", 0.0), w.get("incidents_resolved", 0.0), SECONDS_PER_HOUR)
             for w in sums

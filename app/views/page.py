@@ -76,7 +76,9 @@ class Snapshot:
     took_s: float
 
 
-def _trends(rows: list[MetricsDailyRow], teams: Mapping[str, str], last_day: Any) -> dict[str, dict[str, list[float | None]]]:
+def _trends(
+    rows: list[MetricsDailyRow], teams: Mapping[str, str], last_day: Any
+) -> dict[str, dict[str, list[float | None]]]:
     by_scope: dict[str, list[tuple[Any, str, float]]] = {ORGANIZATION: []}
     for row in rows:
         bucket = (row.metric_date, row.metric, row.value)

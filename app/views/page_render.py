@@ -190,7 +190,7 @@ class Health:
 
 @dataclass(frozen=True, slots=True)
 class SprintBar:
-    name: str
+    name: str | None
     state: str | None
     velocity: float | None
     committed: float | None
@@ -235,14 +235,24 @@ def _rows(context: PageContext) -> list[dict[str, Any]]:
             rows.append(_row("team", team, overview.by_team[team], context.window, len(members)))
         for team, members in overview.teams.items():
             for repository in members:
-                rows.append(_row("repository", repository, overview.by_repository[repository], context.window, team=team))
+                rows.append(
+                    _row(
+                        "repository",
+                        repository,
+                        overview.by_repository[repository],
+                        context.window,
+                        team=team,
+                    )
+                )
     elif context.kind == "team":
         for repository in overview.teams.get(context.name, []):
             rows.append(_row("repository", repository, overview.by_repository[repository], context.window))
     return rows
 
 
-def _row(kind: str, name: str, answers: ScopeAnswers, window: int, size: int = 0, team: str = "") -> dict[str, Any]:
+def _row(
+    kind: str, name: str, answers: ScopeAnswers, window: int, size: int = 0, team: str = ""
+) -> dict[str, Any]:
     return {
         "kind": kind,
         "name": name,

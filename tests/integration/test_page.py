@@ -60,7 +60,9 @@ def chromium() -> str:
 
 
 @pytest.fixture(scope="module")
-def fed_worker(stack: LocalStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[WorkerProcess, Any]]:
+def fed_worker(
+    stack: LocalStack, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[WorkerProcess, Any]]:
     """A worker of its own (group and database) that has stored a 45-day history of 6
     repositories in 2 teams with 2 Jira projects."""
     root = tmp_path_factory.mktemp("page")
@@ -266,9 +268,12 @@ def test_the_page_shows_the_json_views_live_and_accessibly(
     new = "low" if old != "low" else "elite"
 
     def changed_band(route: Any) -> None:
-        response = route.fetch(headers={k: v for k, v in route.request.headers.items() if k != "if-none-match"})
+        response = route.fetch(
+            headers={k: v for k, v in route.request.headers.items() if k != "if-none-match"}
+        )
         body = response.text().replace(
-            f'data-band-id="{target}" data-band="{old}">{old}<', f'data-band-id="{target}" data-band="{new}">{new}<'
+            f'data-band-id="{target}" data-band="{old}">{old}<',
+            f'data-band-id="{target}" data-band="{new}">{new}<',
         )
         headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
         route.fulfill(response=response, body=body, headers={**headers, "etag": '"changed"'})
@@ -282,17 +287,24 @@ def test_the_page_shows_the_json_views_live_and_accessibly(
 
     # The team and repository pages, and the phone width (in the dark scheme as well).
     team = history.teams[history.repositories[0]]
-    for path, name in ((f"/teams/{team}", "team"), (f"/repositories/{history.repositories[0]}", "repository")):
+    for path, name in (
+        (f"/teams/{team}", "team"),
+        (f"/repositories/{history.repositories[0]}", "repository"),
+    ):
         page.goto(f"{worker.url}{path}?window=7d")
         assert not number_mismatches(worker, page, 20), number_mismatches(worker, page, 20)
         assert not serious_violations(page), (path, serious_violations(page))
         page.screenshot(path=ARTIFACTS / f"{name}-1280.png", full_page=True)
     for scheme in ("light", "dark"):
-        phone = browser.new_context(viewport={"width": 375, "height": 812}, color_scheme=scheme, is_mobile=True)
+        phone = browser.new_context(
+            viewport={"width": 375, "height": 812}, color_scheme=scheme, is_mobile=True
+        )
         small = phone.new_page()
         phone_watch = Watch(small, worker.url)
         small.goto(f"{worker.url}/")
-        assert small.evaluate("document.documentElement.scrollWidth") <= 375, "the page scrolls sideways at 375 px"
+        assert small.evaluate("document.documentElement.scrollWidth") <= 375, (
+            "the page scrolls sideways at 375 px"
+        )
         assert not serious_violations(small), (scheme, serious_violations(small))
         small.screenshot(path=ARTIFACTS / f"organization-375-{scheme}.png", full_page=True)
         assert not phone_watch.problems, phone_watch.problems
