@@ -61,13 +61,16 @@ SPRINTS_SHOWN = 6
 
 
 def format_hours(hours: float | None) -> str:
+    """Minutes under an hour, hours under two days, days beyond; a negative duration (a
+    deployment that shipped a pull request's commits before its merge) keeps its sign."""
     if hours is None:
         return "–"
-    if hours < 1:
-        return f"{hours * 60:.0f} min"
-    if hours < 48:
-        return f"{hours:.1f} h"
-    return f"{hours / 24:.1f} d"
+    sign, size = ("−" if hours < 0 else ""), abs(hours)
+    if size < 1:
+        return f"{sign}{size * 60:.0f} min"
+    if size < 48:
+        return f"{sign}{size:.1f} h"
+    return f"{sign}{size / 24:.1f} d"
 
 
 def _percent(rate: float | None) -> str:
@@ -288,7 +291,8 @@ def _stages(cycle: Mapping[str, Any]) -> dict[str, Any]:
     bars = {}
     for quantile in ("p50", "p90"):
         hours = [(stage, label, cycle[stage][f"{quantile}_hours"]) for stage, label in STAGES]
-        total = sum(h for _, _, h in hours if h is not None)
+        # A negative stage (see format_hours) takes no room in the bar; the table shows it.
+        total = sum(max(0.0, h) for _, _, h in hours if h is not None)
         bars[quantile] = {
             "total": total,
             "segments": [
@@ -297,7 +301,7 @@ def _stages(cycle: Mapping[str, Any]) -> dict[str, Any]:
                     "label": label,
                     "hours": h,
                     "text": format_hours(h),
-                    "share": 0.0 if not total or h is None else h / total * 100,
+                    "share": 0.0 if not total or h is None else max(0.0, h) / total * 100,
                 }
                 for stage, label, h in hours
             ],

@@ -100,3 +100,15 @@ def test_a_page_shows_each_key_with_band_word_and_raw_value() -> None:
     assert f'data-band="{frequency["band"]}">{frequency["band"]}</span>' in html
     assert 'href="/repositories/r1?window=7d"' in html
     assert "open</span> for 12 s" in html  # the database circuit
+
+
+def test_durations_read_in_minutes_hours_or_days_with_their_sign() -> None:
+    from app.views.page_render import format_hours
+
+    assert [format_hours(h) for h in (None, 0.5, 20.25, 60.0, -57.1)] == [
+        "–",
+        "30 min",
+        "20.2 h",
+        "2.5 d",
+        "−2.4 d",
+    ]
