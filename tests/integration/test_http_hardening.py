@@ -350,6 +350,11 @@ GET_VIEWS = [
     "/issues/{}",
     "/issues/{}-1",
     "/sprints/{}",
+    "/organization/dora",
+    "/organization/cycle-time",
+    "/",
+    "/teams/{}",
+    "/repositories/{}",
 ]
 HOSTS = st.sampled_from(["w", "", "x:notaport", "[", "x:99999", "evil@127.0.0.1", "a" * 2000])
 EXTRA_HEADERS = st.dictionaries(
