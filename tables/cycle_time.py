@@ -124,13 +124,18 @@ def _seconds(start: int | None, stop: int | None) -> float | None:
 def stage_durations(timeline: Timeline) -> StageDurations:
     """The stage durations of one pull request (meaningful for merged ones)."""
     pr = timeline.pull_request
+    deployed_at = timeline.deployed_at
+    if deployed_at is not None and pr.merged_at is not None and deployed_at < pr.merged_at:
+        # Its commits shipped before it merged (a branch deployed, or an implicit deployment
+        # shipping commits by commit time): it is deployed once merged, never a negative stage.
+        deployed_at = pr.merged_at
     started = timeline.first_commit_at if timeline.first_commit_at is not None else pr.created_at
-    finished = timeline.deployed_at if timeline.deployed_at is not None else pr.merged_at
+    finished = deployed_at if deployed_at is not None else pr.merged_at
     return StageDurations(
         coding=_seconds(timeline.first_commit_at, pr.created_at),
         pickup=_seconds(pr.created_at, timeline.first_review_at),
         review=_seconds(timeline.first_review_at, pr.merged_at),
-        deploy=_seconds(pr.merged_at, timeline.deployed_at),
+        deploy=_seconds(pr.merged_at, deployed_at),
         cycle_time=_seconds(started, finished),
         review_time=_seconds(pr.created_at, timeline.first_approval_at),
     )
