@@ -42,12 +42,12 @@ from stores.metrics import pool_team_days, replace_repository_days
 from tables.cicd import deployment_index, incident_index
 from tables.commits import commit_spans
 from tables.daily_metrics import DailyMetrics, daily_metrics
-from tables.delivery_memo import delivery_memo
 from tables.deployment_state import ship_history
 from tables.dora import delivery_of, delivery_snapshot
 from tables.git_activity import pull_request_index, repositories
 from tables.instants import to_micros
 from tables.jira import issue_index, issues_of, sprint_index, sprints_of
+from tables.shipping_memo import shipping_memo
 from tables.snapshots import load_repository, whole_since
 
 __all__ = ["Projection", "projection", "SNAPSHOT_WINDOW_DAYS", "SNAPSHOT_KEY", "REFRESH_S"]
@@ -99,7 +99,7 @@ class Projection:
     def mark_repositories(self, repository_ids: Iterable[str]) -> None:
         changed = set(repository_ids)
         self.marked.repositories.update(changed)
-        delivery_memo.forget(changed)
+        shipping_memo.forget(changed)
 
     def mark_teams(self, teams: Iterable[str]) -> None:
         self.marked.teams.update(teams)
@@ -117,7 +117,7 @@ class Projection:
         if current == self._actives:
             return
         self._actives = current
-        delivery_memo.clear()
+        shipping_memo.clear()
         self._flushed_at.clear()
         self._published.clear()
         self._days.clear()
@@ -299,6 +299,6 @@ async def _flush_on_shutdown(sender: object, **kwargs: object) -> None:
 
 @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # mode's SignalHandlerT matches no function
 async def _forget_deliveries(sender: object, revoked: set[TP], **kwargs: object) -> None:
-    # Another worker may change a repository before it comes back here (tables.delivery_memo);
+    # Another worker may change a repository before it comes back here (tables.shipping_memo);
     # the views answer 503 until the rebalance ends, so nothing is read from the memo before this.
-    delivery_memo.clear()
+    shipping_memo.clear()

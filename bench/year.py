@@ -167,7 +167,7 @@ def settle(workers: list[WorkerProcess], quiet_s: float = 1.0) -> int:
 
 
 def dora_latencies(worker: WorkerProcess, queries: int = 100) -> list[float]:
-    """The first query after the month ships the monorepo's commits (tables.delivery_memo);
+    """The first query after the month ships the monorepo's commits (tables.shipping_memo);
     the ``queries`` after it find them shipped, as a dashboard's refreshes do."""
     seconds = []
     for _ in range(queries + 1):

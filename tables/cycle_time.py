@@ -16,7 +16,7 @@ seconds, summarized in hours by tables.stats. METRICS "Pull-request cycle time",
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -41,6 +41,7 @@ __all__ = [
     "open_state",
     "stage_durations",
     "timelines",
+    "timelines_snapshot",
 ]
 
 STAGES = ("coding", "pickup", "review", "deploy", "cycle_time", "review_time")
@@ -213,8 +214,13 @@ def cycle_time_snapshot(
     production_environments: Collection[str] = DEFAULT_PRODUCTION_ENVIRONMENTS,
 ) -> dict[str, Any]:
     """The ``GET /cycle-time`` answer (less the repository or team) over pooled entities."""
-    window = Window(end, window_days)
     known = timelines(pull_requests, commits, deployments, production_environments)
+    return timelines_snapshot(known, end=end, window_days=window_days)
+
+
+def timelines_snapshot(known: Mapping[PullRequestKey, Timeline], *, end: int, window_days: int) -> dict[str, Any]:
+    """``cycle_time_snapshot`` from timelines already shipped: costs the pull requests, not the commits."""
+    window = Window(end, window_days)
     samples: dict[str, list[float]] = {stage: [] for stage in STAGES}
     for timeline in known.values():
         if not window.contains(timeline.pull_request.merged_at):

@@ -116,7 +116,7 @@ def is_rework(deployment: Deployment, incidents: Iterable[Incident]) -> bool:
 class Delivery:
     """The DORA deployments of a repository (or pool), collapsed, with each one's lead-time
     samples: the part of ``GET /dora`` that needs the commits (shipping is most of a query's
-    cost), independent of the window, so it can be kept between queries (tables.delivery_memo)."""
+    cost), independent of the window, so it can be kept between queries (tables.shipping_memo)."""
 
     counted: list[Deployment]
     lead_times: dict[DeploymentKey, list[float]]
