@@ -62,9 +62,9 @@ def test_health_answers_at_once_while_every_writer_connection_is_busy(
                 history = generate_sei_history(repositories=8, teams=2, days=10, prefix=prefix)
                 for topic, messages in history.messages().items():
                     asyncio.run(produce([stack.broker.bootstrap], topic, messages))
-                wait_for(
+                wait_for(  # generous: on a loaded machine the agents reach the lock late
                     lambda: waiting() >= POOL_SIZE,
-                    60,
+                    180,
                     lambda: f"{POOL_SIZE} writers waiting (now {waiting()})",
                 )
                 time.sleep(6)  # past the probe's refresh: the next answers come from fresh checks
