@@ -127,6 +127,10 @@ class Settings(BaseSettings):
     activity_session_gap_s: int = Field(
         1800, ge=1, le=86_400, description="seconds without events of a user that end its session"
     )
+    anomaly_threshold: float = Field(
+        0.6, ge=0.0, le=1.0, description="combined log score at or above which a log is an anomaly (docs/anomalies.md)"
+    )
+    anomaly_warmup: int = Field(300, ge=1, le=1_000_000, description="logs of a service before any of its flags")
 
     @field_validator("ingest_api_keys")
     @classmethod

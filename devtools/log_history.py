@@ -146,13 +146,21 @@ def _place(rng: random.Random, busy: dict[str, list[tuple[float, float]]], servi
 
 
 def generate_log_history(
-    *, services: int = 20, hours: float = 24.0, per_kind: int = 6, seed: int = 25, warmup_hours: float = 1.0, rate: float = 0.35
+    *,
+    services: int = 20,
+    hours: float = 24.0,
+    per_kind: int = 6,
+    seed: int = 25,
+    warmup_hours: float = 1.0,
+    rate: float = 0.35,
+    prefix: str = "svc",
+    deploys: int = 3,
 ) -> LogHistory:
     rng = random.Random(seed)
     start, end = START, START + hours * 3600.0
     specs = [
         _Service(
-            name=f"svc-{i:02d}",
+            name=f"{prefix}-{i:02d}",
             rate=rate * rng.uniform(0.6, 1.4),
             latency_ms=rng.uniform(20.0, 300.0),
             sigma=rng.uniform(0.25, 0.4),
@@ -181,7 +189,7 @@ def generate_log_history(
             line = new_lines[i % len(new_lines)] if kind == "new_error" else ""
             history.incidents.append(Episode(kind, service, at, at + length, factor, line))
     for spec in specs:
-        for _ in range(3):
+        for _ in range(deploys):
             at = _place(rng, busy, spec.name, 30.0, lo, end)
             history.non_incidents.append(Episode("deploy_blip", spec.name, at, at + 30.0, 1.5))
     for _ in range(per_kind):
@@ -193,7 +201,7 @@ def generate_log_history(
     for episode in [*history.incidents, *history.non_incidents]:
         episodes[episode.service].append(episode)
     for spec in specs:
-        _service_logs(spec, episodes[spec.name], start, end, random.Random(f"{seed}:{spec.name}"), history.records)
+        _service_logs(spec, episodes[spec.name], start, end, random.Random(f"{seed}:svc{spec.name[len(prefix):]}"), history.records)
     history.records.sort(key=lambda r: (r.at, r.service))
     return history
 

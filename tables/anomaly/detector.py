@@ -42,6 +42,7 @@ __all__ = [
     "ScoreParts",
     "ServiceState",
     "check_quiet",
+    "quiet_due",
     "score_log",
 ]
 
@@ -297,13 +298,24 @@ def score_log(state: ServiceState, log: LogPoint, config: DetectorConfig, shape:
     return parts
 
 
+def quiet_due(state: ServiceState, config: DetectorConfig) -> float | None:
+    """The event time from which ``check_quiet`` flags the service if it logs nothing more
+    (None: in warm-up, already flagged, or no rate): callers check only services due."""
+    if state.seen < config.warmup or state.quiet_flagged:
+        return None
+    rate = state.rate.rate(state.last_at, config.rate_half_life)
+    if rate <= 0.0:
+        return None
+    return state.last_at + config.quiet_expected / rate
+
+
 def check_quiet(state: ServiceState, now: float, config: DetectorConfig) -> QuietFlag | None:
     """Flag a warmed service that has logged nothing since ``last_at`` while its recent rate
     predicted at least ``quiet_expected`` logs; once per silence (a log resets it)."""
     if state.seen < config.warmup or state.quiet_flagged or now <= state.last_at:
         return None
     expected = state.rate.rate(state.last_at, config.rate_half_life) * (now - state.last_at)
-    if expected < config.quiet_expected:
+    if expected < config.quiet_expected * (1.0 - 1e-9):  # quiet_due's time rounds either way
         return None
     state.quiet_flagged = True
     # The chance that a service at its rate would have logged something by now.
