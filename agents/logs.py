@@ -1,5 +1,7 @@
 """``logs`` agent: decode -> validate -> score each log against its service's state
-(tables.anomaly, state in ``log_detectors``) -> `logs` rows, anomalies to `log_anomalies`
+(tables.anomaly, state in ``log_detectors``) -> with ``ML_ENGINE_URL``, the batch scored by
+the engine behind a circuit breaker (app.ml_engine; the local scores stand when it fails)
+-> `logs` rows, anomalies to `log_anomalies`
 and the ``logs.anomalies`` topic, one database transaction per batch.
 
 A batch's logs are scored per service in partition order; then the partition's watermark
@@ -31,9 +33,11 @@ from agents.dlq import DeadLetterBatch
 from agents.entity_batch import processing_failed
 from app.logging import get_logger
 from app.main import app, settings
+from app.ml_engine import EngineScore, MlEngine
 from app.resources import database, metrics
 from app.topics import logs, logs_anomalies
 from models.logs import LogMessage
+from runtime.breaker import CircuitBreaker
 from runtime.event_context import acting_for
 from stores.dead_letters import store_dead_letters
 from stores.logs import LogAnomalyRow, LogRow, upsert_log_anomalies, upsert_logs
@@ -49,10 +53,30 @@ _writes = retried_writes("logs")
 CONFIG = DetectorConfig(threshold=settings.anomaly_threshold, warmup=settings.anomaly_warmup)
 SHAPE = CONFIG.shape()
 SOURCE = "local"
+ENGINE_SOURCE = "ml_engine"
+ml_engine = (
+    None
+    if settings.ml_engine_url is None
+    else MlEngine(
+        settings.ml_engine_url,
+        settings.ml_engine_timeout_ms / 1000,
+        CircuitBreaker(settings.ml_engine_failures, settings.ml_engine_open_s),
+        metrics,
+    )
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredLog:
+    message: LogMessage
+    template: str
+    key: str
+    parts: ScoreParts
 
 
 @dataclass(slots=True)
 class LogBatch:
+    scored: list[ScoredLog] = field(default_factory=list)
     rows: list[LogRow] = field(default_factory=list)
     anomalies: list[LogAnomalyRow] = field(default_factory=list)
     published: list[tuple[bytes, bytes]] = field(default_factory=list)
@@ -73,11 +97,9 @@ def _parts(parts: ScoreParts) -> dict[str, float]:
 
 def _score_service(service: str, items: list[tuple[EventT[Any], LogMessage]], batch: LogBatch) -> float | None:
     """Score one service's logs of the batch (one table read and write); returns when its
-    silence will be improbable (``quiet_due``). Everything is derived before anything is kept: a failure leaves the batch as
-    it was and costs these events only."""
-    rows: list[LogRow] = []
-    anomalies: list[LogAnomalyRow] = []
-    published: list[tuple[bytes, bytes]] = []
+    silence will be improbable (``quiet_due``). Everything is derived before anything is
+    kept: a failure leaves the batch as it was and costs these events only."""
+    scored: list[ScoredLog] = []
     duplicates = 0
     with acting_for(items[0][0]):
         state = LogServiceState.from_value(log_detectors.get(service), SHAPE)
@@ -88,70 +110,89 @@ def _score_service(service: str, items: list[tuple[EventT[Any], LogMessage]], ba
             parts = state.score(key, point, CONFIG, SHAPE)
             if parts is None:
                 duplicates += 1
-                continue
-            score = round(parts.score, 6)
-            rows.append(
-                LogRow(
-                    service=service,
-                    created_at=message.timestamp,
-                    log_key=key,
-                    level=message.level,
-                    message=message.message,
-                    latency_ms=message.latency_ms,
-                    anomaly_score=score,
-                    is_anomaly=parts.is_anomaly,
-                    template=template,
-                    score_source=SOURCE,
-                    trace_id=message.trace_id,
-                    request_id=message.request_id,
-                    host=message.host,
-                    attributes=None if message.attributes is None else orjson.dumps(message.attributes).decode(),
-                )
-            )
-            if parts.is_anomaly:
-                shown = _parts(parts)
-                anomalies.append(
-                    LogAnomalyRow(
-                        service=service,
-                        at=message.timestamp,
-                        anomaly_key=key,
-                        kind="log",
-                        score=score,
-                        parts=orjson.dumps(shown).decode(),
-                        message=message.message,
-                        score_source=SOURCE,
-                    )
-                )
-                published.append(
-                    (
-                        service.encode(),
-                        orjson.dumps(
-                            {
-                                "kind": "log",
-                                "service": service,
-                                "timestamp": message.timestamp.isoformat(),
-                                "level": message.level,
-                                "message": message.message,
-                                "template": template,
-                                "latency_ms": message.latency_ms,
-                                "request_id": message.request_id,
-                                "trace_id": message.trace_id,
-                                "log_key": key,
-                                "anomaly_score": score,
-                                "parts": shown,
-                                "score_source": SOURCE,
-                            }
-                        ),
-                    )
-                )
+            else:
+                scored.append(ScoredLog(message, template, key, parts))
         log_detectors[service] = state.to_value()
         due = state.quiet_due(CONFIG)
-    batch.rows.extend(rows)
-    batch.anomalies.extend(anomalies)
-    batch.published.extend(published)
+    batch.scored.extend(scored)
     batch.valid += len(items)
     batch.duplicates += duplicates
     return due
+
+
+def engine_request(scored: ScoredLog) -> dict[str, Any]:
+    """One log as the ML engine receives it (docs/anomalies.md)."""
+    m = scored.message
+    return {
+        "service": m.service,
+        "timestamp": m.timestamp.isoformat(),
+        "level": m.level,
+        "message": m.message,
+        "template": scored.template,
+        "latency_ms": m.latency_ms,
+        "local_score": round(scored.parts.score, 6),
+    }
+
+
+def _outputs(batch: LogBatch, engine: list[EngineScore] | None) -> None:
+    """The batch's rows, anomaly rows and ``logs.anomalies`` messages, scored by the engine's
+    answer when there is one, else by the local detector."""
+    source = SOURCE if engine is None else ENGINE_SOURCE
+    for i, item in enumerate(batch.scored):
+        m, parts = item.message, item.parts
+        if engine is None:
+            score, flagged = round(parts.score, 6), parts.is_anomaly
+        else:
+            score, flagged = round(engine[i].anomaly_score, 6), engine[i].is_anomaly
+        batch.rows.append(
+            LogRow(
+                service=m.service,
+                created_at=m.timestamp,
+                log_key=item.key,
+                level=m.level,
+                message=m.message,
+                latency_ms=m.latency_ms,
+                anomaly_score=score,
+                is_anomaly=flagged,
+                template=item.template,
+                score_source=source,
+                trace_id=m.trace_id,
+                request_id=m.request_id,
+                host=m.host,
+                attributes=None if m.attributes is None else orjson.dumps(m.attributes).decode(),
+            )
+        )
+        if not flagged:
+            continue
+        shown = _parts(parts)
+        batch.anomalies.append(
+            LogAnomalyRow(
+                service=m.service,
+                at=m.timestamp,
+                anomaly_key=item.key,
+                kind="log",
+                score=score,
+                parts=orjson.dumps(shown).decode(),
+                message=m.message,
+                score_source=source,
+            )
+        )
+        document = {
+            "kind": "log",
+            "service": m.service,
+            "timestamp": m.timestamp.isoformat(),
+            "level": m.level,
+            "message": m.message,
+            "template": item.template,
+            "latency_ms": m.latency_ms,
+            "request_id": m.request_id,
+            "trace_id": m.trace_id,
+            "log_key": item.key,
+            "anomaly_score": score,
+            "parts": shown,
+            "score_source": source,
+        }
+        batch.published.append((m.service.encode(), orjson.dumps(document)))
 
 
 def _quiet_flag(service: str, flag: QuietFlag) -> tuple[LogAnomalyRow, tuple[bytes, bytes]]:
@@ -249,9 +290,11 @@ async def prepare_log_batch(events: Sequence[EventT[Any]]) -> Callable[[], Await
         seen[service] = (last, due)
     for partition, (event, seen) in sorted(partitions.items()):
         _pass_time(partition, event, seen, batch)
+    answer = None if ml_engine is None else await ml_engine.score([engine_request(s) for s in batch.scored])
+    _outputs(batch, answer)
     flagged = sum(1 for row in batch.anomalies if row.kind == "log")
     scored_s = time.perf_counter() - started
-    metrics.record_scored(SOURCE, len(batch.rows), flagged, batch.quiet, scored_s)
+    metrics.record_scored(SOURCE if answer is None else ENGINE_SOURCE, len(batch.rows), flagged, batch.quiet, scored_s)
 
     async def write() -> None:
         write_started = time.perf_counter()
