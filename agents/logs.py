@@ -9,6 +9,10 @@ A batch's logs are scored per service in partition order; then the partition's w
 become improbable is flagged quiet: a service gone quiet has no log of its own to be
 scored on, time passing on its partition is what finds it.
 
+A partition whose own watermark cannot move (its only service went quiet) is checked
+against the worker's clock (the latest watermark of its partitions) once it is read to its
+end offset: nothing of it is waiting, so the silence is real up to that time.
+
 As for every agent, the write runs while the next batch is prepared (runtime.write_behind),
 its messages are acked only once their rows and dead letters are durable, and the flagged
 logs are queued on ``logs.anomalies`` (flushed before the offsets commit).
@@ -25,7 +29,7 @@ from typing import Any
 import asyncpg
 import orjson
 from faust import StreamT
-from faust.types import EventT
+from faust.types import TP, EventT
 
 from agents.acceptance import accept
 from agents.batches import retried_writes, run_write_behind, skip_done
@@ -38,7 +42,7 @@ from app.resources import database, metrics
 from app.topics import logs, logs_anomalies
 from models.logs import LogMessage
 from runtime.breaker import CircuitBreaker
-from runtime.event_context import acting_for
+from runtime.event_context import acting_for, reading_partition
 from stores.dead_letters import store_dead_letters
 from stores.logs import LogAnomalyRow, LogRow, upsert_log_anomalies, upsert_logs
 from tables.anomaly.detector import DetectorConfig, LogPoint, QuietFlag, ScoreParts
@@ -53,6 +57,13 @@ _writes = retried_writes("logs")
 CONFIG = DetectorConfig(threshold=settings.anomaly_threshold, warmup=settings.anomaly_warmup)
 SHAPE = CONFIG.shape()
 SOURCE = "local"
+# This worker's partitions of `logs` and their watermarks: the latest is the worker's clock,
+# which checks the services of a partition read to its end (nothing of it is waiting) for
+# silence when its own watermark cannot move (a service alone on its partition).
+_watermarks: dict[int, float] = {}
+# Service -> start of the silence already flagged from the worker's clock: the partition's
+# own check, when a log finally moves its watermark, does not flag it a second time.
+_flagged_quiet: dict[str, float] = {}
 ENGINE_SOURCE = "ml_engine"
 ml_engine = (
     None
@@ -237,12 +248,53 @@ def _pass_time(partition: int, event: EventT[Any], seen: dict[str, tuple[float, 
             if flag is None:
                 continue
             log_detectors[service] = service_state.to_value()
+            if _flagged_quiet.get(service) == flag.since:
+                continue  # already flagged from the worker's clock
             row, sent = _quiet_flag(service, flag)
             batch.anomalies.append(row)
             batch.published.append(sent)
             batch.quiet += 1
             log.info("logs.service_quiet", service=service, silent_since=row.message, partition=partition)
         log_partitions[pkey] = state.to_value()
+    _watermarks[partition] = max(_watermarks.get(partition, 0.0), state.watermark)
+
+
+async def _read_to_end(exclude: set[int]) -> list[int]:
+    """This worker's `logs` partitions, other than ``exclude``, read to their end offset."""
+    topic = logs.get_topic_name()
+    mine = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic}
+    for partition in set(_watermarks) - mine:
+        del _watermarks[partition]
+    done = []
+    for partition in sorted(mine - exclude):
+        tp = TP(topic, partition)
+        end = app.consumer.highwater(tp)
+        position = None if end is None else await app.consumer.position(tp)
+        if end is not None and position is not None and position >= end:
+            done.append(partition)
+    return done
+
+
+def _quiet_by_clock(partitions: list[int], now: float, batch: LogBatch) -> None:
+    """Flag the silent services of ``partitions`` (read to their end) at the worker's clock
+    ``now``. Nothing is written to the tables (no event of theirs is at hand): the flag is
+    remembered in memory, and the partition's own check sets the service's state later."""
+    for partition in partitions:
+        with reading_partition(partition):
+            state = PartitionLogState.from_value(log_partitions.get(partition_key(partition)))
+            if state.watermark >= now:
+                continue
+            state.watermark = now
+            for service in state.due_for_quiet_check():
+                flag = LogServiceState.from_value(log_detectors.get(service), SHAPE).check_quiet(now, CONFIG)
+                if flag is None or _flagged_quiet.get(service) == flag.since:
+                    continue
+                _flagged_quiet[service] = flag.since
+                row, sent = _quiet_flag(service, flag)
+                batch.anomalies.append(row)
+                batch.published.append(sent)
+                batch.quiet += 1
+                log.info("logs.service_quiet", service=service, silent_since=row.message, partition=partition, by="worker_clock")
 
 
 async def _write(batch: LogBatch, letters: DeadLetterBatch) -> None:
@@ -290,6 +342,8 @@ async def prepare_log_batch(events: Sequence[EventT[Any]]) -> Callable[[], Await
         seen[service] = (last, due)
     for partition, (event, seen) in sorted(partitions.items()):
         _pass_time(partition, event, seen, batch)
+    if _watermarks:
+        _quiet_by_clock(await _read_to_end(set(partitions)), max(_watermarks.values()), batch)
     answer = None if ml_engine is None else await ml_engine.score([engine_request(s) for s in batch.scored])
     _outputs(batch, answer)
     flagged = sum(1 for row in batch.anomalies if row.kind == "log")

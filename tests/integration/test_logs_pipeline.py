@@ -21,6 +21,7 @@ from tables.anomaly.detector import DetectorConfig, LogPoint, ServiceState, scor
 from tables.anomaly.levels import normalize_level
 from tables.anomaly.templates import template_key, template_of
 from models.logs import LogMessage
+from runtime.partitioner import partition_of
 from tests.integration.conftest import consumed, wait_consumed, wait_for
 
 pytestmark = pytest.mark.integration
@@ -41,11 +42,34 @@ async def read_topic(bootstrap: str, topic: str, timeout_s: float = 10) -> list[
         await consumer.stop()
 
 
+def live_chunks(messages: list[tuple[bytes, bytes]], minutes: float = 10.0) -> list[list[tuple[bytes, bytes]]]:
+    """The messages in chunks of ``minutes`` of event time: sent one after the other, each
+    consumed before the next, the partitions are read to their end between chunks as a live
+    stream's are."""
+    chunks: list[list[tuple[bytes, bytes]]] = []
+    edge = None
+    for key, value in messages:
+        at = datetime.fromisoformat(orjson.loads(value)["timestamp"].replace("Z", "+00:00")).timestamp()
+        if edge is None or at >= edge:
+            chunks.append([])
+            edge = at + minutes * 60
+        chunks[-1].append((key, value))
+    return chunks
+
+
 def test_logs_are_scored_stored_flagged_and_keep_their_baselines_across_a_restart(
     stack: LocalStack, worker: WorkerProcess, db: Any
 ) -> None:
-    prefix = f"logs{uuid.uuid4().hex[:6]}"
-    history = generate_log_history(services=6, hours=5.0, per_kind=1, seed=3, rate=0.3, prefix=prefix, deploys=1)
+    # The service that goes quiet alone on its partition: only the worker's clock (the other
+    # partitions' time, this one read to its end) can find its silence in time.
+    partitions = int(worker.env.get("TOPIC_PARTITIONS", "8"))
+    while True:
+        prefix = f"logs{uuid.uuid4().hex[:6]}"
+        history = generate_log_history(services=6, hours=5.0, per_kind=1, seed=3, rate=0.3, prefix=prefix, deploys=1)
+        [gone] = [e for e in history.incidents if e.kind == "quiet"]
+        placed = {s: partition_of(s.encode(), partitions) for s in history.services}
+        if sum(p == placed[gone.service] for p in placed.values()) == 1:
+            break
     messages = [(r.service.encode(), orjson.dumps(r.message_json())) for r in history.records]
 
     # What the detector scores offline, log by log, in each service's order.
@@ -74,13 +98,20 @@ def test_logs_are_scored_stored_flagged_and_keep_their_baselines_across_a_restar
     ]
     dead_before = db("SELECT count(*) FROM dead_letters WHERE topic = 'logs'")[0][0]
     start = consumed(worker, "logs")
-    asyncio.run(produce([stack.broker.bootstrap], "logs", first))
-    wait_consumed(worker, "logs", start + len(first), timeout_s=300)
+    for chunk in live_chunks(first):
+        asyncio.run(produce([stack.broker.bootstrap], "logs", chunk))
+        start += len(chunk)
+        wait_consumed(worker, "logs", start, timeout_s=300)
     worker.stop()
     worker.start()
     worker.wait_ready()
-    asyncio.run(produce([stack.broker.bootstrap], "logs", resent + broken))
-    wait_for(lambda: consumed(worker, "logs") >= len(resent) + len(broken), 300, "part two consumed")
+    done = 0
+    for chunk in live_chunks(resent):
+        asyncio.run(produce([stack.broker.bootstrap], "logs", chunk))
+        done += len(chunk)
+        wait_consumed(worker, "logs", done, timeout_s=300)
+    asyncio.run(produce([stack.broker.bootstrap], "logs", broken))
+    wait_for(lambda: consumed(worker, "logs") >= done + len(broken), 300, "part two consumed")
 
     rows = db(
         "SELECT service, log_key, anomaly_score, is_anomaly, score_source, level FROM logs WHERE service LIKE $1",
@@ -102,7 +133,6 @@ def test_logs_are_scored_stored_flagged_and_keep_their_baselines_across_a_restar
     flagged = sum(flag for _, flag in expected.values())
     assert sum(r["kind"] == "log" for r in anomalies) == flagged
     quiet = [r for r in anomalies if r["kind"] == "quiet"]
-    [gone] = [e for e in history.incidents if e.kind == "quiet"]
     assert any(r["service"] == gone.service and gone.start <= r["at"].timestamp() < gone.end for r in quiet)
 
     records = [orjson.loads(r.value) for r in asyncio.run(read_topic(stack.broker.bootstrap, "logs.anomalies"))]
