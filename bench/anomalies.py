@@ -155,6 +155,50 @@ def print_evaluation(ev: Evaluation) -> None:
         print(f"  non-incident {kind}: {n}/{total} fired")
 
 
+async def _rows(conn: object, expected: int) -> bool:
+    import asyncpg
+
+    assert isinstance(conn, asyncpg.Connection)
+    return bool(await conn.fetchval("SELECT count(*) FROM logs") >= expected)
+
+
+def worker_throughput(history: LogHistory, logs: int, batch_size: int) -> tuple[float, str, float]:
+    """The first ``logs`` lines of the history through one worker on the local stack, from
+    the first message produced until every row is in PostgreSQL: (logs/s, RSS timeline, peak MB)."""
+    import asyncio
+
+    import asyncpg
+    import orjson
+
+    from bench.harness import RssTimeline, bench_stack, print_log_tail, wait_until
+    from devtools.kafka_io import create_topics, produce
+
+    messages = [(r.service.encode(), orjson.dumps(r.message_json())) for r in history.records[:logs]]
+    with bench_stack("anomalies") as bench:
+        asyncio.run(create_topics(bench.bootstrap, ["logs"], partitions=8))
+        worker = bench.worker("worker", BATCH_SIZE=str(batch_size)).start()
+
+        async def run() -> tuple[float, str, float]:
+            conn = await asyncpg.connect(bench.database_url)
+            try:
+                worker.wait_ready()
+                await produce(bench.bootstrap, "logs", messages[:1])
+                await wait_until(lambda: _rows(conn, 1), timeout_s=120, poll_s=0.2)
+                with RssTimeline(worker.process.pid) as rss:  # type: ignore[union-attr]
+                    started = time.monotonic()
+                    await produce(bench.bootstrap, "logs", messages[1:])
+                    done = await wait_until(lambda: _rows(conn, len(messages)), timeout_s=1800, poll_s=0.5)
+                return (len(messages) - 1) / (done - started), rss.summary(), rss.peak_mb
+            except BaseException:
+                print_log_tail(worker)
+                raise
+            finally:
+                await conn.close()
+                worker.stop()
+
+        return asyncio.run(run())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--services", type=int, default=20)
@@ -163,6 +207,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=25)
     parser.add_argument("--threshold", type=float, default=None, help="default: DetectorConfig's")
     parser.add_argument("--quiet-check", type=float, default=10.0, help="seconds of event time between quiet checks")
+    parser.add_argument("--worker", type=int, default=0, metavar="LOGS",
+                        help="also send the first LOGS lines through one worker on the local stack and time them")
+    parser.add_argument("--batch-size", type=int, default=1000, help="the worker's BATCH_SIZE (with --worker)")
     args = parser.parse_args(argv)
     config = DetectorConfig()
     if args.threshold is not None:
@@ -183,6 +230,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         e = evaluate(history, scored, t)
         print(f"  {t:.2f}: recall {e.recall:.2f} precision {e.precision:.3f} F1 {e.f1:.3f} median delay {e.median_delay:.1f} s"
               f"  non-incidents fired {sum(n for n, _ in e.non_incidents_fired.values())}")
+    if args.worker:
+        rate, timeline, peak = worker_throughput(history, args.worker, args.batch_size)
+        print(f"== one worker, BATCH_SIZE={args.batch_size}: {rate:,.0f} logs/s end to end (produce to rows), "
+              f"RSS {timeline} (peak {peak:.0f} MB)")
     ok = ev.f1 >= 0.8 and ev.median_delay <= 30.0
     print(f"== {'OK' if ok else 'BELOW TARGET'}: F1 {ev.f1:.3f} (>= 0.8), median delay {ev.median_delay:.1f} s (<= 30 s)")
     return 0 if ok else 1
