@@ -106,7 +106,9 @@ def _parts(parts: ScoreParts) -> dict[str, float]:
     }
 
 
-def _score_service(service: str, items: list[tuple[EventT[Any], LogMessage]], batch: LogBatch) -> float | None:
+def _score_service(
+    service: str, items: list[tuple[EventT[Any], LogMessage]], batch: LogBatch
+) -> float | None:
     """Score one service's logs of the batch (one table read and write); returns when its
     silence will be improbable (``quiet_due``). Everything is derived before anything is
     kept: a failure leaves the batch as it was and costs these events only."""
@@ -116,7 +118,9 @@ def _score_service(service: str, items: list[tuple[EventT[Any], LogMessage]], ba
         state = LogServiceState.from_value(log_detectors.get(service), SHAPE)
         for _, message in items:
             template = template_of(message.message)
-            point = LogPoint(message.timestamp.timestamp(), message.level, template_key(template), message.latency_ms)
+            point = LogPoint(
+                message.timestamp.timestamp(), message.level, template_key(template), message.latency_ms
+            )
             key = message.log_key
             parts = state.score(key, point, CONFIG, SHAPE)
             if parts is None:
@@ -234,7 +238,9 @@ def _quiet_flag(service: str, flag: QuietFlag) -> tuple[LogAnomalyRow, tuple[byt
     return row, (service.encode(), orjson.dumps(document))
 
 
-def _pass_time(partition: int, event: EventT[Any], seen: dict[str, tuple[float, float | None]], batch: LogBatch) -> None:
+def _pass_time(
+    partition: int, event: EventT[Any], seen: dict[str, tuple[float, float | None]], batch: LogBatch
+) -> None:
     """Move the partition's watermark and flag its services gone quiet."""
     with acting_for(event):
         pkey = partition_key(partition)
@@ -294,7 +300,13 @@ def _quiet_by_clock(partitions: list[int], now: float, batch: LogBatch) -> None:
                 batch.anomalies.append(row)
                 batch.published.append(sent)
                 batch.quiet += 1
-                log.info("logs.service_quiet", service=service, silent_since=row.message, partition=partition, by="worker_clock")
+                log.info(
+                    "logs.service_quiet",
+                    service=service,
+                    silent_since=row.message,
+                    partition=partition,
+                    by="worker_clock",
+                )
 
 
 async def _write(batch: LogBatch, letters: DeadLetterBatch) -> None:
@@ -348,7 +360,9 @@ async def prepare_log_batch(events: Sequence[EventT[Any]]) -> Callable[[], Await
     _outputs(batch, answer)
     flagged = sum(1 for row in batch.anomalies if row.kind == "log")
     scored_s = time.perf_counter() - started
-    metrics.record_scored(SOURCE if answer is None else ENGINE_SOURCE, len(batch.rows), flagged, batch.quiet, scored_s)
+    metrics.record_scored(
+        SOURCE if answer is None else ENGINE_SOURCE, len(batch.rows), flagged, batch.quiet, scored_s
+    )
 
     async def write() -> None:
         write_started = time.perf_counter()

@@ -53,7 +53,12 @@ def parse_answer(body: bytes, expected: int) -> list[EngineScore]:
     for i, item in enumerate(scores):
         score = item.get("anomaly_score") if isinstance(item, dict) else None
         flag = item.get("is_anomaly") if isinstance(item, dict) else None
-        if isinstance(score, bool) or not isinstance(score, int | float) or not math.isfinite(score) or not 0 <= score <= 1:
+        if (
+            isinstance(score, bool)
+            or not isinstance(score, int | float)
+            or not math.isfinite(score)
+            or not 0 <= score <= 1
+        ):
             raise WrongAnswer(f"score {i} is {score!r}, not a number in [0, 1]")
         if not isinstance(flag, bool):
             raise WrongAnswer(f"is_anomaly {i} is {flag!r}, not a boolean")
@@ -91,7 +96,9 @@ class MlEngine:
                 self._session = aiohttp.ClientSession()
             async with asyncio.timeout(self.timeout_s):
                 async with self._session.post(
-                    self.url, data=orjson.dumps({"logs": list(logs)}), headers={"Content-Type": "application/json"}
+                    self.url,
+                    data=orjson.dumps({"logs": list(logs)}),
+                    headers={"Content-Type": "application/json"},
                 ) as response:
                     body = await response.read()
                     if response.status != 200:

@@ -55,7 +55,12 @@ def score_history(history: LogHistory, config: DetectorConfig, quiet_check: floa
                 if flag is not None:
                     quiet[service].append(flag.at)
             next_check += quiet_check
-        point = LogPoint(record.at, normalize_level(record.level), template_key(template_of(record.message)), record.latency_ms)
+        point = LogPoint(
+            record.at,
+            normalize_level(record.level),
+            template_key(template_of(record.message)),
+            record.latency_ms,
+        )
         parts = score_log(states[record.service], point, config, shape)
         if parts.warmed:
             times, scores = logs[record.service]
@@ -110,7 +115,9 @@ class Evaluation:
 def _flags(scored: Scored, threshold: float) -> dict[str, list[float]]:
     flags: dict[str, list[float]] = {}
     for service, (times, scores) in scored.logs.items():
-        flags[service] = sorted([t for t, s in zip(times, scores, strict=True) if s >= threshold] + scored.quiet.get(service, []))
+        flags[service] = sorted(
+            [t for t, s in zip(times, scores, strict=True) if s >= threshold] + scored.quiet.get(service, [])
+        )
     return flags
 
 
@@ -149,8 +156,10 @@ def print_evaluation(ev: Evaluation) -> None:
         med = f"{statistics.median(k.delays):.1f} s" if k.delays else "-"
         mx = f"{max(k.delays):.0f} s" if k.delays else "-"
         print(f"  {k.kind:<15}{k.found:>4}/{k.incidents:<3}{k.recall:>8.2f}{k.inside:>10}{med:>14}{mx:>11}")
-    print(f"  overall: recall {ev.recall:.2f}, precision {ev.precision:.3f} ({ev.inside}/{ev.flags} flags inside incident windows), "
-          f"F1 {ev.f1:.3f}, median delay {ev.median_delay:.1f} s")
+    print(
+        f"  overall: recall {ev.recall:.2f}, precision {ev.precision:.3f} ({ev.inside}/{ev.flags} flags inside incident windows), "
+        f"F1 {ev.f1:.3f}, median delay {ev.median_delay:.1f} s"
+    )
     for kind, (n, total) in ev.non_incidents_fired.items():
         print(f"  non-incident {kind}: {n}/{total} fired")
 
@@ -206,36 +215,57 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--per-kind", type=int, default=6)
     parser.add_argument("--seed", type=int, default=25)
     parser.add_argument("--threshold", type=float, default=None, help="default: DetectorConfig's")
-    parser.add_argument("--quiet-check", type=float, default=10.0, help="seconds of event time between quiet checks")
-    parser.add_argument("--worker", type=int, default=0, metavar="LOGS",
-                        help="also send the first LOGS lines through one worker on the local stack and time them")
-    parser.add_argument("--batch-size", type=int, default=1000, help="the worker's BATCH_SIZE (with --worker)")
+    parser.add_argument(
+        "--quiet-check", type=float, default=10.0, help="seconds of event time between quiet checks"
+    )
+    parser.add_argument(
+        "--worker",
+        type=int,
+        default=0,
+        metavar="LOGS",
+        help="also send the first LOGS lines through one worker on the local stack and time them",
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=1000, help="the worker's BATCH_SIZE (with --worker)"
+    )
     args = parser.parse_args(argv)
     config = DetectorConfig()
     if args.threshold is not None:
         config = replace(config, threshold=args.threshold)
     started = time.perf_counter()
-    history = generate_log_history(services=args.services, hours=args.hours, per_kind=args.per_kind, seed=args.seed)
-    print(f"== history: {len(history.records):,} logs, {len(history.services)} services, {args.hours:g} h, "
-          f"{len(history.incidents)} incidents, {len(history.non_incidents)} non-incidents "
-          f"(generated in {time.perf_counter() - started:.1f} s)")
+    history = generate_log_history(
+        services=args.services, hours=args.hours, per_kind=args.per_kind, seed=args.seed
+    )
+    print(
+        f"== history: {len(history.records):,} logs, {len(history.services)} services, {args.hours:g} h, "
+        f"{len(history.incidents)} incidents, {len(history.non_incidents)} non-incidents "
+        f"(generated in {time.perf_counter() - started:.1f} s)"
+    )
     scored = score_history(history, config, args.quiet_check)
-    print(f"== detector: {scored.count / scored.seconds:,.0f} logs/s in one process ({scored.seconds:.1f} s), "
-          f"largest service state {scored.max_state_bytes:,} bytes as JSON")
+    print(
+        f"== detector: {scored.count / scored.seconds:,.0f} logs/s in one process ({scored.seconds:.1f} s), "
+        f"largest service state {scored.max_state_bytes:,} bytes as JSON"
+    )
     ev = evaluate(history, scored, config.threshold)
     print_evaluation(ev)
     print("== threshold sweep (statistics 0.6 / forest 0.4)")
     for step in range(8, 17):
         t = step * 0.05
         e = evaluate(history, scored, t)
-        print(f"  {t:.2f}: recall {e.recall:.2f} precision {e.precision:.3f} F1 {e.f1:.3f} median delay {e.median_delay:.1f} s"
-              f"  non-incidents fired {sum(n for n, _ in e.non_incidents_fired.values())}")
+        print(
+            f"  {t:.2f}: recall {e.recall:.2f} precision {e.precision:.3f} F1 {e.f1:.3f} median delay {e.median_delay:.1f} s"
+            f"  non-incidents fired {sum(n for n, _ in e.non_incidents_fired.values())}"
+        )
     if args.worker:
         rate, timeline, peak = worker_throughput(history, args.worker, args.batch_size)
-        print(f"== one worker, BATCH_SIZE={args.batch_size}: {rate:,.0f} logs/s end to end (produce to rows), "
-              f"RSS {timeline} (peak {peak:.0f} MB)")
+        print(
+            f"== one worker, BATCH_SIZE={args.batch_size}: {rate:,.0f} logs/s end to end (produce to rows), "
+            f"RSS {timeline} (peak {peak:.0f} MB)"
+        )
     ok = ev.f1 >= 0.8 and ev.median_delay <= 30.0
-    print(f"== {'OK' if ok else 'BELOW TARGET'}: F1 {ev.f1:.3f} (>= 0.8), median delay {ev.median_delay:.1f} s (<= 30 s)")
+    print(
+        f"== {'OK' if ok else 'BELOW TARGET'}: F1 {ev.f1:.3f} (>= 0.8), median delay {ev.median_delay:.1f} s (<= 30 s)"
+    )
     return 0 if ok else 1
 
 

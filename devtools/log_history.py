@@ -28,7 +28,13 @@ from typing import Any, Literal
 __all__ = ["Episode", "LogHistory", "LogRecord", "generate_log_history", "INCIDENT_KINDS", "QUIET_KINDS"]
 
 IncidentKind = Literal["latency_spike", "error_burst", "new_error", "slow_creep", "quiet"]
-INCIDENT_KINDS: tuple[IncidentKind, ...] = ("latency_spike", "error_burst", "new_error", "slow_creep", "quiet")
+INCIDENT_KINDS: tuple[IncidentKind, ...] = (
+    "latency_spike",
+    "error_burst",
+    "new_error",
+    "slow_creep",
+    "quiet",
+)
 QUIET_KINDS = ("deploy_blip", "traffic_peak")
 START = datetime(2026, 11, 2, tzinfo=UTC).timestamp()
 
@@ -135,7 +141,14 @@ def _fill(line: str, rng: random.Random) -> str:
     return out
 
 
-def _place(rng: random.Random, busy: dict[str, list[tuple[float, float]]], service: str, length: float, lo: float, hi: float) -> float:
+def _place(
+    rng: random.Random,
+    busy: dict[str, list[tuple[float, float]]],
+    service: str,
+    length: float,
+    lo: float,
+    hi: float,
+) -> float:
     """A start in [lo, hi - length] whose episode (with 20 minutes either side) overlaps none of the service's."""
     for _ in range(1000):
         start = rng.uniform(lo, hi - length)
@@ -165,7 +178,9 @@ def generate_log_history(
             latency_ms=rng.uniform(20.0, 300.0),
             sigma=rng.uniform(0.25, 0.4),
             error_share=rng.uniform(0.003, 0.02),
-            spellings=rng.choice((("WARN", "ERROR", "FATAL"), ("warning", "error", "critical"), ("Warn", "ERR", "CRIT"))),
+            spellings=rng.choice(
+                (("WARN", "ERROR", "FATAL"), ("warning", "error", "critical"), ("Warn", "ERR", "CRIT"))
+            ),
         )
         for i in range(services)
     ]
@@ -185,7 +200,12 @@ def generate_log_history(
             service = rng.choice(specs).name
             length = rng.uniform(*lengths[kind])
             at = _place(rng, busy, service, length, lo, end)
-            factor = {"latency_spike": rng.uniform(4, 8), "error_burst": rng.uniform(0.5, 0.7), "new_error": rng.uniform(0.2, 0.3), "slow_creep": 4.0}.get(kind, 1.0)
+            factor = {
+                "latency_spike": rng.uniform(4, 8),
+                "error_burst": rng.uniform(0.5, 0.7),
+                "new_error": rng.uniform(0.2, 0.3),
+                "slow_creep": 4.0,
+            }.get(kind, 1.0)
             line = new_lines[i % len(new_lines)] if kind == "new_error" else ""
             history.incidents.append(Episode(kind, service, at, at + length, factor, line))
     for spec in specs:
@@ -201,12 +221,26 @@ def generate_log_history(
     for episode in [*history.incidents, *history.non_incidents]:
         episodes[episode.service].append(episode)
     for spec in specs:
-        _service_logs(spec, episodes[spec.name], start, end, random.Random(f"{seed}:svc{spec.name[len(prefix):]}"), history.records)
+        _service_logs(
+            spec,
+            episodes[spec.name],
+            start,
+            end,
+            random.Random(f"{seed}:svc{spec.name[len(prefix) :]}"),
+            history.records,
+        )
     history.records.sort(key=lambda r: (r.at, r.service))
     return history
 
 
-def _service_logs(spec: _Service, episodes: list[Episode], start: float, end: float, rng: random.Random, out: list[LogRecord]) -> None:
+def _service_logs(
+    spec: _Service,
+    episodes: list[Episode],
+    start: float,
+    end: float,
+    rng: random.Random,
+    out: list[LogRecord],
+) -> None:
     warning, error, critical = spec.spellings
     t = start
     deploys_logged: set[float] = set()
@@ -222,7 +256,9 @@ def _service_logs(spec: _Service, episodes: list[Episode], start: float, end: fl
         kinds = {e.kind: e for e in active}
         if "quiet" in kinds:
             continue
-        latency: float | None = spec.latency_ms * math.exp(rng.gauss(0.0, spec.sigma)) * (0.9 + 0.2 * _daily(t))
+        latency: float | None = (
+            spec.latency_ms * math.exp(rng.gauss(0.0, spec.sigma)) * (0.9 + 0.2 * _daily(t))
+        )
         if rng.random() < 0.002:
             latency *= 8.0  # a background slow request
         level, line = "info", rng.choice(_INFO_LINES)

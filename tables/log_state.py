@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,7 +46,9 @@ class LogServiceState:
     def to_value(self) -> dict[str, Any]:
         return {"detector": self.detector.to_value(), "keys": list(self.recent_keys)}
 
-    def score(self, key: str, point: LogPoint, config: DetectorConfig, shape: ForestShape) -> ScoreParts | None:
+    def score(
+        self, key: str, point: LogPoint, config: DetectorConfig, shape: ForestShape
+    ) -> ScoreParts | None:
         """The score of a log, learned; None for a duplicate of a recent one."""
         if key in self.recent_keys:
             return None
@@ -71,11 +72,17 @@ class PartitionLogState:
     def from_value(cls, value: dict[str, Any] | None) -> PartitionLogState:
         if value is None:
             return cls()
-        services = {str(k): (float(last), None if due is None else float(due)) for k, (last, due) in value["services"].items()}
+        services = {
+            str(k): (float(last), None if due is None else float(due))
+            for k, (last, due) in value["services"].items()
+        }
         return cls(float(value["watermark"]), services)
 
     def to_value(self) -> dict[str, Any]:
-        return {"watermark": self.watermark, "services": {k: [last, due] for k, (last, due) in self.services.items()}}
+        return {
+            "watermark": self.watermark,
+            "services": {k: [last, due] for k, (last, due) in self.services.items()},
+        }
 
     def saw(self, service: str, last: float, due: float | None) -> None:
         """``service`` logged up to ``last``; silent, it is flagged from ``due``."""

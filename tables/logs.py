@@ -18,7 +18,9 @@ from tables.table import keyed_table
 
 __all__ = ["log_detectors", "log_partitions", "partition_key"]
 
-log_detectors = keyed_table("log_detectors", help="per service: anomaly baselines and forest masses", coalesced=True)
+log_detectors = keyed_table(
+    "log_detectors", help="per service: anomaly baselines and forest masses", coalesced=True
+)
 log_partitions = keyed_table(
     "log_partitions", help="per logs partition: watermark and its services' last log times", coalesced=True
 )

@@ -67,7 +67,9 @@ def upgrade() -> None:
     )
     op.execute(
         when_timescale(
-            hypertable("logs", "created_at", retention="30 days", compress_after="2 days", segment_by="service")
+            hypertable(
+                "logs", "created_at", retention="30 days", compress_after="2 days", segment_by="service"
+            )
             + hypertable(
                 "log_anomalies", "at", retention="1 year", compress_after="30 days", segment_by="service"
             )

@@ -102,12 +102,18 @@ def health_answer(service: str, state: LogServiceState) -> dict[str, Any]:
         "baseline": {
             "latency_ms_typical": None if latency.n == 0 else round(math.expm1(latency.mean), 3),
             "latency_log_std": round(latency.std(CONFIG.latency_floor), 4),
-            "error_share": round(d.long_errors.at_time(at, CONFIG.long_half_life) / total_long, 5) if total_long else None,
+            "error_share": round(d.long_errors.at_time(at, CONFIG.long_half_life) / total_long, 5)
+            if total_long
+            else None,
             "logs_per_s": round(d.rate.rate(at, CONFIG.rate_half_life), 4),
         },
         "current": {
-            "latency_ms_recent_median": None if not d.recent else round(math.expm1(sorted(d.recent)[len(d.recent) // 2]), 3),
-            "error_share": round(d.short_errors.at_time(at, CONFIG.short_half_life) / total_short, 5) if total_short else None,
+            "latency_ms_recent_median": None
+            if not d.recent
+            else round(math.expm1(sorted(d.recent)[len(d.recent) // 2]), 3),
+            "error_share": round(d.short_errors.at_time(at, CONFIG.short_half_life) / total_short, 5)
+            if total_short
+            else None,
             "logs_per_s": round(d.short_total.rate(at, CONFIG.short_half_life), 4),
         },
         "templates_known": len(d.templates),

@@ -37,7 +37,9 @@ class Ewma:
     var: float = 0.0
     n: int = 0  # samples seen, capped: only "warmed or not" depends on it
 
-    def update(self, x: float, alpha: float, clip: float | None = None, warm: int = 0, scale: float = 1.0) -> None:
+    def update(
+        self, x: float, alpha: float, clip: float | None = None, warm: int = 0, scale: float = 1.0
+    ) -> None:
         """Learn ``x``. The first ``1 / alpha`` samples weigh equally (a plain running mean and
         variance): a long half-life would otherwise start from the first sample with a
         variance near zero. ``scale`` slows learning (0.1: ten times slower)."""

@@ -245,9 +245,10 @@ def score_log(state: ServiceState, log: LogPoint, config: DetectorConfig, shape:
     state.short_errors.add(t, weight, config.short_half_life)
     total = state.short_total.at_time(t, config.short_half_life)
     errors = state.short_errors.at_time(t, config.short_half_life)
-    share = (state.long_errors.at_time(t, config.long_half_life) + config.error_prior_logs * config.error_prior_share) / (
-        state.long_total.at_time(t, config.long_half_life) + config.error_prior_logs
-    )
+    share = (
+        state.long_errors.at_time(t, config.long_half_life)
+        + config.error_prior_logs * config.error_prior_share
+    ) / (state.long_total.at_time(t, config.long_half_life) + config.error_prior_logs)
     expected = share * total
     error_part = ramp(poisson_surprise(errors, expected), *config.error_surprise)
 
@@ -287,7 +288,9 @@ def score_log(state: ServiceState, log: LogPoint, config: DetectorConfig, shape:
         # While the latency looks wrong the baseline learns ten times slower: a creep is
         # flagged until it ends instead of becoming the new normal within the hour.
         slow = 0.1 if latency_part >= 0.5 else 1.0
-        state.latency.update(y, alpha_for_half_life(config.latency_half_life), config.latency_clip, config.warmup, slow)
+        state.latency.update(
+            y, alpha_for_half_life(config.latency_half_life), config.latency_clip, config.warmup, slow
+        )
     state.long_total.add(t, 1.0, config.long_half_life)
     state.long_errors.add(t, weight, config.long_half_life)
     state.rate.add(t, 1.0, config.rate_half_life)

@@ -42,7 +42,9 @@ class ForestShape:
     split_value: tuple[tuple[float, ...], ...]
 
     @classmethod
-    def seeded(cls, seed: int, *, trees: int = 10, height: int = 6, features: int = 5, window: int = 200) -> ForestShape:
+    def seeded(
+        cls, seed: int, *, trees: int = 10, height: int = 6, features: int = 5, window: int = 200
+    ) -> ForestShape:
         if not (1 <= window <= 0xFFFF):
             raise ValueError(f"window={window} must be within 1..65535 (masses are stored in 16 bits)")
         rng = random.Random(seed)
@@ -149,5 +151,3 @@ class ForestMasses:
             raise ValueError(f"forest masses of {len(raw)} bytes do not fit a shape of {size} nodes")
         numbers = list(struct.unpack(f"<{2 * size}H", raw))
         return cls(numbers[:size], numbers[size:], int(str(value["counted"])), int(str(value["windows"])))
-
-

@@ -17,18 +17,20 @@ from devtools.kafka_io import produce
 from devtools.localstack import LocalStack
 from devtools.log_history import generate_log_history
 from devtools.worker_process import WorkerProcess
+from models.logs import LogMessage
+from runtime.partitioner import partition_of
 from tables.anomaly.detector import DetectorConfig, LogPoint, ServiceState, score_log
 from tables.anomaly.levels import normalize_level
 from tables.anomaly.templates import template_key, template_of
-from models.logs import LogMessage
-from runtime.partitioner import partition_of
 from tests.integration.conftest import consumed, wait_consumed, wait_for
 
 pytestmark = pytest.mark.integration
 
 
 async def read_topic(bootstrap: str, topic: str, timeout_s: float = 10) -> list[Any]:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None)
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
+    )
     await consumer.start()
     records: list[Any] = []
     try:
@@ -42,7 +44,9 @@ async def read_topic(bootstrap: str, topic: str, timeout_s: float = 10) -> list[
         await consumer.stop()
 
 
-def live_chunks(messages: list[tuple[bytes, bytes]], minutes: float = 10.0) -> list[list[tuple[bytes, bytes]]]:
+def live_chunks(
+    messages: list[tuple[bytes, bytes]], minutes: float = 10.0
+) -> list[list[tuple[bytes, bytes]]]:
     """The messages in chunks of ``minutes`` of event time: sent one after the other, each
     consumed before the next, the partitions are read to their end between chunks as a live
     stream's are."""
@@ -65,7 +69,9 @@ def test_logs_are_scored_stored_flagged_and_keep_their_baselines_across_a_restar
     partitions = int(worker.env.get("TOPIC_PARTITIONS", "8"))
     while True:
         prefix = f"logs{uuid.uuid4().hex[:6]}"
-        history = generate_log_history(services=6, hours=5.0, per_kind=1, seed=3, rate=0.3, prefix=prefix, deploys=1)
+        history = generate_log_history(
+            services=6, hours=5.0, per_kind=1, seed=3, rate=0.3, prefix=prefix, deploys=1
+        )
         [gone] = [e for e in history.incidents if e.kind == "quiet"]
         placed = {s: partition_of(s.encode(), partitions) for s in history.services}
         if sum(p == placed[gone.service] for p in placed.values()) == 1:
@@ -91,10 +97,25 @@ def test_logs_are_scored_stored_flagged_and_keep_their_baselines_across_a_restar
     resent = [m for i, m in enumerate(second) for _ in range(2 if i % 40 == 0 else 1)]
     broken = [
         (f"{prefix}-00".encode(), b"{not json"),
-        (f"{prefix}-00".encode(), b'{"service": "%s-00", "level": "loud", "message": "m", "timestamp": "2026-11-02T05:00:00Z"}' % prefix.encode()),
-        (f"{prefix}-00".encode(), b'{"service": "%s-00", "level": "info", "message": "m", "latency_ms": -3, "timestamp": "2026-11-02T05:00:00Z"}' % prefix.encode()),
-        (f"{prefix}-00".encode(), b'{"service": "%s-00", "level": "info", "timestamp": "2026-11-02T05:00:00Z"}' % prefix.encode()),
-        (f"{prefix}-01".encode(), b'{"service": "%s-00", "level": "info", "message": "m", "timestamp": "2026-11-02T05:00:00Z"}' % prefix.encode()),
+        (
+            f"{prefix}-00".encode(),
+            b'{"service": "%s-00", "level": "loud", "message": "m", "timestamp": "2026-11-02T05:00:00Z"}'
+            % prefix.encode(),
+        ),
+        (
+            f"{prefix}-00".encode(),
+            b'{"service": "%s-00", "level": "info", "message": "m", "latency_ms": -3, "timestamp": "2026-11-02T05:00:00Z"}'
+            % prefix.encode(),
+        ),
+        (
+            f"{prefix}-00".encode(),
+            b'{"service": "%s-00", "level": "info", "timestamp": "2026-11-02T05:00:00Z"}' % prefix.encode(),
+        ),
+        (
+            f"{prefix}-01".encode(),
+            b'{"service": "%s-00", "level": "info", "message": "m", "timestamp": "2026-11-02T05:00:00Z"}'
+            % prefix.encode(),
+        ),
     ]
     dead_before = db("SELECT count(*) FROM dead_letters WHERE topic = 'logs'")[0][0]
     start = consumed(worker, "logs")
@@ -129,17 +150,25 @@ def test_logs_are_scored_stored_flagged_and_keep_their_baselines_across_a_restar
     assert len(dead) - dead_before == len(broken)
     assert {bytes(r["original"]) for r in dead} >= {value for _, value in broken}
 
-    anomalies = db("SELECT service, at, kind, score, parts FROM log_anomalies WHERE service LIKE $1", f"{prefix}-%")
+    anomalies = db(
+        "SELECT service, at, kind, score, parts FROM log_anomalies WHERE service LIKE $1", f"{prefix}-%"
+    )
     flagged = sum(flag for _, flag in expected.values())
     assert sum(r["kind"] == "log" for r in anomalies) == flagged
     quiet = [r for r in anomalies if r["kind"] == "quiet"]
     assert any(r["service"] == gone.service and gone.start <= r["at"].timestamp() < gone.end for r in quiet)
 
-    records = [orjson.loads(r.value) for r in asyncio.run(read_topic(stack.broker.bootstrap, "logs.anomalies"))]
+    records = [
+        orjson.loads(r.value) for r in asyncio.run(read_topic(stack.broker.bootstrap, "logs.anomalies"))
+    ]
     mine = [r for r in records if r["service"].startswith(prefix)]
     assert sum(r["kind"] == "log" for r in mine) == flagged
     assert sum(r["kind"] == "quiet" for r in mine) == len(quiet)
-    assert all(set(r["parts"]) == {"latency", "error_rate", "novelty", "statistics", "forest"} for r in mine if r["kind"] == "log")
+    assert all(
+        set(r["parts"]) == {"latency", "error_rate", "novelty", "statistics", "forest"}
+        for r in mine
+        if r["kind"] == "log"
+    )
 
     since = quote(datetime.fromtimestamp(history.start, UTC).isoformat())
     for incident in history.incidents:

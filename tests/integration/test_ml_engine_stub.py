@@ -32,8 +32,16 @@ class StubEngine:
         if self.mode == "failing":
             return web.json_response({"error": "model not loaded"}, status=500)
         if self.mode == "wrong":
-            return web.json_response({"scores": [{"anomaly_score": 0.5, "is_anomaly": False}] * (len(logs) + 1)})
-        scores = [{"anomaly_score": 0.95 if "boom" in log["message"] else 0.05, "is_anomaly": "boom" in log["message"]} for log in logs]
+            return web.json_response(
+                {"scores": [{"anomaly_score": 0.5, "is_anomaly": False}] * (len(logs) + 1)}
+            )
+        scores = [
+            {
+                "anomaly_score": 0.95 if "boom" in log["message"] else 0.05,
+                "is_anomaly": "boom" in log["message"],
+            }
+            for log in logs
+        ]
         return web.json_response({"scores": scores})
 
 
@@ -54,12 +62,30 @@ async def stub() -> AsyncIterator[tuple[StubEngine, str]]:
 
 
 LOGS = [
-    {"service": "a", "timestamp": "2026-11-02T00:00:00+00:00", "level": "error", "message": "boom", "template": "boom", "latency_ms": 3.0, "local_score": 0.2},
-    {"service": "a", "timestamp": "2026-11-02T00:00:01+00:00", "level": "info", "message": "fine", "template": "fine", "latency_ms": None, "local_score": 0.1},
+    {
+        "service": "a",
+        "timestamp": "2026-11-02T00:00:00+00:00",
+        "level": "error",
+        "message": "boom",
+        "template": "boom",
+        "latency_ms": 3.0,
+        "local_score": 0.2,
+    },
+    {
+        "service": "a",
+        "timestamp": "2026-11-02T00:00:01+00:00",
+        "level": "info",
+        "message": "fine",
+        "template": "fine",
+        "latency_ms": None,
+        "local_score": 0.1,
+    },
 ]
 
 
-async def test_the_engine_scores_then_fails_opens_the_breaker_and_recovers(stub: tuple[StubEngine, str]) -> None:
+async def test_the_engine_scores_then_fails_opens_the_breaker_and_recovers(
+    stub: tuple[StubEngine, str],
+) -> None:
     engine, url = stub
     metrics = ProcessorMetrics()
     client = MlEngine(url, timeout_s=0.3, breaker=CircuitBreaker(failures=2, open_s=0.5), metrics=metrics)
@@ -151,14 +177,21 @@ def test_a_worker_scores_with_the_engine_falls_back_to_local_and_recovers(
     from tests.integration.conftest import consumed, isolated_env, new_worker, wait_consumed
 
     prefix = f"ml{uuid.uuid4().hex[:6]}"
-    history = generate_log_history(services=2, hours=2.0, per_kind=0, seed=9, rate=0.5, prefix=prefix, deploys=0)
+    history = generate_log_history(
+        services=2, hours=2.0, per_kind=0, seed=9, rate=0.5, prefix=prefix, deploys=0
+    )
     messages = [(r.service.encode(), orjson.dumps(r.message_json())) for r in history.records]
     third = len(messages) // 3
     phases = [messages[:third], messages[third : 2 * third], messages[2 * third :]]
     with ThreadedStub() as stub:
         env = isolated_env(
-            stack, database_url, "sei-ml", ML_ENGINE_URL=stub.url, ML_ENGINE_TIMEOUT_MS="500",
-            ML_ENGINE_FAILURES="1", ML_ENGINE_OPEN_S="2",
+            stack,
+            database_url,
+            "sei-ml",
+            ML_ENGINE_URL=stub.url,
+            ML_ENGINE_TIMEOUT_MS="500",
+            ML_ENGINE_FAILURES="1",
+            ML_ENGINE_OPEN_S="2",
         )
         worker = new_worker(env, tmp_path, "ml").start()
         try:
@@ -176,17 +209,27 @@ def test_a_worker_scores_with_the_engine_falls_back_to_local_and_recovers(
                 wait_consumed(worker, "logs", sent, timeout_s=180)
                 keys = {orjson.loads(v)["timestamp"] for _, v in phase}
                 rows = db("SELECT created_at, score_source FROM logs WHERE service LIKE $1", f"{prefix}-%")
-                sources.append({r["score_source"] for r in rows if r["created_at"].isoformat().replace("+00:00", "Z") in keys})
+                sources.append(
+                    {
+                        r["score_source"]
+                        for r in rows
+                        if r["created_at"].isoformat().replace("+00:00", "Z") in keys
+                    }
+                )
                 if mode == "failing":
-                    assert 'processor_ml_engine_breaker_state 1.0' in worker.get_text("/metrics")
+                    assert "processor_ml_engine_breaker_state 1.0" in worker.get_text("/metrics")
             assert sources[0] == {"ml_engine"}
             assert sources[1] == {"local"}  # the engine failed: every row scored locally
             assert "ml_engine" in sources[2]  # recovered after the half-open trial
-            assert 'processor_ml_engine_breaker_state 0.0' in worker.get_text("/metrics")
+            assert "processor_ml_engine_breaker_state 0.0" in worker.get_text("/metrics")
             assert consumed(worker, "logs") == len(messages)
             scored = db("SELECT score_source, anomaly_score FROM logs WHERE service LIKE $1", f"{prefix}-%")
             assert len(scored) == len(messages)
-            assert {r["anomaly_score"] for r in scored if r["score_source"] == "ml_engine"} == {0.05}  # the engine's
-            assert len({r["anomaly_score"] for r in scored if r["score_source"] == "local"}) > 100  # the detector's
+            assert {r["anomaly_score"] for r in scored if r["score_source"] == "ml_engine"} == {
+                0.05
+            }  # the engine's
+            assert (
+                len({r["anomaly_score"] for r in scored if r["score_source"] == "local"}) > 100
+            )  # the detector's
         finally:
             worker.stop()

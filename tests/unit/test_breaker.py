@@ -40,7 +40,9 @@ def test_bad_settings_are_refused() -> None:
 
 
 def test_an_answer_is_one_score_in_range_per_log() -> None:
-    body = b'{"scores": [{"anomaly_score": 0.9, "is_anomaly": true}, {"anomaly_score": 0, "is_anomaly": false}]}'
+    body = (
+        b'{"scores": [{"anomaly_score": 0.9, "is_anomaly": true}, {"anomaly_score": 0, "is_anomaly": false}]}'
+    )
     assert parse_answer(body, 2) == [EngineScore(0.9, True), EngineScore(0.0, False)]
 
 

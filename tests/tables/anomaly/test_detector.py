@@ -84,7 +84,9 @@ def test_state_size_does_not_grow_with_history() -> None:
     for i in range(20_000):
         t += 0.5
         # Many distinct lines: the template counts must stay capped.
-        score_log(state, LogPoint(t, "info", f"line{rng.randrange(500)}", rng.uniform(10, 500)), CONFIG, SHAPE)
+        score_log(
+            state, LogPoint(t, "info", f"line{rng.randrange(500)}", rng.uniform(10, 500)), CONFIG, SHAPE
+        )
         if i in (2_000, 19_999):
             sizes.append(len(json.dumps(state.to_value())))
     assert len(state.templates) == CONFIG.templates
