@@ -171,9 +171,10 @@ async def _rows(conn: object, expected: int) -> bool:
     return bool(await conn.fetchval("SELECT count(*) FROM logs") >= expected)
 
 
-def worker_throughput(history: LogHistory, logs: int, batch_size: int) -> tuple[float, str, float]:
+def worker_throughput(history: LogHistory, logs: int, batch_size: int) -> tuple[float, str, float, float]:
     """The first ``logs`` lines of the history through one worker on the local stack, from
-    the first message produced until every row is in PostgreSQL: (logs/s, RSS timeline, peak MB)."""
+    the first message produced until every row is in PostgreSQL: (logs/s, RSS timeline, peak MB,
+    worker CPU µs per log: what the rate would be on a core of its own)."""
     import asyncio
 
     import asyncpg
@@ -187,7 +188,7 @@ def worker_throughput(history: LogHistory, logs: int, batch_size: int) -> tuple[
         asyncio.run(create_topics(bench.bootstrap, ["logs"], partitions=8))
         worker = bench.worker("worker", BATCH_SIZE=str(batch_size)).start()
 
-        async def run() -> tuple[float, str, float]:
+        async def run() -> tuple[float, str, float, float]:
             conn = await asyncpg.connect(bench.database_url)
             try:
                 worker.wait_ready()
@@ -197,7 +198,8 @@ def worker_throughput(history: LogHistory, logs: int, batch_size: int) -> tuple[
                     started = time.monotonic()
                     await produce(bench.bootstrap, "logs", messages[1:])
                     done = await wait_until(lambda: _rows(conn, len(messages)), timeout_s=1800, poll_s=0.5)
-                return (len(messages) - 1) / (done - started), rss.summary(), rss.peak_mb
+                sent = len(messages) - 1
+                return sent / (done - started), rss.summary(), rss.peak_mb, rss.cpu_so_far() / sent * 1e6
             except BaseException:
                 print_log_tail(worker)
                 raise
@@ -257,10 +259,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"  non-incidents fired {sum(n for n, _ in e.non_incidents_fired.values())}"
         )
     if args.worker:
-        rate, timeline, peak = worker_throughput(history, args.worker, args.batch_size)
+        rate, timeline, peak, cpu_us = worker_throughput(history, args.worker, args.batch_size)
         print(
             f"== one worker, BATCH_SIZE={args.batch_size}: {rate:,.0f} logs/s end to end (produce to rows), "
-            f"RSS {timeline} (peak {peak:.0f} MB)"
+            f"worker CPU {cpu_us:,.0f} µs per log; RSS {timeline} (peak {peak:.0f} MB)"
         )
     ok = ev.f1 >= 0.8 and ev.median_delay <= 30.0
     print(
