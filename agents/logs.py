@@ -383,6 +383,12 @@ async def prepare_log_batch(events: Sequence[EventT[Any]]) -> Callable[[], Await
     return write
 
 
+@app.on_before_shutdown.connect  # type: ignore[arg-type]  # mode's SignalHandlerT matches no function
+async def _close_ml_engine(sender: object, **kwargs: object) -> None:
+    if ml_engine is not None:
+        await ml_engine.close()
+
+
 @app.agent(logs, concurrency=1)
 async def process_logs(stream: StreamT[bytes]) -> None:
     """logs -> log_detectors / log_partitions tables, `logs` and `log_anomalies` rows,
