@@ -20,6 +20,7 @@ from typing import Any
 import aiohttp
 import orjson
 
+from app.exceptions import ProcessorError
 from app.logging import get_logger
 from app.metrics import ProcessorMetrics
 from runtime.breaker import CircuitBreaker
@@ -29,7 +30,7 @@ __all__ = ["EngineScore", "MlEngine", "WrongAnswer"]
 log = get_logger("sei.ml_engine")
 
 
-class WrongAnswer(ValueError):
+class WrongAnswer(ProcessorError, ValueError):
     """The engine answered, but not with one score in [0, 1] per log."""
 
 
