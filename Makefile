@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-unit test-integration bench bench-commits bench-ingest bench-activity bench-anomalies migrate worker stack lint clean
+.PHONY: install browser demo dashboard test test-unit test-integration bench bench-commits bench-ingest bench-activity bench-anomalies migrate worker stack lint clean
 
 install: $(STAMP)
 
@@ -15,16 +15,24 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# Debian's chromium for the page's browser test (tests/integration/test_page.py).
+browser:
+	bash devtools/install_browser.sh
+
 demo: install
 	$(PY) -m devtools.demo $(DEMO_ARGS)
 
-test: install
+# The demo, then its worker stays up with the page's URL printed until ^C.
+dashboard: install
+	$(PY) -m devtools.demo --serve $(DEMO_ARGS)
+
+test: install browser
 	$(PY) -m pytest
 
 test-unit: install
 	$(PY) -m pytest tests/unit tests/tables tests/agents
 
-test-integration: install
+test-integration: install browser
 	$(PY) -m pytest tests/integration
 
 bench: bench-commits bench-ingest

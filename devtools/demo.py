@@ -248,7 +248,7 @@ def run(args: argparse.Namespace) -> int:
             )
             for topic, messages in by_topic.items():
                 asyncio.run(produce([stack.broker.bootstrap], topic, messages))
-            worker.wait_ready()
+            worker.wait_answering()
             counts = wait_stored(
                 worker, url, {t: len(m) for t, m in by_topic.items()}, expected, args.timeout
             )
@@ -258,7 +258,7 @@ def run(args: argparse.Namespace) -> int:
             letters = show_dead_letters(url)
             ok, line = verdict(demo, counts, expected, letters)
             say(
-                "\n== Try them while a worker runs (`make demo DEMO_ARGS=--serve` keeps this one up until ^C)"
+                "\n== Try them while a worker runs (`make dashboard` keeps this one up until ^C)"
             )
             for path in [*demo.paths().values(), "/stats", "/health"]:
                 say(f"curl -s '{worker.url}{path}'")
@@ -267,8 +267,9 @@ def run(args: argparse.Namespace) -> int:
             else:
                 say(f"database {url} (embedded: stops with the demo; `make stack` starts it again)")
             say(f"\n== {line}")
+            say(f"== the page: {worker.url}/ (teams at /teams/{demo.team}, repositories at /repositories/{demo.repositories[0]})")
             if args.serve:
-                say(f"== serving on {worker.url} until ^C")
+                say(f"== serving the page at {worker.url}/ until ^C")
                 with contextlib.suppress(KeyboardInterrupt):
                     signal.pause()
     say(f"== stopped the worker and the local stack; {time.monotonic() - started:.0f} s in all")

@@ -24,6 +24,7 @@ __all__ = [
     "read_dead_letters",
     "mark_replayed",
     "dead_letter_offsets",
+    "count_dead_letters_since",
 ]
 
 
@@ -110,3 +111,11 @@ async def dead_letter_offsets(conn: asyncpg.Connection, topic: str) -> set[tuple
     """(partition, offset) of every dead letter of ``topic``."""
     rows = await conn.fetch('SELECT partition, "offset" FROM dead_letters WHERE topic = $1', topic)
     return {(row["partition"], row["offset"]) for row in rows}
+
+
+async def count_dead_letters_since(conn: asyncpg.Connection, since: datetime) -> dict[str, int]:
+    """Topic -> how many dead letters failed at or after ``since``."""
+    records = await conn.fetch(
+        "SELECT topic, count(*) FROM dead_letters WHERE failed_at >= $1 GROUP BY topic", since
+    )
+    return {r[0]: int(r[1]) for r in records}

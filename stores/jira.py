@@ -34,6 +34,7 @@ __all__ = [
     "upsert_issues",
     "replace_status_durations",
     "upsert_sprints",
+    "read_sprints",
 ]
 
 
@@ -169,6 +170,7 @@ SELECT {STATUS_DURATION_COLUMNS.selected()} FROM x
 """
 
 _UPSERT_SPRINTS = SPRINT_COLUMNS.upsert()
+_READ_SPRINTS = SPRINT_COLUMNS.select() + " ORDER BY project_key, start_date NULLS LAST, sprint_id"
 
 
 async def upsert_issues(conn: asyncpg.Connection, rows: Sequence[IssueRow]) -> None:
@@ -182,6 +184,12 @@ async def replace_status_durations(
     """Make the status durations of ``issue_keys`` exactly ``rows``."""
     if issue_keys:
         await conn.execute(_REPLACE_DURATIONS, *STATUS_DURATION_COLUMNS.arrays(rows), list(issue_keys))
+
+
+async def read_sprints(conn: asyncpg.Connection) -> list[SprintRow]:
+    """Every project's sprint rows (as the projection wrote them from ``sprints_report``),
+    by project and start."""
+    return [SPRINT_COLUMNS.row_of(r) for r in await conn.fetch(_READ_SPRINTS)]
 
 
 async def upsert_sprints(conn: asyncpg.Connection, rows: Sequence[SprintRow]) -> None:

@@ -28,6 +28,7 @@ __all__ = [
     "upsert_repository_days",
     "pool_team_days",
     "TEAM_LOCK",
+    "read_days_since",
 ]
 
 TEAM_LOCK = 0x5E1_D0A  # pg_advisory_xact_lock key of the team roll-up
@@ -142,3 +143,11 @@ async def pool_team_days(conn: asyncpg.Connection, repositories: Sequence[str], 
         return
     await conn.execute("SELECT pg_advisory_xact_lock($1)", TEAM_LOCK)
     await conn.execute(_POOL_TEAMS, list(repositories), list(teams))
+
+
+_READ_DAYS_SINCE = METRICS_DAILY_COLUMNS.select() + " WHERE metric_date >= $1 ORDER BY scope, subject, metric_date"
+
+
+async def read_days_since(conn: asyncpg.Connection, since: date) -> list[MetricsDailyRow]:
+    """Every row (repositories' and teams') of a day from ``since`` on: the page's trends."""
+    return [METRICS_DAILY_COLUMNS.row_of(r) for r in await conn.fetch(_READ_DAYS_SINCE, since)]

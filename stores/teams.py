@@ -23,7 +23,15 @@ from stores.git_activity import read_pull_requests
 from tables.repository_state import UNASSIGNED
 from tables.snapshots import Entities
 
-__all__ = ["team_repositories", "team_entities", "read_team", "read_repository", "READ_TIMEOUT_S"]
+__all__ = [
+    "team_repositories",
+    "team_entities",
+    "read_team",
+    "read_repository",
+    "read_organization",
+    "organization_teams",
+    "READ_TIMEOUT_S",
+]
 
 READ_TIMEOUT_S = 10.0
 
@@ -38,6 +46,25 @@ SELECT k.repository_id FROM known k LEFT JOIN repositories r USING (repository_i
 WHERE coalesce(r.team, '{UNASSIGNED}') = $1
 ORDER BY 1
 """
+
+
+# Every repository the database knows with its latest team: the same rule as
+# _TEAM_REPOSITORIES, over all teams at once.
+_ORGANIZATION_TEAMS = f"""
+WITH known AS (
+    SELECT repository_id FROM repositories
+    UNION SELECT repository_id FROM deployments
+    UNION SELECT repository_id FROM incidents
+    UNION SELECT repository_id FROM pull_requests
+)
+SELECT k.repository_id, coalesce(r.team, '{UNASSIGNED}') FROM known k LEFT JOIN repositories r USING (repository_id)
+ORDER BY 1
+"""
+
+
+async def organization_teams(conn: asyncpg.Connection) -> dict[str, str]:
+    """Every repository the database knows -> its latest team (``unassigned`` without one)."""
+    return {row[0]: row[1] for row in await conn.fetch(_ORGANIZATION_TEAMS)}
 
 
 async def team_repositories(conn: asyncpg.Connection, team: str) -> list[str]:
@@ -83,3 +110,17 @@ async def read_repository(database: Database, repository_id: str, *, with_pull_r
         conn.transaction(isolation="repeatable_read", readonly=True),
     ):
         return await team_entities(conn, [repository_id], with_pull_requests=with_pull_requests)
+
+
+async def read_organization(database: Database, *, with_pull_requests: bool) -> tuple[dict[str, str], Entities]:
+    """Every repository with its team, and all their entities pooled, in one consistent read
+    (the organization's views and the page split the pool by repository and team). Raises
+    as read_team."""
+    pool = await database.pool()
+    async with (
+        asyncio.timeout(READ_TIMEOUT_S),
+        pool.acquire() as conn,
+        conn.transaction(isolation="repeatable_read", readonly=True),
+    ):
+        teams = await organization_teams(conn)
+        return teams, await team_entities(conn, list(teams), with_pull_requests=with_pull_requests)

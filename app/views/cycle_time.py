@@ -8,9 +8,9 @@ from faust.web import Request, Response, View
 from app.main import app
 from app.routing import routed_by_source_key
 from app.topics import git_pull_requests
-from app.views.windowed import repository_answer, team_answer
+from app.views.windowed import organization_answer, repository_answer, team_answer
 from tables.git_activity import pull_request_index
-from tables.snapshots import cycle_time_answer
+from tables.snapshots import cycle_time_answer, live_cycle_time_answer
 
 
 @app.page("/cycle-time/{repository_id}")
@@ -25,6 +25,7 @@ class RepositoryCycleTime(View):
             request,
             repository_id,
             cycle_time_answer,
+            live_cycle_time_answer,
             known=pull_request_index.knows(repository_id),
             unknown_error=f"no pull requests for repository {repository_id!r}",
             with_pull_requests=True,
@@ -37,3 +38,11 @@ class TeamCycleTime(View):
 
     async def get(self, request: Request, team: str) -> Response:
         return await team_answer(self, request, team, cycle_time_answer, with_pull_requests=True)
+
+
+@app.page("/organization/cycle-time")
+class OrganizationCycleTime(View):
+    """The same, pooled over every repository. Same query parameters."""
+
+    async def get(self, request: Request) -> Response:
+        return await organization_answer(self, request, cycle_time_answer, with_pull_requests=True)

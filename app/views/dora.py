@@ -8,9 +8,9 @@ from faust.web import Request, Response, View
 from app.main import app
 from app.routing import routed_by_source_key
 from app.topics import cicd_deployments
-from app.views.windowed import repository_answer, team_answer
+from app.views.windowed import organization_answer, repository_answer, team_answer
 from tables.cicd import deployment_index, incident_index
-from tables.snapshots import dora_answer
+from tables.snapshots import dora_answer, live_dora_answer
 
 
 @app.page("/dora/{repository_id}")
@@ -29,6 +29,7 @@ class RepositoryDora(View):
             request,
             repository_id,
             dora_answer,
+            live_dora_answer,
             known=deployment_index.knows(repository_id) or incident_index.knows(repository_id),
             unknown_error=f"no deployments or incidents for repository {repository_id!r}",
             with_pull_requests=False,
@@ -42,3 +43,12 @@ class TeamDora(View):
 
     async def get(self, request: Request, team: str) -> Response:
         return await team_answer(self, request, team, dora_answer, with_pull_requests=False)
+
+
+@app.page("/organization/dora")
+class OrganizationDora(View):
+    """The same metrics pooled over every repository (what the page shows for the
+    organization). Same query parameters."""
+
+    async def get(self, request: Request) -> Response:
+        return await organization_answer(self, request, dora_answer, with_pull_requests=False)

@@ -22,18 +22,21 @@ from app.routing import unavailable_answer
 from app.views.params import BadParameter, check_identifier, window_and_end
 from runtime.event_context import reading_partition
 from runtime.partitioner import partition_of
-from stores.teams import read_repository, read_team
+from stores.teams import read_organization, read_repository, read_team
 from tables.instants import utc_day
-from tables.snapshots import load_repository, retained_since
+from tables.snapshots import retained_since
 from tables.windows import Window
 
-__all__ = ["Answer", "repository_answer", "team_answer"]
+__all__ = ["Answer", "repository_answer", "team_answer", "organization_answer"]
 
 log = get_logger("sei.views")
 
 # tables.snapshots.dora_answer / cycle_time_answer: (entities, *, end, window_days,
 # production_environments) -> the view's JSON body.
 Answer = Callable[..., dict[str, Any]]
+# tables.snapshots.live_dora_answer / live_cycle_time_answer: (repository_id, *, since, end,
+# window_days, production_environments) -> the same body, from the owner's tables.
+LiveAnswer = Callable[..., dict[str, Any]]
 
 
 def _answer(answer: Answer, entities: Any, window_days: int, end: int) -> dict[str, Any]:
@@ -50,6 +53,7 @@ async def repository_answer(
     request: Request,
     repository_id: str,
     answer: Answer,
+    live: LiveAnswer,
     *,
     known: bool,
     unknown_error: str,
@@ -87,8 +91,13 @@ async def repository_answer(
     # commits and attributes its incidents as the whole retained state would.
     since = (first_day - timedelta(days=settings.state_retention_days)).isoformat()
     with reading_partition(partition_of(repository_id.encode(), settings.topic_partitions)):
-        entities = load_repository(repository_id, with_pull_requests=with_pull_requests, since=since)
-    body = _answer(answer, entities, window_days, end)
+        body = live(
+            repository_id,
+            since=since,
+            end=end,
+            window_days=window_days,
+            production_environments=settings.production_environments,
+        )
     return view.json({"repository_id": repository_id, **body}, headers={"X-SEI-Source": "tables"})
 
 
@@ -110,3 +119,21 @@ async def team_answer(
         return view.json({"error": f"no repositories for team {team!r}"}, status=404)
     body = _answer(answer, entities, window_days, end)
     return view.json({"team": team, "repositories": repositories, **body})
+
+
+async def organization_answer(view: View, request: Request, answer: Answer, *, with_pull_requests: bool) -> Response:
+    """Every repository the database knows pooled, from the database (as the team views);
+    404 while it knows none."""
+    try:
+        window_days, end = window_and_end(request)
+    except BadParameter as exc:
+        return view.json({"error": str(exc)}, status=400)
+    try:
+        teams, entities = await read_organization(read_database, with_pull_requests=with_pull_requests)
+    except Exception as exc:
+        log.warning("organization_view.database_unavailable", error=f"{type(exc).__name__}: {exc}")
+        return unavailable_answer(view, "the database is not answering")
+    if not teams:
+        return view.json({"error": "no repositories yet"}, status=404)
+    body = _answer(answer, entities, window_days, end)
+    return view.json({"teams": sorted(set(teams.values())), "repositories": sorted(teams), **body})

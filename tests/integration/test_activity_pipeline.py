@@ -50,7 +50,7 @@ def test_activity_history_rows_and_view_equal_truth(
     truth_pages = page_minutes_of(history.events)
     worker: WorkerProcess = new_worker(env, tmp_path, "activity").start()
     try:
-        worker.wait_ready()
+        worker.wait_answering()
         send(stack, topic, history.messages)
         send(stack, topic, [(history.sentinel.user_id.encode(), history.sentinel.value())])
 

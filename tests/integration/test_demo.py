@@ -135,6 +135,7 @@ def test_demo_shows_dora_cycle_time_sprints_dead_letters_and_stops_everything(
         f"/sprints/{demo.project}",
     }
     assert re.search(r"^== OK: ", out, re.M) and "FAIL" not in out
+    assert re.search(r"^== the page: http://127\.0\.0\.1:\d+/ ", out, re.M), out
 
     # Nothing left running: no broker, no worker, nothing on their ports.
     broker_port = int(re.search(r"tansu://127\.0\.0\.1:(\d+)", out).group(1))  # type: ignore[union-attr]

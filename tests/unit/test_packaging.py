@@ -21,10 +21,20 @@ def test_package_data_covers_every_data_file() -> None:
         if path.is_file() and path.suffix not in {".py", ".pyc"} and "__pycache__" not in path.parts
     ]
     assert data_files, "expected the Avro schemas at least"
+
+
+    def in_package(path: Path) -> str:
+        # setuptools reads a pattern relative to the package holding the file (its nearest
+        # folder with an __init__.py): "templates/*.html" for app/views/templates/page.html
+        folder = path.parent
+        while not (folder / "__init__.py").is_file():
+            folder = folder.parent
+        return path.relative_to(folder).as_posix()
+
     uncovered = [
         str(path.relative_to(ROOT))
         for path in data_files
-        if not any(fnmatch.fnmatch(path.name, pattern) for pattern in patterns)
+        if not any(fnmatch.fnmatch(in_package(path), pattern) for pattern in patterns)
     ]
     assert uncovered == []
 

@@ -1,0 +1,114 @@
+"""The page's pure parts: weekly trends of metrics_daily buckets, the overview's split by
+scope (each scope's numbers are the JSON views' own functions over its entities), and the
+rendering, including the empty organization's state."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+from app.views.page_render import EMPTY_TOPICS, Health, PageContext, TopicHealth, render_page, sparkline
+from tables.deployment_state import Deployment
+from tables.incident_state import Incident
+from tables.instants import to_micros
+from tables.overview import Overview, overview_of, waiting_for_review
+from tables.snapshots import Entities, dora_answer
+from tables.trends import week_starts, weekly_trends
+
+HOUR = 3_600_000_000
+END = to_micros(datetime(2026, 12, 1, tzinfo=UTC))
+PRODUCTION = ("production",)
+
+
+def test_weekly_trends_pool_sums_per_week_and_leave_gaps() -> None:
+    last = date(2026, 12, 1)
+    first_week, last_week = week_starts(last)[0], week_starts(last)[-1]
+    assert (last - first_week).days == 83 and (last - last_week).days == 6
+    days = [
+        (last, "deployments", 2.0),
+        (last - timedelta(days=1), "deployments", 2.0),
+        (last, "failed_deployments", 1.0),
+        (last, "lead_time_count", 2.0),
+        (last, "lead_time_seconds_sum", 4 * 3600.0),
+        (first_week, "deployments", 1.0),
+        (first_week - timedelta(days=1), "deployments", 50.0),  # before the 12 weeks
+    ]
+    trends = weekly_trends(days, last_day=last)
+    assert trends["deployment_frequency"][-1] == 4.0 and trends["deployment_frequency"][0] == 1.0
+    assert trends["change_failure_rate"][-1] == 0.25
+    assert trends["lead_time"][-1] == 2.0  # hours, mean of the week's samples
+    assert trends["lead_time"][0] is None and trends["time_to_restore"] == [None] * 12
+
+
+def test_sparkline_draws_gaps_and_is_labelled() -> None:
+    svg = sparkline([1.0, None, 3.0, 2.0], "Lead time, last 12 weeks")
+    assert svg.count("M") == 2 and 'aria-label="Lead time, last 12 weeks"' in svg and "<title>" in svg
+    assert sparkline([None, None], "nothing") == ""
+
+
+def deployment(repository: str, ident: str, hours_before_end: int) -> Deployment:
+    return Deployment(repository, ident, "production", "success", END - hours_before_end * HOUR)
+
+
+def test_each_scope_is_the_views_answer_over_its_entities() -> None:
+    teams = {"r1": "a", "r2": "a", "r3": "b"}
+    pool = Entities(
+        [deployment("r1", "d1", 5), deployment("r2", "d2", 30), deployment("r3", "d3", 24 * 20)],
+        [Incident("r3", "i1", END - 10 * HOUR, END - 8 * HOUR)],
+        [],
+        [],
+    )
+    overview = overview_of(teams, pool, end=END, production_environments=PRODUCTION, windows=(7, 30))
+    assert overview.teams == {"a": ["r1", "r2"], "b": ["r3"]}
+    assert overview.organization is not None
+    assert overview.organization.dora[30] == dora_answer(
+        pool, end=END, window_days=30, production_environments=PRODUCTION
+    )
+    team_a = Entities(pool.deployments[:2], [], [], [])
+    assert overview.by_team["a"].dora[7] == dora_answer(
+        team_a, end=END, window_days=7, production_environments=PRODUCTION
+    )
+    assert overview.by_repository["r3"].dora[7]["deployment_frequency"]["deployments"] is None
+    assert overview.by_repository["r3"].dora[30]["time_to_restore"]["count"] == 1
+
+
+def test_waiting_for_review_lists_the_longest_waiting_first() -> None:
+    prs = [
+        {"repository_id": "r", "number": 1, "state": "waiting_for_review", "waiting_for_review_hours": 3.0},
+        {"repository_id": "r", "number": 2, "state": "in_review", "waiting_for_review_hours": None},
+        {"repository_id": "r", "number": 3, "state": "waiting_for_review", "waiting_for_review_hours": 9.0},
+    ]
+    assert [pr["number"] for pr in waiting_for_review(prs)] == [3, 1]
+
+
+def test_an_empty_organization_names_the_topics_to_send() -> None:
+    health = Health([TopicHealth("git.commits", None, None, 0)], None, 0)
+    html = render_page(PageContext("organization", "", 30, Overview(END, {}, None), {}, health))
+    assert "No engineering events yet" in html
+    for topic, _ in EMPTY_TOPICS:
+        assert f"<code>{topic}</code>" in html
+    assert "Pipeline health" in html and "Deployment frequency" not in html
+
+
+def test_a_page_shows_each_key_with_band_word_and_raw_value() -> None:
+    teams = {"r1": "a"}
+    pool = Entities([deployment("r1", f"d{i}", 24 * i + 1) for i in range(10)], [], [], [])
+    overview = overview_of(teams, pool, end=END, production_environments=PRODUCTION)
+    health = Health([], 12.0, 3)
+    html = render_page(PageContext("team", "a", 7, overview, {}, health))
+    frequency = overview.by_team["a"].dora[7]["deployment_frequency"]
+    assert f'data-key="deployment_frequency" data-value="{frequency["deploy_days_per_week"]}"' in html
+    assert f'data-band="{frequency["band"]}">{frequency["band"]}</span>' in html
+    assert 'href="/repositories/r1?window=7d"' in html
+    assert "open</span> for 12 s" in html  # the database circuit
+
+
+def test_durations_read_in_minutes_hours_or_days_with_their_sign() -> None:
+    from app.views.page_render import format_hours
+
+    assert [format_hours(h) for h in (None, 0.5, 20.25, 60.0, -57.1)] == [
+        "–",
+        "30 min",
+        "20.2 h",
+        "2.5 d",
+        "−2.4 d",
+    ]
