@@ -103,7 +103,7 @@ class MlEngine:
                 ) as response:
                     body = await response.read()
                     if response.status != 200:
-                        raise WrongAnswer(f"HTTP {response.status}")
+                        raise WrongAnswer(f"HTTP {response.status}: {body[:200].decode(errors='replace')}")
             answer = parse_answer(body, len(logs))
         except Exception as exc:  # late, refused, unreachable or wrong: the local scores stand
             before = self.breaker.state
