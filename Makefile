@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install browser demo dashboard test test-unit test-integration bench bench-commits bench-ingest bench-activity migrate worker stack lint clean
+.PHONY: install browser demo dashboard test test-unit test-integration bench bench-commits bench-ingest bench-activity bench-anomalies migrate worker stack lint clean
 
 install: $(STAMP)
 
@@ -44,6 +44,9 @@ bench-ingest: install
 	$(PY) -m bench.ingest
 
 # Installs the bench extra (Quix Streams, the peer it runs side by side).
+bench-anomalies: install
+	$(PY) -m bench.anomalies $(BENCH_ARGS)
+
 bench-activity: install
 	$(PY) -m pip install --quiet -e '.[dev,bench]'
 	$(PY) -m bench.activity $(BENCH_ARGS)

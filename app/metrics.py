@@ -137,6 +137,37 @@ class ProcessorMetrics:
             registry=self.registry,
         )
 
+        self.logs_scored = Counter(
+            "processor_logs_scored_total", "Log lines scored for anomaly", ["source"], registry=self.registry
+        )
+        self.log_anomalies = Counter(
+            "processor_log_anomalies_total",
+            "Anomalies flagged: a log over ANOMALY_THRESHOLD, or a service gone quiet",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.log_scorer_seconds = Histogram(
+            "processor_log_scorer_seconds",
+            "Time to score one batch of logs (state read, scoring, state written back)",
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5),
+            registry=self.registry,
+        )
+        self.ml_breaker_state = Gauge(
+            "processor_ml_engine_breaker_state",
+            "Circuit breaker of the external ML engine: 0 closed (or no engine), 1 open, 2 half-open",
+            registry=self.registry,
+        )
+
+    def record_scored(self, source: str, logs: int, anomalies: int, quiet: int, seconds: float) -> None:
+        """One batch of logs scored by ``source`` (``local`` or ``ml_engine``)."""
+        if logs:
+            self.logs_scored.labels(source).inc(logs)
+        if anomalies:
+            self.log_anomalies.labels("log").inc(anomalies)
+        if quiet:
+            self.log_anomalies.labels("quiet").inc(quiet)
+        self.log_scorer_seconds.observe(seconds)
+
     def topic(self, topic: str) -> TopicStats:
         stats = self.topics.get(topic)
         if stats is None:

@@ -127,6 +127,25 @@ class Settings(BaseSettings):
     activity_session_gap_s: int = Field(
         1800, ge=1, le=86_400, description="seconds without events of a user that end its session"
     )
+    anomaly_threshold: float = Field(
+        0.6, ge=0.0, le=1.0, description="combined log score at or above which a log is an anomaly (docs/anomalies.md)"
+    )
+    anomaly_warmup: int = Field(300, ge=1, le=1_000_000, description="logs of a service before any of its flags")
+    ml_engine_url: str | None = Field(
+        None, description="external ML engine scoring each batch of logs (POST {url}/score); unset: local scores"
+    )
+    ml_engine_timeout_ms: int = Field(1000, ge=10, le=60_000)
+    ml_engine_failures: int = Field(3, ge=1, le=100, description="consecutive failures that open the breaker")
+    ml_engine_open_s: float = Field(30.0, ge=0.0, le=3_600.0, description="seconds the breaker stays open")
+
+    @field_validator("ml_engine_url")
+    @classmethod
+    def _check_ml_engine_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.strip()
 
     @field_validator("ingest_api_keys")
     @classmethod

@@ -27,6 +27,8 @@ __all__ = [
     "dead_letters",
     "user_activity",
     "user_activity_by_user",
+    "logs",
+    "logs_anomalies",
     "SOURCES",
     "OUTPUTS",
 ]
@@ -59,6 +61,11 @@ events_ingest = raw_topic("events.ingest")  # key: event id (JSON or Avro per me
 user_activity = raw_topic(settings.activity_topic)  # key: any (user id, event id, none)
 user_activity_by_user = raw_topic(f"{settings.activity_topic}-by-user")  # key: user_id; markers: none
 
+# Log lines (seed 004), keyed by service; every flagged one also goes to logs.anomalies, keyed
+# by service (agents.logs, docs/anomalies.md).
+logs = raw_topic("logs")  # key: service
+logs_anomalies = raw_topic("logs.anomalies")  # key: service
+
 # Projection output for downstream consumers: the latest DORA snapshot of a repository.
 metrics_dora = raw_topic("metrics.dora")  # key: repository_id
 
@@ -77,5 +84,6 @@ SOURCES: tuple[TopicT, ...] = (
     events_ingest,
     user_activity,
     user_activity_by_user,
+    logs,
 )
-OUTPUTS: tuple[TopicT, ...] = (metrics_dora, dead_letters)
+OUTPUTS: tuple[TopicT, ...] = (metrics_dora, logs_anomalies, dead_letters)

@@ -40,6 +40,8 @@ __all__ = [
     "UserSessionsTable",
     "ActivityMinutesTable",
     "ActivityPageMinutesTable",
+    "LogsTable",
+    "LogAnomaliesTable",
     "TIMESCALE_MANAGED",
 ]
 
@@ -364,3 +366,48 @@ class ActivityPageMinutesTable(Base):
     page_url: Mapped[str] = mapped_column(Text)
     partition: Mapped[int] = mapped_column(Integer)
     views: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+class LogsTable(Base):
+    """One log line of a service (seed 004's columns, plus its template, score source and
+    ids), scored for anomaly; hypertable on created_at, the log's own time. Keyed by
+    (service, created_at, log_key): a duplicate line is stored once, the first write wins."""
+
+    __tablename__ = "logs"
+    __table_args__ = (
+        PrimaryKeyConstraint("service", "created_at", "log_key", name="logs_pkey"),
+        Index("logs_anomalies_idx", "service", "created_at", postgresql_where=text("is_anomaly")),
+    )
+
+    service: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    log_key: Mapped[str] = mapped_column(Text)
+    level: Mapped[str] = mapped_column(Text, nullable=False)
+    message: Mapped[str] = mapped_column(Text, nullable=False)
+    latency_ms: Mapped[float | None] = mapped_column(Float)
+    anomaly_score: Mapped[float] = mapped_column(Float, nullable=False)
+    is_anomaly: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    template: Mapped[str] = mapped_column(Text, nullable=False)
+    score_source: Mapped[str] = mapped_column(Text, nullable=False)
+    trace_id: Mapped[str | None] = mapped_column(Text)
+    request_id: Mapped[str | None] = mapped_column(Text)
+    host: Mapped[str | None] = mapped_column(Text)
+    attributes: Mapped[dict[str, object] | None] = mapped_column(JSONB)
+
+
+class LogAnomaliesTable(Base):
+    """One anomaly: a log over ANOMALY_THRESHOLD (``kind`` log) or a service gone quiet
+    (``kind`` quiet); incidents are runs of a service's anomalies less than five minutes
+    apart (stores.logs.read_incidents). Hypertable on at."""
+
+    __tablename__ = "log_anomalies"
+    __table_args__ = (PrimaryKeyConstraint("service", "at", "anomaly_key", name="log_anomalies_pkey"),)
+
+    service: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    anomaly_key: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(Text, nullable=False)
+    score: Mapped[float] = mapped_column(Float, nullable=False)
+    parts: Mapped[dict[str, object]] = mapped_column(JSONB, nullable=False)
+    message: Mapped[str] = mapped_column(Text, nullable=False)
+    score_source: Mapped[str] = mapped_column(Text, nullable=False)

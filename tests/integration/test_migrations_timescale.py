@@ -184,6 +184,8 @@ def test_timescale_statements_in_offline_scripts_parse(databases: list[str]) -> 
         ("user_sessions", "1 year", "30 days"),
         ("activity_minutes", "1 year", "7 days"),
         ("activity_page_minutes", "1 year", "7 days"),
+        ("logs", "30 days", "2 days"),
+        ("log_anomalies", "1 year", "30 days"),
     ]:
         assert f"SELECT create_hypertable('{table}'" in upgrade
         assert (
@@ -221,6 +223,12 @@ def test_downgrade_on_timescale_drops_aggregates_as_materialized_views_after_rem
     left = {name for name in relations(url) if not name.startswith("shim_") and name != "pg_extension"}
     assert left == {"alembic_version"}
     assert log == [
+        "remove_retention_policy log_anomalies",
+        "remove_compression_policy log_anomalies",
+        "remove_retention_policy logs",
+        "remove_compression_policy logs",
+        "drop table log_anomalies",
+        "drop table logs",
         "drop view activity_page_minutes_total",
         "drop view activity_minutes_total",
         "remove_retention_policy activity_page_minutes",

@@ -18,7 +18,7 @@ BUILTIN_ERRORS = {
 }
 # Where the drawn classes live (the drawing names each one's module).
 MODULES = {
-    "app": ["app.exceptions", "app.settings", "app.ingest_api", "app.views.params", "app.commands.exceptions"],
+    "app": ["app.exceptions", "app.settings", "app.ingest_api", "app.views.params", "app.commands.exceptions", "app.ml_engine"],
     "models": ["models.exceptions", "models.decoding", "models.avro.compiled", "models.avro.exceptions"],
 }
 

@@ -38,6 +38,8 @@ NOT_WRITTEN: dict[str, frozenset[str]] = {
     "user_sessions": frozenset({"updated_at"}),
     "activity_minutes": frozenset(),
     "activity_page_minutes": frozenset(),
+    "logs": frozenset(),
+    "log_anomalies": frozenset(),
 }
 
 # Our SQL type names, as SQLAlchemy's PostgreSQL dialect writes the declared types.
