@@ -38,6 +38,7 @@ NOT_WRITTEN: dict[str, frozenset[str]] = {
     "user_sessions": frozenset({"updated_at"}),
     "activity_minutes": frozenset(),
     "activity_page_minutes": frozenset(),
+    "activity_error_pages": frozenset(),
 }
 
 # Our SQL type names, as SQLAlchemy's PostgreSQL dialect writes the declared types.
