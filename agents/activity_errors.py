@@ -119,12 +119,14 @@ async def handle_errors_batch(events: Sequence[EventT[Any]]) -> None:
     records: list[tuple[bytes, bytes]] = []
     headers: list[tuple[tuple[str, bytes], ...]] = []
     times: list[tuple[int, int, int | None]] = []  # (partition, offset, event time)
+    with_errors: set[int] = set()
     for event in events:
         message = event.message
         change, event_time = error_of(message.value, message.key, _message_time(event))
         if change is not None:
             records.append((change.user_id.encode(), message.value or b""))
             headers.append((error_header(change), source_header(message.partition, message.offset)))
+            with_errors.add(message.partition)
         times.append((message.partition, message.offset, event_time))
     futures = await send_keyed(producer(), user_activity_by_user.get_topic_name(), records, headers)
     if futures:
@@ -132,7 +134,12 @@ async def handle_errors_batch(events: Sequence[EventT[Any]]) -> None:
     # Only now do the clocks cover these events: a marker never precedes what it covers.
     for partition, offset, event_time in times:
         markers.read(partition, offset, event_time)
-    await markers.send(sorted({p for p, _, _ in times}), now=time.monotonic(), throttle=True)
+    now = time.monotonic()
+    # Errors are rare: the partitions that sent some get their marker at once, so a copy
+    # sent again after a rebalance is known as one (agents.activity_source) rather than
+    # judged a second time; the others at most every MARKER_INTERVAL_S.
+    await markers.send(sorted(with_errors), now=now, throttle=False)
+    await markers.send(sorted({p for p, _, _ in times} - with_errors), now=now, throttle=True)
     if records:
         _rekeyed.inc(len(records))
 

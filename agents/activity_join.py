@@ -166,7 +166,11 @@ class JoinWork:
         self._put(change.user_id, before, after, results)
         if verdict is Admission.LATE and not self._resent(event):
             metrics.record_late(settings.ingest_topic)
-            letters.add(event, _late_rejection(change.time, self.watermark))
+            # Filed under its ingest coordinates: a copy re-sent before a marker covered it
+            # is the same letter, and `dlq replay` sends it back to the ingest topic.
+            source = source_of(event)
+            at = None if source is None else (settings.ingest_topic, *source)
+            letters.add(event, _late_rejection(change.time, self.watermark), source=at)
         elif verdict is not Admission.NEW:
             # A duplicate; or a late copy agents.activity_errors sent again after a restart,
             # its original judged before the marker that covered it.

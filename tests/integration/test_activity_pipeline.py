@@ -89,15 +89,22 @@ def test_activity_history_rows_and_view_equal_truth(
         # Late beyond grace: dead-lettered with reason late, nothing written changes.
         send(stack, topic, [(e.event_id.encode(), e.value()) for e in history.late])
         send(stack, ingest, [(e.event_id.encode(), e.value()) for e in errors.late])
-        late_ids = sorted([e.event_id for e in history.late] + [e.event_id for e in errors.late])
+        late_ids = sorted(e.event_id for e in history.late)
+        late_error_ids = sorted(e.event_id for e in errors.late)
         settled(
             lambda: (
                 sorted(str(e) for _, reason, e in dead_letter_rows(activity_database, topic) if reason == "late")
                 == late_ids
+                # Late errors are filed under their ingest coordinates.
+                and sorted(str(e) for _, _, e in dead_letter_rows(activity_database, ingest)) == late_error_ids
             ),
             30,
-            lambda: f"late dead letters: {dead_letter_rows(activity_database, topic)}",
+            lambda: (
+                f"late dead letters: {dead_letter_rows(activity_database, topic)} "
+                f"{dead_letter_rows(activity_database, ingest)}"
+            ),
         )
+        assert {reason for _, reason, _ in dead_letter_rows(activity_database, ingest)} == {"late"}
         letters = dead_letter_rows(activity_database, topic)
         assert len([r for r in letters if r[1] != "late"]) == history.malformed
         assert minute_rows(activity_database) == truth_minutes
