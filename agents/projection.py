@@ -42,6 +42,7 @@ from stores.metrics import pool_team_days, replace_repository_days
 from tables.cicd import deployment_index, incident_index
 from tables.commits import commit_spans
 from tables.daily_metrics import DailyMetrics, daily_metrics
+from tables.delivery_memo import delivery_memo
 from tables.git_activity import pull_request_index, repositories
 from tables.instants import to_micros
 from tables.jira import issue_index, issues_of, sprint_index, sprints_of
@@ -94,7 +95,9 @@ class Projection:
         self._actives: frozenset[TP] | None = None
 
     def mark_repositories(self, repository_ids: Iterable[str]) -> None:
-        self.marked.repositories.update(repository_ids)
+        changed = set(repository_ids)
+        self.marked.repositories.update(changed)
+        delivery_memo.forget(changed)
 
     def mark_teams(self, teams: Iterable[str]) -> None:
         self.marked.teams.update(teams)
@@ -112,6 +115,7 @@ class Projection:
         if current == self._actives:
             return
         self._actives = current
+        delivery_memo.clear()
         self._flushed_at.clear()
         self._published.clear()
         self._days.clear()
@@ -281,3 +285,10 @@ async def _flush_on_shutdown(sender: object, **kwargs: object) -> None:
         await asyncio.wait_for(_refresh(everything=True), SHUTDOWN_FLUSH_S)
     except TimeoutError:
         log.warning("projection.shutdown_flush_timeout", seconds=SHUTDOWN_FLUSH_S)
+
+
+@app.on_partitions_revoked.connect  # type: ignore[arg-type]  # mode's SignalHandlerT matches no function
+async def _forget_deliveries(sender: object, revoked: set[TP], **kwargs: object) -> None:
+    # Another worker may change a repository before it comes back here (tables.delivery_memo);
+    # the views answer 503 until the rebalance ends, so nothing is read from the memo before this.
+    delivery_memo.clear()

@@ -1,7 +1,11 @@
-"""`kill -USR1 <worker pid>` logs every asyncio task with its stack (`worker.tasks_dumped`).
+"""Signals an operator sends a running worker, without stopping anything.
 
-For a worker that looks stuck: the dump shows what each agent, timer and Faust service is
-awaiting, without stopping anything.
+- `kill -USR1 <worker pid>` logs every asyncio task with its stack (`worker.tasks_dumped`):
+  for a worker that looks stuck, what each agent, timer and Faust service is awaiting.
+- `kill -USR2 <worker pid>` logs the source lines whose live allocations grew most since
+  the previous USR2 (`worker.memory_dumped`): for a worker whose memory grows. It needs the
+  worker started with `PYTHONTRACEMALLOC=1` (Python's allocation tracing: slower, a
+  diagnosis setting, not a production one); without it the log says so.
 """
 
 from __future__ import annotations
@@ -9,12 +13,13 @@ from __future__ import annotations
 import asyncio
 import io
 import signal
+import tracemalloc
 from typing import Any
 
 from app.logging import get_logger
 from app.main import app
 
-__all__ = ["await_chain", "dump_tasks", "task_chain"]
+__all__ = ["await_chain", "dump_memory", "dump_tasks", "task_chain"]
 
 log = get_logger("sei.diagnostics")
 
@@ -74,6 +79,57 @@ def dump_tasks() -> None:
     log.warning("worker.tasks_dumped", count=len(tasks), tasks=tasks)
 
 
+_MEMORY_LINES = 25
+_TRACEBACKS = 5
+
+
+class MemoryDump:
+    """Live allocations by source line, each dump compared with the previous one."""
+
+    def __init__(self) -> None:
+        self.previous: tracemalloc.Snapshot | None = None
+
+    def __call__(self) -> None:
+        if not tracemalloc.is_tracing():
+            log.warning("worker.memory_dumped", error="start the worker with PYTHONTRACEMALLOC=1 to trace allocations")
+            return
+        snapshot = tracemalloc.take_snapshot().filter_traces(
+            (tracemalloc.Filter(False, tracemalloc.__file__),)
+        )
+        compared = self.previous is not None
+        if self.previous is None:
+            stats = snapshot.statistics("lineno")
+            lines = [{"line": str(s.traceback), "kb": s.size // 1024, "blocks": s.count} for s in stats]
+        else:
+            diffs = snapshot.compare_to(self.previous, "lineno")
+            lines = [
+                {"line": str(d.traceback), "kb": d.size // 1024, "kb_diff": d.size_diff // 1024, "blocks": d.count}
+                for d in diffs
+            ]
+        callers: list[dict[str, Any]] = []
+        if self.previous is not None and tracemalloc.get_traceback_limit() > 1:
+            # With PYTHONTRACEMALLOC=N > 1: the allocating call paths that grew most.
+            callers = [
+                {"kb_diff": d.size_diff // 1024, "stack": d.traceback.format(most_recent_first=True)}
+                for d in snapshot.compare_to(self.previous, "traceback")[:_TRACEBACKS]
+            ]
+        self.previous = snapshot
+        traced, peak = tracemalloc.get_traced_memory()
+        log.warning(
+            "worker.memory_dumped",
+            traced_mb=round(traced / 2**20, 1),
+            peak_mb=round(peak / 2**20, 1),
+            compared=compared,
+            lines=lines[:_MEMORY_LINES],
+            callers=callers,
+        )
+
+
+dump_memory = MemoryDump()
+
+
 @app.task  # type: ignore[untyped-decorator]  # faust marks App.task no_type_check
 async def _install_task_dump() -> None:
-    asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, dump_tasks)
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGUSR1, dump_tasks)
+    loop.add_signal_handler(signal.SIGUSR2, dump_memory)

@@ -236,7 +236,7 @@ async def run_sei(
         return int(minutes[0]), int(minutes[1]), int(sessions)
 
     try:
-        worker.wait_ready(consuming=True)
+        worker.wait_consuming()
         assert worker.process is not None
         with RssTimeline(worker.process.pid) as rss:
             started = time.monotonic()
@@ -280,7 +280,7 @@ def restart_to_ready(worker: object, truth: ActivityTruth, samples: int) -> tupl
     worker.stop()
     started = time.monotonic()
     worker.start()
-    worker.wait_ready(timeout_s=600, consuming=True)
+    worker.wait_consuming(600)
     seconds = time.monotonic() - started
     latest = {user: (start, end, n) for (user, start), (end, n) in sorted(truth.open_sessions.items())}
     users = sorted(latest)[:: max(1, len(latest) // samples)][:samples]

@@ -44,7 +44,7 @@ async def run_worker_bench(
     worker = bench.worker("worker", BATCH_SIZE=str(batch_size)).start()
     conn = await asyncpg.connect(bench.database_url)
     try:
-        worker.wait_ready()
+        worker.wait_answering()
         warmup = generate_commit_stream(
             commits=1, duplicate_rate=0, malformed=0, repository_prefix="warmup", seed=1
         )

@@ -76,7 +76,7 @@ def start_group(bench: BenchStack, names: Sequence[str], database_url: str) -> l
     for worker in workers:
         worker.start()
     for worker in workers:
-        worker.wait_ready()
+        worker.wait_answering()
     return workers
 
 

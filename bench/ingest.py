@@ -417,7 +417,7 @@ def http_bench(args: argparse.Namespace) -> tuple[dict[str, float], dict[str, fl
         ]
         try:
             for worker in workers:
-                worker.wait_ready()
+                worker.wait_ready()  # POST /ingest accepts
             logs = ", ".join(str(w.log_path) for w in workers)
             warm_started = time.monotonic()
             # Sent to the workers in turn: each has answered and stored some before the runs start.

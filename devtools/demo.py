@@ -248,7 +248,7 @@ def run(args: argparse.Namespace) -> int:
             )
             for topic, messages in by_topic.items():
                 asyncio.run(produce([stack.broker.bootstrap], topic, messages))
-            worker.wait_ready()
+            worker.wait_answering()
             counts = wait_stored(
                 worker, url, {t: len(m) for t, m in by_topic.items()}, expected, args.timeout
             )

@@ -14,6 +14,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,23 +66,38 @@ class WorkerProcess:
         )
         return self
 
-    def wait_ready(self, timeout_s: float = 90.0, *, consuming: bool = False) -> dict[str, Any]:
-        """Wait until /health answers (200 or 503); returns the health body.
+    def wait_answering(self, timeout_s: float = 90.0) -> dict[str, Any]:
+        """Wait until /health answers at all (200 or 503); returns the health body. Events
+        produced to Kafka now are read once the worker joins; POST /ingest may still say 503."""
+        return self._wait("answering", timeout_s, lambda status, body: True)
 
-        ``consuming``: also wait until the worker owns partitions and its tables are recovered.
-        """
+    def wait_consuming(self, timeout_s: float = 90.0) -> dict[str, Any]:
+        """Wait until the worker owns partitions and its tables are recovered."""
+        return self._wait("consuming", timeout_s, lambda status, body: bool(body.get("consuming")))
+
+    def wait_ready(self, timeout_s: float = 90.0) -> dict[str, Any]:
+        """Wait until /health/ready answers 200: every topic verified (POST /ingest accepts),
+        partitions assigned and tables recovered. Returns the /health/ready body."""
+        return self._wait("ready", timeout_s, lambda status, body: status == 200, "/health/ready")
+
+    def _wait(
+        self,
+        state: str,
+        timeout_s: float,
+        done: Callable[[int, dict[str, Any]], bool],
+        path: str = "/health",
+    ) -> dict[str, Any]:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
                 raise RuntimeError(f"worker exited with {self.process.returncode}; see {self.log_path}")
             try:
-                _, body = get_json(f"{self.url}/health", timeout=3)
-                if not consuming or body.get("consuming"):
+                status, body = get_json(f"{self.url}{path}", timeout=3)
+                if done(status, body):
                     return dict(body)
             except (OSError, ValueError):
                 pass
             time.sleep(0.3)
-        state = "consuming" if consuming else "answering"
         raise TimeoutError(f"worker not {state} on {self.url} after {timeout_s} s; see {self.log_path}")
 
     def get(self, path: str) -> tuple[int, Any]:

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from tables.commit_state import Commit, collapse_commits
 from tables.deployment_state import (
     DEFAULT_PRODUCTION_ENVIRONMENTS,
     Deployment,
+    DeploymentKey,
     collapse_deployments,
     lead_times,
     ship_known_commits,
@@ -29,7 +31,10 @@ from tables.windows import Window
 __all__ = [
     "Band",
     "change_failure_band",
+    "Delivery",
     "deploy_days_median",
+    "delivery_of",
+    "delivery_snapshot",
     "deployment_frequency_band",
     "dora_snapshot",
     "is_rework",
@@ -106,6 +111,33 @@ def is_rework(deployment: Deployment, incidents: Iterable[Incident]) -> bool:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """The DORA deployments of a repository (or pool), collapsed, with each one's lead-time
+    samples: the part of ``GET /dora`` that needs the commits (shipping is most of a query's
+    cost), independent of the window, so it can be kept between queries (tables.delivery_memo)."""
+
+    counted: list[Deployment]
+    lead_times: dict[DeploymentKey, list[float]]
+
+
+def delivery_of(
+    deployments: Iterable[Deployment],
+    commits: Iterable[Commit],
+    production_environments: Collection[str] = DEFAULT_PRODUCTION_ENVIRONMENTS,
+) -> Delivery:
+    """Ship ``commits`` to ``deployments`` (edge rule 6) and keep each deployment's samples."""
+    counted = [
+        d for d in collapse_deployments(deployments).values() if d.is_dora_deployment(production_environments)
+    ]
+    known = collapse_commits(commits) if counted else {}
+    samples = {
+        shipment.deployment.key: lead_times(shipment, known)
+        for shipment in ship_known_commits(counted, known, production_environments)
+    }
+    return Delivery(counted, samples)
+
+
 def dora_snapshot(
     deployments: Iterable[Deployment],
     incidents: Iterable[Incident],
@@ -116,18 +148,30 @@ def dora_snapshot(
     production_environments: Collection[str] = DEFAULT_PRODUCTION_ENVIRONMENTS,
 ) -> dict[str, Any]:
     """The ``GET /dora`` answer (less the repository or team) for the window ending at ``end``."""
+    delivery = delivery_of(deployments, commits, production_environments)
+    return delivery_snapshot(
+        delivery, incidents, end=end, window_days=window_days, production_environments=production_environments
+    )
+
+
+def delivery_snapshot(
+    delivery: Delivery,
+    incidents: Iterable[Incident],
+    *,
+    end: int,
+    window_days: int,
+    production_environments: Collection[str] = DEFAULT_PRODUCTION_ENVIRONMENTS,
+) -> dict[str, Any]:
+    """``dora_snapshot`` from a ``Delivery`` already shipped: costs the window, not the commits."""
     window = Window(end, window_days)
-    counted = [
-        d for d in collapse_deployments(deployments).values() if d.is_dora_deployment(production_environments)
-    ]
-    in_window = sorted((d for d in counted if window.contains(d.finished_at)), key=lambda d: d.key)
+    in_window = sorted((d for d in delivery.counted if window.contains(d.finished_at)), key=lambda d: d.key)
     known_incidents = list(incidents)
     return {
         "window_days": window_days,
         "end": window.end_iso(),
         "deployment_frequency": _frequency(in_window, window),
-        "lead_time": _lead_time(counted, commits, window, production_environments),
-        "change_failure_rate": _failure_rate(in_window, counted, known_incidents, production_environments),
+        "lead_time": _lead_time(delivery, in_window),
+        "change_failure_rate": _failure_rate(in_window, delivery.counted, known_incidents, production_environments),
         "time_to_restore": _restore(known_incidents, window),
         "rework_rate": _rework(in_window, known_incidents),
     }
@@ -147,19 +191,8 @@ def _frequency(in_window: list[Deployment], window: Window) -> dict[str, Any]:
     }
 
 
-def _lead_time(
-    counted: list[Deployment],
-    commits: Iterable[Commit],
-    window: Window,
-    production_environments: Collection[str],
-) -> dict[str, Any]:
-    known = collapse_commits(commits) if counted else {}
-    samples = [
-        seconds
-        for shipment in ship_known_commits(counted, known, production_environments)
-        if window.contains(shipment.deployment.finished_at)
-        for seconds in lead_times(shipment, known)
-    ]
+def _lead_time(delivery: Delivery, in_window: list[Deployment]) -> dict[str, Any]:
+    samples = [seconds for d in in_window for seconds in delivery.lead_times.get(d.key, ())]
     stats = summarize(samples)
     band = lead_time_band(stats.p50_hours) if stats.p50_hours is not None else None
     return {**stats.as_dict(), "band": band}

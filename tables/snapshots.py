@@ -15,8 +15,9 @@ from tables.cicd import deployment_index, deployments_of, incident_index, incide
 from tables.commit_state import Commit
 from tables.commits import commit_spans, repository_commits
 from tables.cycle_time import cycle_time_snapshot
+from tables.delivery_memo import delivery_memo
 from tables.deployment_state import Deployment
-from tables.dora import dora_snapshot
+from tables.dora import delivery_of, delivery_snapshot, dora_snapshot
 from tables.entity_index import entity_spans
 from tables.git_activity import pull_request_index, pull_requests_of
 from tables.incident_state import Incident
@@ -35,7 +36,9 @@ __all__ = [
     "whole_since",
     "mark_whole_since",
     "dora_answer",
+    "live_dora_answer",
     "cycle_time_answer",
+    "live_cycle_time_answer",
     "issue_answer",
     "project_issues_answer",
     "sprints_answer",
@@ -105,6 +108,7 @@ def mark_whole_since(repository_id: str, day: str) -> None:
     """Record the cutoff of an ageing (whole_since); under ``acting_for`` an event of the
     repository's partition."""
     key = compose_key(_AGED, repository_id)
+    delivery_memo.forget((repository_id,))  # what the tables hold of it changed
     if entity_spans.get(key) != day:
         entity_spans[key] = day
 
@@ -120,6 +124,35 @@ def dora_answer(
         end=end,
         window_days=window_days,
         production_environments=production_environments,
+    )
+
+
+def live_dora_answer(
+    repository_id: str, *, since: str, end: int, window_days: int, production_environments: Collection[str]
+) -> dict[str, Any]:
+    """``dora_answer`` of one repository from this worker's tables, its entities from
+    ``since`` on; the shipped deliveries kept until the repository changes (tables.delivery_memo)."""
+    environments = frozenset(production_environments)
+    delivery = delivery_memo.get(repository_id, since, environments)
+    if delivery is None:
+        entities = load_repository(repository_id, with_pull_requests=False, since=since)
+        delivery = delivery_of(entities.deployments, entities.commits, environments)
+        delivery_memo.put(repository_id, since, environments, delivery)
+        incidents = entities.incidents
+    else:
+        incidents = incidents_of(repository_id, since)
+    return delivery_snapshot(
+        delivery, incidents, end=end, window_days=window_days, production_environments=environments
+    )
+
+
+def live_cycle_time_answer(
+    repository_id: str, *, since: str, end: int, window_days: int, production_environments: Collection[str]
+) -> dict[str, Any]:
+    """``cycle_time_answer`` of one repository from this worker's tables, from ``since`` on."""
+    entities = load_repository(repository_id, with_pull_requests=True, since=since)
+    return cycle_time_answer(
+        entities, end=end, window_days=window_days, production_environments=production_environments
     )
 
 

@@ -10,7 +10,7 @@ from app.routing import routed_by_source_key
 from app.topics import git_pull_requests
 from app.views.windowed import repository_answer, team_answer
 from tables.git_activity import pull_request_index
-from tables.snapshots import cycle_time_answer
+from tables.snapshots import cycle_time_answer, live_cycle_time_answer
 
 
 @app.page("/cycle-time/{repository_id}")
@@ -25,6 +25,7 @@ class RepositoryCycleTime(View):
             request,
             repository_id,
             cycle_time_answer,
+            live_cycle_time_answer,
             known=pull_request_index.knows(repository_id),
             unknown_error=f"no pull requests for repository {repository_id!r}",
             with_pull_requests=True,

@@ -10,7 +10,7 @@ from app.routing import routed_by_source_key
 from app.topics import cicd_deployments
 from app.views.windowed import repository_answer, team_answer
 from tables.cicd import deployment_index, incident_index
-from tables.snapshots import dora_answer
+from tables.snapshots import dora_answer, live_dora_answer
 
 
 @app.page("/dora/{repository_id}")
@@ -29,6 +29,7 @@ class RepositoryDora(View):
             request,
             repository_id,
             dora_answer,
+            live_dora_answer,
             known=deployment_index.knows(repository_id) or incident_index.knows(repository_id),
             unknown_error=f"no deployments or incidents for repository {repository_id!r}",
             with_pull_requests=False,

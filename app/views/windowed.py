@@ -24,7 +24,7 @@ from runtime.event_context import reading_partition
 from runtime.partitioner import partition_of
 from stores.teams import read_repository, read_team
 from tables.instants import utc_day
-from tables.snapshots import load_repository, retained_since
+from tables.snapshots import retained_since
 from tables.windows import Window
 
 __all__ = ["Answer", "repository_answer", "team_answer"]
@@ -34,6 +34,9 @@ log = get_logger("sei.views")
 # tables.snapshots.dora_answer / cycle_time_answer: (entities, *, end, window_days,
 # production_environments) -> the view's JSON body.
 Answer = Callable[..., dict[str, Any]]
+# tables.snapshots.live_dora_answer / live_cycle_time_answer: (repository_id, *, since, end,
+# window_days, production_environments) -> the same body, from the owner's tables.
+LiveAnswer = Callable[..., dict[str, Any]]
 
 
 def _answer(answer: Answer, entities: Any, window_days: int, end: int) -> dict[str, Any]:
@@ -50,6 +53,7 @@ async def repository_answer(
     request: Request,
     repository_id: str,
     answer: Answer,
+    live: LiveAnswer,
     *,
     known: bool,
     unknown_error: str,
@@ -87,8 +91,13 @@ async def repository_answer(
     # commits and attributes its incidents as the whole retained state would.
     since = (first_day - timedelta(days=settings.state_retention_days)).isoformat()
     with reading_partition(partition_of(repository_id.encode(), settings.topic_partitions)):
-        entities = load_repository(repository_id, with_pull_requests=with_pull_requests, since=since)
-    body = _answer(answer, entities, window_days, end)
+        body = live(
+            repository_id,
+            since=since,
+            end=end,
+            window_days=window_days,
+            production_environments=settings.production_environments,
+        )
     return view.json({"repository_id": repository_id, **body}, headers={"X-SEI-Source": "tables"})
 
 

@@ -80,6 +80,7 @@ async def test_ageing_keeps_answers_inside_retention_and_the_database_whole(
         cycle_time_answer,
         dora_answer,
         latest_day,
+        live_dora_answer,
         load_repository,
         retained_since,
         whole_since,
@@ -139,6 +140,22 @@ async def test_ageing_keeps_answers_inside_retention_and_the_database_whole(
             assert cycle_time_answer(
                 entities, end=end, window_days=days, production_environments={"production"}
             ) == (truth.cycle_time([repo], end=end, window_days=days))
+        # The view inside retention: the owner's tables, shipped once and kept (tables.delivery_memo).
+        end_iso = END.isoformat().replace("+00:00", "Z")
+        for days in (7, 30, 90):
+            for _ in range(2):
+                status, body, headers = await repository_answer(
+                    FakeView(),  # type: ignore[arg-type]
+                    FakeRequest({"window": f"{days}d", "end": end_iso}),  # type: ignore[arg-type]
+                    repo,
+                    dora_answer,
+                    live_dora_answer,
+                    known=True,
+                    unknown_error="",
+                    with_pull_requests=False,
+                )
+                assert status == 200 and headers == {"X-SEI-Source": "tables"}
+                assert body == {"repository_id": repo, **truth.dora([repo], end=end, window_days=days)}
         # A window beyond retention: from the database, which kept everything.
         old_end = (END - timedelta(days=150)).isoformat().replace("+00:00", "Z")
         status, body, headers = await repository_answer(
@@ -146,6 +163,7 @@ async def test_ageing_keeps_answers_inside_retention_and_the_database_whole(
             FakeRequest({"window": "30d", "end": old_end}),  # type: ignore[arg-type]
             repo,
             dora_answer,
+            live_dora_answer,
             known=True,
             unknown_error="",
             with_pull_requests=False,

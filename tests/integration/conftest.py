@@ -155,7 +155,7 @@ def worker_env(stack: LocalStack, database_url: str) -> dict[str, str]:
 
 def warm_up(worker: WorkerProcess, bootstrap: str) -> None:
     """Wait until the worker answers and has joined its group (it consumed a message)."""
-    worker.wait_ready()
+    worker.wait_answering()
     marker = generate_commit_stream(
         commits=1, duplicate_rate=0, malformed=0, repository_prefix=f"warmup-{uuid.uuid4().hex[:6]}"
     )

@@ -66,7 +66,7 @@ def test_activity_history_rows_and_view_equal_truth(
     assert len(errors.errors) > len(truth_errors) and len(errors.messages) > len(errors.errors)
     worker: WorkerProcess = new_worker(env, tmp_path, "activity").start()
     try:
-        worker.wait_ready()
+        worker.wait_answering()
         send(stack, ingest, errors.messages)
         send(stack, topic, history.messages)
         send(stack, topic, [(history.sentinel.user_id.encode(), history.sentinel.value())])

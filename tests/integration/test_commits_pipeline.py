@@ -102,7 +102,7 @@ def test_commits_land_once_with_daily_stats_and_survive_restart_and_resend(
     # not even a row version (xmin): no duplicate, no rewrite.
     worker.stop()
     worker.start()
-    worker.wait_ready()
+    worker.wait_answering()
     asyncio.run(produce([stack.broker.bootstrap], "git.commits", stream.messages))
     wait_consumed(worker, "git.commits", len(stream.messages))
     assert snapshot(db) == (rows, daily)

@@ -102,7 +102,7 @@ def zstd_worker(stack: LocalStack, tmp_path_factory: pytest.TempPathFactory) -> 
         )
         worker = new_worker(env, Path(tmp_path_factory.mktemp("codec")), "zstd-worker").start()
         try:
-            worker.wait_ready(consuming=True)
+            worker.wait_consuming()
             yield worker
         finally:
             worker.stop()

@@ -35,7 +35,7 @@ def test_health_database_unreachable_is_unhealthy_503(stack: LocalStack, tmp_pat
     }
     worker = WorkerProcess(env, tmp_path / "w", free_port(), tmp_path / "w.log").start()
     try:
-        worker.wait_ready()
+        worker.wait_answering()
         status, body = worker.get("/health")
         assert status == 503
         assert body["status"] == "unhealthy"
@@ -57,7 +57,7 @@ def test_health_answers_at_once_while_every_writer_connection_is_busy(
         env = isolated_env(stack, database, "health", DB_POOL_SIZE=str(POOL_SIZE))
         worker = new_worker(env, tmp_path, "w").start()
         try:
-            worker.wait_ready(120, consuming=True)
+            worker.wait_consuming(120)
             with table_locks(database) as waiting:
                 history = generate_sei_history(repositories=8, teams=2, days=10, prefix=prefix)
                 for topic, messages in history.messages().items():
@@ -104,7 +104,7 @@ def test_team_views_answer_while_the_writers_hold_every_database_connection(
         env = isolated_env(stack, database, "health", DB_POOL_SIZE="1")
         worker = new_worker(env, tmp_path, "w").start()
         try:
-            worker.wait_ready(120, consuming=True)
+            worker.wait_consuming(120)
             bootstrap = [stack.broker.bootstrap]
             asyncio.run(
                 produce(

@@ -85,9 +85,9 @@ def pair(
         first = new_worker(env, root, "a").start()
         second = new_worker(env, root, "b")
         try:
-            first.wait_ready(consuming=True)
+            first.wait_consuming()
             second.start()
-            second.wait_ready(consuming=True)
+            second.wait_consuming()
             wait_for(lambda: first.get("/health")[1].get("consuming"), 90, "the first worker consuming again")
             yield first, second
         finally:

@@ -103,7 +103,7 @@ def ingest_worker(
     )
     worker = new_worker(env, Path(tmp_path_factory.mktemp("ingest")), "ingest-worker").start()
     try:
-        worker.wait_ready()
+        worker.wait_ready()  # /ingest answers 503 until its topic is verified
         api = Api(worker.web_port)
         marker = f"warm-{uuid.uuid4().hex[:8]}"
         status, _ = api.post(

@@ -128,8 +128,8 @@ def test_two_workers_answer_every_key_alike(stack: LocalStack, own_database: str
     truth = truth_of(history.events)
     first, second = new_worker(env, tmp_path, "a").start(), new_worker(env, tmp_path, "b").start()
     try:
-        first.wait_ready()
-        second.wait_ready()
+        first.wait_answering()
+        second.wait_answering()
         produce_history(stack.broker.bootstrap, history)
         settled(lambda: http_mismatches(first, history, truth, END), 150, "answers of worker a")
         assert not http_mismatches(second, history, truth, END)

@@ -178,7 +178,7 @@ def test_worker_restart_tables_and_database_equal_truth(
     prefix = f"rst{uuid.uuid4().hex[:6]}"
     worker = new_worker(group_env, tmp_path, "w").start()
     try:
-        worker.wait_ready()
+        worker.wait_answering()
         # The group reads git.commits from the start: everything other tests sent too.
         first = produce_commits(stack, prefix, 20_000, seed=21)
         wait_for(
@@ -188,7 +188,7 @@ def test_worker_restart_tables_and_database_equal_truth(
         if wipe_local_state:
             shutil.rmtree(worker.data_dir)
         worker.start()
-        worker.wait_ready()
+        worker.wait_answering()
         second = produce_commits(stack, prefix, 20_000, seed=22)
         rows, daily = commit_truth(first + second)
         wait_for(
@@ -216,10 +216,10 @@ def test_rebalance_second_worker_joins_and_leaves_tables_equal_truth(
     first = new_worker(env, tmp_path, "a").start()
     second = new_worker(env, tmp_path, "b")
     try:
-        first.wait_ready(consuming=True)  # the group formed: the second worker joins it later
+        first.wait_consuming()  # the group formed: the second worker joins it later
         part1 = produce_commits(stack, prefix, 10_000, seed=31)
         second.start()
-        second.wait_ready(consuming=True)
+        second.wait_consuming()
         part2 = produce_commits(stack, prefix, 10_000, seed=32)
         rows, daily = commit_truth(part1 + part2)
         wait_for(
@@ -271,12 +271,12 @@ def test_a_query_while_the_group_rebalances_answers_503_with_retry_after(
     first = new_worker(env, tmp_path, "a").start()
     second = new_worker(env, tmp_path, "b")
     try:
-        first.wait_ready(consuming=True)
+        first.wait_consuming()
         assert first.process is not None
         first.process.send_signal(signal.SIGSTOP)
         frozen = time.monotonic()
         second.start()
-        second.wait_ready()  # answering, not yet consuming
+        second.wait_answering()  # answering, not yet consuming
         status, answer, headers = get_answer(f"{second.url}/commits/repo-never-seen/daily")
         assert time.monotonic() - frozen < 20, "the second worker answered only after the session expired"
         assert status == 503 and is_settling(status, answer), answer
@@ -303,7 +303,7 @@ def test_a_restarted_worker_never_answers_from_part_of_its_tables(
     prefix = f"part{uuid.uuid4().hex[:6]}"
     worker = new_worker(group_env, tmp_path, "w").start()
     try:
-        worker.wait_ready()
+        worker.wait_answering()
         messages = produce_commits(stack, prefix, 20_000, seed=51)
         rows, daily = commit_truth(messages)
         wait_for(lambda: database_daily(own_database, prefix)[0] >= len(rows), 180, "the rows")
@@ -344,9 +344,9 @@ def test_a_query_for_a_dead_workers_partition_answers_503_not_500(
     first = new_worker(env, tmp_path, "a").start()
     second = new_worker(env, tmp_path, "b")
     try:
-        first.wait_ready(consuming=True)
+        first.wait_consuming()
         second.start()
-        second.wait_ready(consuming=True)
+        second.wait_consuming()
         wait_for(lambda: first.get("/health")[1].get("consuming"), 90, "the first worker consuming again")
         first.kill()
         killed = time.monotonic()

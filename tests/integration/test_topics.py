@@ -173,7 +173,7 @@ def test_source_topic_with_wrong_count_reported_left_out_and_others_flow(
     asyncio.run(create_topics([fresh_broker.bootstrap], ["git.commits"], partitions=4))
     worker = start_worker(stack, fresh_broker, topics_db, tmp_path)
     try:
-        worker.wait_ready()
+        worker.wait_answering()
         wait_for(lambda: worker.get("/health")[1]["topics"]["state"] == "mismatch", 60, "the mismatch on /health")
         status, health = worker.get("/health")
         assert (status, health["status"]) == (200, "degraded")
@@ -216,7 +216,7 @@ def test_changelog_with_wrong_count_holds_everything_until_fixed(
     asyncio.run(create_topics([fresh_broker.bootstrap], [changelog], partitions=2))
     worker = start_worker(stack, fresh_broker, topics_db, tmp_path, CONSUMER_GROUP_ID=group)
     try:
-        worker.wait_ready()
+        worker.wait_answering()
         wait_for(lambda: worker.get("/health")[1]["topics"]["state"] == "blocked", 60, "the changelog mismatch")
         status, body, headers = post_event(worker, f"topics-{uuid.uuid4().hex[:12]}")
         assert (status, headers.get("Retry-After")) == (503, "5") and changelog in body["error"]

@@ -117,7 +117,7 @@ def test_kill9_one_of_two_activity_workers_midstream_rows_and_views_equal_truth(
     workers = [new_worker(env, tmp_path, name).start() for name in ("a", "b")]
     try:
         for worker in workers:
-            worker.wait_ready(consuming=True)
+            worker.wait_consuming()
         wait_for(lambda: all(_consuming(w) for w in workers), 90, "both workers consuming")
 
         # Part one: both workers process some, and the late user's partition has closed a
@@ -168,7 +168,7 @@ def test_kill9_one_of_two_activity_workers_midstream_rows_and_views_equal_truth(
 
         # Restarted on the same data directory; the rest, late events, the closing events.
         victim.start()
-        victim.wait_ready(consuming=True)
+        victim.wait_consuming()
         send(stack, ingest, error_parts[3])
         send(stack, topic, rest + final_late)
         send_records(stack, topic, list(closing_records(history.sentinel, PARTITIONS)))

@@ -160,7 +160,7 @@ def test_every_bad_input_class_is_dead_lettered_and_every_good_event_stored(
     messages.append((repo.encode(), broken, []))
     expected.append(None)
     try:
-        worker.wait_ready()
+        worker.wait_answering()
         sent = asyncio.run(send_all(bootstrap, messages))
         def counts() -> tuple[int, int]:
             return (

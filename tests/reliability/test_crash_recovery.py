@@ -47,7 +47,7 @@ def test_kill9_three_times_while_streaming_loses_and_doubles_nothing(
     messages = stream.messages
     rows, daily = commit_truth(messages)
     worker = new_worker(fault_env(stack, own_database), tmp_path, "w").start()
-    worker.wait_ready()
+    worker.wait_answering()
 
     def stream_in() -> None:  # ten chunks over ~20 s, as a collector would send them
         for i in range(10):
@@ -66,7 +66,7 @@ def test_kill9_three_times_while_streaming_loses_and_doubles_nothing(
             worker.kill()  # SIGKILL: no flush, no commit, no goodbye
             restarted = time.monotonic()
             worker.start()
-            worker.wait_ready()
+            worker.wait_answering()
             before = database_state(own_database, prefix)[0]
             wait_for(lambda b=before: database_state(own_database, prefix)[0] > b or database_state(own_database, prefix)[0] == len(rows), 120, "the restarted worker writing again")
             recoveries.append(time.monotonic() - restarted)

@@ -104,7 +104,7 @@ def test_sigterm_mid_batch_flushes_commits_and_restart_reads_nothing_twice(
     expected_rows, _ = commit_truth(messages)
     first = new_worker(env, tmp_path, "first").start()
     try:
-        first.wait_ready()
+        first.wait_answering()
         with TableLock(own_database, "commits"):
             sent = asyncio.run(send_all(bootstrap, [(k, v, []) for k, v in messages]))
             wait_for(lambda: waiting_on_lock(own_database) > 0, 60, "a batch write waiting on the lock")
@@ -139,7 +139,7 @@ def test_sigterm_mid_batch_flushes_commits_and_restart_reads_nothing_twice(
     # A restarted worker reads exactly the rest, once.
     second = new_worker(env, tmp_path, "second").start()
     try:
-        second.wait_ready()
+        second.wait_answering()
         wait_for(
             lambda: len(query(own_database, "SELECT 1 FROM commits WHERE repository_id LIKE $1", f"{prefix}-%"))
             >= len(expected_rows),

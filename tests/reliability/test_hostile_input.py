@@ -61,7 +61,7 @@ def worker(
 ) -> Iterator[WorkerProcess]:
     env = fault_env(stack, database, KAFKA_BROKERS=f"tansu://{broker.bootstrap}", BATCH_SIZE="10")
     process = new_worker(env, tmp_path_factory.mktemp("hostile-worker"), "w").start()
-    process.wait_ready(consuming=True)
+    process.wait_consuming()
     yield process
     process.stop()
 
@@ -214,7 +214,7 @@ def test_a_batch_that_keeps_failing_is_retried_unacked_reported_and_the_worker_s
         fault_env(stack, own_database, KAFKA_BROKERS=f"tansu://{bootstrap}"), tmp_path, "w"
     ).start()
     try:
-        worker.wait_ready(consuming=True)
+        worker.wait_consuming()
         first = [m for m in goods(scope, 3) if m.topic == "cicd.deployments"]
         asyncio.run(send(bootstrap, first))
 

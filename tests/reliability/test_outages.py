@@ -48,7 +48,7 @@ def test_database_down_20s_mid_stream_loses_nothing_and_dead_letters_nothing(
     rows, _ = commit_truth([m for part in parts for m in part])
     bootstrap = [stack.broker.bootstrap]
     try:
-        worker.wait_ready()
+        worker.wait_answering()
         asyncio.run(produce(bootstrap, "git.commits", parts[0]))
         wait_for(lambda: commits_in(url, prefix) > 0, 120, "the first rows")
         private_postgres.stop()
@@ -87,7 +87,7 @@ def test_redis_down_processing_goes_on_and_recovers(
     parts = chunks(prefix, 6_000, 3, seed=61)
     bootstrap = [stack.broker.bootstrap]
     try:
-        worker.wait_ready()
+        worker.wait_answering()
         assert worker.get("/health")[1]["redis_connected"] is True
         asyncio.run(produce(bootstrap, "git.commits", parts[0]))
         first = len(commit_truth(parts[0])[0])
@@ -157,7 +157,7 @@ def test_broker_restart_worker_reconnects_to_fresh_topics(
         return worker.log_path.read_text(errors="replace").count("Worker ready")
 
     try:
-        worker.wait_ready()
+        worker.wait_answering()
         asyncio.run(produce(bootstrap, "git.commits", first))
         before = len(commit_truth(first)[0])
         wait_for(lambda: commits_in(own_database, prefix) >= before, 120, "rows before the restart")

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
+
+import pytest
 
 from app.diagnostics import await_chain, task_chain
 
@@ -40,3 +43,29 @@ async def test_task_chain_continues_into_the_awaited_task() -> None:
 
 async def _await_task(task: asyncio.Task[None]) -> None:
     await task
+
+
+def test_the_memory_dump_names_the_line_whose_allocations_grew(monkeypatch: pytest.MonkeyPatch) -> None:
+    import tracemalloc
+
+    from app import diagnostics
+
+    logged: list[dict[str, Any]] = []
+    monkeypatch.setattr(diagnostics.log, "warning", lambda event, **fields: logged.append({"event": event, **fields}))
+    dump = diagnostics.MemoryDump()
+    dump()  # not tracing: says how to turn it on
+    assert "PYTHONTRACEMALLOC=1" in logged[-1]["error"]
+    tracemalloc.start(5)  # five frames: the dump also names the call paths
+    try:
+        dump()
+        grown = [bytearray(1024) for _ in range(2000)]  # about 2 MB held on this line
+        dump()
+    finally:
+        tracemalloc.stop()
+    first, second = logged[-2], logged[-1]
+    assert first["compared"] is False and second["compared"] is True
+    top = second["lines"][0]
+    assert "test_diagnostics.py" in top["line"] and top["kb_diff"] >= 2000
+    caller = second["callers"][0]
+    assert caller["kb_diff"] >= 2000 and any("grown = [bytearray" in frame for frame in caller["stack"])
+    assert len(grown) == 2000
