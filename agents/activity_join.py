@@ -222,10 +222,14 @@ class JoinWork:
         self.users[user_id] = after
         self.rows.extend(self._row(user_id, result) for result in results)
         due = next_due(after, JOIN_RULES)
-        # The bucket of the user's current due time always lists it; older entries are
-        # left stale (visiting one changes nothing and re-lists the user).
-        if due is not None and due != next_due(before, JOIN_RULES):
-            bucket = JOIN_RULES.due_bucket_of(due)
+        if due is None:
+            return
+        # The bucket of the user's current due time always lists it, so only a new bucket
+        # needs an entry (most page views of a busy user fall in the bucket it is listed
+        # in); older entries are left stale (visiting one changes nothing and re-lists it).
+        bucket = JOIN_RULES.due_bucket_of(due)
+        was = next_due(before, JOIN_RULES)
+        if was is None or JOIN_RULES.due_bucket_of(was) != bucket:
             self._due(join_due_key(self.partition, bucket, JOIN_RULES.due_shard_of(user_id))).add(user_id)
             self.state = self.state.with_due((bucket,))
 
