@@ -8,7 +8,10 @@ moves, the minutes it reached are closed (their tallies written as this partitio
 partial rows) and the session-index buckets it passed are visited (the users' sessions it
 closed written). An event is admitted against the watermark: late ones are counted and
 dead-lettered with reason ``late``, duplicates skipped, new ones added to the user's
-value and the open minutes.
+value and the open minutes. The ingest topic's errors (agents.activity_errors) and its
+markers arrive here too, for the errors-by-page join (agents.activity_join): its values
+change in the same pass, its rows go in the same transaction, and its values are stored
+at the same moment as the activity values.
 
 A batch's values are decoded once and changed in memory; the rows and the dead letters go
 in one transaction, and only once it committed are the values written back to the tables
