@@ -40,9 +40,7 @@ class ErrorPageRow:
     partition: int  # the operator partition that joined it (the user's)
 
 
-ERROR_PAGE_COLUMNS = Columns(
-    "activity_error_pages", ErrorPageRow, key=("error_time", "error_id", "user_id")
-)
+ERROR_PAGE_COLUMNS = Columns("activity_error_pages", ErrorPageRow, key=("error_time", "error_id", "user_id"))
 _UPSERT_ERROR_PAGES = ERROR_PAGE_COLUMNS.upsert()
 
 # Ties in code-point order (COLLATE "C"), as the top pages.

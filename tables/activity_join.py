@@ -25,7 +25,9 @@ activity_join_partitions = keyed_table(
     coalesced=True,
 )
 activity_join_due = keyed_table(
-    "activity_join_due", help="per partition, due bucket and shard: users whose join state is due", coalesced=True
+    "activity_join_due",
+    help="per partition, due bucket and shard: users whose join state is due",
+    coalesced=True,
 )
 
 

@@ -194,4 +194,3 @@ class PartitionJoinState:
             None if reached is None else int(reached),
             tuple(int(b) for b in record["due"]),
         )
-

@@ -49,4 +49,6 @@ class ErrorsByPage(View):
         except Exception as exc:
             log.warning("errors_by_page_view.database_unavailable", error=f"{type(exc).__name__}: {exc}")
             return unavailable_answer(self, "the database is not answering")
-        return self.json([{"page_url": url, "errors": errors, "users": users} for url, errors, users in pages])
+        return self.json(
+            [{"page_url": url, "errors": errors, "users": users} for url, errors, users in pages]
+        )

@@ -104,7 +104,9 @@ def test_next_due_and_the_due_index_visit_a_user_once_its_state_can_change() -> 
     bucket = RULES.due_bucket_of(seconds(130) + 1)
     partition = partition.with_due((bucket, bucket + 5))
     assert partition.due_reached()[0] == ()
-    reached, rest = PartitionJoinState(partition.errors, (bucket + 1) * MICROS_PER_MINUTE, partition.due).due_reached()
+    reached, rest = PartitionJoinState(
+        partition.errors, (bucket + 1) * MICROS_PER_MINUTE, partition.due
+    ).due_reached()
     assert reached == (bucket,) and rest.due == (bucket + 5,)
     assert PartitionJoinState.from_record(json.loads(json.dumps(rest.to_record()))) == rest
 
@@ -211,7 +213,9 @@ def histories(draw: st.DrawFn) -> tuple[list[Event], list[tuple[str, Event]]]:
     for n in range(count):
         kind = rng.choice(["view", "view", "error"])
         time = seconds(rng.randint(0, 900)) + rng.choice([0, 1, 999_999])
-        events.append(Event(f"{kind}{n}", rng.choice(["u1", "u2", "u3"]), time, kind, rng.choice(["/a", "/b", "/c"])))
+        events.append(
+            Event(f"{kind}{n}", rng.choice(["u1", "u2", "u3"]), time, kind, rng.choice(["/a", "/b", "/c"]))
+        )
     # Each event on a partition of its topic; read in the order of time plus up to the
     # grace (so none is late), duplicates right after their original.
     arrivals: list[tuple[float, str, Event]] = []

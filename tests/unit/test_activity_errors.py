@@ -30,7 +30,10 @@ def event(event_type: str = "error", **payload: Any) -> dict[str, Any]:
 
 def test_an_error_naming_a_user_is_joined_with_its_id_and_time() -> None:
     raw = orjson.dumps(event(user_id="u-1"))
-    assert error_of(raw, b"key", KAFKA_TIME) == (ErrorChange("x-1", to_micros(STAMP), "u-1"), to_micros(STAMP))
+    assert error_of(raw, b"key", KAFKA_TIME) == (
+        ErrorChange("x-1", to_micros(STAMP), "u-1"),
+        to_micros(STAMP),
+    )
 
 
 def test_the_same_error_in_avro_is_the_same_change() -> None:
@@ -58,7 +61,9 @@ def test_without_id_or_timestamp_the_key_or_hash_and_the_kafka_time_as_the_inges
         pytest.param(orjson.dumps(event(user_id="u-1", source="")), None, id="invalid-error"),
         pytest.param(b"{not json", None, id="undecodable"),
         pytest.param(orjson.dumps({**event("metric"), "timestamp": "tuesday"}), None, id="bad-time"),
-        pytest.param(orjson.dumps({**event("metric"), "timestamp": None}), to_micros(KAFKA_TIME), id="no-time"),
+        pytest.param(
+            orjson.dumps({**event("metric"), "timestamp": None}), to_micros(KAFKA_TIME), id="no-time"
+        ),
     ],
 )
 def test_other_messages_are_not_joined_their_time_still_counts(raw: bytes, expected_time: int | None) -> None:
