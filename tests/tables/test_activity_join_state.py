@@ -262,3 +262,24 @@ def test_errors_late_beyond_grace_are_reported_and_change_nothing(
     assert sorted(operator.late) == sorted(e.event_id for e in stale)
     written = [r for r in operator.written if r[0] != "u9"]
     assert sorted(written) == truth(events)
+
+
+def test_a_busy_users_join_state_stays_bounded_by_the_watermarks_lag() -> None:
+    """Two hours of a page view a second and an error every ten, the watermark 300 s
+    behind: the state holds the events within the lag plus the bound, never the history."""
+    state, written, largest = JoinState(), 0, 0
+    for second in range(2 * 3600):
+        now = seconds(second)
+        watermark = now - GRACE
+        results, state = add_candidate(state, Candidate(now, f"v{second}", f"/p/{second % 7}"), watermark)
+        written += len(results)
+        if second % 10 == 5:
+            verdict, results, state = add_probe(state, Probe(now, f"x{second}"), watermark)
+            assert verdict is Admission.NEW
+            written += len(results)
+        if second % 60 == 0:
+            largest = max(largest, len(json.dumps(state.to_record())))
+    assert len(state.pending) <= GRACE // seconds(10) + 1
+    assert len(state.candidates) <= (GRACE + JOIN.bound) // seconds(1) + 2
+    assert largest < 40_000  # well under a changelog record's limit
+    assert written >= 2 * 360 - 31  # every error made final once the watermark passed it
