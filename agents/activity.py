@@ -114,7 +114,11 @@ def _admit(work: PartitionWork, join: JoinWork, event: EventT[Any], letters: Dea
     work.put_user(change.user_id, user, after, closed)
     if verdict is Admission.LATE and not _resent(work, event):
         metrics.record_late(settings.activity_topic)
-        letters.add(event, late_rejection(change.time, watermark))
+        # Filed under its source coordinates: a copy the re-keying sent again after a
+        # rebalance, before a marker covered the original, is the same letter.
+        source = source_of(event)
+        at = None if source is None else (settings.activity_topic, *source)
+        letters.add(event, late_rejection(change.time, watermark), source=at)
     elif verdict is not Admission.NEW:
         # A duplicate; or a late copy the re-keying sent again, its original judged before
         # the marker that covered it: counted then, or dead-lettered then.
