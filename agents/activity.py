@@ -123,6 +123,10 @@ def _admit(work: PartitionWork, join: JoinWork, event: EventT[Any], letters: Dea
         # A duplicate; or a late copy the re-keying sent again, its original judged before
         # the marker that covered it: counted then, or dead-lettered then.
         work.duplicates += 1
+        if verdict is Admission.DUPLICATE and change.event_type == "page_view":
+            # Its original was admitted: the join has it (ignored by id), unless a crash
+            # during a flush left the join's table behind the users' (agents.activity_join).
+            join.candidate(change)
     elif counted is not None:
         work.count(change, counted)
         if change.event_type == "page_view":

@@ -142,7 +142,11 @@ class JoinWork:
                     self._put(user_id, before, after, results)
 
     def candidate(self, change: ActivityChange) -> None:
-        """A page view the activity operator admitted as new."""
+        """A page view the activity operator admitted as new, or a duplicate of one (its id
+        kept: the original was admitted). The join keeps its own ids, so a duplicate
+        changes nothing, except after a crash in the middle of a flush that delivered the
+        users' changelog records and not the join's: the replayed page view, a duplicate
+        to the users' table, is then added back rather than lost to the join."""
         if change.page_url is None:
             return
         before = self._user(change.user_id)
