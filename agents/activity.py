@@ -8,7 +8,10 @@ moves, the minutes it reached are closed (their tallies written as this partitio
 partial rows) and the session-index buckets it passed are visited (the users' sessions it
 closed written). An event is admitted against the watermark: late ones are counted and
 dead-lettered with reason ``late``, duplicates skipped, new ones added to the user's
-value and the open minutes.
+value and the open minutes. The ingest topic's errors (agents.activity_errors) and its
+markers arrive here too, for the errors-by-page join (agents.activity_join): its values
+change in the same pass, its rows go in the same transaction, and its values are stored
+at the same moment as the activity values.
 
 A batch's values are decoded once and changed in memory; the rows and the dead letters go
 in one transaction, and only once it committed are the values written back to the tables
@@ -34,6 +37,7 @@ from faust.types import EventT
 
 from agents.acceptance import accept
 from agents.activity_change import change_of, header_change
+from agents.activity_join import JoinWork, error_header_of
 from agents.activity_partition import RULES, PartitionWork, late_rejection
 from agents.activity_source import source_of
 from agents.batches import run_batches, verify_partitions
@@ -45,6 +49,7 @@ from app.resources import database, metrics
 from app.topics import user_activity_by_user
 from models.activity import ActivityMessage
 from stores.activity import upsert_activity_minutes, upsert_activity_page_minutes, upsert_user_sessions
+from stores.activity_errors import upsert_error_pages
 from stores.dead_letters import store_dead_letters
 from tables.activity_state import ActivityChange, apply_change
 from tables.windowing.dedupe import Admission
@@ -59,12 +64,14 @@ def _user_of(message: ActivityMessage) -> str:
     return message.user_id
 
 
-def _merge_marker(work: PartitionWork, event: EventT[Any], letters: DeadLetterBatch) -> bool:
+def _merge_marker(work: PartitionWork, join: JoinWork, event: EventT[Any], letters: DeadLetterBatch) -> bool:
     """Merge a marker; True when the partition's watermark moved."""
     try:
         marker = Marker.from_record(orjson.loads(event.message.value or b""))
     except Exception as exc:  # a message without a key that is no marker: not ours to guess
         letters.add(event, processing_error(exc))
+        return False
+    if join.takes_marker(marker):  # an ingest input's: the join's watermark only
         return False
     before = work.state.watermark.watermark
     work.state = replace(work.state, watermark=work.state.watermark.merge(marker))
@@ -97,7 +104,7 @@ def _resent(work: PartitionWork, event: EventT[Any]) -> bool:
     return work.state.watermark.is_resent(input_name(settings.activity_topic, partition), offset)
 
 
-def _admit(work: PartitionWork, event: EventT[Any], letters: DeadLetterBatch) -> None:
+def _admit(work: PartitionWork, join: JoinWork, event: EventT[Any], letters: DeadLetterBatch) -> None:
     change = _change(event, letters)
     if change is None:
         return
@@ -107,34 +114,56 @@ def _admit(work: PartitionWork, event: EventT[Any], letters: DeadLetterBatch) ->
     work.put_user(change.user_id, user, after, closed)
     if verdict is Admission.LATE and not _resent(work, event):
         metrics.record_late(settings.activity_topic)
-        letters.add(event, late_rejection(change.time, watermark))
+        # Filed under its source coordinates: a copy the re-keying sent again after a
+        # rebalance, before a marker covered the original, is the same letter.
+        source = source_of(event)
+        at = None if source is None else (settings.activity_topic, *source)
+        letters.add(event, late_rejection(change.time, watermark), source=at)
     elif verdict is not Admission.NEW:
         # A duplicate; or a late copy the re-keying sent again, its original judged before
         # the marker that covered it: counted then, or dead-lettered then.
         work.duplicates += 1
+        if verdict is Admission.DUPLICATE and change.event_type == "page_view":
+            # Its original was admitted: the join has it (ignored by id), unless a crash
+            # during a flush left the join's table behind the users' (agents.activity_join).
+            join.candidate(change)
     elif counted is not None:
         work.count(change, counted)
+        if change.event_type == "page_view":
+            join.candidate(change)
 
 
-def handle_partition(events: Sequence[EventT[Any]], letters: DeadLetterBatch) -> PartitionWork:
+def handle_partition(
+    events: Sequence[EventT[Any]], letters: DeadLetterBatch
+) -> tuple[PartitionWork, JoinWork]:
     """One internal partition's events of a batch, in order, applied to its values in
-    memory (``PartitionWork.store`` writes them once the batch's rows are durable)."""
+    memory (``PartitionWork.store`` and ``JoinWork.store`` write them once the batch's rows
+    are durable). Errors of the ingest topic go to the errors-by-page join (agents.activity_join)."""
     work = PartitionWork.load(events[0])
+    join = JoinWork.load(events[0])
     # Markers come in runs (every source partition's, after each of its batches): the
     # watermark's move is acted on once per run, before the next event and at the end.
     # Closing at the run's last watermark writes what closing at each step would have.
     moved = False
     for event in events:
         if event.message.key is None:
-            moved = _merge_marker(work, event, letters) or moved
+            moved = _merge_marker(work, join, event, letters) or moved
             continue
         if moved:
             work.advance()
             moved = False
-        _admit(work, event, letters)
+        if join.unsettled:
+            join.advance(work.state.watermark)
+        error = error_header_of(event)
+        if error is not None:
+            join.probe(event, error, letters)
+        else:
+            _admit(work, join, event, letters)
     if moved:
         work.advance()
-    return work
+    if join.unsettled:
+        join.advance(work.state.watermark)
+    return work, join
 
 
 async def handle_activity_batch(events: Sequence[EventT[Any]]) -> None:
@@ -145,33 +174,39 @@ async def handle_activity_batch(events: Sequence[EventT[Any]]) -> None:
     by_partition: dict[int, list[EventT[Any]]] = {}
     for event in events:
         by_partition.setdefault(event.message.partition, []).append(event)
-    works = [handle_partition(part, letters) for part in by_partition.values()]
+    handled = [handle_partition(part, letters) for part in by_partition.values()]
+    works = [work for work, _ in handled]
+    joins = [join for _, join in handled]
     sessions = [row for work in works for row in work.sessions]
     minutes = [row for work in works for row in work.minutes]
     pages = [row for work in works for row in work.page_minutes]
+    errors = [row for join in joins for row in join.rows]
 
     async def write(conn: asyncpg.Connection) -> None:
         await upsert_user_sessions(conn, sessions)
         await upsert_activity_minutes(conn, minutes)
         await upsert_activity_page_minutes(conn, pages)
+        await upsert_error_pages(conn, errors)
         await store_dead_letters(conn, letters.letters)
 
-    if sessions or minutes or pages or len(letters):
+    if sessions or minutes or pages or errors or len(letters):
         await database.transaction(write, what="activity")
-    for work in works:  # only now (module doc)
+    for work, join in handled:  # only now (module doc)
         work.store()
+        join.store()
     letters.publish()
     for table, rows in (
         ("user_sessions", sessions),
         ("activity_minutes", minutes),
         ("activity_page_minutes", pages),
+        ("activity_error_pages", errors),
     ):
         if rows:
             metrics.record_rows(table, len(rows))
     for work in works:
         metrics.record_activity_partition(work.partition, work.state.open_sessions, work.windows_closed)
     markers = sum(1 for e in events if e.message.key is None)
-    duplicates = sum(work.duplicates for work in works)
+    duplicates = sum(work.duplicates for work in works) + sum(join.duplicates for join in joins)
     metrics.record_batch(
         events[0].message.topic,
         consumed=len(events),

@@ -41,15 +41,19 @@ class DeadLetterBatch:
     def __len__(self) -> int:
         return len(self.letters)
 
-    def add(self, event: EventT[Any], rejection: Rejection) -> None:
-        """Dead-letter ``event``: log it with its coordinates and count it."""
+    def add(self, event: EventT[Any], rejection: Rejection, *, source: tuple[str, int, int] | None = None) -> None:
+        """Dead-letter ``event``: log it with its coordinates and count it. ``source``: the
+        (topic, partition, offset) to file it under instead, for a message re-keyed from
+        another topic, so that every copy the re-keying sent is one letter, and a replay
+        goes to the topic its producer wrote."""
         message = event.message
         headers = _headers(event)
         replay_of = dict(headers).get(REPLAY_HEADER)
+        topic, partition, offset = source or (message.topic, message.partition, message.offset)
         letter = DeadLetter(
-            topic=message.topic,
-            partition=message.partition,
-            offset=message.offset,
+            topic=topic,
+            partition=partition,
+            offset=offset,
             key=message.key,
             original=message.value or b"",
             error_type=rejection.error_type,

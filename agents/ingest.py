@@ -45,7 +45,7 @@ log = get_logger("sei.agents.ingest")
 _codec = ingest_codec()
 _policy = QualityPolicy(min_score=settings.data_quality_min_score)
 YIELD_EVERY = 50  # events validated between two turns of the event loop (see collect)
-_writes = retried_writes("events.ingest")
+_writes = retried_writes(settings.ingest_topic)
 register_codec()  # `ingest-avro` for producers and tools running in this app
 
 _events = Counter(
@@ -202,4 +202,4 @@ async def process_ingest(stream: StreamT[bytes]) -> None:
     A batch's write runs while the next batch is validated; its messages are acked, and so
     committable, once it is done (runtime.write_behind).
     """
-    await run_write_behind(stream, prepare_ingest_batch, _writes, what="events.ingest")
+    await run_write_behind(stream, prepare_ingest_batch, _writes, what=settings.ingest_topic)

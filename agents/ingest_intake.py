@@ -24,7 +24,7 @@ from models.ingest_wire import decode_ingest
 from models.quality import QualityPolicy, assess
 from stores.ingest import IngestRow
 
-__all__ = ["Accepted", "row_from_message"]
+__all__ = ["Accepted", "identity_of", "row_from_message"]
 
 _KEY_ID = re.compile(r"^[^\x00-\x1f\x7f]{1,200}$")
 
@@ -44,6 +44,12 @@ def _key_id(key: bytes | None) -> str | None:
     except UnicodeDecodeError:
         return None
     return text if _KEY_ID.match(text) else None
+
+
+def identity_of(event_id: str | None, key: bytes | None, raw: bytes | None) -> str:
+    """An event's id: its own, else the message key (a valid identifier), else the hash of
+    its bytes (the ``ingested_events`` row's, and the errors-by-page join's, id)."""
+    return event_id or _key_id(key) or content_id(raw or b"")
 
 
 def row_from_message(
@@ -70,7 +76,7 @@ def row_from_message(
     quality = report.as_dict()
     quality["warnings"] = [w for w in result.warnings if w not in report.issues]
     row = IngestRow(
-        id=event.id or _key_id(key) or content_id(raw or b""),
+        id=identity_of(event.id, key, raw),
         timestamp=timestamp,
         payload=orjson.dumps(payload).decode(),
         event_type=event.payload.event_type,

@@ -117,6 +117,9 @@ class Settings(BaseSettings):
     )
     data_quality_min_score: float = Field(0.5, ge=0.0, le=1.0)
     ingest_max_body_bytes: int = Field(1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    ingest_topic: str = Field(
+        "events.ingest", min_length=1, max_length=200, description="topic of generic ingested events (POST /ingest)"
+    )
     activity_topic: str = Field("user-activity-events", min_length=1, max_length=200)
     activity_grace_s: int = Field(
         300, ge=0, le=86_400, description="seconds an activity event may trail its partition's latest"

@@ -53,11 +53,12 @@ jira_issues = raw_topic("jira.issues")  # key: project_key
 jira_sprints = raw_topic("jira.sprints")  # key: project_key
 cicd_deployments = raw_topic("cicd.deployments")  # key: repository_id
 ops_incidents = raw_topic("ops.incidents")  # key: repository_id
-events_ingest = raw_topic("events.ingest")  # key: event id (JSON or Avro per message)
+events_ingest = raw_topic(settings.ingest_topic)  # key: event id (JSON or Avro per message)
 
 # User activity (seed 003's EnrichedEvent), keyed by anything; agents.activity_rekey produces
 # every valid event keyed by user_id to the internal topic, with watermark markers
-# (docs/activity.md).
+# (docs/activity.md). agents.activity_errors sends the error events of the ingest topic that
+# name a user there too, for the errors-by-page join.
 user_activity = raw_topic(settings.activity_topic)  # key: any (user id, event id, none)
 user_activity_by_user = raw_topic(f"{settings.activity_topic}-by-user")  # key: user_id; markers: none
 

@@ -42,6 +42,7 @@ __all__ = [
     "ActivityPageMinutesTable",
     "LogsTable",
     "LogAnomaliesTable",
+    "ActivityErrorPagesTable",
     "TIMESCALE_MANAGED",
 ]
 
@@ -411,3 +412,21 @@ class LogAnomaliesTable(Base):
     parts: Mapped[dict[str, object]] = mapped_column(JSONB, nullable=False)
     message: Mapped[str] = mapped_column(Text, nullable=False)
     score_source: Mapped[str] = mapped_column(Text, nullable=False)
+class ActivityErrorPagesTable(Base):
+    """One error of the ingest topic joined with its user's latest page view at most 60 s
+    before it (stores.activity_errors; page null when there was none); hypertable on
+    error_time. The errors-by-page counts are taken on read (view
+    ``activity_error_pages_total`` per minute)."""
+
+    __tablename__ = "activity_error_pages"
+    __table_args__ = (
+        PrimaryKeyConstraint("error_time", "error_id", "user_id", name="activity_error_pages_pkey"),
+    )
+
+    error_time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    error_id: Mapped[str] = mapped_column(Text)
+    user_id: Mapped[str] = mapped_column(Text)
+    page_url: Mapped[str | None] = mapped_column(Text)
+    page_view_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    page_view_id: Mapped[str | None] = mapped_column(Text)
+    partition: Mapped[int] = mapped_column(Integer, nullable=False)

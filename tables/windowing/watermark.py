@@ -30,7 +30,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-__all__ = ["InputClock", "Marker", "OperatorWatermark", "input_name"]
+__all__ = ["InputClock", "Marker", "OperatorWatermark", "input_name", "joint_watermark"]
 
 
 def input_name(topic: str, partition: int) -> str:
@@ -181,6 +181,13 @@ class OperatorWatermark:
         reached = record["reached"]
         forwarded = {str(name): int(offset) for name, offset in record.get("forwarded", {}).items()}
         return cls(inputs, None if reached is None else int(reached), forwarded)
+
+
+def joint_watermark(*operators: OperatorWatermark) -> int | None:
+    """The watermark of every input of ``operators`` merged as one operator's (the minimum
+    over the active ones, the largest when all are idle), without its memory of ``reached``:
+    an operator fed by two topics whose markers are kept apart (the errors-by-page join)."""
+    return _combined({name: mark for operator in operators for name, mark in operator.inputs.items()})
 
 
 def _combined(inputs: Mapping[str, tuple[int | None, bool]]) -> int | None:

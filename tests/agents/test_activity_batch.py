@@ -1,5 +1,6 @@
 """agents.activity's batch under Faust's test_context, a memory store and a real PostgreSQL:
-what a failed database write leaves behind for its retry."""
+what a failed database write leaves behind for its retry (sessions, and the errors-by-page
+join's results)."""
 
 from __future__ import annotations
 
@@ -88,3 +89,65 @@ async def test_a_failed_write_closes_nothing_its_retry_writes_the_closed_session
     monkeypatch.setattr(activity_agent, "upsert_user_sessions", original)
     await activity_agent.handle_activity_batch(events)  # the retry, as the agent loop does it
     assert await session_rows(agent_database, user) == [(2, 2)]
+
+
+async def error_rows(url: str, user: str) -> list[tuple[str, str | None]]:
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await conn.fetch("SELECT error_id, page_url FROM activity_error_pages WHERE user_id = $1", user)
+    finally:
+        await conn.close()
+    return [(r["error_id"], r["page_url"]) for r in rows]
+
+
+async def test_a_failed_write_loses_no_joined_error_its_retry_writes_it(
+    app: Any, agent_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The errors-by-page join stores its values after the rows too: the retry of a batch
+    whose write failed finds the error still pending, not already made final, and writes
+    its row."""
+    import agents.activity as activity_agent
+    from agents.activity_join import ERROR_HEADER
+    from agents.activity_source import source_header
+    from app.main import settings
+    from app.topics import user_activity_by_user
+    from runtime.partitioner import partition_of
+    from tables.windowing.watermark import Marker, input_name
+
+    user = "join-retry-user"
+    topic = user_activity_by_user.get_topic_name()
+    partition = partition_of(user.encode(), settings.topic_partitions)
+    closing = T0 + 3600 * 1_000_000
+    inputs = [
+        input_name(name, p)
+        for name in (settings.activity_topic, settings.ingest_topic)
+        for p in range(settings.topic_partitions)
+    ]
+    error = orjson.dumps({"id": "x1", "payload": {"event_type": "error", "source": "web", "user_id": user}})
+    values: list[tuple[bytes | None, bytes, list[tuple[str, bytes]]]] = [
+        (user.encode(), activity(user, "v1", 0, "/checkout"), []),
+        (
+            user.encode(),
+            error,
+            [(ERROR_HEADER, orjson.dumps(["x1", T0 + 30 * 1_000_000, user])), source_header(2, 7)],
+        ),
+        *((None, orjson.dumps(Marker(name, closing).to_record()), []) for name in inputs),
+    ]
+    events = []
+    for offset, (key, value, headers) in enumerate(values):
+        message = Message(topic, partition, offset, 0.0, 0, headers, key, value, None)
+        events.append(app.create_event(key, value, headers, message))
+
+    original = activity_agent.upsert_error_pages
+
+    async def refused(conn: asyncpg.Connection, rows: Any) -> None:
+        raise asyncpg.exceptions.CheckViolationError("the write fails once")
+
+    monkeypatch.setattr(activity_agent, "upsert_error_pages", refused)
+    with pytest.raises(asyncpg.exceptions.CheckViolationError):
+        await activity_agent.handle_activity_batch(events)
+    assert await error_rows(agent_database, user) == []
+
+    monkeypatch.setattr(activity_agent, "upsert_error_pages", original)
+    await activity_agent.handle_activity_batch(events)
+    assert await error_rows(agent_database, user) == [("x1", "/checkout")]

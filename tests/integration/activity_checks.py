@@ -22,6 +22,7 @@ __all__ = [
     "page_minute_rows",
     "session_rows",
     "dead_letter_rows",
+    "error_page_rows",
     "DeadLetterSeen",
     "send",
     "send_records",
@@ -76,7 +77,8 @@ def _event_id(original: bytes) -> str | None:
         body = orjson.loads(original)
     except orjson.JSONDecodeError:
         return None
-    found = body.get("event_id") if isinstance(body, dict) else None
+    # An activity event's id, or an ingest event's (a late error).
+    found = (body.get("event_id") or body.get("id")) if isinstance(body, dict) else None
     return found if isinstance(found, str) else None
 
 
@@ -103,3 +105,9 @@ def send_records(
 
 def settled(check: Callable[[], bool], timeout_s: float, what: Callable[[], str]) -> None:
     wait_for(check, timeout_s, what, poll_s=0.5)
+
+
+def error_page_rows(url: str) -> dict[tuple[str, str], str | None]:
+    """`activity_error_pages` as (user, error id) -> page URL (None: no page view joined)."""
+    rows = query(url, "SELECT user_id, error_id, page_url FROM activity_error_pages")
+    return {(r["user_id"], r["error_id"]): r["page_url"] for r in rows}

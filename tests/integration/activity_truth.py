@@ -194,3 +194,108 @@ def closing_records(sentinel: Event, partitions: int) -> list[tuple[bytes | None
         (sentinel.user_id.encode(), replace(sentinel, event_id=f"{sentinel.event_id}-{p}").value(), p)
         for p in range(partitions)
     ]
+
+
+# The errors-by-page join: error events on the ingest topic (seed 002's envelope), joined
+# with the same user's latest page view at most 60 s before.
+
+JOIN_BOUND = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class IngestError:
+    event_id: str
+    user_id: str | None  # None: an error naming no user, never joined
+    time: datetime
+    event_type: str = "error"  # another type names a user and is never joined either
+
+    def value(self) -> bytes:
+        payload: dict[str, Any] = {"event_type": self.event_type, "source": "web_app", "data": {"n": 1}}
+        if self.user_id is not None:
+            payload["user_id"] = self.user_id
+        return orjson.dumps({"id": self.event_id, "timestamp": self.time.isoformat(), "payload": payload})
+
+
+@dataclass
+class IngestHistory:
+    errors: list[IngestError]  # unique, in time: errors naming a user and the rest
+    messages: list[tuple[bytes | None, bytes]]  # shuffled within grace, with duplicates
+    late: list[IngestError]  # errors naming a user, sent after the join's watermark passed them
+    closing: IngestError  # a later event in every ingest partition closes every error
+
+    def closing_records(self, partitions: int) -> list[tuple[bytes | None, bytes, int]]:
+        return [
+            (None, replace(self.closing, event_id=f"{self.closing.event_id}-{p}").value(), p)
+            for p in range(partitions)
+        ]
+
+
+def ingest_errors(history: History, seed: int, late_errors: int = 3) -> IngestHistory:
+    """Errors of the history's users: after a page view by 0 to 90 s (exactly 0 and 60 s
+    too), at random times, naming no user, and other event types naming a user; 8 %
+    duplicated; ``late_errors`` of the first user dated at the history's start."""
+    rng = random.Random(seed)
+    prefix = uuid.uuid4().hex[:6]
+    events = history.events
+    users = sorted({e.user_id for e in events})
+    errors: list[IngestError] = []
+
+    def add(user: str | None, moment: datetime, kind: str = "error") -> None:
+        errors.append(IngestError(f"{prefix}-x{len(errors)}", user, moment, kind))
+
+    for view in (e for e in events if e.event_type == "page_view"):
+        if rng.random() < 0.35:
+            offset = rng.choice([0.0, 60.0, 60.000001, rng.uniform(0, 90), rng.uniform(0, 60)])
+            add(view.user_id, view.time + timedelta(seconds=offset))
+    span = (events[0].time, events[-1].time)
+    for _ in range(len(users)):
+        moment = span[0] + (span[1] - span[0]) * rng.random()
+        add(rng.choice(users), moment)
+        add(None, moment + timedelta(seconds=1))
+        add(rng.choice(users), moment + timedelta(seconds=2), "user_action")
+    errors.sort(key=lambda e: e.time)
+    arrival = sorted(errors, key=lambda e: e.time + timedelta(seconds=rng.uniform(-90, 90)))
+    stream: list[IngestError] = []
+    for error in arrival:
+        stream.append(error)
+        if rng.random() < 0.08:
+            stream.insert(max(0, len(stream) - rng.randint(0, 4)), error)
+    messages = [(rng.choice([e.event_id.encode(), None]), e.value()) for e in stream]
+    late = [
+        IngestError(f"{prefix}-late-x{n}", events[0].user_id, events[0].time + timedelta(seconds=n + 1))
+        for n in range(late_errors)
+    ]
+    closing = IngestError(f"{prefix}-closing", None, events[-1].time + GAP + GRACE + timedelta(minutes=5), "metric")
+    return IngestHistory(errors, messages, late, closing)
+
+
+ErrorTruth = dict[tuple[str, str], str | None]  # (user, error id) -> page joined (None: no page view)
+
+
+def error_pages_of(events: list[Event], errors: list[IngestError]) -> ErrorTruth:
+    """Each error naming a user -> the URL of its user's latest page view (by time, then
+    event id) at most 60 s before it, None when there is none."""
+    views: dict[str, list[Event]] = defaultdict(list)
+    for event in sorted(events, key=lambda e: (e.time, e.event_id)):
+        if event.event_type == "page_view" and event.page_url:
+            views[event.user_id].append(event)
+    found: ErrorTruth = {}
+    for error in errors:
+        if error.event_type != "error" or error.user_id is None:
+            continue
+        within = [v for v in views[error.user_id] if error.time - JOIN_BOUND <= v.time <= error.time]
+        found[(error.user_id, error.event_id)] = within[-1].page_url if within else None
+    return found
+
+
+def errors_by_page_of(truth: ErrorTruth) -> list[dict[str, Any]]:
+    """GET /activity/errors-by-page over the whole history: errors and distinct users per
+    page, errors descending, users descending, URL."""
+    errors: dict[str, int] = defaultdict(int)
+    users: dict[str, set[str]] = defaultdict(set)
+    for (user, _), page in truth.items():
+        if page is not None:
+            errors[page] += 1
+            users[page].add(user)
+    ranked = sorted(errors, key=lambda p: (-errors[p], -len(users[p]), p))
+    return [{"page_url": p, "errors": errors[p], "users": len(users[p])} for p in ranked]

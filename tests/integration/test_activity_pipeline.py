@@ -1,13 +1,16 @@
 """User activity end to end on the local stack: a history with out-of-order, duplicated,
 late and malformed events, keyed by user, by event id and not at all, through the
-re-keying and operator agents; the rows and the view equal a truth computed without them
-(tests/integration/activity_truth.py)."""
+re-keying and operator agents, and error events on the ingest topic (naming a user or
+not, duplicated, late) joined with page views; the rows and the views equal a truth
+computed without them (tests/integration/activity_truth.py)."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -15,15 +18,20 @@ from devtools.localstack import LocalStack
 from devtools.worker_process import WorkerProcess
 from tests.integration.activity_checks import (
     dead_letter_rows,
+    error_page_rows,
     minute_rows,
     page_minute_rows,
     send,
+    send_records,
     session_rows,
     settled,
 )
 from tests.integration.activity_truth import (
     History,
+    error_pages_of,
+    errors_by_page_of,
     generate,
+    ingest_errors,
     minutes_of,
     page_minutes_of,
     sessions_of,
@@ -41,45 +49,83 @@ def test_activity_history_rows_and_view_equal_truth(
     stack: LocalStack, activity_database: str, tmp_path: Path
 ) -> None:
     topic = f"activity-{uuid.uuid4().hex[:6]}"
-    env = isolated_env(stack, activity_database, "sei-activity", ACTIVITY_TOPIC=topic, ACTIVITY_IDLE_S="2")
+    ingest = f"ingest-{uuid.uuid4().hex[:6]}"
+    env = isolated_env(
+        stack, activity_database, "sei-activity", ACTIVITY_TOPIC=topic, INGEST_TOPIC=ingest, ACTIVITY_IDLE_S="2"
+    )
     history: History = generate(seed=7)
     assert history.sentinel is not None
     sentinel = history.sentinel.user_id
     truth_sessions = sessions_of(history.events)
     truth_minutes = minutes_of(history.events)
     truth_pages = page_minutes_of(history.events)
+    errors = ingest_errors(history, seed=7)
+    truth_errors = error_pages_of(history.events, errors.errors)
+    truth_by_page = errors_by_page_of(truth_errors)
+    # The history exercises both sides of every case.
+    assert sum(page is None for page in truth_errors.values()) >= 5 and len(truth_by_page) >= 5
+    assert len(errors.errors) > len(truth_errors) and len(errors.messages) > len(errors.errors)
     worker: WorkerProcess = new_worker(env, tmp_path, "activity").start()
     try:
         worker.wait_answering()
+        # Half the ingest partitions hold nothing: they hold the join back only until
+        # they are idle (read to their end offset, 0, for ACTIVITY_IDLE_S).
+        send_records(stack, ingest, [(key, value, n % 4) for n, (key, value) in enumerate(errors.messages)])
         send(stack, topic, history.messages)
         send(stack, topic, [(history.sentinel.user_id.encode(), history.sentinel.value())])
 
         def all_written() -> bool:
             found = session_rows(activity_database)
             found.pop(sentinel, None)
-            return found == truth_sessions
+            return found == truth_sessions and error_page_rows(activity_database) == truth_errors
 
-        settled(all_written, 60, lambda: f"sessions written; worker log {worker.log_path}")
+        def difference() -> str:
+            found = error_page_rows(activity_database)
+            wrong = {k: (found.get(k), v) for k, v in truth_errors.items() if found.get(k, "-") != v}
+            extra = set(found) - set(truth_errors)
+            return f"rows written: {len(wrong)} errors differ {list(wrong.items())[:3]}, extra {list(extra)[:3]}; log {worker.log_path}"
+
+        settled(all_written, 60, difference)
         assert minute_rows(activity_database) == truth_minutes
         assert page_minute_rows(activity_database) == truth_pages
 
         # Late beyond grace: dead-lettered with reason late, nothing written changes.
         send(stack, topic, [(e.event_id.encode(), e.value()) for e in history.late])
+        send_records(stack, ingest, [(e.event_id.encode(), e.value(), 0) for e in errors.late])
+        late_ids = sorted(e.event_id for e in history.late)
+        late_error_ids = sorted(e.event_id for e in errors.late)
         settled(
             lambda: (
-                sum(1 for _, reason, _ in dead_letter_rows(activity_database, topic) if reason == "late")
-                == len(history.late)
+                sorted(str(e) for _, reason, e in dead_letter_rows(activity_database, topic) if reason == "late")
+                == late_ids
+                # Late errors are filed under their ingest coordinates.
+                and sorted(str(e) for _, _, e in dead_letter_rows(activity_database, ingest)) == late_error_ids
             ),
             30,
-            lambda: f"late dead letters: {dead_letter_rows(activity_database, topic)}",
+            lambda: (
+                f"late dead letters: {dead_letter_rows(activity_database, topic)} "
+                f"{dead_letter_rows(activity_database, ingest)}"
+            ),
         )
+        assert {reason for _, reason, _ in dead_letter_rows(activity_database, ingest)} == {"late"}
         letters = dead_letter_rows(activity_database, topic)
         assert len([r for r in letters if r[1] != "late"]) == history.malformed
         assert minute_rows(activity_database) == truth_minutes
         assert page_minute_rows(activity_database) == truth_pages
+        assert error_page_rows(activity_database) == truth_errors
         found = session_rows(activity_database)
         found.pop(history.sentinel.user_id, None)
         assert found == truth_sessions
+
+        # Errors by page, from the rows; the span covers every error of the history.
+        first = min(e.time for e in errors.errors).replace(second=0, microsecond=0)
+        last = max(e.time for e in errors.errors).replace(second=0, microsecond=0) + timedelta(minutes=1)
+        status, answer = worker.get(
+            f"/activity/errors-by-page?from={quote(first.isoformat())}&to={quote(last.isoformat())}"
+        )
+        assert status == 200 and answer == truth_by_page, answer
+        status, answer = worker.get(f"/activity/errors-by-page?from={quote(first.isoformat())}")
+        assert status == 400 and answer["error"].startswith("to is required")
 
         # The view, from the live tables (and the database beyond what they keep).
         for user, sessions in list(truth_sessions.items())[:8]:
@@ -92,5 +138,6 @@ def test_activity_history_rows_and_view_equal_truth(
         assert worker.get("/activity/users/nobody-at-all")[0] == 404
         metrics = worker.get_text("/metrics")
         assert f'processor_late_events_total{{topic="{topic}"}} 3.0' in metrics
+        assert f'processor_late_events_total{{topic="{ingest}"}} {len(errors.late)}.0' in metrics
     finally:
         worker.stop()

@@ -51,6 +51,7 @@ def test_migrations_upgrade_downgrade_upgrade_on_fresh_database(empty_database: 
     assert tables["commits_daily_stats"] == "r"  # plain PostgreSQL: a table the processor keeps
     assert [tables[name] for name in ("user_sessions", "activity_minutes", "activity_page_minutes")] == ["r"] * 3
     assert tables["activity_minutes_total"] == tables["activity_page_minutes_total"] == "v"
+    assert (tables["activity_error_pages"], tables["activity_error_pages_total"]) == ("r", "v")
     alembic(empty_database, "downgrade", "base")
     assert set(relations(empty_database)) == {"alembic_version"}
     alembic(empty_database, "upgrade", "head")

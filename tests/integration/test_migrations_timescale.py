@@ -186,6 +186,7 @@ def test_timescale_statements_in_offline_scripts_parse(databases: list[str]) -> 
         ("activity_page_minutes", "1 year", "7 days"),
         ("logs", "30 days", "2 days"),
         ("log_anomalies", "1 year", "30 days"),
+        ("activity_error_pages", "1 year", "7 days"),
     ]:
         assert f"SELECT create_hypertable('{table}'" in upgrade
         assert (
@@ -223,6 +224,10 @@ def test_downgrade_on_timescale_drops_aggregates_as_materialized_views_after_rem
     left = {name for name in relations(url) if not name.startswith("shim_") and name != "pg_extension"}
     assert left == {"alembic_version"}
     assert log == [
+        "drop view activity_error_pages_total",
+        "remove_retention_policy activity_error_pages",
+        "remove_compression_policy activity_error_pages",
+        "drop table activity_error_pages",
         "remove_retention_policy log_anomalies",
         "remove_compression_policy log_anomalies",
         "remove_retention_policy logs",

@@ -35,7 +35,8 @@ CREATE TABLE public.shim_log (at serial PRIMARY KEY, what text NOT NULL);
 CREATE TABLE public.shim_hypertables (name text PRIMARY KEY);
 INSERT INTO public.shim_hypertables VALUES
     ('commits'), ('pull_requests'), ('issues'), ('metrics_daily'), ('ingested_events'),
-    ('user_sessions'), ('activity_minutes'), ('activity_page_minutes'), ('logs'), ('log_anomalies');
+    ('user_sessions'), ('activity_minutes'), ('activity_page_minutes'), ('logs'), ('log_anomalies'),
+    ('activity_error_pages');
 CREATE TABLE public.shim_aggregates (name text PRIMARY KEY);
 INSERT INTO public.shim_aggregates VALUES
     ('commits_daily_stats'), ('pull_requests_weekly_metrics'), ('ingested_events_per_minute');

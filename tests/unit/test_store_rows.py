@@ -40,6 +40,7 @@ NOT_WRITTEN: dict[str, frozenset[str]] = {
     "activity_page_minutes": frozenset(),
     "logs": frozenset(),
     "log_anomalies": frozenset(),
+    "activity_error_pages": frozenset(),
 }
 
 # Our SQL type names, as SQLAlchemy's PostgreSQL dialect writes the declared types.
