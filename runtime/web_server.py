@@ -31,7 +31,12 @@ from faust.web.drivers import aiohttp as faust_aiohttp
 
 from runtime.log import get_logger
 
-__all__ = ["WebLimits", "LIMITS", "Web", "ConnectionCap", "request_guard", "outer_guard"]
+__all__ = ["WebLimits", "LIMITS", "Web", "ConnectionCap", "request_guard", "outer_guard", "REQUEST_OBSERVERS"]
+
+# Called after every request a view answered with (route template, method, status, seconds):
+# the app's wiring registers its HTTP metrics here (runtime sits below the app).
+RequestObserver = Callable[[str, str, int, float], None]
+REQUEST_OBSERVERS: list[RequestObserver] = []
 
 log = get_logger("sei.web")
 
@@ -72,9 +77,17 @@ def request_guard(busy: set[RequestHandler]) -> Any:
         protocol = request.protocol
         busy.add(protocol)
         request[_IN_VIEW] = True
+        started = time.perf_counter()
+        status = 500
         try:
-            return await handler(request)
+            response = await handler(request)
+            status = response.status
+            return response
+        except web.HTTPException as exc:
+            status = exc.status
+            raise
         except (RequestPayloadError, HttpProcessingError) as exc:
+            status = 400
             return web.json_response(
                 {
                     "error": f"the request body cannot be read: {_reason(exc)} (check Content-Encoding and Transfer-Encoding)"
@@ -83,11 +96,21 @@ def request_guard(busy: set[RequestHandler]) -> Any:
             )
         finally:
             busy.discard(protocol)
+            if REQUEST_OBSERVERS:
+                _observe(request, status, time.perf_counter() - started)
 
     return guard
 
 
 _IN_VIEW = "sei.in_view"
+
+
+def _observe(request: web.Request, status: int, seconds: float) -> None:
+    # The route's template, not the path: a label per URL would grow without bound.
+    route = request.match_info.route
+    view = route.resource.canonical if route.resource is not None else "unmatched"
+    for observer in REQUEST_OBSERVERS:
+        observer(view, request.method, status, seconds)
 
 
 def outer_guard(
