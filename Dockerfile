@@ -6,6 +6,7 @@ COPY runtime ./runtime
 COPY agents ./agents
 COPY tables ./tables
 COPY models ./models
+COPY stores ./stores
 COPY alembic ./alembic
 RUN pip install --no-cache-dir . && useradd --system sei && mkdir /data && chown sei /data
 USER sei

@@ -73,6 +73,11 @@ class OperatingMetrics:
             ["topic", "partition"],
             registry=registry,
         )
+        self.ready = Gauge(
+            "processor_worker_ready",
+            "1 when /health/ready answers 200: topics verified, partitions assigned, tables recovered",
+            registry=registry,
+        )
         self.recovering = Gauge(
             "processor_table_recovery_in_progress", "1 while the worker rebuilds its tables from their changelogs", registry=registry
         )
@@ -135,6 +140,9 @@ class OperatingMetrics:
         for gone in self._lag_labels - seen:
             self.consumer_lag.remove(*gone)
         self._lag_labels = seen
+
+    def set_ready(self, ready: bool) -> None:
+        self.ready.set(1 if ready else 0)
 
     def set_recovery(self, *, in_recovery: bool, active_remaining: int, standby_remaining: int) -> None:
         self.recovering.set(1 if in_recovery else 0)

@@ -112,6 +112,7 @@ class Metrics(View):
 def _refresh_operating() -> None:
     """The scrape-time gauges (app.operating_metrics) from the live consumer, tables and clients."""
     operating.set_lag(partition_offsets(app.monitor))
+    operating.set_ready(bool(_ready()[0]["ready"]))
     recovery = cast(TableManager, app.tables).recovery
     operating.set_recovery(
         in_recovery=bool(app.in_recovery),
