@@ -44,13 +44,18 @@ class _DeadLetterCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         backlog = self.backlog
         size = GaugeMetricFamily(
-            "dlq_backlog_size", "Dead letters stored and never replayed (dead_letters.replayed_at IS NULL)", labels=["topic"]
+            "dlq_backlog_size",
+            "Dead letters stored and never replayed (dead_letters.replayed_at IS NULL)",
+            labels=["topic"],
         )
         replays = CounterMetricFamily(
-            "dlq_replays", "Dead letters sent again by `faust -A app dlq replay` (sum of replay_count)", labels=["topic"]
+            "dlq_replays",
+            "Dead letters sent again by `faust -A app dlq replay` (sum of replay_count)",
+            labels=["topic"],
         )
         read = GaugeMetricFamily(
-            "dlq_backlog_read_timestamp_seconds", "When the dead-letter backlog was last read from the database"
+            "dlq_backlog_read_timestamp_seconds",
+            "When the dead-letter backlog was last read from the database",
         )
         if backlog is not None:
             for topic, count in sorted(backlog.unreplayed.items()):
@@ -79,7 +84,9 @@ class OperatingMetrics:
             registry=registry,
         )
         self.recovering = Gauge(
-            "processor_table_recovery_in_progress", "1 while the worker rebuilds its tables from their changelogs", registry=registry
+            "processor_table_recovery_in_progress",
+            "1 while the worker rebuilds its tables from their changelogs",
+            registry=registry,
         )
         self.recovery_remaining = Gauge(
             "processor_table_recovery_remaining_messages",
@@ -153,7 +160,9 @@ class OperatingMetrics:
         for dependency, is_open in states.items():
             self.circuit_open.labels(dependency).set(1 if is_open else 0)
 
-    def projection_flushed(self, *, snapshots: Iterable[Mapping[str, object]], now: float | None = None) -> None:
+    def projection_flushed(
+        self, *, snapshots: Iterable[Mapping[str, object]], now: float | None = None
+    ) -> None:
         """A projection flush done; ``snapshots`` are the DORA snapshots it published."""
         at = time.time() if now is None else now
         self.projection_flushed_at.set(at)

@@ -58,7 +58,9 @@ def test_env_example_lists_every_setting_as_rendered() -> None:
 
 
 @pytest.mark.parametrize("service", [*WORKERS, "migrate", "topics"])
-def test_every_setting_reaches_the_service_with_the_workers_default(compose: dict[str, Any], service: str) -> None:
+def test_every_setting_reaches_the_service_with_the_workers_default(
+    compose: dict[str, Any], service: str
+) -> None:
     environment = compose["services"][service]["environment"]
     expected = {name.upper() for name in Settings.model_fields}
     if service not in WORKERS:  # one-shot commands serve no one
@@ -71,7 +73,9 @@ def test_every_setting_reaches_the_service_with_the_workers_default(compose: dic
                 assert referenced == name, f"{name} reads ${{{referenced}}}"
                 assert default == setting_default(name.lower()), f"{name}: compose says {default!r}"
     # The resolved environment is one the worker accepts.
-    settings = Settings(**{k.lower(): v for k, v in resolved(environment).items() if k.lower() in Settings.model_fields})
+    settings = Settings(
+        **{k.lower(): v for k, v in resolved(environment).items() if k.lower() in Settings.model_fields}
+    )
     assert settings.timescaledb == "on"
     assert settings.web_bind == "0.0.0.0" and str(settings.data_dir) == "/data"
 
@@ -110,13 +114,17 @@ def test_prometheus_scrapes_every_worker_and_grafana_is_provisioned(compose: dic
     (job,) = config["scrape_configs"]
     assert job["metrics_path"] == "/metrics"
     targets = {t for group in job["static_configs"] for t in group["targets"]}
-    assert targets == {f"{name}:{resolved(compose['services'][name]['environment'])['WEB_PORT']}" for name in WORKERS}
+    assert targets == {
+        f"{name}:{resolved(compose['services'][name]['environment'])['WEB_PORT']}" for name in WORKERS
+    }
     assert config["rule_files"] == ["/etc/prometheus/alerts.yml"]
     assert (DEPLOY / "prometheus" / "alerts.yml").is_file()
     grafana = compose["services"]["grafana"]
     mounts = {m.split(":")[1] for m in grafana["volumes"]}
     assert {"/etc/grafana/provisioning", "/var/lib/grafana/dashboards"} <= mounts
-    sources = load_yaml(DEPLOY / "grafana" / "provisioning" / "datasources" / "datasources.yml")["datasources"]
+    sources = load_yaml(DEPLOY / "grafana" / "provisioning" / "datasources" / "datasources.yml")[
+        "datasources"
+    ]
     assert {s["uid"] for s in sources} == {"prometheus", "timescaledb"}
     timescale = next(s for s in sources if s["uid"] == "timescaledb")
     url = resolved(compose["services"]["migrate"]["environment"])["TIMESCALE_URL"]
@@ -125,7 +133,7 @@ def test_prometheus_scrapes_every_worker_and_grafana_is_provisioned(compose: dic
 
 def test_the_image_holds_every_shipped_package() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
-    include = re.search(r'include = \[([^\]]+)\]', (ROOT / "pyproject.toml").read_text())
+    include = re.search(r"include = \[([^\]]+)\]", (ROOT / "pyproject.toml").read_text())
     assert include is not None
     for package in re.findall(r'"(\w+)\*"', include[1]):
         assert f"COPY {package} ./{package}" in dockerfile, f"the image lacks {package}/"
