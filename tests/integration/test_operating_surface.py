@@ -15,7 +15,15 @@ from devtools.kafka_io import produce
 from devtools.localstack import LocalStack
 from devtools.sample_data import generate_commit_stream
 from devtools.worker_process import WorkerProcess
-from tests.deploy_files import ALERTS, dashboards, exported_names, grafana_sql, load_yaml, metric_names, targets
+from tests.deploy_files import (
+    ALERTS,
+    dashboards,
+    exported_names,
+    grafana_sql,
+    load_yaml,
+    metric_names,
+    targets,
+)
 from tests.integration.conftest import consumed, wait_consumed
 
 pytestmark = pytest.mark.integration

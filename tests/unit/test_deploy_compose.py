@@ -73,9 +73,8 @@ def test_every_setting_reaches_the_service_with_the_workers_default(
                 assert referenced == name, f"{name} reads ${{{referenced}}}"
                 assert default == setting_default(name.lower()), f"{name}: compose says {default!r}"
     # The resolved environment is one the worker accepts.
-    settings = Settings(
-        **{k.lower(): v for k, v in resolved(environment).items() if k.lower() in Settings.model_fields}
-    )
+    values = {k.lower(): v for k, v in resolved(environment).items() if k.lower() in Settings.model_fields}
+    settings = Settings.model_validate(values)
     assert settings.timescaledb == "on"
     assert settings.web_bind == "0.0.0.0" and str(settings.data_dir) == "/data"
 
