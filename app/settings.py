@@ -127,6 +127,10 @@ class Settings(BaseSettings):
     activity_session_gap_s: int = Field(
         1800, ge=1, le=86_400, description="seconds without events of a user that end its session"
     )
+    otel_exporter_otlp_endpoint: str = Field(
+        "",
+        description="OTLP/HTTP collector URL for traces, e.g. http://otel-collector:4318 (empty: tracing off)",
+    )
 
     @field_validator("ingest_api_keys")
     @classmethod

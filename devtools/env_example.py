@@ -39,7 +39,6 @@ KUBERNETES_PINNED = {"data_dir": "/data", "web_bind": "0.0.0.0", "web_port": "60
 STACK_ONLY: dict[str, tuple[str, str]] = {
     "POSTGRES_PASSWORD": ("", "TimescaleDB password of sei_user (required by docker-compose.yml)"),
     "GRAFANA_ADMIN_PASSWORD": ("", "Grafana's admin password (required by docker-compose.yml)"),
-    "OTEL_EXPORTER_OTLP_ENDPOINT": ("", "OTLP endpoint for traces (empty: tracing off)"),
 }
 
 
@@ -91,7 +90,6 @@ def render_kubernetes() -> str:
             continue
         value = KUBERNETES_PINNED.get(name, setting_default(name))
         lines.append(f"{name.upper()}={value or ''}")
-    lines.append("OTEL_EXPORTER_OTLP_ENDPOINT=")
     return "\n".join(lines) + "\n"
 
 
