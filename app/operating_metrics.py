@@ -17,6 +17,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from models.data_quality import Finding
+
 __all__ = ["OperatingMetrics", "DeadLetterBacklog", "BAND_VALUES", "HTTP_BUCKETS"]
 
 # Ordered so that "the band dropped" is "the value went down" (alerts compare with an offset).
@@ -129,6 +131,17 @@ class OperatingMetrics:
             ["view", "method", "status"],
             registry=registry,
         )
+        self.quality_failed = Gauge(
+            "sei_quality_check_failed",
+            "1 when the data-quality check failed at its last run (models.data_quality; `quality check`)",
+            ["topic", "check"],
+            registry=registry,
+        )
+        self.quality_run_at = Gauge(
+            "sei_quality_last_run_timestamp_seconds",
+            "When the data-quality checks last ran",
+            registry=registry,
+        )
         self.dead_letters = _DeadLetterCollector()
         registry.register(self.dead_letters)
         self._lag_labels: set[tuple[str, str]] = set()
@@ -186,6 +199,16 @@ class OperatingMetrics:
     def observe_request(self, view: str, method: str, status: int, seconds: float) -> None:
         self.http_latency.labels(view, method).observe(seconds)
         self.http_requests.labels(view, method, f"{status // 100}xx").inc()
+
+    def set_quality(self, findings: Iterable[Finding], *, now: float | None = None) -> None:
+        """The last run's findings replace the previous ones (skipped checks are left out)."""
+        self.quality_failed.clear()
+        for finding in findings:
+            if finding.status != "skip":
+                self.quality_failed.labels(finding.topic, finding.check).set(
+                    1 if finding.status == "fail" else 0
+                )
+        self.quality_run_at.set(time.time() if now is None else now)
 
     def set_dead_letters(self, backlog: DeadLetterBacklog) -> None:
         self.dead_letters.backlog = backlog
