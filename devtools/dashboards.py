@@ -409,6 +409,11 @@ def pipeline_health() -> dict[str, Any]:
         unit="ops",
     )
     layout.add(
+        "Data-quality checks failing (`quality check`, last hour)",
+        "table",
+        _prom_targets([("max by (topic, check) (sei_quality_check_failed) == 1", "{{topic}} {{check}}")]),
+    )
+    layout.add(
         "Activity: open sessions and late events",
         "timeseries",
         _prom_targets(

@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from app.metrics import ProcessorMetrics
 from app.operating_metrics import DeadLetterBacklog, OperatingMetrics
+from models.data_quality import Finding
 from tests.deploy_files import ROOT
 
 
@@ -87,3 +88,24 @@ def test_every_metric_family_is_documented() -> None:
         if not name.endswith("_created") and not re.search(rf"`{name}(_total)?[`{{]", documented)
     ]
     assert not missing, f"not documented in docs/: {missing}"
+
+
+def test_quality_findings_replace_the_previous_run() -> None:
+    registry, ops = fresh()
+    ops.set_quality(
+        [
+            Finding("git.commits", "volume", "fail", "3"),
+            Finding("git.commits", "invalid", "ok", "0.0%"),
+            Finding("jira.sprints", "volume", "skip", "0"),
+        ],
+        now=10.0,
+    )
+    out = text(registry)
+    assert 'sei_quality_check_failed{check="volume",topic="git.commits"} 1.0' in out
+    assert 'sei_quality_check_failed{check="invalid",topic="git.commits"} 0.0' in out
+    assert 'topic="jira.sprints"' not in out
+    ops.set_quality([Finding("git.commits", "invalid", "fail", "9.0%")], now=20.0)
+    out = text(registry)
+    assert 'check="volume"' not in out
+    assert 'sei_quality_check_failed{check="invalid",topic="git.commits"} 1.0' in out
+    assert "sei_quality_last_run_timestamp_seconds 20.0" in out
