@@ -17,7 +17,16 @@ from app.metrics import ProcessorMetrics
 from app.operating_metrics import OperatingMetrics
 from devtools.dashboards import render_all
 from tables.daily_metrics import METRIC_NAMES
-from tests.deploy_files import DASHBOARDS, DEPLOY, ROOT, dashboards, exported_names, load_yaml, metric_names, targets
+from tests.deploy_files import (
+    DASHBOARDS,
+    DEPLOY,
+    ROOT,
+    dashboards,
+    exported_names,
+    load_yaml,
+    metric_names,
+    targets,
+)
 
 _DECLARED = re.compile(r'(?:Counter|Gauge|Histogram)\(\s*"([a-z_]+)"', re.S)
 
