@@ -42,11 +42,13 @@ from stores.metrics import pool_team_days, replace_repository_days
 from tables.cicd import deployment_index, incident_index
 from tables.commits import commit_spans
 from tables.daily_metrics import DailyMetrics, daily_metrics
-from tables.delivery_memo import delivery_memo
+from tables.deployment_state import ship_history
+from tables.dora import delivery_of, delivery_snapshot
 from tables.git_activity import pull_request_index, repositories
 from tables.instants import to_micros
 from tables.jira import issue_index, issues_of, sprint_index, sprints_of
-from tables.snapshots import dora_answer, load_repository, whole_since
+from tables.shipping_memo import shipping_memo
+from tables.snapshots import load_repository, whole_since
 
 __all__ = ["Projection", "projection", "SNAPSHOT_WINDOW_DAYS", "SNAPSHOT_KEY", "REFRESH_S"]
 
@@ -97,7 +99,7 @@ class Projection:
     def mark_repositories(self, repository_ids: Iterable[str]) -> None:
         changed = set(repository_ids)
         self.marked.repositories.update(changed)
-        delivery_memo.forget(changed)
+        shipping_memo.forget(changed)
 
     def mark_teams(self, teams: Iterable[str]) -> None:
         self.marked.teams.update(teams)
@@ -115,7 +117,7 @@ class Projection:
         if current == self._actives:
             return
         self._actives = current
-        delivery_memo.clear()
+        shipping_memo.clear()
         self._flushed_at.clear()
         self._published.clear()
         self._days.clear()
@@ -174,10 +176,17 @@ class Projection:
                 with reading_partition(partition_of(repository_id.encode(), settings.topic_partitions)):
                     entities = load_repository(repository_id)
                     kept_from = whole_since(repository_id, settings.state_retention_days)
+                # Shipping is most of the cost: once for the snapshot, the days and the rows.
+                history = ship_history(entities.deployments, entities.commits, environments)
+                delivery = delivery_of(entities.deployments, entities.commits, environments, history=history)
                 snapshot = {
                     "repository_id": repository_id,
-                    **dora_answer(
-                        entities, end=end, window_days=SNAPSHOT_WINDOW_DAYS, production_environments=environments
+                    **delivery_snapshot(
+                        delivery,
+                        entities.incidents,
+                        end=end,
+                        window_days=SNAPSHOT_WINDOW_DAYS,
+                        production_environments=environments,
                     ),
                 }
                 cutoff = date.fromisoformat(kept_from) if kept_from else None
@@ -191,11 +200,12 @@ class Projection:
                         entities.commits,
                         entities.pull_requests,
                         environments,
+                        history=history,
                     ).items()
                     if cutoff is None or day >= cutoff
                 }
                 repository_prs = pull_request_rows(
-                    entities.pull_requests, entities.commits, entities.deployments, environments
+                    entities.pull_requests, entities.commits, entities.deployments, environments, history=history
                 )
             except Exception:  # a bug must cost this repository's projection, not everyone's
                 _failed("repository", repository_id)
@@ -290,6 +300,6 @@ async def _flush_on_shutdown(sender: object, **kwargs: object) -> None:
 
 @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # mode's SignalHandlerT matches no function
 async def _forget_deliveries(sender: object, revoked: set[TP], **kwargs: object) -> None:
-    # Another worker may change a repository before it comes back here (tables.delivery_memo);
+    # Another worker may change a repository before it comes back here (tables.shipping_memo);
     # the views answer 503 until the rebalance ends, so nothing is read from the memo before this.
-    delivery_memo.clear()
+    shipping_memo.clear()

@@ -55,6 +55,7 @@ app = faust.App(
         "app.resources",
         "app.commands",
         "app.diagnostics",
+        "app.loop_lag",
         "app.topic_declaration",
     ],
     origin="app",

@@ -8,7 +8,8 @@ consumed the table prints, for that month: events/s (first message produced to l
 consumed), worker CPU per event, the worker's peak RSS, the largest changelog record written
 during the month (read back from the changelog topics), and `/dora` latency for the
 monorepo (the first query after the month, which ships its commits, then p50/p95 of
-100 more). After month 12 the worker is restarted on its local
+100 more), and the longest the worker's event loop was held during the month
+(app.loop_lag: every view and probe waited that long). After month 12 the worker is restarted on its local
 state and the time to ready (tables recovered, consuming) printed.
 
 The full year is about 5 million events; ``--scale`` shrinks the organization (and, below
@@ -167,7 +168,7 @@ def settle(workers: list[WorkerProcess], quiet_s: float = 1.0) -> int:
 
 
 def dora_latencies(worker: WorkerProcess, queries: int = 100) -> list[float]:
-    """The first query after the month ships the monorepo's commits (tables.delivery_memo);
+    """The first query after the month ships the monorepo's commits (tables.shipping_memo);
     the ``queries`` after it find them shipped, as a dashboard's refreshes do."""
     seconds = []
     for _ in range(queries + 1):
@@ -177,6 +178,12 @@ def dora_latencies(worker: WorkerProcess, queries: int = 100) -> list[float]:
         if status != 200:
             raise RuntimeError(f"/dora/{MONOREPO} answered {status}")
     return seconds
+
+
+def longest_pause(worker: WorkerProcess, since: float) -> float:
+    """The longest the worker's event loop was held since ``since`` (unix time; app.loop_lag)."""
+    _, stats = worker.get("/stats")
+    return max((lag for at, lag in stats["event_loop"]["notable_lags"] if at >= since), default=0.0)
 
 
 def run(bench: BenchStack, args: argparse.Namespace) -> None:
@@ -197,11 +204,12 @@ def run(bench: BenchStack, args: argparse.Namespace) -> None:
     expected = warm_up(bench, [worker])
     watch = ChangelogWatch(bench.bootstrap)
     print(
-        f"{'month':>5} {'events':>9} {'events/s':>9} {'CPU ms/ev':>9} {'RSS MB':>7} {'max rec B':>10} {'dora 1st':>9} {'p50':>6} {'p95 ms':>7}"
+        f"{'month':>5} {'events':>9} {'events/s':>9} {'CPU ms/ev':>9} {'RSS MB':>7} {'max rec B':>10} {'dora 1st':>9} {'p50':>6} {'p95 ms':>7} {'stall ms':>8}"
     )
     for number, month in enumerate(months, start=1):
         events = sum(len(m) for m in month.values())
         expected += events
+        month_began = time.time()
         with ProcessSampler(worker.process.pid) as sampler:  # type: ignore[union-attr]
             started = time.monotonic()
             for topic, messages in month.items():
@@ -215,7 +223,8 @@ def run(bench: BenchStack, args: argparse.Namespace) -> None:
         print(
             f"{number:>5} {events:>9,} {events / (done - started):>9,.0f} {1000 * cpu / events:>9.3f} "
             f"{sampler.peak_mb:>7.0f} {largest:>10,} {1000 * latencies[0]:>9.1f} "
-            f"{1000 * statistics.median(latencies[1:]):>6.1f} {1000 * percentile(latencies[1:], 0.95):>7.1f}" + (f"  ({where.split('-')[-2]})" if where else "")
+            f"{1000 * statistics.median(latencies[1:]):>6.1f} {1000 * percentile(latencies[1:], 0.95):>7.1f} "
+            f"{1000 * longest_pause(worker, month_began):>8.0f}" + (f"  ({where.split('-')[-2]})" if where else "")
         )
     worker.stop()
     started = time.monotonic()

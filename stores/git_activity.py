@@ -20,7 +20,7 @@ import orjson
 from stores.columns import Columns
 from tables.commit_state import Commit
 from tables.cycle_time import stage_durations, timelines
-from tables.deployment_state import Deployment
+from tables.deployment_state import Deployment, ShippedHistory
 from tables.instants import from_micros, to_micros
 from tables.pull_request_state import PullRequest, Review
 from tables.repository_state import Repository
@@ -118,10 +118,14 @@ def pull_request_rows(
     commits: Iterable[Commit],
     deployments: Iterable[Deployment],
     production_environments: Collection[str],
+    *,
+    history: ShippedHistory | None = None,
 ) -> list[PullRequestRow]:
-    """The rows of ``pull_requests`` (those with a known ``created_at``), stages included."""
+    """The rows of ``pull_requests`` (those with a known ``created_at``), stages included
+    (``history``: the ``ship_history`` of ``deployments`` and ``commits``, when the caller has it)."""
     rows = []
-    for timeline in timelines(pull_requests, commits, deployments, production_environments).values():
+    shipped = timelines(pull_requests, commits, deployments, production_environments, history=history)
+    for timeline in shipped.values():
         pr = timeline.pull_request
         if pr.created_at is None:
             continue

@@ -13,6 +13,8 @@ a repository without one belongs to ``unassigned``.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import asyncpg
 
@@ -31,9 +33,23 @@ __all__ = [
     "read_organization",
     "organization_teams",
     "READ_TIMEOUT_S",
+    "consistent_read",
 ]
 
 READ_TIMEOUT_S = 10.0
+
+
+@asynccontextmanager
+async def consistent_read(database: Database) -> AsyncIterator[asyncpg.Connection]:
+    """A read-only connection whose reads all see one snapshot (repeatable read), for at
+    most READ_TIMEOUT_S: a view answers 503 rather than wait through the write path's retries."""
+    pool = await database.pool()
+    async with (
+        asyncio.timeout(READ_TIMEOUT_S),
+        pool.acquire() as conn,
+        conn.transaction(isolation="repeatable_read", readonly=True),
+    ):
+        yield conn
 
 _TEAM_REPOSITORIES = f"""
 WITH known AS (
@@ -90,12 +106,7 @@ async def read_team(database: Database, team: str, *, with_pull_requests: bool) 
     Raises on a database error or after READ_TIMEOUT_S: a view answers 503 rather than wait
     through the write path's retries.
     """
-    pool = await database.pool()
-    async with (
-        asyncio.timeout(READ_TIMEOUT_S),
-        pool.acquire() as conn,
-        conn.transaction(isolation="repeatable_read", readonly=True),
-    ):
+    async with consistent_read(database) as conn:
         repositories = await team_repositories(conn, team)
         return repositories, await team_entities(conn, repositories, with_pull_requests=with_pull_requests)
 
@@ -103,12 +114,7 @@ async def read_team(database: Database, team: str, *, with_pull_requests: bool) 
 async def read_repository(database: Database, repository_id: str, *, with_pull_requests: bool) -> Entities:
     """One repository's entities from the database: its whole history, for a window that
     reaches past what the live tables keep (STATE_RETENTION_DAYS). Raises as read_team."""
-    pool = await database.pool()
-    async with (
-        asyncio.timeout(READ_TIMEOUT_S),
-        pool.acquire() as conn,
-        conn.transaction(isolation="repeatable_read", readonly=True),
-    ):
+    async with consistent_read(database) as conn:
         return await team_entities(conn, [repository_id], with_pull_requests=with_pull_requests)
 
 
@@ -116,11 +122,6 @@ async def read_organization(database: Database, *, with_pull_requests: bool) -> 
     """Every repository with its team, and all their entities pooled, in one consistent read
     (the organization's views and the page split the pool by repository and team). Raises
     as read_team."""
-    pool = await database.pool()
-    async with (
-        asyncio.timeout(READ_TIMEOUT_S),
-        pool.acquire() as conn,
-        conn.transaction(isolation="repeatable_read", readonly=True),
-    ):
+    async with consistent_read(database) as conn:
         teams = await organization_teams(conn)
         return teams, await team_entities(conn, list(teams), with_pull_requests=with_pull_requests)

@@ -16,7 +16,7 @@ seconds, summarized in hours by tables.stats. METRICS "Pull-request cycle time",
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -41,6 +41,7 @@ __all__ = [
     "open_state",
     "stage_durations",
     "timelines",
+    "timelines_snapshot",
 ]
 
 STAGES = ("coding", "pickup", "review", "deploy", "cycle_time", "review_time")
@@ -124,13 +125,18 @@ def _seconds(start: int | None, stop: int | None) -> float | None:
 def stage_durations(timeline: Timeline) -> StageDurations:
     """The stage durations of one pull request (meaningful for merged ones)."""
     pr = timeline.pull_request
+    deployed_at = timeline.deployed_at
+    if deployed_at is not None and pr.merged_at is not None and deployed_at < pr.merged_at:
+        # Its commits shipped before it merged (a branch deployed, or an implicit deployment
+        # shipping commits by commit time): it is deployed once merged, never a negative stage.
+        deployed_at = pr.merged_at
     started = timeline.first_commit_at if timeline.first_commit_at is not None else pr.created_at
-    finished = timeline.deployed_at if timeline.deployed_at is not None else pr.merged_at
+    finished = deployed_at if deployed_at is not None else pr.merged_at
     return StageDurations(
         coding=_seconds(timeline.first_commit_at, pr.created_at),
         pickup=_seconds(pr.created_at, timeline.first_review_at),
         review=_seconds(timeline.first_review_at, pr.merged_at),
-        deploy=_seconds(pr.merged_at, timeline.deployed_at),
+        deploy=_seconds(pr.merged_at, deployed_at),
         cycle_time=_seconds(started, finished),
         review_time=_seconds(pr.created_at, timeline.first_approval_at),
     )
@@ -208,8 +214,13 @@ def cycle_time_snapshot(
     production_environments: Collection[str] = DEFAULT_PRODUCTION_ENVIRONMENTS,
 ) -> dict[str, Any]:
     """The ``GET /cycle-time`` answer (less the repository or team) over pooled entities."""
-    window = Window(end, window_days)
     known = timelines(pull_requests, commits, deployments, production_environments)
+    return timelines_snapshot(known, end=end, window_days=window_days)
+
+
+def timelines_snapshot(known: Mapping[PullRequestKey, Timeline], *, end: int, window_days: int) -> dict[str, Any]:
+    """``cycle_time_snapshot`` from timelines already shipped: costs the pull requests, not the commits."""
+    window = Window(end, window_days)
     samples: dict[str, list[float]] = {stage: [] for stage in STAGES}
     for timeline in known.values():
         if not window.contains(timeline.pull_request.merged_at):

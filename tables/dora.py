@@ -14,14 +14,15 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from tables.commit_state import Commit, collapse_commits
+from tables.commit_state import Commit
 from tables.deployment_state import (
     DEFAULT_PRODUCTION_ENVIRONMENTS,
     Deployment,
     DeploymentKey,
+    ShippedHistory,
     collapse_deployments,
     lead_times,
-    ship_known_commits,
+    ship_history,
 )
 from tables.incident_state import Incident, attribute_incidents
 from tables.instants import utc_day
@@ -115,7 +116,7 @@ def is_rework(deployment: Deployment, incidents: Iterable[Incident]) -> bool:
 class Delivery:
     """The DORA deployments of a repository (or pool), collapsed, with each one's lead-time
     samples: the part of ``GET /dora`` that needs the commits (shipping is most of a query's
-    cost), independent of the window, so it can be kept between queries (tables.delivery_memo)."""
+    cost), independent of the window, so it can be kept between queries (tables.shipping_memo)."""
 
     counted: list[Deployment]
     lead_times: dict[DeploymentKey, list[float]]
@@ -125,16 +126,19 @@ def delivery_of(
     deployments: Iterable[Deployment],
     commits: Iterable[Commit],
     production_environments: Collection[str] = DEFAULT_PRODUCTION_ENVIRONMENTS,
+    *,
+    history: ShippedHistory | None = None,
 ) -> Delivery:
-    """Ship ``commits`` to ``deployments`` (edge rule 6) and keep each deployment's samples."""
+    """Ship ``commits`` to ``deployments`` (edge rule 6) and keep each deployment's samples
+    (``history``: their ``ship_history``, when the caller has it already)."""
     counted = [
         d for d in collapse_deployments(deployments).values() if d.is_dora_deployment(production_environments)
     ]
-    known = collapse_commits(commits) if counted else {}
-    samples = {
-        shipment.deployment.key: lead_times(shipment, known)
-        for shipment in ship_known_commits(counted, known, production_environments)
-    }
+    if not counted:
+        return Delivery([], {})
+    if history is None:
+        history = ship_history(counted, commits, production_environments)
+    samples = {shipment.deployment.key: lead_times(shipment, history.commits) for shipment in history.shipments}
     return Delivery(counted, samples)
 
 

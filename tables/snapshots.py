@@ -14,10 +14,9 @@ from typing import Any
 from tables.cicd import deployment_index, deployments_of, incident_index, incidents_of
 from tables.commit_state import Commit
 from tables.commits import commit_spans, repository_commits
-from tables.cycle_time import cycle_time_snapshot
-from tables.delivery_memo import delivery_memo
+from tables.cycle_time import cycle_time_snapshot, timelines, timelines_snapshot
 from tables.deployment_state import Deployment
-from tables.dora import delivery_of, delivery_snapshot, dora_snapshot
+from tables.dora import Delivery, delivery_of, delivery_snapshot, dora_snapshot
 from tables.entity_index import entity_spans
 from tables.git_activity import pull_request_index, pull_requests_of
 from tables.incident_state import Incident
@@ -26,6 +25,7 @@ from tables.jira import issue_index, issues, issues_of, sprint_index, sprints_of
 from tables.keys import compose_key
 from tables.pull_request_state import PullRequest
 from tables.retention import cutoff_day
+from tables.shipping_memo import shipping_memo
 from tables.sprint_state import sprints_report
 
 __all__ = [
@@ -108,7 +108,7 @@ def mark_whole_since(repository_id: str, day: str) -> None:
     """Record the cutoff of an ageing (whole_since); under ``acting_for`` an event of the
     repository's partition."""
     key = compose_key(_AGED, repository_id)
-    delivery_memo.forget((repository_id,))  # what the tables hold of it changed
+    shipping_memo.forget((repository_id,))  # what the tables hold of it changed
     if entity_spans.get(key) != day:
         entity_spans[key] = day
 
@@ -131,16 +131,18 @@ def live_dora_answer(
     repository_id: str, *, since: str, end: int, window_days: int, production_environments: Collection[str]
 ) -> dict[str, Any]:
     """``dora_answer`` of one repository from this worker's tables, its entities from
-    ``since`` on; the shipped deliveries kept until the repository changes (tables.delivery_memo)."""
+    ``since`` on; what shipping gave kept until the repository changes (tables.shipping_memo)."""
     environments = frozenset(production_environments)
-    delivery = delivery_memo.get(repository_id, since, environments)
-    if delivery is None:
+    key = ("delivery", repository_id, since, environments)
+    delivery = shipping_memo.get(key)
+    if isinstance(delivery, Delivery):
+        incidents = incidents_of(repository_id, since)
+    else:
         entities = load_repository(repository_id, with_pull_requests=False, since=since)
         delivery = delivery_of(entities.deployments, entities.commits, environments)
-        delivery_memo.put(repository_id, since, environments, delivery)
+        samples = sum(len(s) for s in delivery.lead_times.values())
+        shipping_memo.put(key, delivery, len(delivery.counted) + samples)
         incidents = entities.incidents
-    else:
-        incidents = incidents_of(repository_id, since)
     return delivery_snapshot(
         delivery, incidents, end=end, window_days=window_days, production_environments=environments
     )
@@ -149,11 +151,16 @@ def live_dora_answer(
 def live_cycle_time_answer(
     repository_id: str, *, since: str, end: int, window_days: int, production_environments: Collection[str]
 ) -> dict[str, Any]:
-    """``cycle_time_answer`` of one repository from this worker's tables, from ``since`` on."""
-    entities = load_repository(repository_id, with_pull_requests=True, since=since)
-    return cycle_time_answer(
-        entities, end=end, window_days=window_days, production_environments=production_environments
-    )
+    """``cycle_time_answer`` of one repository from this worker's tables, from ``since`` on;
+    the pull requests' timelines kept until the repository changes (tables.shipping_memo)."""
+    environments = frozenset(production_environments)
+    key = ("timelines", repository_id, since, environments)
+    known = shipping_memo.get(key)
+    if not isinstance(known, dict):
+        entities = load_repository(repository_id, with_pull_requests=True, since=since)
+        known = timelines(entities.pull_requests, entities.commits, entities.deployments, environments)
+        shipping_memo.put(key, known, len(known))
+    return timelines_snapshot(known, end=end, window_days=window_days)
 
 
 def cycle_time_answer(

@@ -46,7 +46,7 @@ from app.views.service import partition_offsets
 from stores.dead_letters import count_dead_letters_since
 from stores.jira import SprintRow, read_sprints
 from stores.metrics import MetricsDailyRow, read_days_since
-from stores.teams import READ_TIMEOUT_S, organization_teams, team_entities
+from stores.teams import consistent_read, organization_teams, team_entities
 from tables.instants import to_micros
 from tables.overview import ORGANIZATION, Overview, overview_of
 from tables.snapshots import Entities
@@ -137,12 +137,7 @@ class Refresher:
         started = time.monotonic()
         now = datetime.now(UTC)
         last_day = now.date()
-        pool = await read_database.pool()
-        async with (
-            asyncio.timeout(READ_TIMEOUT_S),
-            pool.acquire() as conn,
-            conn.transaction(isolation="repeatable_read", readonly=True),
-        ):
+        async with consistent_read(read_database) as conn:
             teams = await organization_teams(conn)
             entities = await team_entities(conn, list(teams), with_pull_requests=True)
             days = await read_days_since(conn, week_starts(last_day)[0])

@@ -12,6 +12,7 @@ from faust.web import Request, Response, View
 
 from app.health import health_report, kafka_reachable, readiness
 from app.health_probe import DatabasePing, HealthProbe
+from app.loop_lag import loop_lag
 from app.main import app, settings
 from app.resources import cache, database, metrics, operating, read_database, stuck_batches
 from app.topic_declaration import gate
@@ -135,6 +136,7 @@ class Stats(View):
     async def get(self, request: Request) -> Response:
         body = metrics.as_dict()
         body["partitions"] = partition_offsets(app.monitor)
+        body["event_loop"] = loop_lag.as_dict()
         return self.json(body)
 
 

@@ -140,7 +140,7 @@ async def test_ageing_keeps_answers_inside_retention_and_the_database_whole(
             assert cycle_time_answer(
                 entities, end=end, window_days=days, production_environments={"production"}
             ) == (truth.cycle_time([repo], end=end, window_days=days))
-        # The view inside retention: the owner's tables, shipped once and kept (tables.delivery_memo).
+        # The view inside retention: the owner's tables, shipped once and kept (tables.shipping_memo).
         end_iso = END.isoformat().replace("+00:00", "Z")
         for days in (7, 30, 90):
             for _ in range(2):

@@ -299,3 +299,17 @@ def test_cycle_time_snapshot_any_order_and_duplicates_same_answer(
     for history in replayed:
         rng.shuffle(history)  # type: ignore[attr-defined]
     assert answer(*replayed) == answer(events, commits, deployments)
+
+
+def test_commits_shipped_before_the_merge_make_it_deployed_when_merged_not_a_negative_stage() -> None:
+    # c9 is committed at 09:00 and shipped by the implicit deployment d9 at 10:00 (commit
+    # time rule); its pull request merges at 12:00, and nothing else ships it.
+    early = PullRequest(
+        "r1", 9, author="alice", created_at=at("2025-10-01T08:00Z"), merged_at=at("2025-10-01T12:00Z")
+    )
+    found = timelines([early], [commit("c9", "2025-10-01T09:00Z", 9)], [deploy("d9", "2025-10-01T10:00Z")])
+    timeline = found[("r1", 9)]
+    assert timeline.deployed_at == at("2025-10-01T10:00Z")  # the shipping itself is unchanged
+    stages = stage_durations(timeline)
+    assert stages.deploy == 0.0
+    assert stages.cycle_time == 3 * HOUR  # first commit 09:00 -> deployed at the merge, 12:00
