@@ -36,6 +36,7 @@ from app.logging import get_logger
 from app.main import app, settings
 from app.resources import database, dedupe, metrics, stuck_batches
 from app.topic_plan import TopicSpec, mismatch_fix
+from runtime import tracing
 from runtime.batch_reader import take_batches
 from runtime.shutdown import EXIT_CONFIG, EXIT_UNFLUSHED, exit_now, remaining_grace_s
 from runtime.stuck_batches import retry_pause_s
@@ -151,27 +152,34 @@ async def handle_until_done(
                 hint="a rebalance moved its partitions; it is read again from the committed offset",
             )
             return False
-        try:
-            if finish_at_shutdown:
-                await complete_batch(handle(events), what=what)
+        pause: float | None = None
+        # One span per attempt (runtime.tracing); its database work and produces are children.
+        with tracing.span(f"batch {what}", _batch_attributes(what, events)) as span:
+            try:
+                if finish_at_shutdown:
+                    await complete_batch(handle(events), what=what)
+                else:
+                    await handle(events)
+            except Exception as exc:
+                failures += 1
+                tracing.set_outcome(span, "failed", exc)
+                _release(events)
+                stuck = stuck_batches.failed(what, exc, batch_offsets(events))
+                _batch_failures.labels(what).inc()
+                pause = retry_pause_s(stuck.attempts)
+                log.critical(
+                    "agent.batch_failed",
+                    agent=what,
+                    attempts=stuck.attempts,
+                    offsets=stuck.offsets,
+                    retry_in_seconds=pause,
+                    exc_info=True,
+                    hint="not acked: these partitions commit nothing past this batch until a retry gets "
+                    "through; /health reports it",
+                )
             else:
-                await handle(events)
-        except Exception as exc:
-            failures += 1
-            _release(events)
-            stuck = stuck_batches.failed(what, exc, batch_offsets(events))
-            _batch_failures.labels(what).inc()
-            pause = retry_pause_s(stuck.attempts)
-            log.critical(
-                "agent.batch_failed",
-                agent=what,
-                attempts=stuck.attempts,
-                offsets=stuck.offsets,
-                retry_in_seconds=pause,
-                exc_info=True,
-                hint="not acked: these partitions commit nothing past this batch until a retry gets "
-                "through; /health reports it",
-            )
+                tracing.set_outcome(span, "done")
+        if pause is not None:
             await asyncio.sleep(pause)
             continue
         if failures:
@@ -190,6 +198,20 @@ def retried_writes(what: str) -> WriteBehind:
         return await handle_until_done(events, lambda _: write(), what=f"{what} write", finish_at_shutdown=False)
 
     return WriteBehind(what, until_done)
+
+
+def _batch_attributes(what: str, events: Sequence[EventT[Any]]) -> dict[str, Any]:
+    if not tracing.enabled():
+        return {}
+    offsets = batch_offsets(events)
+    return {
+        "messaging.system": "kafka",
+        "sei.agent": what,
+        "messaging.destination.name": sorted({key.rsplit("/", 1)[0] for key in offsets}),
+        "messaging.kafka.partitions": sorted({int(key.rsplit("/", 1)[1]) for key in offsets}),
+        "sei.offsets": [f"{key}:{first}-{last}" for key, (first, last) in sorted(offsets.items())],
+        "messaging.batch.message_count": len(events),
+    }
 
 
 def batch_offsets(events: Sequence[EventT[Any]]) -> dict[str, list[int]]:

@@ -17,9 +17,11 @@ from faust.types import EventT
 
 from agents.intake import Rejection
 from app.logging import get_logger
+from app.main import settings
 from app.resources import metrics
 from app.topics import dead_letters
 from models.dead_letter import REPLAY_HEADER, DeadLetter
+from runtime import tracing
 
 __all__ = ["DeadLetterBatch"]
 
@@ -79,5 +81,10 @@ class DeadLetterBatch:
 
     def publish(self) -> None:
         """Queue every dead letter on the DLQ topic (flushed before the offsets commit)."""
-        for letter in self.letters:
-            dead_letters.send_soon(key=letter.topic_key, value=letter.topic_record())
+        if not self.letters:
+            return
+        with tracing.span(
+            f"produce {settings.kafka_dlq_topic}", {"messaging.batch.message_count": len(self.letters)}
+        ):
+            for letter in self.letters:
+                dead_letters.send_soon(key=letter.topic_key, value=letter.topic_record())

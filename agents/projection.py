@@ -32,7 +32,7 @@ from prometheus_client import Counter
 
 from app.logging import get_logger
 from app.main import app, settings
-from app.resources import cache, database, metrics
+from app.resources import cache, database, metrics, operating
 from app.topics import git_commits, jira_issues, metrics_dora
 from runtime.event_context import reading_partition
 from runtime.partitioner import partition_of
@@ -253,6 +253,7 @@ class Projection:
         await cache.set_values(
             {SNAPSHOT_KEY.format(r): body for r, (body, _) in snapshots.items()}, SNAPSHOT_TTL_S
         )
+        operating.projection_flushed(snapshots=[orjson.loads(body) for body, _ in snapshots.values()])
 
 
 projection = Projection(REFRESH_S, settings.production_environments)

@@ -21,6 +21,7 @@ import asyncpg
 from app.logging import get_logger
 from app.redaction import mask_url, scrub
 from app.retry import RetryPolicy
+from runtime import tracing
 
 __all__ = ["Database", "is_data_error"]
 
@@ -110,7 +111,7 @@ class Database:
             if delay:
                 await asyncio.sleep(delay)
             try:
-                result = await self._run_once(work, in_transaction)
+                result = await self._run_once(work, in_transaction, what)
             except Exception as exc:
                 if is_data_error(exc):
                     raise
@@ -120,13 +121,17 @@ class Database:
             self._note_success(what)
             return result
 
-    async def _run_once(self, work: Callable[[asyncpg.Connection], Awaitable[T]], in_transaction: bool) -> T:
-        pool = await self.pool()
-        async with pool.acquire() as conn:
-            if not in_transaction:
-                return await work(conn)
-            async with conn.transaction():
-                return await work(conn)
+    async def _run_once(
+        self, work: Callable[[asyncpg.Connection], Awaitable[T]], in_transaction: bool, what: str
+    ) -> T:
+        # A child of the batch's span when tracing is on (runtime.tracing); one per attempt.
+        with tracing.span(f"db {what}", {"db.system": "postgresql", "db.transaction": in_transaction}):
+            pool = await self.pool()
+            async with pool.acquire() as conn:
+                if not in_transaction:
+                    return await work(conn)
+                async with conn.transaction():
+                    return await work(conn)
 
     def _note_failure(self, exc: Exception, what: str, attempt: int, exhausted: bool) -> None:
         self.last_error = scrub(f"{type(exc).__name__}: {exc}", [self.dsn])

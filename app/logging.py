@@ -13,6 +13,7 @@ import structlog
 
 from app.redaction import mask_urls_in_text
 from runtime.log import get_logger
+from runtime.tracing import add_trace_ids
 
 __all__ = ["logging_config", "configure_structlog", "get_logger", "mask_urls"]
 
@@ -30,6 +31,7 @@ _SHARED_PROCESSORS: list[Any] = [
     structlog.stdlib.add_log_level,
     structlog.stdlib.add_logger_name,
     structlog.processors.TimeStamper(fmt="iso", utc=True),
+    add_trace_ids,  # trace_id and span_id when tracing is on (runtime.tracing)
 ]
 
 

@@ -12,6 +12,7 @@ from runtime.compression import missing_codecs
 from runtime.gc_tuning import configure_collector, freeze_startup_objects
 from runtime.monitor import LeanMonitor
 from runtime.rocksdb_memory import use_shared_memory
+from runtime.tracing import configure as configure_tracing
 from runtime.transport import use_fetch_limits
 
 __all__ = ["app", "settings"]
@@ -37,6 +38,10 @@ _session_timeout_s = settings.kafka_session_timeout_ms / 1000
 web_drivers.DRIVERS.aliases["sei-aiohttp"] = "runtime.web_server:Web"
 # Every RocksDB table partition of the worker within one memory budget (runtime.rocksdb_memory).
 use_shared_memory(settings.rocksdb_memory_mb)
+
+if settings.otel_exporter_otlp_endpoint:
+    # Before the app: spans of every batch and request from the start (runtime.tracing).
+    configure_tracing(settings.consumer_group_id, endpoint=settings.otel_exporter_otlp_endpoint)
 
 app = faust.App(
     settings.consumer_group_id,

@@ -11,11 +11,22 @@ from app.db import Database
 from app.dedupe import Dedupe
 from app.main import app, settings
 from app.metrics import ProcessorMetrics
+from app.operating_metrics import OperatingMetrics
 from app.retry import RetryPolicy
 from runtime.monitor import LeanMonitor
 from runtime.stuck_batches import StuckBatches
+from runtime.web_server import REQUEST_OBSERVERS
 
-__all__ = ["database", "read_database", "cache", "dedupe", "metrics", "retry_policy", "stuck_batches"]
+__all__ = [
+    "database",
+    "read_database",
+    "cache",
+    "dedupe",
+    "metrics",
+    "operating",
+    "retry_policy",
+    "stuck_batches",
+]
 
 READ_POOL_SIZE = 2
 
@@ -26,6 +37,8 @@ database = Database(settings.postgres_dsn, pool_size=settings.db_pool_size, retr
 read_database = Database(settings.postgres_dsn, pool_size=READ_POOL_SIZE, retry=retry_policy)
 cache = RedisCache(settings.redis_url)
 metrics = ProcessorMetrics()
+operating = OperatingMetrics(metrics.registry)  # lag, circuits, DLQ backlog, freshness, HTTP
+REQUEST_OBSERVERS.append(operating.observe_request)
 stuck_batches = StuckBatches()  # batches retried unacked (agents.batches); /health reports them
 dedupe = Dedupe(cache, settings.dedupe_ttl_s, group=settings.consumer_group_id)
 cast(LeanMonitor, app.monitor).commit_listeners.append(dedupe.on_committed)

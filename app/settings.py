@@ -140,6 +140,10 @@ class Settings(BaseSettings):
     ml_engine_timeout_ms: int = Field(1000, ge=10, le=60_000)
     ml_engine_failures: int = Field(3, ge=1, le=100, description="consecutive failures that open the breaker")
     ml_engine_open_s: float = Field(30.0, ge=0.0, le=3_600.0, description="seconds the breaker stays open")
+    otel_exporter_otlp_endpoint: str = Field(
+        "",
+        description="OTLP/HTTP collector URL for traces, e.g. http://otel-collector:4318 (empty: tracing off)",
+    )
 
     @field_validator("ml_engine_url")
     @classmethod

@@ -29,9 +29,15 @@ from aiohttp.web_protocol import RequestHandler, RequestPayloadError
 from faust.types import AppT
 from faust.web.drivers import aiohttp as faust_aiohttp
 
+from runtime import tracing
 from runtime.log import get_logger
 
-__all__ = ["WebLimits", "LIMITS", "Web", "ConnectionCap", "request_guard", "outer_guard"]
+__all__ = ["WebLimits", "LIMITS", "Web", "ConnectionCap", "request_guard", "outer_guard", "REQUEST_OBSERVERS"]
+
+# Called after every request a view answered with (route template, method, status, seconds):
+# the app's wiring registers its HTTP metrics here (runtime sits below the app).
+RequestObserver = Callable[[str, str, int, float], None]
+REQUEST_OBSERVERS: list[RequestObserver] = []
 
 log = get_logger("sei.web")
 
@@ -72,22 +78,53 @@ def request_guard(busy: set[RequestHandler]) -> Any:
         protocol = request.protocol
         busy.add(protocol)
         request[_IN_VIEW] = True
-        try:
-            return await handler(request)
-        except (RequestPayloadError, HttpProcessingError) as exc:
-            return web.json_response(
-                {
-                    "error": f"the request body cannot be read: {_reason(exc)} (check Content-Encoding and Transfer-Encoding)"
-                },
-                status=400,
-            )
-        finally:
-            busy.discard(protocol)
+        started = time.perf_counter()
+        status = 500
+        with tracing.span(f"HTTP {request.method} {_view(request)}", _http_attributes(request)) as span:
+            try:
+                response = await handler(request)
+                status = response.status
+                return response
+            except web.HTTPException as exc:
+                status = exc.status
+                raise
+            except (RequestPayloadError, HttpProcessingError) as exc:
+                status = 400
+                return web.json_response(
+                    {
+                        "error": f"the request body cannot be read: {_reason(exc)} (check Content-Encoding and Transfer-Encoding)"
+                    },
+                    status=400,
+                )
+            finally:
+                busy.discard(protocol)
+                if span is not None:
+                    span.set_attribute("http.response.status_code", status)
+                if REQUEST_OBSERVERS:
+                    _observe(request, status, time.perf_counter() - started)
 
     return guard
 
 
 _IN_VIEW = "sei.in_view"
+
+
+def _view(request: web.Request) -> str:
+    # The route's template, not the path: a label per URL would grow without bound.
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
+
+
+def _http_attributes(request: web.Request) -> dict[str, Any]:
+    if not tracing.enabled():
+        return {}
+    return {"http.request.method": request.method, "http.route": _view(request), "url.path": request.path}
+
+
+def _observe(request: web.Request, status: int, seconds: float) -> None:
+    view = _view(request)
+    for observer in REQUEST_OBSERVERS:
+        observer(view, request.method, status, seconds)
 
 
 def outer_guard(

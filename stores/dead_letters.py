@@ -25,6 +25,7 @@ __all__ = [
     "mark_replayed",
     "dead_letter_offsets",
     "count_dead_letters_since",
+    "dead_letter_backlog",
 ]
 
 
@@ -119,3 +120,12 @@ async def count_dead_letters_since(conn: asyncpg.Connection, since: datetime) ->
         "SELECT topic, count(*) FROM dead_letters WHERE failed_at >= $1 GROUP BY topic", since
     )
     return {r[0]: int(r[1]) for r in records}
+
+
+async def dead_letter_backlog(conn: asyncpg.Connection) -> tuple[dict[str, int], dict[str, int]]:
+    """Per topic: dead letters never replayed, and replays done (the sum of ``replay_count``)."""
+    records = await conn.fetch(
+        "SELECT topic, count(*) FILTER (WHERE replayed_at IS NULL), coalesce(sum(replay_count), 0)"
+        " FROM dead_letters GROUP BY topic"
+    )
+    return {r[0]: int(r[1]) for r in records}, {r[0]: int(r[2]) for r in records}

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from faust.exceptions import ConsumerNotStarted
+from faust.tables.manager import TableManager
 from faust.web import Request, Response, View
 
 from app.health import health_report, kafka_reachable, readiness
 from app.health_probe import DatabasePing, HealthProbe
 from app.loop_lag import loop_lag
 from app.main import app, settings
-from app.resources import cache, database, metrics, stuck_batches
+from app.resources import cache, database, metrics, operating, read_database, stuck_batches
 from app.topic_declaration import gate
 from app.version import __version__
 
@@ -105,7 +106,27 @@ class Metrics(View):
     """Prometheus text exposition of this worker's counters."""
 
     async def get(self, request: Request) -> Response:
+        _refresh_operating()
         return self.bytes(metrics.prometheus_text(), content_type=PROMETHEUS_CONTENT_TYPE)
+
+
+def _refresh_operating() -> None:
+    """The scrape-time gauges (app.operating_metrics) from the live consumer, tables and clients."""
+    operating.set_lag(partition_offsets(app.monitor))
+    operating.set_ready(bool(_ready()[0]["ready"]))
+    recovery = cast(TableManager, app.tables).recovery
+    operating.set_recovery(
+        in_recovery=bool(app.in_recovery),
+        active_remaining=int(recovery.active_remaining_total()),
+        standby_remaining=int(recovery.standby_remaining_total()),
+    )
+    operating.set_circuits(
+        {
+            "database": database.circuit_open,
+            "read_database": read_database.circuit_open,
+            "redis": not cache.available,
+        }
+    )
 
 
 @app.page("/stats")
