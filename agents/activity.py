@@ -22,15 +22,17 @@ retry recomputes the same rows from the same values, and the upserts make that h
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import asyncpg
 import orjson
 from faust import StreamT
 from faust.types import EventT
+from faust.types.tuples import Message
 
 from agents.acceptance import accept
 from agents.activity_change import change_of, header_change
@@ -50,7 +52,15 @@ from tables.activity_state import ActivityChange, apply_change
 from tables.windowing.dedupe import Admission
 from tables.windowing.watermark import Marker, input_name
 
-__all__ = ["process_activity", "handle_activity_batch"]
+__all__ = [
+    "process_activity",
+    "handle_activity_batch",
+    "apply_activity",
+    "barrier_passed",
+    "Arrival",
+    "Step",
+    "BARRIER_PREFIX",
+]
 
 log = get_logger("sei.activity")
 
@@ -59,16 +69,58 @@ def _user_of(message: ActivityMessage) -> str:
     return message.user_id
 
 
-def _merge_marker(work: PartitionWork, event: EventT[Any], letters: DeadLetterBatch) -> bool:
-    """Merge a marker; True when the partition's watermark moved."""
-    try:
-        marker = Marker.from_record(orjson.loads(event.message.value or b""))
-    except Exception as exc:  # a message without a key that is no marker: not ours to guess
-        letters.add(event, processing_error(exc))
-        return False
-    before = work.state.watermark.watermark
-    work.state = replace(work.state, watermark=work.state.watermark.merge(marker))
-    return work.state.watermark.watermark != before
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    """An event to admit: its change, and where the re-keying reader read it (None: not
+    known, judged by its id alone)."""
+
+    event: EventT[Any]  # what a dead letter names
+    change: ActivityChange
+    source: tuple[int, int] | None  # (source partition, offset)
+
+
+# What a partition's operator applies, in order: a watermark marker or an event.
+Step = Marker | Arrival
+
+# The operator's values are loaded, changed and written back per batch: one batch at a
+# time, whether it came through the internal topic or straight from the re-keying reader.
+_operating = asyncio.Lock()
+
+
+# A barrier the re-keying reader sends through every internal partition before it applies
+# what it reads itself (agents.activity_rekey.direct_route): internal partitions read
+# past it, by barrier. A marker of no input, idle: an operator that merged it would not
+# be held back by it.
+BARRIER_PREFIX = "barrier:"
+_barriers: dict[str, set[int]] = {}
+
+
+def barrier_passed(barrier: str, partitions: Iterable[int]) -> bool:
+    """True once every one of ``partitions`` was handled past ``barrier``."""
+    passed = _barriers.get(barrier, set())
+    return all(partition in passed for partition in partitions)
+
+
+def internal_steps(
+    events: Sequence[EventT[Any]], letters: DeadLetterBatch, barriers: list[tuple[str, int]]
+) -> Iterator[Step]:
+    """The steps of one internal partition's events: markers (no key) and events; the
+    barriers met go to ``barriers``."""
+    for event in events:
+        if event.message.key is None:
+            try:
+                marker = Marker.from_record(orjson.loads(event.message.value or b""))
+            except Exception as exc:  # a message without a key that is no marker: not ours to guess
+                letters.add(event, processing_error(exc))
+                continue
+            if marker.input.startswith(BARRIER_PREFIX):
+                barriers.append((marker.input, event.message.partition))
+            else:
+                yield marker
+            continue
+        change = _change(event, letters)
+        if change is not None:
+            yield Arrival(event, change, source_of(event))
 
 
 def _change(event: EventT[Any], letters: DeadLetterBatch) -> ActivityChange | None:
@@ -88,26 +140,15 @@ def _change(event: EventT[Any], letters: DeadLetterBatch) -> ActivityChange | No
     return change
 
 
-def _resent(work: PartitionWork, event: EventT[Any]) -> bool:
-    """A copy the re-keying sent again after a restart (agents.activity_source)."""
-    source = source_of(event)
-    if source is None:
-        return False
-    partition, offset = source
-    return work.state.watermark.is_resent(input_name(settings.activity_topic, partition), offset)
-
-
-def _admit(work: PartitionWork, event: EventT[Any], letters: DeadLetterBatch) -> None:
-    change = _change(event, letters)
-    if change is None:
-        return
+def _admit(work: PartitionWork, arrival: Arrival, letters: DeadLetterBatch) -> None:
+    change = arrival.change
     watermark = work.state.watermark.watermark
     user = work.user(change.user_id)
     verdict, after, closed, counted = apply_change(user, change, watermark, RULES)
     work.put_user(change.user_id, user, after, closed)
-    if verdict is Admission.LATE and not _resent(work, event):
+    if verdict is Admission.LATE and not _resent(work, arrival.source):
         metrics.record_late(settings.activity_topic)
-        letters.add(event, late_rejection(change.time, watermark))
+        letters.add(_at_source(arrival), late_rejection(change.time, watermark))
     elif verdict is not Admission.NEW:
         # A duplicate; or a late copy the re-keying sent again, its original judged before
         # the marker that covered it: counted then, or dead-lettered then.
@@ -116,50 +157,81 @@ def _admit(work: PartitionWork, event: EventT[Any], letters: DeadLetterBatch) ->
         work.count(change, counted)
 
 
-def handle_partition(events: Sequence[EventT[Any]], letters: DeadLetterBatch) -> PartitionWork:
-    """One internal partition's events of a batch, in order, applied to its values in
+def _at_source(arrival: Arrival) -> EventT[Any]:
+    """The event as read from the source topic: a late event's dead letter names its source
+    record, so the same event judged again on either route (through the internal topic, or
+    applied straight by the re-keying reader: agents.activity_rekey) after a crash or a
+    rebalance has the same coordinates (``dlq_id``), one row."""
+    message = arrival.event.message
+    if arrival.source is None or message.topic == settings.activity_topic:
+        return arrival.event
+    partition, offset = arrival.source
+    source = Message(
+        settings.activity_topic,
+        partition,
+        offset,
+        message.timestamp,
+        message.timestamp_type,
+        message.headers,
+        message.key,
+        message.value,
+        None,
+    )
+    return app.create_event(message.key, message.value, message.headers, source)
+
+
+def _resent(work: PartitionWork, source: tuple[int, int] | None) -> bool:
+    """A copy the re-keying sent again after a restart (agents.activity_source)."""
+    if source is None:
+        return False
+    partition, offset = source
+    return work.state.watermark.is_resent(input_name(settings.activity_topic, partition), offset)
+
+
+def handle_partition(anchor: EventT[Any], steps: Iterable[Step], letters: DeadLetterBatch) -> PartitionWork:
+    """One internal partition's steps of a batch, in order, applied to its values in
     memory (``PartitionWork.store`` writes them once the batch's rows are durable)."""
-    work = PartitionWork.load(events[0])
+    work = PartitionWork.load(anchor)
     # Markers come in runs (every source partition's, after each of its batches): the
     # watermark's move is acted on once per run, before the next event and at the end.
     # Closing at the run's last watermark writes what closing at each step would have.
     moved = False
-    for event in events:
-        if event.message.key is None:
-            moved = _merge_marker(work, event, letters) or moved
+    for step in steps:
+        if isinstance(step, Marker):
+            before = work.state.watermark.watermark
+            work.state = replace(work.state, watermark=work.state.watermark.merge(step))
+            moved = moved or work.state.watermark.watermark != before
             continue
         if moved:
             work.advance()
             moved = False
-        _admit(work, event, letters)
+        _admit(work, step, letters)
     if moved:
         work.advance()
     return work
 
 
-async def handle_activity_batch(events: Sequence[EventT[Any]]) -> None:
-    """One batch of the internal topic (module doc)."""
-    started = time.perf_counter()
-    verify_partitions(events[0].message.topic)
-    letters = DeadLetterBatch()
-    by_partition: dict[int, list[EventT[Any]]] = {}
-    for event in events:
-        by_partition.setdefault(event.message.partition, []).append(event)
-    works = [handle_partition(part, letters) for part in by_partition.values()]
-    sessions = [row for work in works for row in work.sessions]
-    minutes = [row for work in works for row in work.minutes]
-    pages = [row for work in works for row in work.page_minutes]
+async def apply_activity(
+    parts: Sequence[tuple[EventT[Any], Iterable[Step]]], letters: DeadLetterBatch
+) -> list[PartitionWork]:
+    """Apply each partition's steps (``anchor``: an event of that partition, for the table
+    writes), write the rows and ``letters`` in one transaction, then the values (module doc)."""
+    async with _operating:
+        works = [handle_partition(anchor, steps, letters) for anchor, steps in parts]
+        sessions = [row for work in works for row in work.sessions]
+        minutes = [row for work in works for row in work.minutes]
+        pages = [row for work in works for row in work.page_minutes]
 
-    async def write(conn: asyncpg.Connection) -> None:
-        await upsert_user_sessions(conn, sessions)
-        await upsert_activity_minutes(conn, minutes)
-        await upsert_activity_page_minutes(conn, pages)
-        await store_dead_letters(conn, letters.letters)
+        async def write(conn: asyncpg.Connection) -> None:
+            await upsert_user_sessions(conn, sessions)
+            await upsert_activity_minutes(conn, minutes)
+            await upsert_activity_page_minutes(conn, pages)
+            await store_dead_letters(conn, letters.letters)
 
-    if sessions or minutes or pages or len(letters):
-        await database.transaction(write, what="activity")
-    for work in works:  # only now (module doc)
-        work.store()
+        if sessions or minutes or pages or len(letters):
+            await database.transaction(write, what="activity")
+        for work in works:  # only now (module doc)
+            work.store()
     letters.publish()
     for table, rows in (
         ("user_sessions", sessions),
@@ -170,13 +242,31 @@ async def handle_activity_batch(events: Sequence[EventT[Any]]) -> None:
             metrics.record_rows(table, len(rows))
     for work in works:
         metrics.record_activity_partition(work.partition, work.state.open_sessions, work.windows_closed)
+    return works
+
+
+async def handle_activity_batch(events: Sequence[EventT[Any]]) -> None:
+    """One batch of the internal topic (module doc)."""
+    started = time.perf_counter()
+    verify_partitions(events[0].message.topic)
+    letters = DeadLetterBatch()
+    by_partition: dict[int, list[EventT[Any]]] = {}
+    for event in events:
+        by_partition.setdefault(event.message.partition, []).append(event)
+    barriers: list[tuple[str, int]] = []
+    works = await apply_activity(
+        [(part[0], internal_steps(part, letters, barriers)) for part in by_partition.values()], letters
+    )
+    for barrier, partition in barriers:  # only once what came before it is stored
+        if len(_barriers) > 64:  # one per assignment of this worker: the old ones are done with
+            _barriers.clear()
+        _barriers.setdefault(barrier, set()).add(partition)
     markers = sum(1 for e in events if e.message.key is None)
-    duplicates = sum(work.duplicates for work in works)
     metrics.record_batch(
         events[0].message.topic,
         consumed=len(events),
         processed=len(events) - markers - len(letters),
-        duplicates=duplicates,
+        duplicates=sum(work.duplicates for work in works),
         seconds=time.perf_counter() - started,
     )
 
