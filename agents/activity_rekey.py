@@ -1,22 +1,33 @@
 """<ACTIVITY_TOPIC> -> <ACTIVITY_TOPIC>-by-user: every valid event keyed by user_id, and
 each source partition's watermark markers (docs/activity.md, docs/windowing.md).
 
-Producers key the source topic by anything (user id, event id, none). Every event goes
-through the internal topic, also one already keyed by user: one path for the watermarks
-(a marker must follow the events it covers in every partition the operator reads) and
-nothing to decide per message. Per batch:
+Producers key the source topic by anything (user id, event id, none). Two routes, chosen
+per consumer generation (``direct_route``):
+
+- through the topic (more than one worker): every event goes through the internal topic,
+  also one already keyed by user: one path for the watermarks (a marker must follow the
+  events it covers in every partition the operator reads) and nothing to decide per
+  message;
+- direct (this worker owns every partition of both topics): the events and the markers
+  are applied to the operator partitions here (agents.activity.apply_activity), no second
+  trip through Kafka. It starts once a barrier sent through every internal partition has
+  been read past (what was sent there before is applied first), and what it applied is
+  committed before partitions are given up (``_commit_direct_route``).
+
+Per batch:
 
 1. decode and validate each message under one guard (agents.acceptance; any key): a bad
    one is dead-lettered with its coordinates, the batch goes on;
-2. send the valid events' original bytes keyed by user_id, with the fields the operator
-   needs in a header (agents.activity_change: it does not validate them again), one record
-   batch per internal partition (runtime.keyed_batches), and await the broker's
-   acknowledgements: one awaited send per event (Faust's ``group_by``) manages about 330
-   events/s;
+2. through the topic: send the valid events' original bytes keyed by user_id, with the
+   fields the operator needs in a header (agents.activity_change: it does not validate
+   them again), one record batch per internal partition (runtime.keyed_batches), and
+   await the broker's acknowledgements: one awaited send per event (Faust's ``group_by``)
+   manages about 330 events/s;
 3. advance each source partition's ``InputClock``, then send its ``Marker`` to every
    internal partition on the same producer, so it arrives after the events it covers
    (with the source offset it covers, and each event with its own: a copy re-sent after a
-   restart is known as one, agents.activity_source);
+   restart is known as one, agents.activity_source); direct: apply the events and then
+   the markers to every operator partition, with the dead letters in one transaction;
 4. store and publish the dead letters; the batch is acked after (agents.batches).
 
 Markers of a busy partition go out at most every MARKER_INTERVAL_S; a timer sends what

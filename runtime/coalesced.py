@@ -22,7 +22,17 @@ and the read cache is emptied (recovery rewrites the store beneath it). Only rea
 for an event (an agent's, of its own partitions) fill the cache.
 
 Values handed out are shared with the table: callers must not mutate a value they read or
-set (copy, change, set), as every caller here does. ``discard`` is the delete that waits
+set (copy, change, set), as every caller here does. A value may be kept decoded (an object
+with ``to_record()``, e.g. a frozen dataclass): it is encoded from ``to_record()`` only
+at the flush, and a read gets the object back until it is evicted from the read cache
+(then the record from RocksDB: such a table's readers accept both).
+
+``flush_batched`` (what the offset commit calls, ``flush_pending_batched``) encodes each
+value once for RocksDB and the changelog and sends each changelog partition's records as
+one record batch: Faust's ``send_soon`` per record went through its producer buffer, which
+filled up on a flush of thousands of values and stalled the loop. RocksDB then remembers
+the offset of the partition's last batch as the one it holds (its first record's: a
+recovery reads the batch's records again, which set the values they hold). ``discard`` is the delete that waits
 for the flush too (``del`` writes its tombstone at once, as Faust does): state that other
 values of the same commit refer to (a closed window's tallies) goes with them.
 """
