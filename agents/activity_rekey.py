@@ -48,14 +48,14 @@ from typing import Any, cast
 import orjson
 from aiokafka import AIOKafkaProducer
 from faust import StreamT
+from faust.transport.consumer import Consumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, EventT
-from faust.transport.consumer import Consumer
 from faust.types.tuples import Message
 
 from agents.acceptance import accept
-from agents.activity_change import change_header, change_of
 from agents.activity import BARRIER_PREFIX, Arrival, Step, apply_activity, barrier_passed
+from agents.activity_change import change_header, change_of
 from agents.activity_source import source_header
 from agents.batches import run_batches, verify_partitions
 from agents.dlq import DeadLetterBatch
