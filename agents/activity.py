@@ -25,9 +25,10 @@ retry recomputes the same rows from the same values, and the upserts make that h
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import asyncpg
@@ -55,7 +56,16 @@ from tables.activity_state import ActivityChange, apply_change
 from tables.windowing.dedupe import Admission
 from tables.windowing.watermark import Marker, input_name
 
-__all__ = ["process_activity", "handle_activity_batch"]
+__all__ = [
+    "process_activity",
+    "handle_activity_batch",
+    "apply_activity",
+    "barrier_passed",
+    "Arrival",
+    "ErrorArrival",
+    "Step",
+    "BARRIER_PREFIX",
+]
 
 log = get_logger("sei.activity")
 
@@ -64,18 +74,72 @@ def _user_of(message: ActivityMessage) -> str:
     return message.user_id
 
 
-def _merge_marker(work: PartitionWork, join: JoinWork, event: EventT[Any], letters: DeadLetterBatch) -> bool:
-    """Merge a marker; True when the partition's watermark moved."""
-    try:
-        marker = Marker.from_record(orjson.loads(event.message.value or b""))
-    except Exception as exc:  # a message without a key that is no marker: not ours to guess
-        letters.add(event, processing_error(exc))
-        return False
-    if join.takes_marker(marker):  # an ingest input's: the join's watermark only
-        return False
-    before = work.state.watermark.watermark
-    work.state = replace(work.state, watermark=work.state.watermark.merge(marker))
-    return work.state.watermark.watermark != before
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    """An event to admit: its change, and where the re-keying reader read it (None: not
+    known, judged by its id alone)."""
+
+    event: EventT[Any]  # what a dead letter names
+    change: ActivityChange
+    source: tuple[int, int] | None  # (source partition, offset)
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorArrival:
+    """An error of the ingest topic re-keyed by its user (agents.activity_errors), for the
+    errors-by-page join (agents.activity_join): always through the internal topic."""
+
+    event: EventT[Any]
+    header: bytes  # its ErrorChange
+
+
+# What a partition's operator applies, in order: a watermark marker, an activity event, or
+# an ingest error for the join.
+Step = Marker | Arrival | ErrorArrival
+
+# The operator's values are loaded, changed and written back per batch: one batch at a
+# time, whether it came through the internal topic or straight from the re-keying reader.
+_operating = asyncio.Lock()
+
+
+# A barrier the re-keying reader sends through every internal partition before it applies
+# what it reads itself (agents.activity_rekey.direct_route): internal partitions read
+# past it, by barrier. A marker of no input, idle: an operator that merged it would not
+# be held back by it.
+BARRIER_PREFIX = "barrier:"
+_barriers: dict[str, set[int]] = {}
+
+
+def barrier_passed(barrier: str, partitions: Iterable[int]) -> bool:
+    """True once every one of ``partitions`` was handled past ``barrier``."""
+    passed = _barriers.get(barrier, set())
+    return all(partition in passed for partition in partitions)
+
+
+def internal_steps(
+    events: Sequence[EventT[Any]], letters: DeadLetterBatch, barriers: list[tuple[str, int]]
+) -> Iterator[Step]:
+    """The steps of one internal partition's events: markers (no key) and events; the
+    barriers met go to ``barriers``."""
+    for event in events:
+        if event.message.key is None:
+            try:
+                marker = Marker.from_record(orjson.loads(event.message.value or b""))
+            except Exception as exc:  # a message without a key that is no marker: not ours to guess
+                letters.add(event, processing_error(exc))
+                continue
+            if marker.input.startswith(BARRIER_PREFIX):
+                barriers.append((marker.input, event.message.partition))
+            else:
+                yield marker
+            continue
+        error = error_header_of(event)
+        if error is not None:
+            yield ErrorArrival(event, error)
+            continue
+        change = _change(event, letters)
+        if change is not None:
+            yield Arrival(event, change, source_of(event))
 
 
 def _change(event: EventT[Any], letters: DeadLetterBatch) -> ActivityChange | None:
@@ -95,30 +159,20 @@ def _change(event: EventT[Any], letters: DeadLetterBatch) -> ActivityChange | No
     return change
 
 
-def _resent(work: PartitionWork, event: EventT[Any]) -> bool:
-    """A copy the re-keying sent again after a restart (agents.activity_source)."""
-    source = source_of(event)
-    if source is None:
-        return False
-    partition, offset = source
-    return work.state.watermark.is_resent(input_name(settings.activity_topic, partition), offset)
-
-
-def _admit(work: PartitionWork, join: JoinWork, event: EventT[Any], letters: DeadLetterBatch) -> None:
-    change = _change(event, letters)
-    if change is None:
-        return
+def _admit(work: PartitionWork, join: JoinWork, arrival: Arrival, letters: DeadLetterBatch) -> None:
+    change = arrival.change
     watermark = work.state.watermark.watermark
     user = work.user(change.user_id)
     verdict, after, closed, counted = apply_change(user, change, watermark, RULES)
     work.put_user(change.user_id, user, after, closed)
-    if verdict is Admission.LATE and not _resent(work, event):
+    if verdict is Admission.LATE and not _resent(work, arrival.source):
         metrics.record_late(settings.activity_topic)
-        # Filed under its source coordinates: a copy the re-keying sent again after a
-        # rebalance, before a marker covered the original, is the same letter.
-        source = source_of(event)
-        at = None if source is None else (settings.activity_topic, *source)
-        letters.add(event, late_rejection(change.time, watermark), source=at)
+        # Filed under its source record's coordinates: the same event judged again on
+        # either route (through the internal topic, or applied straight by the re-keying
+        # reader: agents.activity_rekey), or a copy re-sent after a rebalance before a
+        # marker covered the original, is the same letter (``dlq_id``), one row.
+        at = None if arrival.source is None else (settings.activity_topic, *arrival.source)
+        letters.add(arrival.event, late_rejection(change.time, watermark), source=at)
     elif verdict is not Admission.NEW:
         # A duplicate; or a late copy the re-keying sent again, its original judged before
         # the marker that covered it: counted then, or dead-lettered then.
@@ -133,37 +187,86 @@ def _admit(work: PartitionWork, join: JoinWork, event: EventT[Any], letters: Dea
             join.candidate(change)
 
 
+def _resent(work: PartitionWork, source: tuple[int, int] | None) -> bool:
+    """A copy the re-keying sent again after a restart (agents.activity_source)."""
+    if source is None:
+        return False
+    partition, offset = source
+    return work.state.watermark.is_resent(input_name(settings.activity_topic, partition), offset)
+
+
 def handle_partition(
-    events: Sequence[EventT[Any]], letters: DeadLetterBatch
+    anchor: EventT[Any], steps: Iterable[Step], letters: DeadLetterBatch
 ) -> tuple[PartitionWork, JoinWork]:
-    """One internal partition's events of a batch, in order, applied to its values in
+    """One internal partition's steps of a batch, in order, applied to its values in
     memory (``PartitionWork.store`` and ``JoinWork.store`` write them once the batch's rows
     are durable). Errors of the ingest topic go to the errors-by-page join (agents.activity_join)."""
-    work = PartitionWork.load(events[0])
-    join = JoinWork.load(events[0])
+    work = PartitionWork.load(anchor)
+    join = JoinWork.load(anchor)
     # Markers come in runs (every source partition's, after each of its batches): the
     # watermark's move is acted on once per run, before the next event and at the end.
     # Closing at the run's last watermark writes what closing at each step would have.
     moved = False
-    for event in events:
-        if event.message.key is None:
-            moved = _merge_marker(work, join, event, letters) or moved
+    for step in steps:
+        if isinstance(step, Marker):
+            if join.takes_marker(step):  # an ingest input's: the join's watermark only
+                continue
+            before = work.state.watermark.watermark
+            work.state = replace(work.state, watermark=work.state.watermark.merge(step))
+            moved = moved or work.state.watermark.watermark != before
             continue
         if moved:
             work.advance()
             moved = False
         if join.unsettled:
             join.advance(work.state.watermark)
-        error = error_header_of(event)
-        if error is not None:
-            join.probe(event, error, letters)
+        if isinstance(step, ErrorArrival):
+            join.probe(step.event, step.header, letters)
         else:
-            _admit(work, join, event, letters)
+            _admit(work, join, step, letters)
     if moved:
         work.advance()
     if join.unsettled:
         join.advance(work.state.watermark)
     return work, join
+
+
+async def apply_activity(
+    parts: Sequence[tuple[EventT[Any], Iterable[Step]]], letters: DeadLetterBatch
+) -> list[tuple[PartitionWork, JoinWork]]:
+    """Apply each partition's steps (``anchor``: an event of that partition, for the table
+    writes), write the rows and ``letters`` in one transaction, then the values (module doc)."""
+    async with _operating:
+        handled = [handle_partition(anchor, steps, letters) for anchor, steps in parts]
+        sessions = [row for work, _ in handled for row in work.sessions]
+        minutes = [row for work, _ in handled for row in work.minutes]
+        pages = [row for work, _ in handled for row in work.page_minutes]
+        errors = [row for _, join in handled for row in join.rows]
+
+        async def write(conn: asyncpg.Connection) -> None:
+            await upsert_user_sessions(conn, sessions)
+            await upsert_activity_minutes(conn, minutes)
+            await upsert_activity_page_minutes(conn, pages)
+            await upsert_error_pages(conn, errors)
+            await store_dead_letters(conn, letters.letters)
+
+        if sessions or minutes or pages or errors or len(letters):
+            await database.transaction(write, what="activity")
+        for work, join in handled:  # only now (module doc)
+            work.store()
+            join.store()
+    letters.publish()
+    for table, rows in (
+        ("user_sessions", sessions),
+        ("activity_minutes", minutes),
+        ("activity_page_minutes", pages),
+        ("activity_error_pages", errors),
+    ):
+        if rows:
+            metrics.record_rows(table, len(rows))
+    for work, _ in handled:
+        metrics.record_activity_partition(work.partition, work.state.open_sessions, work.windows_closed)
+    return handled
 
 
 async def handle_activity_batch(events: Sequence[EventT[Any]]) -> None:
@@ -174,44 +277,20 @@ async def handle_activity_batch(events: Sequence[EventT[Any]]) -> None:
     by_partition: dict[int, list[EventT[Any]]] = {}
     for event in events:
         by_partition.setdefault(event.message.partition, []).append(event)
-    handled = [handle_partition(part, letters) for part in by_partition.values()]
-    works = [work for work, _ in handled]
-    joins = [join for _, join in handled]
-    sessions = [row for work in works for row in work.sessions]
-    minutes = [row for work in works for row in work.minutes]
-    pages = [row for work in works for row in work.page_minutes]
-    errors = [row for join in joins for row in join.rows]
-
-    async def write(conn: asyncpg.Connection) -> None:
-        await upsert_user_sessions(conn, sessions)
-        await upsert_activity_minutes(conn, minutes)
-        await upsert_activity_page_minutes(conn, pages)
-        await upsert_error_pages(conn, errors)
-        await store_dead_letters(conn, letters.letters)
-
-    if sessions or minutes or pages or errors or len(letters):
-        await database.transaction(write, what="activity")
-    for work, join in handled:  # only now (module doc)
-        work.store()
-        join.store()
-    letters.publish()
-    for table, rows in (
-        ("user_sessions", sessions),
-        ("activity_minutes", minutes),
-        ("activity_page_minutes", pages),
-        ("activity_error_pages", errors),
-    ):
-        if rows:
-            metrics.record_rows(table, len(rows))
-    for work in works:
-        metrics.record_activity_partition(work.partition, work.state.open_sessions, work.windows_closed)
+    barriers: list[tuple[str, int]] = []
+    handled = await apply_activity(
+        [(part[0], internal_steps(part, letters, barriers)) for part in by_partition.values()], letters
+    )
+    for barrier, partition in barriers:  # only once what came before it is stored
+        if len(_barriers) > 64:  # one per assignment of this worker: the old ones are done with
+            _barriers.clear()
+        _barriers.setdefault(barrier, set()).add(partition)
     markers = sum(1 for e in events if e.message.key is None)
-    duplicates = sum(work.duplicates for work in works) + sum(join.duplicates for join in joins)
     metrics.record_batch(
         events[0].message.topic,
         consumed=len(events),
         processed=len(events) - markers - len(letters),
-        duplicates=duplicates,
+        duplicates=sum(work.duplicates + join.duplicates for work, join in handled),
         seconds=time.perf_counter() - started,
     )
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, cast
 
-import orjson
 from faust.types import EventT
 
 from agents.intake import Rejection
@@ -69,6 +68,11 @@ def late_rejection(event_time: int, watermark: int | None) -> Rejection:
 
 def _coalesced(table: Any) -> CoalescedTable:
     return cast(CoalescedTable, table)
+
+
+# Sizes of the values as written (encoded once, at the flush).
+for _table in (activity_users, activity_partitions):
+    _coalesced(_table).value_sizes = metrics.activity_value_bytes.labels(_table.name).observe
 
 
 class PartitionWork:
@@ -214,23 +218,19 @@ class PartitionWork:
             values.pop(key, None)
 
     def store(self) -> None:
-        """Write every value changed back (coalesced: they reach the changelog at the commit)."""
-        sizes = metrics.activity_value_bytes
+        """Write every value changed back (coalesced: they reach the changelog at the commit,
+        encoded then: decoded values stay in the table's memory between batches)."""
         with acting_for(self.anchor):
             for user_id, user in self.users.items():
-                record = user.to_record()
-                activity_users[user_id] = record
-                sizes.labels("activity_users").observe(len(orjson.dumps(record)))
+                activity_users[user_id] = user
             for key, tallies in self.tallies.items():
                 if tallies is None:
                     _coalesced(activity_tallies).discard(key)
                 else:
-                    activity_tallies[key] = tallies.to_record()
+                    activity_tallies[key] = tallies
             for key, users in self.due.items():
                 if users is None:
                     _coalesced(activity_due).discard(key)
                 else:
                     activity_due[key] = sorted(users)
-            record = self.state.to_record()
-            activity_partitions[partition_key(self.partition)] = record
-            sizes.labels("activity_partitions").observe(len(orjson.dumps(record)))
+            activity_partitions[partition_key(self.partition)] = self.state

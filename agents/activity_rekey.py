@@ -1,22 +1,33 @@
 """<ACTIVITY_TOPIC> -> <ACTIVITY_TOPIC>-by-user: every valid event keyed by user_id, and
 each source partition's watermark markers (docs/activity.md, docs/windowing.md).
 
-Producers key the source topic by anything (user id, event id, none). Every event goes
-through the internal topic, also one already keyed by user: one path for the watermarks
-(a marker must follow the events it covers in every partition the operator reads) and
-nothing to decide per message. Per batch:
+Producers key the source topic by anything (user id, event id, none). Two routes, chosen
+per consumer generation (``direct_route``):
+
+- through the topic (more than one worker): every event goes through the internal topic,
+  also one already keyed by user: one path for the watermarks (a marker must follow the
+  events it covers in every partition the operator reads) and nothing to decide per
+  message;
+- direct (this worker owns every partition of both topics): the events and the markers
+  are applied to the operator partitions here (agents.activity.apply_activity), no second
+  trip through Kafka. It starts once a barrier sent through every internal partition has
+  been read past (what was sent there before is applied first), and what it applied is
+  committed before partitions are given up (``_commit_direct_route``).
+
+Per batch:
 
 1. decode and validate each message under one guard (agents.acceptance; any key): a bad
    one is dead-lettered with its coordinates, the batch goes on;
-2. send the valid events' original bytes keyed by user_id, with the fields the operator
-   needs in a header (agents.activity_change: it does not validate them again), one record
-   batch per internal partition (runtime.keyed_batches), and await the broker's
-   acknowledgements: one awaited send per event (Faust's ``group_by``) manages about 330
-   events/s;
+2. through the topic: send the valid events' original bytes keyed by user_id, with the
+   fields the operator needs in a header (agents.activity_change: it does not validate
+   them again), one record batch per internal partition (runtime.keyed_batches), and
+   await the broker's acknowledgements: one awaited send per event (Faust's ``group_by``)
+   manages about 330 events/s;
 3. advance each source partition's ``InputClock``, then send its ``Marker`` to every
    internal partition on the same producer, so it arrives after the events it covers
    (with the source offset it covers, and each event with its own: a copy re-sent after a
-   restart is known as one, agents.activity_source);
+   restart is known as one, agents.activity_source); direct: apply the events and then
+   the markers to every operator partition, with the dead letters in one transaction;
 4. store and publish the dead letters; the batch is acked after (agents.batches).
 
 Markers of a busy partition go out at most every MARKER_INTERVAL_S; a timer sends what
@@ -30,36 +41,41 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
 import orjson
 from aiokafka import AIOKafkaProducer
 from faust import StreamT
+from faust.transport.consumer import Consumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, EventT
+from faust.types.tuples import Message
 
 from agents.acceptance import accept
+from agents.activity import BARRIER_PREFIX, Arrival, Step, apply_activity, barrier_passed
 from agents.activity_change import change_header, change_of
 from agents.activity_source import source_header
 from agents.batches import run_batches, verify_partitions
 from agents.dlq import DeadLetterBatch
 from app.logging import get_logger
 from app.main import app, settings
-from app.resources import database, metrics
+from app.resources import metrics
 from app.topics import user_activity, user_activity_by_user
 from models.activity import ActivityMessage
 from runtime.keyed_batches import send_keyed
-from stores.dead_letters import store_dead_letters
+from runtime.partitioner import partition_of
+from runtime.shutdown import EXIT_UNFLUSHED, exit_now
 from tables.windowing.units import seconds
 from tables.windowing.watermark import InputClock, Marker, input_name
 
-__all__ = ["rekey_activity", "handle_rekey_batch", "send_markers", "readers"]
+__all__ = ["rekey_activity", "handle_rekey_batch", "send_markers", "direct_route", "readers"]
 
 log = get_logger("sei.activity")
 
 MARKER_INTERVAL_S = 0.5
+BARRIER_WAIT_S = 10.0  # longer than a batch of the internal topic waits to fill
 TICK_S = 1.0
 GRACE = seconds(settings.activity_grace_s)
 
@@ -70,14 +86,27 @@ class Reader:
 
     clock: InputClock
     next_offset: int | None = None  # after the last record handled; None: none since start
-    sent: Marker | None = None
+    sent: Marker | None = None  # the last marker sent through the internal topic
     sent_at: float = 0.0
+    merged: Marker | None = None  # the last marker applied to the operators directly
+
+
+@dataclass(slots=True)
+class Route:
+    """How this worker's events reach the operators, for one consumer generation."""
+
+    generation: int
+    direct: bool = False
+    barrier: str | None = None  # sent through every internal partition; direct once all passed it
 
 
 readers: dict[int, Reader] = {}
 # The timer and the agent both send markers: one at a time, so a marker computed earlier
-# never reaches a partition after a later one (its idle flag would be stale).
+# never reaches a partition after a later one (its idle flag would be stale). Markers
+# applied directly are computed and applied under it too, after the events they follow.
 _sending = asyncio.Lock()
+_route = Route(generation=-1)
+_anchors: dict[int, EventT[Any]] = {}
 
 
 def _reader(partition: int) -> Reader:
@@ -91,33 +120,145 @@ def _producer() -> AIOKafkaProducer:
     return cast(faust_aiokafka.Producer, app.producer)._ensure_producer()
 
 
+def _anchor(partition: int) -> EventT[Any]:
+    """Stands for an event of internal ``partition`` in the operator's table writes (they
+    go to the partition of the current event) when there is no record of it at hand."""
+    found = _anchors.get(partition)
+    if found is None:
+        message = Message(user_activity_by_user.get_topic_name(), partition, -1, 0.0, 0, [], None, None, None)
+        found = _anchors[partition] = app.create_event(None, None, [], message)
+    return found
 
-async def send_markers(partitions: Sequence[int], *, now: float, throttle: bool) -> int:
-    """Send the markers of ``partitions`` that changed since last sent (``throttle``: and
-    were last sent MARKER_INTERVAL_S ago) to every internal partition; how many changed."""
-    async with _sending:
-        return await _send_markers(partitions, now=now, throttle=throttle)
+
+def _owns_everything(targets: Sequence[int]) -> bool:
+    """Every partition of the source and internal topics is this worker's (one worker, or
+    the last one standing)."""
+    source, internal = user_activity.get_topic_name(), user_activity_by_user.get_topic_name()
+    mine = app.assignor.assigned_actives()
+    return all(TP(source, p) in mine for p in range(settings.topic_partitions)) and all(
+        TP(internal, p) in mine for p in targets
+    )
 
 
-async def _send_markers(partitions: Sequence[int], *, now: float, throttle: bool) -> int:
+async def direct_route(targets: Sequence[int]) -> bool:
+    """Whether this worker applies the events and markers it reads to the operators itself
+    (module doc): it owns every partition, and every internal partition has been read past
+    a barrier sent after it came to own them, so nothing sent before (by itself or by a
+    previous owner) is still on its way to an operator."""
+    global _route
+    generation = app.consumer_generation_id
+    if _route.generation != generation:
+        _route = Route(generation)
+    if _route.direct or not _owns_everything(targets):
+        return _route.direct
+    # Nothing is sent through the topic from here until the barrier has passed (or the
+    # wait is given up: then this batch goes through the topic, and the next one sends a
+    # barrier after it), so the barrier follows everything this worker sent there.
+    barrier = _route.barrier = f"{BARRIER_PREFIX}{generation}:{time.monotonic_ns()}"
+    # Idle and without a time: merged as an input (by a worker of a former version) it
+    # holds no watermark back.
+    value = orjson.dumps(Marker(barrier, None, idle=True).to_record())
     producer = _producer()
     internal = user_activity_by_user.get_topic_name()
-    targets = sorted(await producer.partitions_for(internal))
+    futures = [await producer.send(internal, value, key=None, partition=target) for target in targets]
+    await asyncio.gather(*futures)
+    deadline = time.monotonic() + BARRIER_WAIT_S
+    while not barrier_passed(barrier, targets):
+        if time.monotonic() > deadline or app.consumer_generation_id != generation:
+            log.info("activity.barrier_pending", generation=generation, waited_s=BARRIER_WAIT_S)
+            _route.barrier = None
+            return False
+        await asyncio.sleep(0.02)
+    _route.direct = True
+    log.info("activity.direct_route", generation=generation, partitions=len(targets))
+    return True
+
+
+async def send_markers(
+    partitions: Sequence[int],
+    *,
+    now: float,
+    throttle: bool,
+    read: Sequence[tuple[int, int, int | None]] = (),
+    arrivals: Mapping[int, Sequence[Arrival]] | None = None,
+    letters: DeadLetterBatch | None = None,
+) -> int:
+    """Send the markers of ``partitions`` that changed since last sent (``throttle``: and
+    were last sent MARKER_INTERVAL_S ago) to every internal partition; how many changed.
+
+    ``read``: (partition, offset, event time) of the records handled since, which the
+    clocks cover from now on. On the direct route (``direct_route``) the markers are
+    applied to every operator partition, after the ``arrivals`` (by internal partition),
+    with ``letters`` in the same transaction (agents.activity.apply_activity)."""
+    async with _sending:
+        # Under the lock: a marker computed by the timer meanwhile must not cover arrivals
+        # not yet applied (they would be judged against it, late).
+        for partition, offset, event_time in read:
+            reader = _reader(partition)
+            reader.clock = reader.clock.read(event_time)
+            reader.next_offset = offset + 1
+        return await _send_markers(partitions, now, throttle, arrivals, letters)
+
+
+def _marker(reader: Reader, now: float) -> Marker:
+    # The offset too: a record of this input below it that arrives later is a re-sent copy.
+    return replace(reader.clock.marker(GRACE, settings.activity_idle_s, now), offset=reader.next_offset)
+
+
+async def _send_markers(
+    partitions: Sequence[int],
+    now: float,
+    throttle: bool,
+    arrivals: Mapping[int, Sequence[Arrival]] | None,
+    letters: DeadLetterBatch | None,
+) -> int:
+    batch_letters = letters if letters is not None else DeadLetterBatch()
+    producer = _producer()
+    internal = user_activity_by_user.get_topic_name()
+    targets_all = sorted(await producer.partitions_for(internal))
+    if arrivals is not None:  # the direct route, decided for these arrivals
+        if not (_route.direct and _route.generation == app.consumer_generation_id):
+            # A rebalance since: the batch is the partitions' next owner's (agents.batches).
+            raise RuntimeError("activity: the partitions were reassigned while the batch was applied")
+        markers: list[Marker] = []
+        for partition in partitions:
+            reader = _reader(partition)
+            marker = _marker(reader, now)
+            if marker != reader.merged:
+                markers.append(marker)
+                reader.merged = marker
+        parts: list[tuple[EventT[Any], list[Step]]] = [
+            (_anchor(target), [*arrivals.get(target, ()), *markers])
+            for target in targets_all
+            if markers or target in arrivals
+        ]
+        if parts or len(batch_letters):
+            await apply_activity(parts, batch_letters)
+        return len(markers)
+    if len(batch_letters):
+        await apply_activity([], batch_letters)
     futures = []
     sent = 0
     for partition in partitions:
         reader = _reader(partition)
-        # The offset too: a record of this input below it that arrives later is a re-sent copy.
-        marker = replace(reader.clock.marker(GRACE, settings.activity_idle_s, now), offset=reader.next_offset)
+        marker = _marker(reader, now)
         if marker == reader.sent or (throttle and now - reader.sent_at < MARKER_INTERVAL_S):
             continue
         value = orjson.dumps(marker.to_record())
-        futures += [await producer.send(internal, value, key=None, partition=target) for target in targets]
+        futures += [await producer.send(internal, value, key=None, partition=target) for target in targets_all]
         reader.sent, reader.sent_at = marker, now
         sent += 1
-    if futures:
-        await asyncio.gather(*futures)
+    # Not awaited: the producer keeps each partition's records in order, so a marker
+    # follows the events it covers, and the offset commit waits for every send (Faust
+    # flushes the producer first); a marker lost in a crash only delays the watermark.
+    for future in futures:
+        future.add_done_callback(_log_failed_marker)
     return sent
+
+
+def _log_failed_marker(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.warning("activity.marker_failed", error=repr(future.exception()))
 
 
 async def handle_rekey_batch(events: Sequence[EventT[Any]]) -> None:
@@ -125,34 +266,45 @@ async def handle_rekey_batch(events: Sequence[EventT[Any]]) -> None:
     started = time.perf_counter()
     verify_partitions(events[0].message.topic)
     letters = DeadLetterBatch()
+    producer = _producer()
+    internal = user_activity_by_user.get_topic_name()
+    targets = sorted(await producer.partitions_for(internal))
+    direct = await direct_route(targets)
     records: list[tuple[bytes, bytes]] = []
     headers: list[tuple[tuple[str, bytes], ...]] = []
+    arrivals: dict[int, list[Arrival]] = {}
     times: list[tuple[int, int, int | None]] = []  # (partition, offset, event time)
     for event in events:
         message = event.message
         change = accept(event, ActivityMessage, letters, None, lambda m: m.user_id, change_of)
         if change is not None:
-            records.append((change.user_id.encode(), message.value or b""))
-            headers.append((change_header(change), source_header(message.partition, message.offset)))
+            key = change.user_id.encode()
+            if direct:
+                target = targets[partition_of(key, len(targets))]
+                source = (message.partition, message.offset)
+                arrivals.setdefault(target, []).append(Arrival(event, change, source))
+            else:
+                records.append((key, message.value or b""))
+                headers.append((change_header(change), source_header(message.partition, message.offset)))
         times.append((message.partition, message.offset, None if change is None else change.time))
-    futures = await send_keyed(_producer(), user_activity_by_user.get_topic_name(), records, headers)
+    futures = await send_keyed(producer, internal, records, headers)
     if futures:
         await asyncio.gather(*set(futures))
     # Only now do the clocks cover these events: a marker never precedes what it covers.
-    for partition, offset, event_time in times:
-        reader = _reader(partition)
-        reader.clock = reader.clock.read(event_time)
-        reader.next_offset = offset + 1
-    await send_markers(sorted({p for p, _, _ in times}), now=time.monotonic(), throttle=True)
-    if len(letters):
-        await database.transaction(
-            lambda conn: store_dead_letters(conn, letters.letters), what="activity re-keying"
-        )
-    letters.publish()
+    # On the direct route the events go to the operators with the markers, and the dead
+    # letters with them, in one transaction.
+    await send_markers(
+        sorted({p for p, _, _ in times}),
+        now=time.monotonic(),
+        throttle=True,
+        read=times,
+        arrivals=arrivals if direct else None,
+        letters=letters,
+    )
     metrics.record_batch(
         events[0].message.topic,
         consumed=len(events),
-        processed=len(records),
+        processed=len(records) + sum(map(len, arrivals.values())),
         duplicates=0,
         seconds=time.perf_counter() - started,
     )
@@ -184,7 +336,29 @@ async def _send_idle_markers() -> None:
             reader.clock = reader.clock.at_end(now)
         elif at_end is False:
             reader.clock = reader.clock.behind()
-    await send_markers(mine, now=now, throttle=False)
+    if _route.barrier is not None and not _route.direct:
+        return  # the agent waits for its barrier: nothing goes through the topic meanwhile
+    direct = _route.direct and _route.generation == app.consumer_generation_id
+    await send_markers(mine, now=now, throttle=False, arrivals={} if direct else None)
+
+
+@app.on_partitions_revoked.connect  # type: ignore[arg-type]  # mode's SignalHandlerT matches no function
+async def _commit_direct_route(app_: Any, revoked: set[TP], **_: Any) -> None:
+    """On the direct route an event's effects live in the operator partition of its user,
+    but its offset is its source partition's: the two may go to different workers now.
+    So what was applied is committed (table values first, runtime.coalesced) before the
+    partitions are given up: the values of a partition given up are dropped uncommitted,
+    which is right only when that partition's own offsets would have them read again."""
+    if not _route.direct:
+        return
+    _route.direct = False
+    consumer = cast(Consumer, app.consumer)
+    try:
+        await consumer.maybe_wait_for_commit_to_finish()
+        await consumer.force_commit()
+    except Exception as exc:  # effects not committed: give everything back, uncommitted
+        log.error("activity.direct_route_commit_failed", error=repr(exc))
+        exit_now(EXIT_UNFLUSHED)
 
 
 @app.agent(user_activity, concurrency=1)

@@ -36,7 +36,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, ConsumerT, Message
 from faust.types.transports import ConductorT
 
-from runtime.coalesced import flush_pending
+from runtime.coalesced import flush_pending_batched
 from runtime.drain import LeanDrain
 from runtime.log import get_logger
 
@@ -283,7 +283,7 @@ class SafeConsumer(LeanDrain, faust_aiokafka.Consumer):
     async def _commit_offsets(self, offsets: Mapping[TP, int], start_new_transaction: bool = True) -> bool:
         # Held table writes first: Faust flushes the producer next, then commits, so the
         # changelogs hold the effects of every offset committed (runtime.coalesced).
-        flush_pending(self.app)
+        await flush_pending_batched(self.app)
         return await super()._commit_offsets(offsets, start_new_transaction=start_new_transaction)
 
     def _new_offset(self, tp: TP) -> int | None:

@@ -124,9 +124,12 @@ class UserActivityState:
         }
 
     @classmethod
-    def from_record(cls, record: Mapping[str, Any] | None) -> UserActivityState:
+    def from_record(cls, record: Mapping[str, Any] | UserActivityState | None) -> UserActivityState:
+        """The value stored as ``record`` by to_record (or kept decoded: runtime.coalesced)."""
         if record is None:
             return cls()
+        if isinstance(record, UserActivityState):
+            return record
         return cls(
             SeenEvents.from_record(record["seen"]),
             UserSessions.from_record(record["sessions"]),
@@ -202,7 +205,10 @@ class PartitionActivityState:
         }
 
     @classmethod
-    def from_record(cls, record: Mapping[str, Any]) -> PartitionActivityState:
+    def from_record(cls, record: Mapping[str, Any] | PartitionActivityState) -> PartitionActivityState:
+        """The value stored as ``record`` by to_record (or kept decoded: runtime.coalesced)."""
+        if isinstance(record, PartitionActivityState):
+            return record
         return cls(
             OperatorWatermark.from_record(record["watermark"]),
             OpenWindows.from_record(record["windows"]),

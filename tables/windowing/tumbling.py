@@ -117,8 +117,10 @@ class WindowTallies:
         return {group: [tally.events, tally.members] for group, tally in self.counts.items()}
 
     @classmethod
-    def from_record(cls, record: Mapping[str, Sequence[int]]) -> WindowTallies:
-        """The tallies stored as ``record`` by to_record."""
+    def from_record(cls, record: Mapping[str, Sequence[int]] | WindowTallies) -> WindowTallies:
+        """The tallies stored as ``record`` by to_record (or kept decoded)."""
+        if isinstance(record, WindowTallies):
+            return record
         return cls({str(group): Tally(int(events), int(members)) for group, (events, members) in record.items()})
 
 
