@@ -43,8 +43,10 @@ from app.views.page_render import (
 )
 from app.views.params import parse_window
 from app.views.service import partition_offsets
+from stores.activity import read_top_pages
 from stores.dead_letters import count_dead_letters_since
 from stores.jira import SprintRow, read_sprints
+from stores.logs import read_incidents
 from stores.metrics import MetricsDailyRow, read_days_since
 from stores.teams import consistent_read, organization_teams, team_entities
 from tables.instants import to_micros
@@ -59,6 +61,11 @@ log = get_logger("sei.page")
 REFRESH_S = 1.0
 SLOW_FACTOR = 2.0
 RATE_SPAN_S = 15.0  # events/s is measured over about this long
+# The activity and log families' panels: what their JSON views answer for these spans.
+ACTIVITY_SPAN = timedelta(hours=1)
+TOP_PAGES = 10
+INCIDENT_SPAN = timedelta(hours=24)
+INCIDENTS = 5
 ASSET_TYPES = {"page.css": "text/css", "page.js": "text/javascript"}
 _ASSETS = {name: (ASSETS / name).read_bytes() for name in ASSET_TYPES}
 
@@ -71,6 +78,8 @@ class Snapshot:
     trends: dict[str, dict[str, list[float | None]]]
     sprints: dict[str, list[SprintBar]]
     dead_letters_hour: dict[str, int]
+    top_pages: list[tuple[str, int]]  # the last hour's closed minutes (GET /activity/top-pages)
+    incidents: list[dict[str, Any]]  # the last day's log anomaly incidents (GET /anomalies)
     as_of: str
     computed_at: float
     took_s: float
@@ -143,11 +152,22 @@ class Refresher:
             days = await read_days_since(conn, week_starts(last_day)[0])
             sprint_rows = await read_sprints(conn)
             dead = await count_dead_letters_since(conn, now - timedelta(hours=1))
+            minute = now.replace(second=0, microsecond=0)
+            top_pages = await read_top_pages(conn, minute - ACTIVITY_SPAN, minute, TOP_PAGES)
+            incidents = await read_incidents(conn, None, now - INCIDENT_SPAN, INCIDENTS)
         overview, trends = await asyncio.to_thread(_build, teams, entities, days, to_micros(now), last_day)
         took = time.monotonic() - started
         log.debug("page.refreshed", repositories=len(teams), took_s=round(took, 3))
         return Snapshot(
-            overview, trends, _sprints(sprint_rows), dead, now.strftime("%H:%M:%S"), time.monotonic(), took
+            overview,
+            trends,
+            _sprints(sprint_rows),
+            dead,
+            top_pages,
+            incidents,
+            now.strftime("%H:%M:%S"),
+            time.monotonic(),
+            took,
         )
 
 
@@ -242,6 +262,8 @@ async def _page(view: View, request: Request, kind: str, name: str) -> Response:
         _health(snapshot.dead_letters_hour),
         snapshot.sprints,
         snapshot.as_of,
+        snapshot.top_pages,
+        snapshot.incidents,
     )
     live = render_live(context)
     etag = '"' + hashlib.sha1(live.encode(), usedforsecurity=False).hexdigest()[:20] + '"'

@@ -213,6 +213,8 @@ class PageContext:
     health: Health
     sprints: Mapping[str, list[SprintBar]] = field(default_factory=dict)  # project -> sprints
     as_of: str = ""
+    top_pages: list[tuple[str, int]] = field(default_factory=list)  # (page_url, views), last hour
+    incidents: list[dict[str, Any]] = field(default_factory=list)  # GET /anomalies' incidents
 
 
 def scope_id(kind: str, name: str) -> str:
@@ -327,6 +329,8 @@ def _context_values(context: PageContext) -> dict[str, Any]:
         "format_hours": format_hours,
         "sprints": context.sprints if context.kind == ORGANIZATION else {},
         "sprints_shown": SPRINTS_SHOWN,
+        "top_pages": context.top_pages if context.kind == ORGANIZATION else [],
+        "incidents": context.incidents if context.kind == ORGANIZATION else [],
         "team_of": {r: t for t, members in context.overview.teams.items() for r in members},
     }
     if answers is not None:

@@ -112,3 +112,27 @@ def test_durations_read_in_minutes_hours_or_days_with_their_sign() -> None:
         "2.5 d",
         "−2.4 d",
     ]
+
+
+def test_the_activity_and_log_families_join_the_organization_page_when_they_have_data() -> None:
+    health = Health([], None, 0)
+    overview = Overview(END, {}, None)
+    pages = [("/checkout", 40), ("/home", 10)]
+    incidents = [
+        {
+            "service": "payments",
+            "first_at": "2025-01-01T10:00:00+00:00",
+            "last_at": "2025-01-01T10:04:00+00:00",
+            "anomalies": 7,
+            "peak_score": 0.91,
+            "kinds": ["log"],
+            "samples": ["timeout talking to <str>"],
+        }
+    ]
+    html = render_page(PageContext("organization", "", 30, overview, {}, health, {}, "", pages, incidents))
+    assert "Top pages, last hour" in html and 'data-page="/checkout" data-value="40"' in html
+    assert 'width: 25.0%' in html  # /home's bar against the most viewed page
+    assert "Log anomalies, last 24 hours" in html and 'data-service="payments" data-value="7"' in html
+    assert "timeout talking to &lt;str&gt;" in html  # escaped
+    bare = render_page(PageContext("organization", "", 30, overview, {}, health))
+    assert "Top pages" not in bare and "Log anomalies" not in bare  # no data: no section
