@@ -22,6 +22,7 @@ from typing import Any, cast
 import orjson
 from faust.types import EventT
 
+from agents.activity_partition import due_list
 from agents.activity_source import source_of
 from agents.dlq import DeadLetterBatch
 from agents.intake import Rejection, key_mismatch, processing_error
@@ -201,18 +202,7 @@ class JoinWork:
         return found
 
     def _due(self, key: str) -> set[str]:
-        found = self.due.get(key)
-        if found is None:
-            if key in self.due:  # visited in this batch: a new list
-                found = set()
-            else:
-                with acting_for(self.anchor):
-                    record = activity_join_due.get(key)
-                if record is not None:
-                    self.stored.add(key)
-                found = set(record or ())
-            self.due[key] = found
-        return found
+        return due_list(activity_join_due, self.anchor, key, self.due, self.stored)
 
     def _drop(self, key: str) -> None:
         if key in self.stored:

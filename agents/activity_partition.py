@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, cast
 
-from faust.types import EventT
+from faust.types import EventT, TableT
 
 from agents.intake import Rejection
 from app.main import settings
@@ -75,6 +75,26 @@ for _table in (activity_users, activity_partitions):
     _coalesced(_table).value_sizes = metrics.activity_value_bytes.labels(_table.name).observe
 
 
+def due_list(
+    table: TableT[str, Any], anchor: EventT[Any], key: str, due: dict[str, set[str] | None], stored: set[str]
+) -> set[str]:
+    """The users listed under a due-index ``key`` (a bucket of the watermark's way), read
+    once per batch into ``due``; ``stored`` learns the keys read with a value (only those
+    need a delete). A key visited in this batch (None in ``due``) starts a new list."""
+    found = due.get(key)
+    if found is None:
+        if key in due:
+            found = set()
+        else:
+            with acting_for(anchor):
+                record = table.get(key)
+            if record is not None:
+                stored.add(key)
+            found = set(record or ())
+        due[key] = found
+    return found
+
+
 class PartitionWork:
     """The decoded values of one partition touched by one batch, and the rows they gave."""
 
@@ -123,18 +143,7 @@ class PartitionWork:
         return found or WindowTallies()
 
     def _due(self, key: str) -> set[str]:
-        found = self.due.get(key)
-        if found is None:
-            if key in self.due:  # visited in this batch: a new list
-                found = set()
-            else:
-                with acting_for(self.anchor):
-                    record = activity_due.get(key)
-                if record is not None:
-                    self.stored.add(key)
-                found = set(record or ())
-            self.due[key] = found
-        return found
+        return due_list(activity_due, self.anchor, key, self.due, self.stored)
 
     # Changes.
 
