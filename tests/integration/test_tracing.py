@@ -165,12 +165,14 @@ def test_batches_their_writes_and_produces_and_requests_are_traced(
             first, last = (int(n) for n in span.split("-"))
             assert where.startswith("git.commits/") and 0 <= first <= last
     # The dead letters' produce and the database writes are children of a git.commits batch.
-    (produce_span, *_) = [s for s in spans if s["name"] == "produce dlq-events"]
-    parent = by_id[produce_span["parent"]]
-    assert (
-        parent["name"].startswith("batch ")
-        and "git.commits" in parent["attributes"]["messaging.destination.name"]
-    )
+    # (The worker reads every source topic of the shared broker from the start: another
+    # family's malformed messages, left by earlier tests, make produce spans of their own.)
+    produce_parents = [by_id.get(s["parent"], {}) for s in spans if s["name"] == "produce dlq-events"]
+    assert any(
+        parent.get("name", "").startswith("batch ")
+        and "git.commits" in parent["attributes"].get("messaging.destination.name", [])
+        for parent in produce_parents
+    ), produce_parents
     db_children = [
         s
         for s in spans
