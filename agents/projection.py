@@ -118,6 +118,9 @@ class Projection:
             return
         self._actives = current
         shipping_memo.clear()
+        # Bands of repositories now owned elsewhere would be exported by two workers: every
+        # owned repository is marked below and its band set again at the next flush.
+        operating.dora_band.clear()
         self._flushed_at.clear()
         self._published.clear()
         self._days.clear()
@@ -167,6 +170,7 @@ class Projection:
         end = now if now is not None else to_micros(datetime.now(UTC))
         environments = self.production_environments
         snapshots: dict[str, tuple[bytes, bytes]] = {}  # repository -> (body, fingerprint)
+        published: list[dict[str, object]] = []  # the same snapshots, for the band gauges
         days: dict[str, DailyMetrics] = {}
         since: dict[str, date] = {}  # per repository: its last ageing's cutoff (agents.retention)
         pr_rows: list[PullRequestRow] = []
@@ -214,6 +218,7 @@ class Projection:
             fingerprint = orjson.dumps({**snapshot, "end": None}, option=orjson.OPT_SORT_KEYS)
             if self._published.get(repository_id) != fingerprint:
                 snapshots[repository_id] = (orjson.dumps(snapshot), fingerprint)
+                published.append(snapshot)
             if self._days.get(repository_id) != buckets:
                 days[repository_id] = buckets
                 if cutoff is not None:
@@ -253,7 +258,7 @@ class Projection:
         await cache.set_values(
             {SNAPSHOT_KEY.format(r): body for r, (body, _) in snapshots.items()}, SNAPSHOT_TTL_S
         )
-        operating.projection_flushed(snapshots=[orjson.loads(body) for body, _ in snapshots.values()])
+        operating.projection_flushed(snapshots=published)
 
 
 projection = Projection(REFRESH_S, settings.production_environments)
