@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -28,6 +29,7 @@ from devtools.localstack import (
     fresh_database,
     local_stack,
     redis_answers,
+    start_broker,
     wait_for_port,
 )
 from devtools.sample_data import generate_commit_stream
@@ -81,6 +83,20 @@ def stack(test_root: Path, redis_url: str) -> Iterator[LocalStack]:
     with local_stack(test_root, log_dir=test_root) as running:
         asyncio.run(create_topics([running.broker.bootstrap], SOURCE_TOPICS, partitions=8))
         yield running
+
+
+@contextlib.contextmanager
+def private_broker(stack: LocalStack, root: Path) -> Iterator[LocalStack]:
+    """The stack with a broker of its own, for a test whose worker must not read the shared
+    broker's histories: a worker consumes every source topic from the start, so on the shared
+    broker it also works through every earlier test's commits, logs and activity."""
+    broker = start_broker(log_path=root / "tansu.log")
+    try:
+        asyncio.run(create_topics([broker.bootstrap], SOURCE_TOPICS, partitions=8))
+        env = {**stack.env, "KAFKA_BROKERS": f"tansu://{broker.bootstrap}"}
+        yield dataclasses.replace(stack, broker=broker, env=env)
+    finally:
+        broker.stop()
 
 
 @contextlib.contextmanager

@@ -33,7 +33,13 @@ from devtools.localstack import LocalStack
 from devtools.org_history import generate_sei_history, iso
 from devtools.worker_process import WorkerProcess
 from tables.instants import from_micros
-from tests.integration.conftest import isolated_env, new_worker, temporary_database, wait_for
+from tests.integration.conftest import (
+    isolated_env,
+    new_worker,
+    private_broker,
+    temporary_database,
+    wait_for,
+)
 from tests.integration.org_checks import produce_history
 
 pytestmark = pytest.mark.integration
@@ -42,9 +48,7 @@ ROOT = Path(__file__).resolve().parents[2]
 AXE = Path(__file__).with_name("vendor") / "axe-core" / "axe.min.js"
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", ROOT / "test-artifacts")) / "page"
 END = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-# The issue asks 5 s; in the full suite this worker also reads the shared broker's other
-# families' histories (logs, activity) and took longer once: see the stop's note.
-LIVE_WITHIN_S = 10.0
+LIVE_WITHIN_S = 5.0
 # The page's key -> (the /dora answer's object, its field shown)
 DORA_FIELDS = {
     "deployment_frequency": ("deployment_frequency", "deploy_days_per_week"),
@@ -64,17 +68,17 @@ def chromium() -> str:
 @pytest.fixture(scope="module")
 def fed_worker(
     stack: LocalStack, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[WorkerProcess, Any]]:
-    """A worker of its own (group and database) that has stored a 45-day history of 6
-    repositories in 2 teams with 2 Jira projects."""
+) -> Iterator[tuple[WorkerProcess, Any, str]]:
+    """A worker of its own (broker, group and database) that has stored a 45-day history of 6
+    repositories in 2 teams with 2 Jira projects; with its broker's bootstrap address."""
     root = tmp_path_factory.mktemp("page")
     prefix = f"p{uuid.uuid4().hex[:5]}"
     history = generate_sei_history(repositories=6, teams=2, days=45, seed=31, end=END, prefix=prefix)
-    with temporary_database(stack, "sei_page") as url:
-        worker = new_worker(isolated_env(stack, url, "sei-page"), root, "page").start()
+    with private_broker(stack, root) as own, temporary_database(own, "sei_page") as url:
+        worker = new_worker(isolated_env(own, url, "sei-page"), root, "page").start()
         try:
             worker.wait_answering()
-            produce_history(stack.broker.bootstrap, history)
+            produce_history(own.broker.bootstrap, history)
             sent = {topic: len(messages) for topic, messages in history.messages().items()}
 
             def stored() -> bool:
@@ -82,7 +86,7 @@ def fed_worker(
                 return all(stats["topics"].get(t, {}).get("processed", 0) >= n for t, n in sent.items())
 
             wait_for(stored, 120, "the worker to process the history")
-            yield worker, history
+            yield worker, history, own.broker.bootstrap
         finally:
             worker.stop()
 
@@ -236,9 +240,9 @@ def new_deployment(bootstrap: str, repository: str) -> None:
 
 
 def test_the_page_shows_the_json_views_live_and_accessibly(
-    stack: LocalStack, fed_worker: tuple[WorkerProcess, Any], browser: Browser
+    fed_worker: tuple[WorkerProcess, Any, str], browser: Browser
 ) -> None:
-    worker, history = fed_worker
+    worker, history, bootstrap = fed_worker
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
@@ -252,7 +256,7 @@ def test_the_page_shows_the_json_views_live_and_accessibly(
     page.evaluate("window.__notReloaded = true")
     before = page.text_content("#detail-deployment_frequency")
     started = time.monotonic()
-    new_deployment(stack.broker.bootstrap, history.repositories[0])
+    new_deployment(bootstrap, history.repositories[0])
     page.wait_for_function(
         "before => document.getElementById('detail-deployment_frequency').textContent !== before",
         arg=before,

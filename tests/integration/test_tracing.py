@@ -25,7 +25,14 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from devtools.kafka_io import produce
 from devtools.localstack import LocalStack
 from devtools.sample_data import generate_commit_stream
-from tests.integration.conftest import consumed, isolated_env, new_worker, temporary_database, wait_for
+from tests.integration.conftest import (
+    consumed,
+    isolated_env,
+    new_worker,
+    private_broker,
+    temporary_database,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -111,8 +118,8 @@ def test_batches_their_writes_and_produces_and_requests_are_traced(
     stack: LocalStack, collector: Collector, tmp_path: Path
 ) -> None:
     prefix = "traced"
-    with temporary_database(stack, "sei_trace") as url:
-        env = isolated_env(stack, url, "trace", OTEL_EXPORTER_OTLP_ENDPOINT=collector.url, LOG_LEVEL="INFO")
+    with private_broker(stack, tmp_path) as own, temporary_database(own, "sei_trace") as url:
+        env = isolated_env(own, url, "trace", OTEL_EXPORTER_OTLP_ENDPOINT=collector.url, LOG_LEVEL="INFO")
         worker = new_worker(env, tmp_path, "traced-worker").start()
         try:
             worker.wait_consuming()
@@ -127,7 +134,7 @@ def test_batches_their_writes_and_produces_and_requests_are_traced(
             )
             start = consumed(worker, "git.commits")
             messages = [*stream.messages, *broken(5)]
-            asyncio.run(produce([stack.broker.bootstrap], "git.commits", messages))
+            asyncio.run(produce([own.broker.bootstrap], "git.commits", messages))
             wait_for(lambda: consumed(worker, "git.commits") >= start + len(messages), 120, "the commits")
             assert worker.get("/stats")[0] == 200
 
@@ -165,10 +172,8 @@ def test_batches_their_writes_and_produces_and_requests_are_traced(
             first, last = (int(n) for n in span.split("-"))
             assert where.startswith("git.commits/") and 0 <= first <= last
     # The dead letters' produce and the database writes are children of a git.commits batch.
-    # (The worker reads every source topic of the shared broker from the start: another
-    # family's malformed messages, left by earlier tests, make produce spans of their own.)
     produce_parents = [by_id.get(s["parent"], {}) for s in spans if s["name"] == "produce dlq-events"]
-    assert any(parent.get("name", "").startswith("batch ") for parent in produce_parents), produce_parents
+    assert produce_parents and all(parent in batches for parent in produce_parents), produce_parents
     db_children = [
         s
         for s in spans
