@@ -118,6 +118,13 @@ class OperatingMetrics:
             ["repository", "metric"],
             registry=registry,
         )
+        self.dora_team_band = Gauge(
+            "sei_dora_team_band",
+            "DORA band of a team's last 30 days, its repositories pooled (1 low, 2 medium, 3 high, "
+            "4 elite); exported by the group's leader only",
+            ["team", "metric"],
+            registry=registry,
+        )
         self.http_latency = Histogram(
             "processor_http_request_duration_seconds",
             "Time to answer an HTTP request, per view (route template) and method",
@@ -145,6 +152,7 @@ class OperatingMetrics:
         self.dead_letters = _DeadLetterCollector()
         registry.register(self.dead_letters)
         self._lag_labels: set[tuple[str, str]] = set()
+        self._band_teams: set[str] = set()
 
     def set_lag(self, partitions: Mapping[str, Mapping[str, Mapping[str, int | None]]]) -> None:
         """From the /stats partition document (app.views.service.partition_offsets); partitions
@@ -182,19 +190,18 @@ class OperatingMetrics:
         published = False
         for snapshot in snapshots:
             published = True
-            repository = str(snapshot.get("repository_id"))
-            for metric in DORA_BAND_METRICS:
-                part = snapshot.get(metric)
-                band = part.get("band") if isinstance(part, Mapping) else None
-                if isinstance(band, str) and band in BAND_VALUES:
-                    self.dora_band.labels(repository, metric).set(BAND_VALUES[band])
-                else:  # no deployments (or incidents) in the window: no band to compare
-                    try:
-                        self.dora_band.remove(repository, metric)
-                    except KeyError:
-                        pass
+            _set_bands(self.dora_band, str(snapshot.get("repository_id")), snapshot)
         if published:
             self.snapshot_at.set(at)
+
+    def set_team_bands(self, answers: Mapping[str, Mapping[str, object]]) -> None:
+        """Each team's band from its 30-day DORA answer; teams not in ``answers`` leave the
+        gauge (an empty mapping clears it: a worker that is not the leader exports none)."""
+        for team, answer in answers.items():
+            _set_bands(self.dora_team_band, team, answer)
+        for team in self._band_teams - set(answers):
+            _set_bands(self.dora_team_band, team, {})
+        self._band_teams = set(answers)
 
     def observe_request(self, view: str, method: str, status: int, seconds: float) -> None:
         self.http_latency.labels(view, method).observe(seconds)
@@ -212,3 +219,18 @@ class OperatingMetrics:
 
     def set_dead_letters(self, backlog: DeadLetterBacklog) -> None:
         self.dead_letters.backlog = backlog
+
+
+def _set_bands(gauge: Gauge, subject: str, answer: Mapping[str, object]) -> None:
+    """The band of each DORA key in ``answer`` (a snapshot or a /dora body) under ``subject``;
+    a key without a band (no deployments or incidents in the window) leaves the gauge."""
+    for metric in DORA_BAND_METRICS:
+        part = answer.get(metric)
+        band = part.get("band") if isinstance(part, Mapping) else None
+        if isinstance(band, str) and band in BAND_VALUES:
+            gauge.labels(subject, metric).set(BAND_VALUES[band])
+        else:
+            try:
+                gauge.remove(subject, metric)
+            except KeyError:
+                pass

@@ -195,6 +195,13 @@ def dora_overview() -> dict[str, Any]:
         w=24,
         description="From the workers' sei_dora_band: per repository, as published on metrics.dora.",
     )
+    layout.add(
+        "Teams' DORA bands of the last 30 days (1 low .. 4 elite)",
+        "table",
+        _prom_targets([("max by (team, metric) (sei_dora_team_band)", "{{team}} {{metric}}")]),
+        w=24,
+        description="From sei_dora_team_band, exported by the group's leader: each team's repositories pooled.",
+    )
     variables = [
         {
             "name": "scope",

@@ -325,3 +325,36 @@ def test_the_page_shows_the_json_views_live_and_accessibly(
     assert "window=" in (page.evaluate("document.activeElement.getAttribute('href')") or "")
     assert not watch.problems, watch.problems
     context.close()
+
+
+def test_each_team_band_is_exported_by_the_leader(fed_worker: tuple[WorkerProcess, Any, str]) -> None:
+    """sei_dora_team_band (the DoraTeamBandDropped alert's metric) says what /dora/teams says
+    for 30 days; the only worker of its group is the group's leader, so it exports them."""
+    worker, history, _ = fed_worker
+    teams = sorted(set(history.teams.values()))
+    values = {"low": 1.0, "medium": 2.0, "high": 3.0, "elite": 4.0}
+    metrics = ("deployment_frequency", "lead_time", "change_failure_rate", "time_to_restore")
+
+    def expected() -> dict[tuple[str, str], float]:
+        wanted = {}
+        for team in teams:
+            status, body = worker.get(f"/dora/teams/{quote(team)}?window=30d")
+            assert status == 200, body
+            for metric in metrics:
+                band = body[metric].get("band")
+                if band is not None:
+                    wanted[(team, metric)] = values[band]
+        return wanted
+
+    def exported() -> dict[tuple[str, str], float]:
+        found = {}
+        for line in worker.get_text("/metrics").splitlines():
+            if line.startswith("sei_dora_team_band{"):
+                labels, _, value = line.rpartition(" ")
+                parts = dict(p.split("=", 1) for p in labels[len("sei_dora_team_band{") : -1].split(","))
+                found[(parts["team"].strip('"'), parts["metric"].strip('"'))] = float(value)
+        return found
+
+    want = expected()
+    assert {team for team, _ in want} == set(teams), want  # the history gives every team bands
+    wait_for(lambda: exported() == expected(), 90, lambda: f"team bands {exported()} to be {expected()}")

@@ -59,6 +59,26 @@ def test_bands_and_freshness_of_a_projection_flush() -> None:
     assert "processor_dora_snapshot_last_timestamp_seconds 2000.0" in out
 
 
+def test_team_bands_follow_the_teams_given() -> None:
+    registry, ops = fresh()
+    ops.set_team_bands(
+        {
+            "payments": {"deployment_frequency": {"band": "high"}, "lead_time": {"band": None}},
+            "search": {"time_to_restore": {"band": "low"}},
+        }
+    )
+    out = text(registry)
+    assert 'sei_dora_team_band{metric="deployment_frequency",team="payments"} 3.0' in out
+    assert 'sei_dora_team_band{metric="time_to_restore",team="search"} 1.0' in out
+    assert 'metric="lead_time",team="payments"' not in out
+    ops.set_team_bands({"search": {"time_to_restore": {"band": "medium"}}})
+    out = text(registry)
+    assert 'team="payments"' not in out  # a team no longer given leaves the gauge
+    assert 'sei_dora_team_band{metric="time_to_restore",team="search"} 2.0' in out
+    ops.set_team_bands({})  # not the leader: no team band at all
+    assert "sei_dora_team_band{" not in text(registry)
+
+
 def test_dead_letters_circuits_and_requests() -> None:
     registry, ops = fresh()
     assert "dlq_backlog_size{" not in text(registry)
