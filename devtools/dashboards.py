@@ -433,7 +433,110 @@ def pipeline_health() -> dict[str, Any]:
     return _dashboard("sei-pipeline-health", "SEI / Pipeline health", layout, [], "now-6h")
 
 
-DASHBOARDS = {"dora-overview": dora_overview, "flow": flow, "pipeline-health": pipeline_health}
+def activity_and_anomalies() -> dict[str, Any]:
+    """User activity (user_sessions, activity_minutes, activity_page_minutes, the
+    errors-by-page join) and log anomalies (logs, log_anomalies) from TimescaleDB, with the
+    workers' scoring figures from Prometheus."""
+    layout = _Layout()
+    layout.add(
+        "Events per minute by type",
+        "timeseries",
+        [
+            _sql_target(
+                "SELECT bucket AS time, event_type AS metric, sum(events) AS value FROM activity_minutes "
+                "WHERE $__timeFilter(bucket) GROUP BY 1, 2 ORDER BY 1"
+            )
+        ],
+        description="activity_minutes, summed over the partitions that wrote them.",
+    )
+    layout.add(
+        "Sessions closed per hour, bounce rate",
+        "timeseries",
+        [
+            _sql_target(
+                "SELECT date_trunc('hour', session_start) AS time, count(*) AS sessions, "
+                "avg(bounce::int) AS bounce_rate, percentile_cont(0.5) WITHIN GROUP (ORDER BY duration_s) "
+                "AS median_duration_s FROM user_sessions WHERE $__timeFilter(session_start) GROUP BY 1 ORDER BY 1"
+            )
+        ],
+    )
+    layout.add(
+        "Top pages over the range",
+        "table",
+        [
+            _sql_target(
+                "SELECT page_url, sum(views) AS views FROM activity_page_minutes "
+                "WHERE $__timeFilter(bucket) GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 20",
+                "table",
+            )
+        ],
+    )
+    layout.add(
+        "Errors by page (an error joined with the user's page view within 60 s)",
+        "table",
+        [
+            _sql_target(
+                "SELECT coalesce(page_url, '(no page view within 60 s)') AS page_url, count(*) AS errors, "
+                "count(DISTINCT user_id) AS users FROM activity_error_pages "
+                "WHERE $__timeFilter(error_time) GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 20",
+                "table",
+            )
+        ],
+    )
+    layout.add(
+        "Log anomalies per hour by service",
+        "timeseries",
+        [
+            _sql_target(
+                "SELECT date_trunc('hour', at) AS time, service AS metric, count(*) AS value FROM log_anomalies "
+                "WHERE $__timeFilter(at) GROUP BY 1, 2 ORDER BY 1"
+            )
+        ],
+    )
+    layout.add(
+        "Latest anomalies",
+        "table",
+        [
+            _sql_target(
+                "SELECT at AS time, service, kind, round(score::numeric, 3) AS score, score_source, message "
+                "FROM log_anomalies WHERE $__timeFilter(at) ORDER BY at DESC LIMIT 50",
+                "table",
+            )
+        ],
+    )
+    layout.add(
+        "Logs scored and anomalies (per second)",
+        "timeseries",
+        _prom_targets(
+            [
+                ("sum by (source) (rate(processor_logs_scored_total[5m]))", "scored ({{source}})"),
+                ("sum by (kind) (rate(processor_log_anomalies_total[5m]))", "anomalies ({{kind}})"),
+            ]
+        ),
+        unit="ops",
+    )
+    layout.add(
+        "Scorer latency p95 and the ML engine's breaker",
+        "timeseries",
+        _prom_targets(
+            [
+                (
+                    "histogram_quantile(0.95, sum by (le) (rate(processor_log_scorer_seconds_bucket[5m])))",
+                    "scoring a batch, p95 (s)",
+                ),
+                ("max(processor_ml_engine_breaker_state)", "breaker state"),
+            ]
+        ),
+    )
+    return _dashboard("sei-activity-anomalies", "SEI / Activity and anomalies", layout, [], "now-24h")
+
+
+DASHBOARDS = {
+    "dora-overview": dora_overview,
+    "flow": flow,
+    "pipeline-health": pipeline_health,
+    "activity-anomalies": activity_and_anomalies,
+}
 
 
 def render_all() -> dict[str, str]:

@@ -48,7 +48,7 @@ def test_dashboards_are_what_the_generator_renders() -> None:
     rendered = render_all()
     on_disk = {path.stem: path.read_text() for path in DASHBOARDS.glob("*.json")}
     assert on_disk == rendered, "run `python -m devtools.dashboards`"
-    assert set(rendered) == {"dora-overview", "flow", "pipeline-health"}
+    assert set(rendered) == {"dora-overview", "flow", "pipeline-health", "activity-anomalies"}
 
 
 @pytest.mark.parametrize("name", sorted(dashboards()))
