@@ -66,9 +66,9 @@ class Fed:
     database: str
     redis: redis.Redis
 
-    def reconcile(self, *args: str, code: int = 0, timeout_s: float = 300) -> str:
+    def run(self, *args: str, timeout_s: float = 300) -> subprocess.CompletedProcess[bytes]:
         faust = Path(sys.executable).with_name("faust")
-        done = subprocess.run(
+        return subprocess.run(
             [str(faust), "-A", "app", "reconcile", "projections", *args],
             env={**os.environ, **self.env, "WEB_PORT": str(self.worker.web_port)},
             cwd=ROOT,
@@ -76,6 +76,9 @@ class Fed:
             timeout=timeout_s,
             check=False,
         )
+
+    def reconcile(self, *args: str, code: int = 0, timeout_s: float = 300) -> str:
+        done = self.run(*args, timeout_s=timeout_s)
         assert done.returncode == code, (
             f"`reconcile projections {' '.join(args)}` exited {done.returncode}\n--- stdout\n"
             f"{done.stdout.decode(errors='replace')}\n--- stderr\n{done.stderr.decode(errors='replace')[-4000:]}"
@@ -191,15 +194,7 @@ def test_reconcile_projections_agrees_then_finds_tampering_and_repair_restores(f
     last: list[str] = []
 
     def agrees() -> bool:
-        faust = Path(sys.executable).with_name("faust")
-        done = subprocess.run(
-            [str(faust), "-A", "app", "reconcile", "projections"],
-            env={**os.environ, **fed.env, "WEB_PORT": str(fed.worker.web_port)},
-            cwd=ROOT,
-            capture_output=True,
-            timeout=120,
-            check=False,
-        )
+        done = fed.run(timeout_s=120)
         last[:] = [done.stdout.decode(), done.stderr.decode()[-2000:]]
         return done.returncode == 0
 
@@ -207,6 +202,9 @@ def test_reconcile_projections_agrees_then_finds_tampering_and_repair_restores(f
     clean = fed.reconcile("--dry-run")
     assert AGREE in clean and f"checked {len(repositories)} repositories and 2 teams" in clean
     assert "snapshots: 4 in Redis" in clean
+
+    both = fed.run("--dry-run", "--repair")
+    assert both.returncode == 2 and b"--dry-run and --repair exclude each other" in both.stderr
 
     gone, changed = repositories[0], repositories[1]
     # A team other than the changed repository's: that one's sums move with the changed row.
