@@ -30,25 +30,23 @@ import orjson
 from faust.types import TP
 from prometheus_client import Counter
 
+from agents.repository_projection import SNAPSHOT_WINDOW_DAYS, project_repository
 from app.logging import get_logger
 from app.main import app, settings
 from app.resources import cache, database, metrics, operating
 from app.topics import git_commits, jira_issues, metrics_dora
 from runtime.event_context import reading_partition
 from runtime.partitioner import partition_of
-from stores.git_activity import PullRequestRow, pull_request_rows, upsert_pull_requests
+from stores.git_activity import PullRequestRow, upsert_pull_requests
 from stores.jira import SprintRow, sprint_rows, upsert_sprints
 from stores.metrics import pool_team_days, replace_repository_days
 from tables.cicd import deployment_index, incident_index
 from tables.commits import commit_spans
-from tables.daily_metrics import DailyMetrics, daily_metrics
-from tables.deployment_state import ship_history
-from tables.dora import delivery_of, delivery_snapshot
+from tables.daily_metrics import DailyMetrics
 from tables.git_activity import pull_request_index, repositories
 from tables.instants import to_micros
 from tables.jira import issue_index, issues_of, sprint_index, sprints_of
 from tables.shipping_memo import shipping_memo
-from tables.snapshots import load_repository, whole_since
 
 __all__ = ["Projection", "projection", "SNAPSHOT_WINDOW_DAYS", "SNAPSHOT_KEY", "REFRESH_S"]
 
@@ -58,7 +56,6 @@ log = get_logger("sei.projection")
 REFRESH_S = 10.0
 TICK_S = 1.0
 SHUTDOWN_FLUSH_S = 10.0
-SNAPSHOT_WINDOW_DAYS = 30  # the window of the snapshot on metrics.dora and in Redis
 SNAPSHOT_TTL_S = 7 * 86_400
 SNAPSHOT_KEY = "processor:snapshot:dora:{}"
 
@@ -107,6 +104,17 @@ class Projection:
     def mark_projects(self, project_keys: Iterable[str]) -> None:
         self.marked.projects.update(project_keys)
 
+    def refresh_repository(self, repository_id: str, team: str) -> None:
+        """Forget what was last written for the repository and mark it and its team: the next
+        tick rewrites its snapshot, its ``metrics_daily`` rows, its pull-request rows and its
+        team's rows, whatever this worker believes they hold (``reconcile projections --repair``)."""
+        self._published.pop(repository_id, None)
+        self._days.pop(repository_id, None)
+        self._pull_requests.pop(repository_id, None)
+        self._flushed_at.pop(f"r:{repository_id}", None)
+        self.mark_repositories((repository_id,))
+        self.mark_teams((team,))
+
     def wrote_sprints(self, rows: Iterable[SprintRow]) -> None:
         """An agent wrote these rows: they are what the database holds now."""
         self._sprints.update((row.key, row) for row in rows)
@@ -127,7 +135,9 @@ class Projection:
         self._pull_requests.clear()
         self._sprints.clear()
         self.mark_repositories(k for table in (commit_spans, repositories) for k in list(table.keys()))
-        self.mark_repositories(k for index in (deployment_index, incident_index, pull_request_index) for k in index.owners())
+        self.mark_repositories(
+            k for index in (deployment_index, incident_index, pull_request_index) for k in index.owners()
+        )
         self.mark_projects(k for index in (sprint_index, issue_index) for k in index.owners())
         log.info(
             "projection.assignment_changed",
@@ -178,42 +188,16 @@ class Projection:
         for repository_id in sorted(due.repositories):
             try:
                 with reading_partition(partition_of(repository_id.encode(), settings.topic_partitions)):
-                    entities = load_repository(repository_id)
-                    kept_from = whole_since(repository_id, settings.state_retention_days)
-                # Shipping is most of the cost: once for the snapshot, the days and the rows.
-                history = ship_history(entities.deployments, entities.commits, environments)
-                delivery = delivery_of(entities.deployments, entities.commits, environments, history=history)
-                snapshot = {
-                    "repository_id": repository_id,
-                    **delivery_snapshot(
-                        delivery,
-                        entities.incidents,
+                    projected = project_repository(
+                        repository_id,
                         end=end,
-                        window_days=SNAPSHOT_WINDOW_DAYS,
                         production_environments=environments,
-                    ),
-                }
-                cutoff = date.fromisoformat(kept_from) if kept_from else None
-                # Days before the cutoff were written when they were aged out, whole; the
-                # tables may hold only part of them now.
-                buckets = {
-                    (day, metric): value
-                    for (day, metric), value in daily_metrics(
-                        entities.deployments,
-                        entities.incidents,
-                        entities.commits,
-                        entities.pull_requests,
-                        environments,
-                        history=history,
-                    ).items()
-                    if cutoff is None or day >= cutoff
-                }
-                repository_prs = pull_request_rows(
-                    entities.pull_requests, entities.commits, entities.deployments, environments, history=history
-                )
+                        retention_days=settings.state_retention_days,
+                    )
             except Exception:  # a bug must cost this repository's projection, not everyone's
                 _failed("repository", repository_id)
                 continue
+            snapshot, buckets, cutoff = projected.snapshot, projected.days, projected.cutoff
             # "Changed" ignores the moving end: the same numbers are not announced again.
             fingerprint = orjson.dumps({**snapshot, "end": None}, option=orjson.OPT_SORT_KEYS)
             if self._published.get(repository_id) != fingerprint:
@@ -224,13 +208,15 @@ class Projection:
                 if cutoff is not None:
                     since[repository_id] = cutoff
             written = self._pull_requests.get(repository_id, {})
-            held_prs[repository_id] = {row.key: row for row in repository_prs}
+            held_prs[repository_id] = {row.key: row for row in projected.pull_requests}
             pr_rows.extend(row for key, row in held_prs[repository_id].items() if written.get(key) != row)
         s_rows: list[SprintRow] = []
         for project_key in sorted(due.projects):
             try:
                 project_rows = sprint_rows(
-                    project_key, sprints_of(project_key), [s.snapshot for s in issues_of(project_key) if s.snapshot]
+                    project_key,
+                    sprints_of(project_key),
+                    [s.snapshot for s in issues_of(project_key) if s.snapshot],
                 )
             except Exception:
                 _failed("project", project_key)

@@ -1,11 +1,13 @@
 """Forward a live-table query to the worker that owns its key (app.routing decides when).
 
-What is sent is built from the owner's advertised address and the query alone: ``GET``,
-the request's path and query string, ``Accept`` when it is plain, and the hop guard
-header. Nothing else of the client's request travels: not its ``Host`` (a forged one used
-to become the forwarded URL, userinfo included), not ``X-API-Key`` or cookies, not
-``Content-Length`` or ``Transfer-Encoding`` (copied onto a bodiless GET they desynchronized
-the pooled connection for the next request, possibly another client's).
+What is sent is built from the owner's advertised address and the query alone: the method
+(``GET``, or a bodiless ``POST`` for a view that asks the owner to act, e.g. ``POST
+/projections/{id}/refresh``), the request's path and query string, ``Accept`` when it is
+plain, and the hop guard header. Nothing else of the client's request travels: not its
+``Host`` (a forged one used to become the forwarded URL, userinfo included), not
+``X-API-Key`` or cookies, not ``Content-Length`` or ``Transfer-Encoding`` (copied onto a
+bodiless request they desynchronized the pooled connection for the next request, possibly
+another client's).
 """
 
 from __future__ import annotations
@@ -17,8 +19,17 @@ from dataclasses import dataclass
 import aiohttp
 from yarl import URL
 
-__all__ = ["HOP_HEADER", "Forwarded", "Forwarder", "forward_url", "forward_headers", "same_worker"]
+__all__ = [
+    "FORWARDED_METHODS",
+    "HOP_HEADER",
+    "Forwarded",
+    "Forwarder",
+    "forward_url",
+    "forward_headers",
+    "same_worker",
+]
 
+FORWARDED_METHODS = ("GET", "POST")
 #: Set on every forwarded request: a worker that receives one for a key it does not own
 #: answers 503 instead of forwarding again (two workers with different views of the
 #: assignment during a rebalance would otherwise bounce it between them).
@@ -78,9 +89,13 @@ class Forwarder:
             )
         return self._session
 
-    async def get(self, url: URL, headers: Mapping[str, str]) -> Forwarded:
-        """GET ``url`` from the owner; aiohttp.ClientError / TimeoutError when it does not answer."""
-        async with self._client().get(url, headers=dict(headers), allow_redirects=False) as response:
+    async def send(self, method: str, url: URL, headers: Mapping[str, str]) -> Forwarded:
+        """``method`` (GET or POST, no body) ``url`` on the owner; aiohttp.ClientError /
+        TimeoutError when it does not answer."""
+        if method not in FORWARDED_METHODS:
+            raise ValueError(f"cannot forward a {method} request: only {', '.join(FORWARDED_METHODS)}")
+        client = self._client()
+        async with client.request(method, url, headers=dict(headers), allow_redirects=False) as response:
             body = await response.read()
             return Forwarded(
                 status=response.status,

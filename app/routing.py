@@ -101,7 +101,7 @@ def routed_by_source_key(
                 )
             url = forward_url(owner, request.rel_url.raw_path, request.rel_url.raw_query_string)
             try:
-                answer = await _forwarder.get(url, forward_headers(request.headers))
+                answer = await _forwarder.send(request.method, url, forward_headers(request.headers))
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                 # The owner died or froze: the group moves its partitions once its session
                 # times out (KAFKA_SESSION_TIMEOUT_MS).

@@ -29,6 +29,10 @@ __all__ = [
     "pool_team_days",
     "TEAM_LOCK",
     "read_days_since",
+    "read_days",
+    "sum_team_days",
+    "projected_repositories",
+    "teams_of",
 ]
 
 TEAM_LOCK = 0x5E1_D0A  # pg_advisory_xact_lock key of the team roll-up
@@ -68,18 +72,28 @@ SELECT {METRICS_DAILY_COLUMNS.selected()} FROM x
 {METRICS_DAILY_COLUMNS.on_conflict()}
 """
 
+# A team's rows: the sums of its repositories' rows under each one's latest team. Written by
+# the projection (_POOL_TEAMS) and read back by `reconcile projections` (sum_team_days).
+_TEAM_OF = f"coalesce(r.team, '{UNASSIGNED}')"
+
+
+def _pooled(teams: str | None) -> str:
+    """The select of the team rows of the teams ``teams`` (an SQL set; None: every team)."""
+    of_teams = "" if teams is None else f" AND {_TEAM_OF} IN {teams}"
+    return f"""
+    SELECT 'team' AS scope, {_TEAM_OF} AS subject, m.metric_date, m.metric, sum(m.value) AS value
+    FROM metrics_daily m LEFT JOIN repositories r ON r.repository_id = m.subject
+    WHERE m.scope = 'repository'{of_teams}
+    GROUP BY 2, 3, 4"""
+
+
 # The team rows are computed in SQL: the select list names each column it fills.
 _POOL_TEAMS = f"""
 WITH teams AS (
-    SELECT coalesce(r.team, '{UNASSIGNED}') AS team
+    SELECT {_TEAM_OF} AS team
     FROM unnest($1::text[]) AS s(repository_id) LEFT JOIN repositories r USING (repository_id)
     UNION SELECT unnest($2::text[])
-), pooled AS (
-    SELECT 'team' AS scope, coalesce(r.team, '{UNASSIGNED}') AS subject, m.metric_date, m.metric,
-           sum(m.value) AS value
-    FROM metrics_daily m LEFT JOIN repositories r ON r.repository_id = m.subject
-    WHERE m.scope = 'repository' AND coalesce(r.team, '{UNASSIGNED}') IN (SELECT team FROM teams)
-    GROUP BY 2, 3, 4
+), pooled AS ({_pooled("(SELECT team FROM teams)")}
 ), stale AS (
     DELETE FROM metrics_daily t
     WHERE t.scope = 'team' AND t.subject IN (SELECT team FROM teams)
@@ -145,9 +159,56 @@ async def pool_team_days(conn: asyncpg.Connection, repositories: Sequence[str], 
     await conn.execute(_POOL_TEAMS, list(repositories), list(teams))
 
 
-_READ_DAYS_SINCE = METRICS_DAILY_COLUMNS.select() + " WHERE metric_date >= $1 ORDER BY scope, subject, metric_date"
+_READ_DAYS_SINCE = (
+    METRICS_DAILY_COLUMNS.select() + " WHERE metric_date >= $1 ORDER BY scope, subject, metric_date"
+)
 
 
 async def read_days_since(conn: asyncpg.Connection, since: date) -> list[MetricsDailyRow]:
     """Every row (repositories' and teams') of a day from ``since`` on: the page's trends."""
     return [METRICS_DAILY_COLUMNS.row_of(r) for r in await conn.fetch(_READ_DAYS_SINCE, since)]
+
+
+_READ_DAYS = (
+    METRICS_DAILY_COLUMNS.select() + " WHERE scope = $1 AND ($2::text[] IS NULL OR subject = ANY($2))"
+)
+_SUM_TEAM_DAYS = _pooled(None)
+
+
+async def read_days(
+    conn: asyncpg.Connection, scope: str, subjects: Sequence[str] | None
+) -> list[MetricsDailyRow]:
+    """The rows of ``scope`` (repository | team) of ``subjects`` (None: every subject)."""
+    rows = await conn.fetch(_READ_DAYS, scope, None if subjects is None else list(subjects))
+    return [METRICS_DAILY_COLUMNS.row_of(r) for r in rows]
+
+
+async def sum_team_days(conn: asyncpg.Connection, teams: Sequence[str] | None) -> list[MetricsDailyRow]:
+    """The team rows the projection's pooling would write now, from the repository rows, of
+    ``teams`` (None: every team a repository row belongs to)."""
+    if teams is None:
+        rows = await conn.fetch(_SUM_TEAM_DAYS)
+    else:
+        rows = await conn.fetch(_pooled("(SELECT unnest($1::text[]))"), list(teams))
+    return [METRICS_DAILY_COLUMNS.row_of(r) for r in rows]
+
+
+_PROJECTED_REPOSITORIES = """
+SELECT DISTINCT subject FROM metrics_daily WHERE scope = 'repository'
+UNION SELECT repository_id FROM repositories
+"""
+
+
+async def projected_repositories(conn: asyncpg.Connection) -> list[str]:
+    """Every repository with ``metrics_daily`` rows or a ``repositories`` row."""
+    return sorted(r[0] for r in await conn.fetch(_PROJECTED_REPOSITORIES))
+
+
+async def teams_of(conn: asyncpg.Connection, repositories: Sequence[str]) -> dict[str, str]:
+    """Each repository's latest team as the pooling reads it (``unassigned`` without one)."""
+    rows = await conn.fetch(
+        f"SELECT s.repository_id, {_TEAM_OF} FROM unnest($1::text[]) AS s(repository_id) "
+        "LEFT JOIN repositories r USING (repository_id)",
+        list(repositories),
+    )
+    return {r[0]: r[1] for r in rows}

@@ -1,4 +1,7 @@
-"""``faust -A app reconcile --window 24h [--repair]``: the database against the live tables.
+"""``faust -A app reconcile [commits|projections] [--dry-run|--repair]``.
+
+``reconcile projections``: app.commands.reconcile_projections. ``reconcile`` (``commits``, the
+default) ``--window 24h``: the commits in the database against the live tables.
 
 For every (repository, UTC day) touched by the window, compares the ``commits`` rows, the
 ``commits_daily_stats`` row and a worker's live table (``GET /commits/{id}/daily``, which
@@ -24,7 +27,8 @@ from typing import Any, cast
 from urllib.parse import quote
 
 import aiohttp
-from faust.cli import option
+import click
+from faust.cli import argument, option
 
 from agents.intake import Rejection, parse_message
 from app.commands.base import ToolCommand, connect_database
@@ -38,8 +42,9 @@ from app.commands.comparison import (
     repair_targets,
     window_days,
 )
-from app.commands.exceptions import ToolError
-from app.commands.params import WINDOW
+from app.commands.exceptions import OptionError, ToolError
+from app.commands.params import WINDOW, parse_window
+from app.commands.reconcile_projections import reconcile_projections
 from app.commands.resend import (
     TOPIC_REPLAY_HEADER,
     ScanProgress,
@@ -62,6 +67,8 @@ log = get_logger("sei.commands.reconcile")
 SOURCE_TOPIC = "git.commits"
 HTTP_CONCURRENCY = 8
 RECHECK_INTERVAL_S = 2.0
+SUBJECTS = ("commits", "projections")
+
 
 def _counts(totals: DayTotals) -> dict[Bucket, DayCounts]:
     return {
@@ -187,16 +194,26 @@ async def resend_sources(self: ToolCommand, targets: Mapping[str, set[date]]) ->
 
 
 @app.command(
+    argument("subject", type=click.Choice(SUBJECTS), default="commits", required=False),
     option(
-        "--window", type=WINDOW, default="24h", help="Check commits of this long before now: 90m, 24h, 7d."
+        "--window",
+        type=WINDOW,
+        default=None,
+        help="commits: check commits of this long before now: 90m, 24h, 7d [default: 24h].",
     ),
-    option("--repair", is_flag=True, default=False, help="Re-send the source events of differing days."),
+    option("--dry-run", is_flag=True, default=False, help="Only compare (the default)."),
+    option(
+        "--repair",
+        is_flag=True,
+        default=False,
+        help="commits: re-send the source events of differing days; projections: re-project differing repositories.",
+    ),
     option("--worker", default=None, help="A worker's web URL [default: http://127.0.0.1:$WEB_PORT]."),
     option(
         "--repository",
         "repositories",
         multiple=True,
-        help="Check only this repository (repeatable) [default: every one in the window].",
+        help="Check only this repository (repeatable) [default: commits: every one in the window; projections: every one known].",
     ),
     option("--repair-timeout", type=float, default=180.0, help="Seconds to wait for a repair to show."),
     option("--json", "as_json", is_flag=True, default=False, help="Print one JSON document."),
@@ -204,17 +221,37 @@ async def resend_sources(self: ToolCommand, targets: Mapping[str, set[date]]) ->
 )
 async def reconcile(
     self: ToolCommand,
-    window: timedelta,
+    subject: str,
+    window: timedelta | None,
+    dry_run: bool,
     repair: bool,
     worker: str | None,
     repositories: tuple[str, ...],
     repair_timeout: float,
     as_json: bool,
 ) -> int:
-    """Compare the database with the live tables per (repository, day); exit 1 on a difference."""
+    """Compare the database with the live tables (commits per (repository, day), or the
+    projections: Redis snapshots and metrics_daily); exit 1 on a difference."""
     as_json = as_json or bool(self.json)
+    if dry_run and repair:
+        raise OptionError(
+            "--dry-run and --repair exclude each other: --dry-run only compares, --repair also repairs"
+        )
+    worker = worker or f"http://127.0.0.1:{settings.web_port}"
+    if subject == "projections":
+        if window is not None:
+            raise OptionError("--window applies to `reconcile commits` only: projections are compared whole")
+        return await reconcile_projections(
+            self,
+            worker=worker,
+            chosen=repositories,
+            repair=repair,
+            repair_timeout=repair_timeout,
+            as_json=as_json,
+        )
+    window = window if window is not None else parse_window("24h")
     first, last = window_days(datetime.now(UTC), window)
-    checker = Checker(worker or f"http://127.0.0.1:{settings.web_port}", first, last)
+    checker = Checker(worker, first, last)
     differences, checked, buckets = await checker.compare(list(repositories) or None)
     report: dict[str, Any] = {
         "window": {"from": first.isoformat(), "to": last.isoformat(), "seconds": int(window.total_seconds())},

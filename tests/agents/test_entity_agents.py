@@ -628,7 +628,7 @@ async def test_a_failure_deriving_a_repositorys_row_leaves_its_table_entry_as_it
 async def test_a_projection_failing_for_one_repository_leaves_the_others_written(
     agents: Agents, agent_database: str, tag: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import agents.projection as projection_module
+    import agents.repository_projection as projection_module
     from agents.projection import Due, projection
 
     bad, good = f"pbad-{tag}", f"pgood-{tag}"

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from aiohttp import web
 from yarl import URL
 
-from app.forwarding import HOP_HEADER, forward_headers, forward_url, same_worker
+from app.forwarding import HOP_HEADER, Forwarder, forward_headers, forward_url, same_worker
 
 
 @pytest.mark.parametrize(
@@ -67,3 +68,33 @@ def test_forward_headers_carry_the_hop_guard_and_a_plain_accept_only() -> None:
 )
 def test_same_worker_compares_host_and_port(owner: str, own: str, same: bool) -> None:
     assert same_worker(URL(owner), URL(own)) is same
+
+
+async def test_forwarder_sends_get_and_bodiless_post_and_refuses_other_methods() -> None:
+    seen: list[tuple[str, str, bytes, str | None]] = []
+
+    async def record(request: web.Request) -> web.Response:
+        seen.append((request.method, request.path_qs, await request.read(), request.headers.get(HOP_HEADER)))
+        return web.json_response({"ok": True}, status=202 if request.method == "POST" else 200)
+
+    server = web.Application()
+    server.router.add_route("*", "/{tail:.*}", record)
+    runner = web.AppRunner(server)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    forwarder = Forwarder(5.0)
+    try:
+        owner = URL(f"http://127.0.0.1:{port}")
+        got = await forwarder.send("GET", forward_url(owner, "/projections/r1", "end=1"), forward_headers({}))
+        posted = await forwarder.send(
+            "POST", forward_url(owner, "/projections/r1/refresh", ""), forward_headers({})
+        )
+        with pytest.raises(ValueError, match="PUT"):
+            await forwarder.send("PUT", forward_url(owner, "/projections/r1", ""), forward_headers({}))
+    finally:
+        await forwarder.close()
+        await runner.cleanup()
+    assert (got.status, posted.status) == (200, 202)
+    assert seen == [("GET", "/projections/r1?end=1", b"", "1"), ("POST", "/projections/r1/refresh", b"", "1")]
