@@ -14,7 +14,9 @@ the whole state, so a flush can be repeated at any time: nothing is lost by flus
 twice, or after a crash. Marks live in memory; after a start or a rebalance (the worker's
 active partitions changed) every owned key is marked, so the database catches up with the
 tables after a crash between an offset commit and a flush. Unchanged values (compared with
-what this worker last wrote) are not sent again.
+what this worker last wrote) are not sent again; a repository's snapshot is recomputed and
+written again at least daily (SNAPSHOT_RENEW_S), since its window moves with the clock and
+its Redis key expires.
 """
 
 from __future__ import annotations
@@ -57,6 +59,10 @@ REFRESH_S = 10.0
 TICK_S = 1.0
 SHUTDOWN_FLUSH_S = 10.0
 SNAPSHOT_TTL_S = 7 * 86_400
+# A snapshot is recomputed and written again at least this often, changed or not: its 30-day
+# window moves with the clock when nothing happens (deployments leave it), and its Redis key
+# expires after SNAPSHOT_TTL_S (a repository quiet for a week lost its snapshot).
+SNAPSHOT_RENEW_S = 86_400.0
 SNAPSHOT_KEY = "processor:snapshot:dora:{}"
 
 _subject_failures = Counter(
@@ -80,12 +86,16 @@ class Due:
 class Projection:
     """Marks, what this worker last wrote, and the flush."""
 
-    def __init__(self, refresh_s: float, production_environments: Collection[str]) -> None:
+    def __init__(
+        self, refresh_s: float, production_environments: Collection[str], renew_s: float = SNAPSHOT_RENEW_S
+    ) -> None:
         self.refresh_s = refresh_s
+        self.renew_s = renew_s
         self.production_environments = production_environments
         self.marked = Due()
         self._flushed_at: dict[str, float] = {}
         self._published: dict[str, bytes] = {}
+        self._renewed_at: dict[str, float] = {}  # repository -> when its snapshot was last written
         self._days: dict[str, DailyMetrics] = {}
         # Per repository, the rows of the pull requests its tables hold: replaced on each
         # flush, so aged pull requests leave it (a cache of every row written grew with history).
@@ -109,6 +119,7 @@ class Projection:
         tick rewrites its snapshot, its ``metrics_daily`` rows, its pull-request rows and its
         team's rows, whatever this worker believes they hold (``reconcile projections --repair``)."""
         self._published.pop(repository_id, None)
+        self._renewed_at.pop(repository_id, None)
         self._days.pop(repository_id, None)
         self._pull_requests.pop(repository_id, None)
         self._flushed_at.pop(f"r:{repository_id}", None)
@@ -131,6 +142,7 @@ class Projection:
         operating.dora_band.clear()
         self._flushed_at.clear()
         self._published.clear()
+        self._renewed_at.clear()
         self._days.clear()
         self._pull_requests.clear()
         self._sprints.clear()
@@ -170,6 +182,10 @@ class Projection:
                     self._flushed_at[f"{kind}:{key}"] = now
         return due
 
+    def mark_renewals(self, clock: float) -> None:
+        """Mark the repositories whose snapshot was last written ``renew_s`` or more ago."""
+        self.mark_repositories(r for r, at in self._renewed_at.items() if clock - at >= self.renew_s)
+
     def requeue(self, due: Due) -> None:
         self.mark_repositories(due.repositories)
         self.mark_teams(due.teams)
@@ -178,6 +194,7 @@ class Projection:
     async def flush(self, due: Due, *, now: int | None = None) -> None:
         """Recompute and write the projections of ``due``."""
         end = now if now is not None else to_micros(datetime.now(UTC))
+        clock = time.monotonic()
         environments = self.production_environments
         snapshots: dict[str, tuple[bytes, bytes]] = {}  # repository -> (body, fingerprint)
         published: list[dict[str, object]] = []  # the same snapshots, for the band gauges
@@ -198,9 +215,11 @@ class Projection:
                 _failed("repository", repository_id)
                 continue
             snapshot, buckets, cutoff = projected.snapshot, projected.days, projected.cutoff
-            # "Changed" ignores the moving end: the same numbers are not announced again.
+            # "Changed" ignores the moving end: the same numbers are not announced again, but
+            # for the daily renewal.
             fingerprint = orjson.dumps({**snapshot, "end": None}, option=orjson.OPT_SORT_KEYS)
-            if self._published.get(repository_id) != fingerprint:
+            renewal_due = clock - self._renewed_at.get(repository_id, float("-inf")) >= self.renew_s
+            if self._published.get(repository_id) != fingerprint or renewal_due:
                 snapshots[repository_id] = (orjson.dumps(snapshot), fingerprint)
                 published.append(snapshot)
             if self._days.get(repository_id) != buckets:
@@ -241,6 +260,7 @@ class Projection:
         for repository_id, (body, fingerprint) in snapshots.items():
             metrics_dora.send_soon(key=repository_id.encode(), value=body)
             self._published[repository_id] = fingerprint
+            self._renewed_at[repository_id] = clock
         await cache.set_values(
             {SNAPSHOT_KEY.format(r): body for r, (body, _) in snapshots.items()}, SNAPSHOT_TTL_S
         )
@@ -276,6 +296,7 @@ async def refresh_projections() -> None:
     if app.in_recovery or app.rebalancing:
         return  # tables are incomplete until recovery ends: a flush now would write holes
     projection.follow_assignment(app.assignor.assigned_actives())
+    projection.mark_renewals(time.monotonic())
     await _refresh(everything=False)
 
 

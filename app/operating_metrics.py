@@ -109,7 +109,7 @@ class OperatingMetrics:
         )
         self.snapshot_at = Gauge(
             "processor_dora_snapshot_last_timestamp_seconds",
-            "When this worker last published a DORA snapshot that changed (metrics.dora and Redis)",
+            "When this worker last published a DORA snapshot, changed or renewed daily (metrics.dora and Redis)",
             registry=registry,
         )
         self.dora_band = Gauge(

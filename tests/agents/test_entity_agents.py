@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack
@@ -239,6 +240,47 @@ async def test_pull_request_events_any_order_build_the_row_with_stages(
         )
         == before
     )
+
+
+async def test_an_unchanged_snapshot_is_written_again_once_a_day(
+    agents: Agents, tag: str, sent: dict[str, list[tuple[bytes, bytes]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A quiet repository's snapshot is renewed (its window moves, its Redis key expires after
+    a week); within the day, an unchanged one is not sent again."""
+    from agents.projection import SNAPSHOT_RENEW_S, Due, projection
+
+    repo = f"renew-{tag}"
+    deployment = {
+        "id": "d1",
+        "environment": "production",
+        "status": "success",
+        "finished_at": "2025-10-03T12:00:00Z",
+    }
+    await agents.put(
+        "cicd.deployments",
+        [
+            (
+                repo.encode(),
+                envelope("deployment_finished", "repository_id", repo, "2025-10-03T12:00:00Z", deployment),
+            )
+        ],
+    )
+    end = at("2025-10-20T00:00:00Z")
+    await projection.flush(Due(repositories={repo}), now=end)
+    await projection.flush(Due(repositories={repo}), now=end + 3_600_000_000)  # an hour later
+    published = [orjson.loads(value) for key, value in sent["metrics.dora"] if key == repo.encode()]
+    assert [p["deployment_frequency"]["deployments"] for p in published] == [1]
+
+    projection.marked.repositories.discard(repo)  # the agent's own mark
+    projection.mark_renewals(time.monotonic())  # less than a day since: nothing marked
+    assert repo not in projection.marked.repositories
+    monkeypatch.setattr(projection, "renew_s", 0.0)  # as if a day had passed
+    projection.mark_renewals(time.monotonic())
+    assert repo in projection.marked.repositories
+    await projection.flush(Due(repositories={repo}), now=end + 7_200_000_000)
+    published = [orjson.loads(value) for key, value in sent["metrics.dora"] if key == repo.encode()]
+    assert len(published) == 2 and published[1]["end"] > published[0]["end"]
+    assert SNAPSHOT_RENEW_S == 86_400.0
 
 
 async def test_repository_team_change_moves_team_rows_and_fills_the_cache(
@@ -560,7 +602,9 @@ async def test_a_failure_applying_one_repositorys_events_dead_letters_them_and_t
         "SELECT error_type, error_reason, error_message FROM dead_letters WHERE message_key = $1",
         bad.encode(),
     )
-    assert [tuple(r) for r in dead] == [("RuntimeError", "processing_error", "a bug met by this repository's events")] * 2
+    assert [tuple(r) for r in dead] == [
+        ("RuntimeError", "processing_error", "a bug met by this repository's events")
+    ] * 2
 
 
 async def test_a_failure_deriving_an_issues_rows_leaves_its_table_entry_as_it_was(
@@ -581,7 +625,9 @@ async def test_a_failure_deriving_an_issues_rows_leaves_its_table_entry_as_it_wa
 
     def created(issue: str) -> tuple[bytes, bytes]:
         data = {"key": issue, "status": "To Do", "created": "2025-10-01T10:00:00Z"}
-        return project.encode(), envelope("issue_created", "project_key", project, "2025-10-01T10:00:00Z", data)
+        return project.encode(), envelope(
+            "issue_created", "project_key", project, "2025-10-01T10:00:00Z", data
+        )
 
     await agents.put("jira.issues", [created(bad), created(good)])
     rows = await fetch(agent_database, "SELECT issue_key FROM issues WHERE project_key = $1", project)
@@ -594,7 +640,9 @@ async def test_a_failure_deriving_an_issues_rows_leaves_its_table_entry_as_it_wa
     assert jira.issues.get(bad) is None and jira.issues.get(good) is not None
     monkeypatch.setattr(jira, "issue_row", real)
     await agents.put("jira.issues", [created(bad)])
-    rows = await fetch(agent_database, "SELECT issue_key FROM issues WHERE project_key = $1 ORDER BY 1", project)
+    rows = await fetch(
+        agent_database, "SELECT issue_key FROM issues WHERE project_key = $1 ORDER BY 1", project
+    )
     assert [r["issue_key"] for r in rows] == [bad, good]
 
 
@@ -615,12 +663,18 @@ async def test_a_failure_deriving_a_repositorys_row_leaves_its_table_entry_as_it
 
     def updated(repo: str) -> tuple[bytes, bytes]:
         data = {"team": "platform", "name": repo}
-        return repo.encode(), envelope("repository_updated", "repository_id", repo, "2025-10-01T00:00:00Z", data)
+        return repo.encode(), envelope(
+            "repository_updated", "repository_id", repo, "2025-10-01T00:00:00Z", data
+        )
 
     await agents.put("git.repositories", [updated(bad), updated(good)])
-    rows = await fetch(agent_database, "SELECT repository_id FROM repositories WHERE repository_id = ANY($1)", [bad, good])
+    rows = await fetch(
+        agent_database, "SELECT repository_id FROM repositories WHERE repository_id = ANY($1)", [bad, good]
+    )
     assert [r["repository_id"] for r in rows] == [good]
-    dead = await fetch(agent_database, "SELECT error_reason FROM dead_letters WHERE message_key = $1", bad.encode())
+    dead = await fetch(
+        agent_database, "SELECT error_reason FROM dead_letters WHERE message_key = $1", bad.encode()
+    )
     assert [r["error_reason"] for r in dead] == ["processing_error"]
     assert git_activity.repositories.get(bad) is None and git_activity.repositories.get(good) is not None
 
@@ -633,10 +687,20 @@ async def test_a_projection_failing_for_one_repository_leaves_the_others_written
 
     bad, good = f"pbad-{tag}", f"pgood-{tag}"
     for repo in (bad, good):
-        data = {"id": "d1", "environment": "production", "status": "success", "finished_at": "2025-10-05T10:00:00Z"}
+        data = {
+            "id": "d1",
+            "environment": "production",
+            "status": "success",
+            "finished_at": "2025-10-05T10:00:00Z",
+        }
         await agents.put(
             "cicd.deployments",
-            [(repo.encode(), envelope("deployment_finished", "repository_id", repo, "2025-10-05T10:00:00Z", data))],
+            [
+                (
+                    repo.encode(),
+                    envelope("deployment_finished", "repository_id", repo, "2025-10-05T10:00:00Z", data),
+                )
+            ],
         )
     real = projection_module.load_repository
 
