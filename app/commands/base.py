@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import logging.config
 import sys
+import time
 import traceback
-from typing import Any, ClassVar, NoReturn
+from collections.abc import Awaitable, Callable
+from typing import Any, ClassVar, NoReturn, TypeVar
 
 import asyncpg
 import click
@@ -23,7 +25,10 @@ from app.commands.exceptions import OptionError, ToolError
 from app.logging import logging_config
 from app.redaction import mask_url, scrub
 
-__all__ = ["ToolCommand", "connect_database"]
+__all__ = ["ToolCommand", "connect_database", "RECHECK_INTERVAL_S"]
+
+RECHECK_INTERVAL_S = 2.0
+T = TypeVar("T")
 
 _LOG_LEVELS = {"CRIT": "CRITICAL", "WARN": "WARNING"}
 
@@ -85,6 +90,24 @@ class ToolCommand(AppCommand):
     def note(self, text: str) -> None:
         """Progress and remarks, on stderr (stdout stays the result)."""
         self.say(text, file=self.stderr)
+
+    async def recheck(
+        self,
+        differing: Callable[[], Awaitable[list[T]]],
+        timeout_s: float,
+        waiting: Callable[[list[T], float], str],
+    ) -> list[T]:
+        """Check again every RECHECK_INTERVAL_S until nothing differs or ``timeout_s`` has
+        passed (a repair waiting for the workers); what still differs. ``waiting`` says, on
+        stderr, what is still awaited after how many seconds."""
+        started = time.monotonic()
+        while True:
+            remaining = await differing()
+            elapsed = time.monotonic() - started
+            if not remaining or elapsed >= timeout_s:
+                return remaining
+            self.note(waiting(remaining, elapsed))
+            await asyncio.sleep(RECHECK_INTERVAL_S)
 
     def write_bytes(self, data: bytes) -> None:
         """Exact bytes to stdout (``dlq show --raw``)."""

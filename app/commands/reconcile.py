@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
@@ -66,7 +65,6 @@ __all__ = ["reconcile"]
 log = get_logger("sei.commands.reconcile")
 SOURCE_TOPIC = "git.commits"
 HTTP_CONCURRENCY = 8
-RECHECK_INTERVAL_S = 2.0
 SUBJECTS = ("commits", "projections")
 
 
@@ -289,18 +287,22 @@ async def run_repair(
     log.info("reconcile.repair_sent", events=sum(sent.values()), buckets=len(sent))
     unsourced = [d for d in differences if d.bucket not in sent]
     wanted = {d.bucket for d in differences if d.bucket in sent}
-    started = time.monotonic()
-    remaining: list[Difference] = []
-    while wanted:
+
+    async def differing() -> list[Difference]:
         found, _, _ = await checker.compare(sorted({repository_id for repository_id, _ in wanted}))
-        remaining = [d for d in found if d.bucket in wanted]
-        elapsed = time.monotonic() - started
-        if not remaining or elapsed >= timeout_s:
-            break
-        self.note(
-            f"repair: waiting for the worker, {len(remaining)} of {len(wanted)} bucket(s) differ ({elapsed:.0f} s)"
+        return [d for d in found if d.bucket in wanted]
+
+    remaining = (
+        await self.recheck(
+            differing,
+            timeout_s,
+            lambda left, elapsed: (
+                f"repair: waiting for the worker, {len(left)} of {len(wanted)} bucket(s) differ ({elapsed:.0f} s)"
+            ),
         )
-        await asyncio.sleep(RECHECK_INTERVAL_S)
+        if wanted
+        else []
+    )
     left = {d.bucket for d in remaining}
     if not quiet:
         for difference in differences:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -32,7 +31,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from agents.projection import SNAPSHOT_KEY
-from app.commands.base import ToolCommand, connect_database
+from app.commands.base import RECHECK_INTERVAL_S, ToolCommand, connect_database
 from app.commands.exceptions import ToolError
 from app.commands.projection_comparison import (
     Difference,
@@ -51,7 +50,6 @@ __all__ = ["ProjectionChecker", "reconcile_projections"]
 
 log = get_logger("sei.commands.reconcile")
 HTTP_CONCURRENCY = 8
-RECHECK_INTERVAL_S = 2.0
 BUSY_RETRIES = 5  # a 503 (rebalance, recovery) is asked again, Retry-After apart
 _SNAPSHOT_PATTERN = SNAPSHOT_KEY.format("*")
 _SNAPSHOT_PREFIX = SNAPSHOT_KEY.format("")
@@ -316,21 +314,21 @@ async def run_repair(
     unknown = set(await checker.refresh(targets))
     self.note(f"repair: asked the workers to re-project {len(targets) - len(unknown)} repositories")
     wanted = {d.target for d in differences}
-    started = time.monotonic()
-    remaining: list[Difference] = []
     checked = sorted(set(targets) | {s for kind, s in wanted if kind != "team"})
-    while True:
+
+    async def differing() -> list[Difference]:
         again = await checker.compare(
             checked, every_team=False, teams_too=[s for kind, s in wanted if kind == "team"]
         )
-        remaining = [d for d in again.differences if d.target in wanted]
-        elapsed = time.monotonic() - started
-        if not remaining or elapsed >= timeout_s:
-            break
-        self.note(
-            f"repair: waiting for the workers, {len({d.target for d in remaining})} subject(s) differ ({elapsed:.0f} s)"
-        )
-        await asyncio.sleep(RECHECK_INTERVAL_S)
+        return [d for d in again.differences if d.target in wanted]
+
+    remaining = await self.recheck(
+        differing,
+        timeout_s,
+        lambda left, elapsed: (
+            f"repair: waiting for the workers, {len({d.target for d in left})} subject(s) differ ({elapsed:.0f} s)"
+        ),
+    )
     left = {d.target for d in remaining}
     if not quiet:
         for kind, subject in sorted(wanted - left):
