@@ -17,9 +17,17 @@ from devtools.org_history import SEI_TOPICS, SeiHistory
 from devtools.worker_process import WorkerProcess
 from tables.cycle_time import stage_durations, timelines
 from tables.instants import to_micros
+from tests.integration.conftest import wait_for
 from tests.org_truth import ENVIRONMENTS, Truth
 
-__all__ = ["mismatches", "produce_history", "http_mismatches", "row_mismatches", "metrics_daily_mismatches"]
+__all__ = [
+    "mismatches",
+    "produce_history",
+    "feed_history",
+    "http_mismatches",
+    "row_mismatches",
+    "metrics_daily_mismatches",
+]
 
 WINDOWS = (7, 30, 90)
 
@@ -58,6 +66,18 @@ def produce_history(bootstrap: str, history: SeiHistory) -> None:
     asyncio.run(create_topics([bootstrap], SEI_TOPICS, partitions=8))
     for topic, messages in history.messages().items():
         asyncio.run(produce([bootstrap], topic, messages))
+
+
+def feed_history(worker: WorkerProcess, bootstrap: str, history: SeiHistory, timeout_s: float = 120) -> None:
+    """Produce the history and wait until the worker has processed every message of it."""
+    produce_history(bootstrap, history)
+    sent = {topic: len(messages) for topic, messages in history.messages().items()}
+
+    def processed() -> bool:
+        _, stats = worker.get("/stats")
+        return all(stats["topics"].get(t, {}).get("processed", 0) >= n for t, n in sent.items())
+
+    wait_for(processed, timeout_s, "the worker to process the history")
 
 
 def http_mismatches(worker: WorkerProcess, history: SeiHistory, truth: Truth, end: datetime) -> list[str]:

@@ -40,7 +40,7 @@ from tests.integration.conftest import (
     temporary_database,
     wait_for,
 )
-from tests.integration.org_checks import produce_history
+from tests.integration.org_checks import feed_history
 
 pytestmark = pytest.mark.integration
 
@@ -78,14 +78,7 @@ def fed_worker(
         worker = new_worker(isolated_env(own, url, "sei-page"), root, "page").start()
         try:
             worker.wait_answering()
-            produce_history(own.broker.bootstrap, history)
-            sent = {topic: len(messages) for topic, messages in history.messages().items()}
-
-            def stored() -> bool:
-                _, stats = worker.get("/stats")
-                return all(stats["topics"].get(t, {}).get("processed", 0) >= n for t, n in sent.items())
-
-            wait_for(stored, 120, "the worker to process the history")
+            feed_history(worker, own.broker.bootstrap, history)
             yield worker, history, own.broker.bootstrap
         finally:
             worker.stop()

@@ -29,7 +29,7 @@ from devtools.org_history import SeiHistory, generate_sei_history
 from devtools.worker_process import WorkerProcess
 from tables.instants import to_micros
 from tests.integration.conftest import isolated_env, new_worker, private_broker, temporary_database, wait_for
-from tests.integration.org_checks import produce_history
+from tests.integration.org_checks import feed_history
 
 pytestmark = pytest.mark.integration
 
@@ -123,14 +123,7 @@ def fed(stack: LocalStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         client = redis.Redis.from_url(redis_url)
         try:
             worker.wait_answering()
-            produce_history(own.broker.bootstrap, history)
-            sent = {topic: len(messages) for topic, messages in history.messages().items()}
-
-            def stored() -> bool:
-                _, stats = worker.get("/stats")
-                return all(stats["topics"].get(t, {}).get("processed", 0) >= n for t, n in sent.items())
-
-            wait_for(stored, 120, "the worker to process the history")
+            feed_history(worker, own.broker.bootstrap, history)
             fed = Fed(worker, history, env, url, client)
 
             def projected() -> bool:
