@@ -50,7 +50,7 @@ from tables.anomaly.templates import template_key, template_of
 from tables.log_state import LogServiceState, PartitionLogState
 from tables.logs import log_detectors, log_partitions, partition_key
 
-__all__ = ["CONFIG", "prepare_log_batch", "process_logs"]
+__all__ = ["CONFIG", "prepare_log_batch", "process_logs", "score_service_logs"]
 
 log = get_logger("sei.agents.logs")
 _writes = retried_writes("logs")
@@ -106,32 +106,38 @@ def _parts(parts: ScoreParts) -> dict[str, float]:
     }
 
 
+def score_service_logs(
+    value: dict[str, Any] | None, messages: Sequence[LogMessage]
+) -> tuple[dict[str, Any], list[ScoredLog], float | None]:
+    """One service's logs of a batch scored in order from its table value (pure): its new
+    value, the scored logs (duplicates of recent ones left out) and when its silence will
+    be improbable (``quiet_due``)."""
+    state = LogServiceState.from_value(value, SHAPE)
+    scored: list[ScoredLog] = []
+    for message in messages:
+        template = template_of(message.message)
+        point = LogPoint(
+            message.timestamp.timestamp(), message.level, template_key(template), message.latency_ms
+        )
+        key = message.log_key
+        parts = state.score(key, point, CONFIG, SHAPE)
+        if parts is not None:
+            scored.append(ScoredLog(message, template, key, parts))
+    return state.to_value(), scored, state.quiet_due(CONFIG)
+
+
 def _score_service(
     service: str, items: list[tuple[EventT[Any], LogMessage]], batch: LogBatch
 ) -> float | None:
     """Score one service's logs of the batch (one table read and write); returns when its
     silence will be improbable (``quiet_due``). Everything is derived before anything is
     kept: a failure leaves the batch as it was and costs these events only."""
-    scored: list[ScoredLog] = []
-    duplicates = 0
     with acting_for(items[0][0]):
-        state = LogServiceState.from_value(log_detectors.get(service), SHAPE)
-        for _, message in items:
-            template = template_of(message.message)
-            point = LogPoint(
-                message.timestamp.timestamp(), message.level, template_key(template), message.latency_ms
-            )
-            key = message.log_key
-            parts = state.score(key, point, CONFIG, SHAPE)
-            if parts is None:
-                duplicates += 1
-            else:
-                scored.append(ScoredLog(message, template, key, parts))
-        log_detectors[service] = state.to_value()
-        due = state.quiet_due(CONFIG)
+        value, scored, due = score_service_logs(log_detectors.get(service), [m for _, m in items])
+        log_detectors[service] = value
     batch.scored.extend(scored)
     batch.valid += len(items)
-    batch.duplicates += duplicates
+    batch.duplicates += len(items) - len(scored)
     return due
 
 
