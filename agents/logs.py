@@ -108,12 +108,12 @@ def _parts(parts: ScoreParts) -> dict[str, float]:
 
 
 def score_service_logs(
-    value: dict[str, Any] | None, messages: Sequence[LogMessage]
-) -> tuple[dict[str, Any], list[ScoredLog], float | None]:
-    """One service's logs of a batch scored in order from its table value (pure): its new
-    value, the scored logs (duplicates of recent ones left out) and when its silence will
-    be improbable (``quiet_due``)."""
-    state = LogServiceState.from_value(value, SHAPE)
+    value: LogServiceState | dict[str, Any] | None, messages: Sequence[LogMessage]
+) -> tuple[LogServiceState, list[ScoredLog], float | None]:
+    """One service's logs of a batch scored in order from its table value (pure: ``value``
+    is left as it was): its new value, the scored logs (duplicates of recent ones left out)
+    and when its silence will be improbable (``quiet_due``)."""
+    state = LogServiceState.of(value, SHAPE)
     scored: list[ScoredLog] = []
     for message in messages:
         template = template_of(message.message)
@@ -124,7 +124,7 @@ def score_service_logs(
         parts = state.score(key, point, CONFIG, SHAPE)
         if parts is not None:
             scored.append(ScoredLog(message, template, key, parts))
-    return state.to_value(), scored, state.quiet_due(CONFIG)
+    return state, scored, state.quiet_due(CONFIG)
 
 
 def _score_service(
@@ -255,12 +255,12 @@ def _pass_time(
         for service, (last, due) in seen.items():
             state.saw(service, last, due)
         for service in state.due_for_quiet_check():
-            service_state = LogServiceState.from_value(log_detectors.get(service), SHAPE)
+            service_state = LogServiceState.of(log_detectors.get(service), SHAPE)
             flag = service_state.check_quiet(state.watermark, CONFIG)
             state.flagged(service)
             if flag is None:
                 continue
-            log_detectors[service] = service_state.to_value()
+            log_detectors[service] = service_state
             if _flagged_quiet.get(service) == flag.since:
                 continue  # already flagged from the worker's clock
             row, sent = _quiet_flag(service, flag)
@@ -299,7 +299,8 @@ def _quiet_by_clock(partitions: list[int], now: float, batch: LogBatch) -> None:
                 continue
             state.watermark = now
             for service in state.due_for_quiet_check():
-                flag = LogServiceState.from_value(log_detectors.get(service), SHAPE).check_quiet(now, CONFIG)
+                # A copy: the check marks the state flagged, which is not written here.
+                flag = LogServiceState.of(log_detectors.get(service), SHAPE).check_quiet(now, CONFIG)
                 if flag is None or _flagged_quiet.get(service) == flag.since:
                     continue
                 _flagged_quiet[service] = flag.since

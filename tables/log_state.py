@@ -43,8 +43,20 @@ class LogServiceState:
             return cls()
         return cls(ServiceState.from_value(value["detector"], shape), list(value["keys"]))
 
+    @classmethod
+    def of(cls, value: LogServiceState | dict[str, Any] | None, shape: ForestShape) -> LogServiceState:
+        """The state in a table value, to be changed: a copy of one the table keeps decoded
+        (runtime.coalesced shares it with the table until the flush), else decoded."""
+        if isinstance(value, LogServiceState):
+            return LogServiceState(value.detector.copy(), list(value.recent_keys))
+        return cls.from_value(value, shape)
+
     def to_value(self) -> dict[str, Any]:
         return {"detector": self.detector.to_value(), "keys": list(self.recent_keys)}
+
+    def to_record(self) -> dict[str, Any]:
+        """The stored value (runtime.coalesced encodes it at the flush, not per batch)."""
+        return self.to_value()
 
     def score(
         self, key: str, point: LogPoint, config: DetectorConfig, shape: ForestShape

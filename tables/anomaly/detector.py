@@ -180,6 +180,28 @@ class ServiceState:
             "quiet": self.quiet_flagged,
         }
 
+    def copy(self) -> ServiceState:
+        """A copy that shares nothing scoring changes in place."""
+
+        def count(c: DecayedCount) -> DecayedCount:
+            return DecayedCount(c.value, c.at)
+
+        return ServiceState(
+            seen=self.seen,
+            last_at=self.last_at,
+            latency=Ewma(self.latency.mean, self.latency.var, self.latency.n),
+            drift=Ewma(self.drift.mean, self.drift.var, self.drift.n),
+            recent=list(self.recent),
+            short_total=count(self.short_total),
+            short_errors=count(self.short_errors),
+            long_total=count(self.long_total),
+            long_errors=count(self.long_errors),
+            rate=count(self.rate),
+            templates=dict(self.templates),
+            forest=None if self.forest is None else self.forest.copy(),
+            quiet_flagged=self.quiet_flagged,
+        )
+
     @classmethod
     def from_value(cls, value: dict[str, Any], shape: ForestShape) -> ServiceState:
         if value.get("v") != _STATE_VERSION:

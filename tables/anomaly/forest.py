@@ -110,6 +110,13 @@ class ForestMasses:
     def empty(cls, shape: ForestShape) -> ForestMasses:
         return cls([0] * (shape.trees * shape.nodes), [0] * (shape.trees << shape.height))
 
+    def copy(self) -> ForestMasses:
+        """A copy that shares nothing scoring changes in place (``reference`` is replaced
+        at the end of a window, never changed in place)."""
+        return ForestMasses(
+            self.reference, list(self.leaves), self.counted, self.windows, list(self._parts), self._limit
+        )
+
     @property
     def latest(self) -> list[int]:
         """The latest window's mass of every node (heap-ordered per tree, like ``reference``)."""
