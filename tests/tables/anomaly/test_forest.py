@@ -53,7 +53,8 @@ def samples(seed: int, n: int) -> list[list[float]]:
     rng = random.Random(seed)
     centre = [rng.random() for _ in range(5)]
     return [
-        [min(1.0, max(0.0, rng.gauss(c, 0.3 if rng.random() < 0.05 else 0.05))) for c in centre] for _ in range(n)
+        [min(1.0, max(0.0, rng.gauss(c, 0.3 if rng.random() < 0.05 else 0.05))) for c in centre]
+        for _ in range(n)
     ]
 
 
