@@ -69,3 +69,11 @@ def test_a_state_kept_decoded_is_copied_before_it_is_scored_on() -> None:
         assert copy.score(f"k{i}", point, CONFIG, SHAPE) == decoded.score(f"k{i}", point, CONFIG, SHAPE)
     assert copy == decoded
     assert kept.to_record() == record
+
+
+def test_a_key_listed_twice_stays_recent_until_its_last_listing_leaves() -> None:
+    state = LogServiceState(recent_keys=["k0", "dup", *[f"k{i}" for i in range(1, RECENT_KEYS - 2)], "dup"])
+    assert state.score("new", LogPoint(1.0, "info", "t", 100.0), CONFIG, SHAPE) is not None
+    assert state.score("new2", LogPoint(2.0, "info", "t", 100.0), CONFIG, SHAPE) is not None
+    assert state.recent_keys.count("dup") == 1  # the first listing has left
+    assert state.score("dup", LogPoint(3.0, "info", "t", 100.0), CONFIG, SHAPE) is None
