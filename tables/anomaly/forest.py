@@ -20,6 +20,7 @@ point is anomalous when the reference window had little mass on its path: score
 from __future__ import annotations
 
 import base64
+import bisect
 import random
 import struct
 import zlib
@@ -27,6 +28,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 __all__ = ["ForestMasses", "ForestShape"]
+
+_LEAF_CACHE = 1 << 15  # places remembered per shape (a few MB at most), then forgotten
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +43,59 @@ class ForestShape:
     window: int
     split_feature: tuple[tuple[int, ...], ...]
     split_value: tuple[tuple[float, ...], ...]
+    # Derived (__post_init__): per feature, its split values sorted (``cuts``), and per node
+    # the place of its split value among them (``split_rank``). Which side of every split a
+    # sample falls is then known from where each feature's value falls among the cuts
+    # (``x < value`` exactly when ``rank(value) >= bisect_right(cuts, x)``), so the leaves
+    # a sample reaches are looked up by those places (``leaves_at``), not walked to.
+    cuts: tuple[tuple[float, ...], ...] = field(init=False, compare=False, repr=False)
+    split_rank: tuple[tuple[int, ...], ...] = field(init=False, compare=False, repr=False)
+    _leaves: dict[tuple[int, ...], tuple[int, ...]] = field(
+        init=False, compare=False, repr=False, default_factory=dict
+    )
+
+    def __post_init__(self) -> None:
+        cuts = tuple(
+            tuple(
+                sorted(
+                    {
+                        v
+                        for fs, vs in zip(self.split_feature, self.split_value, strict=True)
+                        for f, v in zip(fs, vs, strict=True)
+                        if f == q
+                    }
+                )
+            )
+            for q in range(self.features)
+        )
+        ranks = tuple(
+            tuple(bisect.bisect_left(cuts[f], v) for f, v in zip(fs, vs, strict=True))
+            for fs, vs in zip(self.split_feature, self.split_value, strict=True)
+        )
+        object.__setattr__(self, "cuts", cuts)
+        object.__setattr__(self, "split_rank", ranks)
+
+    def leaves_at(self, x: Sequence[float]) -> tuple[int, ...]:
+        """The leaf ``x`` reaches in each tree, as an index into all trees' leaves
+        (``tree * 2 ** height + leaf``); remembered by where ``x`` falls among the cuts (a
+        few thousand places in bench.anomalies' history, bounded by ``_LEAF_CACHE``)."""
+        places = tuple(map(bisect.bisect_right, self.cuts, x))
+        leaves = self._leaves.get(places)
+        if leaves is None:
+            if len(self._leaves) >= _LEAF_CACHE:
+                self._leaves.clear()
+            leaves = self._leaves[places] = self._walk(places)
+        return leaves
+
+    def _walk(self, places: tuple[int, ...]) -> tuple[int, ...]:
+        height, per_tree = self.height, 1 << self.height
+        leaves = []
+        for tree, (feats, ranks) in enumerate(zip(self.split_feature, self.split_rank, strict=True)):
+            node = 0
+            for _ in range(height):
+                node = 2 * node + 1 if ranks[node] >= places[feats[node]] else 2 * node + 2
+            leaves.append(tree * per_tree + node - (per_tree - 1))
+        return tuple(leaves)
 
     @classmethod
     def seeded(
@@ -138,24 +194,17 @@ class ForestMasses:
         Score: per tree, the reference masses down the sample's path, ``mass * 2 ** depth``
         summed down to the first node holding less than ``size_limit * window`` (included);
         every term is an integer, so the sum is exact whatever order it is taken in."""
-        height = shape.height
-        internal = (1 << height) - 1
-        per_tree = 1 << height
         limit = size_limit * shape.window
         if self._limit != limit or not self._parts:
-            self._parts = [-1] * (shape.trees * per_tree)
+            self._parts = [-1] * (shape.trees << shape.height)
             self._limit = limit
         parts, leaves = self._parts, self.leaves
         total = 0
-        for tree, (feats, values) in enumerate(zip(shape.split_feature, shape.split_value, strict=True)):
-            node = 0
-            for _ in range(height):
-                node = 2 * node + 1 if x[feats[node]] < values[node] else 2 * node + 2
-            leaf = tree * per_tree + node - internal
+        for leaf in shape.leaves_at(x):
             leaves[leaf] += 1
             part = parts[leaf]
             if part < 0:
-                part = parts[leaf] = self._path_part(shape, tree, node, limit)
+                part = parts[leaf] = self._path_part(shape, leaf, limit)
             total += part
         self.counted += 1
         if self.counted >= shape.window:
@@ -168,9 +217,12 @@ class ForestMasses:
             return 1.0
         return max(0.0, min(1.0, 1.0 - float(total) / shape.max_score))
 
-    def _path_part(self, shape: ForestShape, tree: int, leaf_node: int, limit: float) -> int:
-        """``tree``'s part of the score of a sample reaching ``leaf_node`` (a heap index)."""
-        reference, base, height = self.reference, tree * shape.nodes, shape.height
+    def _path_part(self, shape: ForestShape, leaf: int, limit: float) -> int:
+        """A tree's part of the score of a sample reaching ``leaf`` (as ``leaves_at`` gives)."""
+        height = shape.height
+        tree, local = divmod(leaf, 1 << height)
+        leaf_node = (1 << height) - 1 + local  # its heap index in the tree
+        reference, base = self.reference, tree * shape.nodes
         part = 0
         for depth in range(height + 1):
             mass = reference[base + ((leaf_node + 1) >> (height - depth)) - 1]

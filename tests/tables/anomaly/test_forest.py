@@ -83,3 +83,17 @@ def test_forest_refuses_masses_whose_nodes_are_not_their_childrens_sums() -> Non
     value = {**masses.encode(), "masses": base64.b64encode(zlib.compress(packed)).decode("ascii")}
     with pytest.raises(ValueError, match="sum of its children"):
         ForestMasses.decode(value, shape)
+
+
+def test_forest_leaves_looked_up_by_place_equal_the_walk_when_the_cache_is_forgotten(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("tables.anomaly.forest._LEAF_CACHE", 8)
+    shape = ForestShape.seeded(5, window=40)
+    plain, masses = PlainForest(shape), ForestMasses.empty(shape)
+    on_cuts = [cuts[len(cuts) // 2] for cuts in shape.cuts]
+    edges = [on_cuts, [0.0] * 5, [1.0] * 5, [float("nan")] * 5]  # on a cut, ends, NaN
+    for x in edges + samples(9, 300):
+        assert masses.score_and_learn(shape, x) == plain.score_and_learn(shape, x)
+    assert len(shape._leaves) <= 8
+    assert masses.latest == plain.latest
