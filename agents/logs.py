@@ -40,7 +40,8 @@ from app.main import app, settings
 from app.ml_engine import EngineScore, MlEngine
 from app.resources import database, metrics
 from app.topics import logs, logs_anomalies
-from models.logs import LogMessage
+from models.decoding import decode_json_object
+from models.logs import LogLine, LogMessage, plain_log_line
 from runtime.breaker import CircuitBreaker
 from runtime.event_context import acting_for, reading_partition
 from stores.dead_letters import store_dead_letters
@@ -80,7 +81,7 @@ ml_engine = (
 # Not frozen: one per log (a frozen __init__ is several times slower); never mutated.
 @dataclass(slots=True)
 class ScoredLog:
-    message: LogMessage
+    message: LogLine
     template: str
     key: str
     parts: ScoreParts
@@ -108,7 +109,7 @@ def _parts(parts: ScoreParts) -> dict[str, float]:
 
 
 def score_service_logs(
-    value: LogServiceState | dict[str, Any] | None, messages: Sequence[LogMessage]
+    value: LogServiceState | dict[str, Any] | None, messages: Sequence[LogLine]
 ) -> tuple[LogServiceState, list[ScoredLog], float | None]:
     """One service's logs of a batch scored in order from its table value (pure: ``value``
     is left as it was): its new value, the scored logs (duplicates of recent ones left out)
@@ -127,9 +128,7 @@ def score_service_logs(
     return state, scored, state.quiet_due(CONFIG)
 
 
-def _score_service(
-    service: str, items: list[tuple[EventT[Any], LogMessage]], batch: LogBatch
-) -> float | None:
+def _score_service(service: str, items: list[tuple[EventT[Any], LogLine]], batch: LogBatch) -> float | None:
     """Score one service's logs of the batch (one table read and write); returns when its
     silence will be improbable (``quiet_due``). Everything is derived before anything is
     kept: a failure leaves the batch as it was and costs these events only."""
@@ -332,8 +331,16 @@ def _service_of(message: LogMessage) -> str:
     return message.service
 
 
-def _itself(message: LogMessage) -> LogMessage:
-    return message
+def _plain_line(event: EventT[Any]) -> LogLine | None:
+    """The line of a message of the common shape, correctly keyed (models.logs.plain_log_line);
+    None for any other, which ``accept`` then validates or dead-letters as always."""
+    try:
+        line = plain_log_line(decode_json_object(event.value).value)
+    except Exception:  # not JSON, or not expected: accept decides, under its guard
+        return None
+    if line is None or event.message.key != line.service.encode():
+        return None
+    return line
 
 
 async def prepare_log_batch(events: Sequence[EventT[Any]]) -> Callable[[], Awaitable[None]]:
@@ -344,9 +351,9 @@ async def prepare_log_batch(events: Sequence[EventT[Any]]) -> Callable[[], Await
     batch = LogBatch()
     letters = DeadLetterBatch()
     fresh = await skip_done(events)
-    by_service: dict[str, list[tuple[EventT[Any], LogMessage]]] = {}
+    by_service: dict[str, list[tuple[EventT[Any], LogLine]]] = {}
     for event in fresh.events:
-        message = accept(event, LogMessage, letters, "service", _service_of, _itself)
+        message = _plain_line(event) or accept(event, LogMessage, letters, "service", _service_of, LogLine.of)
         if message is not None:
             by_service.setdefault(message.service, []).append((event, message))
     partitions: dict[int, tuple[EventT[Any], dict[str, tuple[float, float | None]]]] = {}

@@ -54,7 +54,7 @@ def profile(
     from agents.logs import CONFIG, SHAPE, LogBatch, ScoredLog, _outputs, score_service_logs
     from app.dedupe import message_id
     from models.decoding import decode_json_object
-    from models.logs import LogMessage
+    from models.logs import LogLine, LogMessage, plain_log_line
     from stores.logs import LOG_ANOMALY_COLUMNS, LOG_COLUMNS
     from tables.anomaly.detector import LogPoint
     from tables.anomaly.templates import template_key, template_of
@@ -72,11 +72,12 @@ def profile(
         with stages.time("json decode"):
             decoded = [decode_json_object(raw).value for _, raw in chunk]
         with stages.time("validate"):
-            by_service: dict[str, list[LogMessage]] = {}
+            # The agent's: the common shape checked by hand, anything else by LogMessage.
+            by_service: dict[str, list[LogLine]] = {}
             for (key, _), value in zip(chunk, decoded, strict=True):
-                message = LogMessage.model_validate(value)
-                assert key_mismatch(key, message.service, "service") is None
-                by_service.setdefault(message.service, []).append(message)
+                line = plain_log_line(value) or LogLine.of(LogMessage.model_validate(value))
+                assert key_mismatch(key, line.service, "service") is None
+                by_service.setdefault(line.service, []).append(line)
         batch = LogBatch()
         for service, logs in by_service.items():
             if digest is not None:
