@@ -54,4 +54,14 @@ def template_of(message: str) -> str:
 def template_key(template: str) -> str:
     """A short stable key of a template (12 hex digits of blake2b): what the state counts, so
     its size does not depend on how long messages are."""
-    return hashlib.blake2b(template.encode("utf-8"), digest_size=6).hexdigest()
+    key = _keys.get(template)
+    if key is None:
+        if len(_keys) >= _KEYS_KEPT:
+            _keys.clear()
+        key = _keys[template] = hashlib.blake2b(template.encode("utf-8"), digest_size=6).hexdigest()
+    return key
+
+
+# A service logs from a few dozen lines of code: their keys are remembered, not hashed per log.
+_KEYS_KEPT = 4096
+_keys: dict[str, str] = {}

@@ -109,3 +109,12 @@ def test_the_history_s_messages_get_the_templates_of_every_mask() -> None:
     history = generate_log_history(services=5, hours=12.0, per_kind=1, seed=3)
     messages = {record.message for record in history.records}
     assert all(template_of(m) == every_mask_applied(m) for m in messages)
+
+
+def test_template_keys_are_the_hash_whether_remembered_or_not(monkeypatch: pytest.MonkeyPatch) -> None:
+    import hashlib
+
+    monkeypatch.setattr("tables.anomaly.templates._KEYS_KEPT", 2)
+    templates = [f"GET /<num> {i}" for i in range(5)] * 2
+    for template in templates:
+        assert template_key(template) == hashlib.blake2b(template.encode(), digest_size=6).hexdigest()
