@@ -80,14 +80,7 @@ class ActivityChange:
 
     def to_record(self) -> list[Any]:
         """The JSON-ready value: ``[event_id, time, event_type, user_id, page_url, client_session_id]``."""
-        return [
-            self.event_id,
-            self.time,
-            self.event_type,
-            self.user_id,
-            self.page_url,
-            self.client_session_id,
-        ]
+        return [self.event_id, self.time, self.event_type, self.user_id, self.page_url, self.client_session_id]
 
     @classmethod
     def from_record(cls, record: Sequence[Any]) -> ActivityChange:

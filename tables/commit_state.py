@@ -73,6 +73,7 @@ def merge_commit(current: Commit | None, incoming: Commit) -> Commit:
     )
 
 
+
 def collapse_commits(commits: Iterable[Commit]) -> dict[CommitKey, Commit]:
     """One merged commit per identity."""
     merged: dict[CommitKey, Commit] = {}

@@ -138,9 +138,7 @@ def delivery_of(
         return Delivery([], {})
     if history is None:
         history = ship_history(counted, commits, production_environments)
-    samples = {
-        shipment.deployment.key: lead_times(shipment, history.commits) for shipment in history.shipments
-    }
+    samples = {shipment.deployment.key: lead_times(shipment, history.commits) for shipment in history.shipments}
     return Delivery(counted, samples)
 
 
@@ -177,9 +175,7 @@ def delivery_snapshot(
         "end": window.end_iso(),
         "deployment_frequency": _frequency(in_window, window),
         "lead_time": _lead_time(delivery, in_window),
-        "change_failure_rate": _failure_rate(
-            in_window, delivery.counted, known_incidents, production_environments
-        ),
+        "change_failure_rate": _failure_rate(in_window, delivery.counted, known_incidents, production_environments),
         "time_to_restore": _restore(known_incidents, window),
         "rework_rate": _rework(in_window, known_incidents),
     }

@@ -150,8 +150,7 @@ class PullRequestState:
             "versions": [list(version) for version in self.versions],
             "commit_shas": list(self.commit_shas),
             "reviews": [
-                {"submitted_at": r.submitted_at, "reviewer": r.reviewer, "state": r.state}
-                for r in self.reviews
+                {"submitted_at": r.submitted_at, "reviewer": r.reviewer, "state": r.state} for r in self.reviews
             ],
         }
 

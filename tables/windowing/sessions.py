@@ -182,9 +182,7 @@ class Session:
             "end": self.end,
             "events": self.events,
             "page_views": self.page_views,
-            "entry": None
-            if self.entry is None
-            else [self.entry.time, self.entry.event_id, self.entry.page_url],
+            "entry": None if self.entry is None else [self.entry.time, self.entry.event_id, self.entry.page_url],
             "exit": None if self.exit is None else [self.exit.time, self.exit.event_id, self.exit.page_url],
             "pages": self.first_pages.to_record(),
             "clients": self.first_client_sessions.to_record(),
@@ -268,3 +266,4 @@ def _pick(
 
 def _visit(record: Sequence[Any] | None) -> PageVisit | None:
     return None if record is None else PageVisit(int(record[0]), str(record[1]), str(record[2]))
+

@@ -121,9 +121,7 @@ class WindowTallies:
         """The tallies stored as ``record`` by to_record (or kept decoded)."""
         if isinstance(record, WindowTallies):
             return record
-        return cls(
-            {str(group): Tally(int(events), int(members)) for group, (events, members) in record.items()}
-        )
+        return cls({str(group): Tally(int(events), int(members)) for group, (events, members) in record.items()})
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,9 +130,7 @@ class MemberWindows:
 
     counted: frozenset[tuple[int, str]] = frozenset()
 
-    def place(
-        self, spec: WindowSpec, time: int, group: str
-    ) -> tuple[tuple[tuple[int, bool], ...], MemberWindows]:
+    def place(self, spec: WindowSpec, time: int, group: str) -> tuple[tuple[tuple[int, bool], ...], MemberWindows]:
         """The windows an event counts in, each with whether its member is new there, and
         this member afterwards."""
         placed = tuple((start, (start, group) not in self.counted) for start in spec.starts(time))
