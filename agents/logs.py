@@ -40,7 +40,8 @@ from app.main import app, settings
 from app.ml_engine import EngineScore, MlEngine
 from app.resources import database, metrics
 from app.topics import logs, logs_anomalies
-from models.logs import LogMessage
+from models.decoding import decode_json_object
+from models.logs import LogLine, LogMessage, plain_log_line
 from runtime.breaker import CircuitBreaker
 from runtime.event_context import acting_for, reading_partition
 from stores.dead_letters import store_dead_letters
@@ -50,7 +51,7 @@ from tables.anomaly.templates import template_key, template_of
 from tables.log_state import LogServiceState, PartitionLogState
 from tables.logs import log_detectors, log_partitions, partition_key
 
-__all__ = ["CONFIG", "prepare_log_batch", "process_logs"]
+__all__ = ["CONFIG", "prepare_log_batch", "process_logs", "score_service_logs"]
 
 log = get_logger("sei.agents.logs")
 _writes = retried_writes("logs")
@@ -77,9 +78,10 @@ ml_engine = (
 )
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: one per log (a frozen __init__ is several times slower); never mutated.
+@dataclass(slots=True)
 class ScoredLog:
-    message: LogMessage
+    message: LogLine
     template: str
     key: str
     parts: ScoreParts
@@ -106,32 +108,36 @@ def _parts(parts: ScoreParts) -> dict[str, float]:
     }
 
 
-def _score_service(
-    service: str, items: list[tuple[EventT[Any], LogMessage]], batch: LogBatch
-) -> float | None:
+def score_service_logs(
+    value: LogServiceState | dict[str, Any] | None, messages: Sequence[LogLine]
+) -> tuple[LogServiceState, list[ScoredLog], float | None]:
+    """One service's logs of a batch scored in order from its table value (pure: ``value``
+    is left as it was): its new value, the scored logs (duplicates of recent ones left out)
+    and when its silence will be improbable (``quiet_due``)."""
+    state = LogServiceState.of(value, SHAPE)
+    scored: list[ScoredLog] = []
+    for message in messages:
+        template = template_of(message.message)
+        point = LogPoint(
+            message.timestamp.timestamp(), message.level, template_key(template), message.latency_ms
+        )
+        key = message.log_key
+        parts = state.score(key, point, CONFIG, SHAPE)
+        if parts is not None:
+            scored.append(ScoredLog(message, template, key, parts))
+    return state, scored, state.quiet_due(CONFIG)
+
+
+def _score_service(service: str, items: list[tuple[EventT[Any], LogLine]], batch: LogBatch) -> float | None:
     """Score one service's logs of the batch (one table read and write); returns when its
     silence will be improbable (``quiet_due``). Everything is derived before anything is
     kept: a failure leaves the batch as it was and costs these events only."""
-    scored: list[ScoredLog] = []
-    duplicates = 0
     with acting_for(items[0][0]):
-        state = LogServiceState.from_value(log_detectors.get(service), SHAPE)
-        for _, message in items:
-            template = template_of(message.message)
-            point = LogPoint(
-                message.timestamp.timestamp(), message.level, template_key(template), message.latency_ms
-            )
-            key = message.log_key
-            parts = state.score(key, point, CONFIG, SHAPE)
-            if parts is None:
-                duplicates += 1
-            else:
-                scored.append(ScoredLog(message, template, key, parts))
-        log_detectors[service] = state.to_value()
-        due = state.quiet_due(CONFIG)
+        value, scored, due = score_service_logs(log_detectors.get(service), [m for _, m in items])
+        log_detectors[service] = value
     batch.scored.extend(scored)
     batch.valid += len(items)
-    batch.duplicates += duplicates
+    batch.duplicates += len(items) - len(scored)
     return due
 
 
@@ -248,12 +254,12 @@ def _pass_time(
         for service, (last, due) in seen.items():
             state.saw(service, last, due)
         for service in state.due_for_quiet_check():
-            service_state = LogServiceState.from_value(log_detectors.get(service), SHAPE)
+            service_state = LogServiceState.of(log_detectors.get(service), SHAPE)
             flag = service_state.check_quiet(state.watermark, CONFIG)
             state.flagged(service)
             if flag is None:
                 continue
-            log_detectors[service] = service_state.to_value()
+            log_detectors[service] = service_state
             if _flagged_quiet.get(service) == flag.since:
                 continue  # already flagged from the worker's clock
             row, sent = _quiet_flag(service, flag)
@@ -292,7 +298,8 @@ def _quiet_by_clock(partitions: list[int], now: float, batch: LogBatch) -> None:
                 continue
             state.watermark = now
             for service in state.due_for_quiet_check():
-                flag = LogServiceState.from_value(log_detectors.get(service), SHAPE).check_quiet(now, CONFIG)
+                # A copy: the check marks the state flagged, which is not written here.
+                flag = LogServiceState.of(log_detectors.get(service), SHAPE).check_quiet(now, CONFIG)
                 if flag is None or _flagged_quiet.get(service) == flag.since:
                     continue
                 _flagged_quiet[service] = flag.since
@@ -324,8 +331,16 @@ def _service_of(message: LogMessage) -> str:
     return message.service
 
 
-def _itself(message: LogMessage) -> LogMessage:
-    return message
+def _plain_line(event: EventT[Any]) -> LogLine | None:
+    """The line of a message of the common shape, correctly keyed (models.logs.plain_log_line);
+    None for any other, which ``accept`` then validates or dead-letters as always."""
+    try:
+        line = plain_log_line(decode_json_object(event.value).value)
+    except Exception:  # not JSON, or not expected: accept decides, under its guard
+        return None
+    if line is None or event.message.key != line.service.encode():
+        return None
+    return line
 
 
 async def prepare_log_batch(events: Sequence[EventT[Any]]) -> Callable[[], Awaitable[None]]:
@@ -336,9 +351,9 @@ async def prepare_log_batch(events: Sequence[EventT[Any]]) -> Callable[[], Await
     batch = LogBatch()
     letters = DeadLetterBatch()
     fresh = await skip_done(events)
-    by_service: dict[str, list[tuple[EventT[Any], LogMessage]]] = {}
+    by_service: dict[str, list[tuple[EventT[Any], LogLine]]] = {}
     for event in fresh.events:
-        message = accept(event, LogMessage, letters, "service", _service_of, _itself)
+        message = _plain_line(event) or accept(event, LogMessage, letters, "service", _service_of, LogLine.of)
         if message is not None:
             by_service.setdefault(message.service, []).append((event, message))
     partitions: dict[int, tuple[EventT[Any], dict[str, tuple[float, float | None]]]] = {}

@@ -4,20 +4,28 @@
 (tables.anomaly.levels); an unknown level is invalid (dead-lettered), as a level we cannot
 rank would skew the service's error rates. Identity for duplicates: (``service``,
 ``timestamp``, ``message``, ``request_id``): a re-sent line is stored and learned once.
+
+``LogLine`` is what the agent keeps of a valid message. ``plain_log_line`` builds it from
+the common shape of a message (ASCII-clean ids, a float latency, a UTC timestamp in the
+usual ISO form, no attributes) with a few checks that accept nothing ``LogMessage`` refuses
+and give the values it gives; anything else is left to ``LogMessage`` (and its errors).
 """
 
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Literal
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, TypeGuard
 
 import orjson
 from pydantic import Field, field_validator
 
-from models.fields import EventTime, Identifier, Text
+from models.fields import EventTime, Identifier, Text, _text, _utc
 from models.message import MessageModel
 
-__all__ = ["LEVELS", "Level", "LogMessage", "normalize_level"]
+__all__ = ["LEVELS", "Level", "LogLine", "LogMessage", "log_key", "normalize_level", "plain_log_line"]
 
 Level = Literal["debug", "info", "warning", "error", "critical"]
 LEVELS: tuple[Level, ...] = ("debug", "info", "warning", "error", "critical")
@@ -87,5 +95,87 @@ class LogMessage(MessageModel):
     @property
     def log_key(self) -> str:
         """The duplicate identity as 16 hex digits (part of the row's key)."""
-        ident = "\x1f".join((self.service, self.timestamp.isoformat(), self.message, self.request_id or ""))
-        return hashlib.blake2b(ident.encode("utf-8"), digest_size=8).hexdigest()
+        return log_key(self.service, self.timestamp, self.message, self.request_id)
+
+
+# Not frozen: one per log (a frozen __init__ is several times slower); never mutated.
+@dataclass(slots=True)
+class LogLine:
+    """A valid ``logs`` message, as LogMessage validated it."""
+
+    service: str
+    level: Level
+    message: str
+    latency_ms: float | None
+    timestamp: datetime  # aware, UTC
+    trace_id: str | None
+    request_id: str | None
+    host: str | None
+    attributes: dict[str, Any] | None
+
+    @classmethod
+    def of(cls, m: LogMessage) -> LogLine:
+        return cls(
+            m.service,
+            m.level,
+            m.message,
+            m.latency_ms,
+            m.timestamp,
+            m.trace_id,
+            m.request_id,
+            m.host,
+            m.attributes,
+        )
+
+    @property
+    def log_key(self) -> str:
+        """The duplicate identity as 16 hex digits (part of the row's key)."""
+        return log_key(self.service, self.timestamp, self.message, self.request_id)
+
+
+def log_key(service: str, timestamp: datetime, message: str, request_id: str | None) -> str:
+    """A line's duplicate identity (service, timestamp, message, request id) as 16 hex digits."""
+    ident = "\x1f".join((service, timestamp.isoformat(), message, request_id or ""))
+    return hashlib.blake2b(ident.encode("utf-8"), digest_size=8).hexdigest()
+
+
+_PLAIN_TIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?(?:Z|\+00:00)"
+)
+
+
+def _plain_id(value: object) -> TypeGuard[str]:
+    # Identifier's rules hold and its stripping changes nothing: every blank but the space,
+    # and every control character, is unprintable (and a printable value has neither).
+    return (
+        type(value) is str and 0 < len(value) <= 200 and value.isprintable() and value[0] != " " != value[-1]
+    )
+
+
+def plain_log_line(value: dict[str, Any]) -> LogLine | None:
+    """``value`` (a decoded message) as LogMessage would validate it, when it has the common
+    shape (module doc); None for anything else, which LogMessage then decides on."""
+    service, level, text = value.get("service"), value.get("level"), value.get("message")
+    latency, timestamp = value.get("latency_ms"), value.get("timestamp")
+    trace_id, request_id, host = value.get("trace_id"), value.get("request_id"), value.get("host")
+    if not _plain_id(service) or type(level) is not str or type(text) is not str or len(text) > 10_000:
+        return None
+    folded = _SPELLINGS.get(level.strip().lower())
+    if folded is None or value.get("attributes") is not None:
+        return None
+    if latency is not None and not (type(latency) is float and 0.0 <= latency <= 86_400_000.0):
+        return None  # NaN and infinities fail the comparison too
+    if (trace_id is not None and not _plain_id(trace_id)) or (
+        request_id is not None and not _plain_id(request_id)
+    ):
+        return None
+    if host is not None and not (type(host) is str and len(host) <= 255):
+        return None
+    if type(timestamp) is not str or _PLAIN_TIME.fullmatch(timestamp) is None:
+        return None
+    try:
+        at = _utc(datetime.fromisoformat(timestamp))
+    except ValueError:  # no such day or time, or outside the accepted years
+        return None
+    host = None if host is None else _text(host)
+    return LogLine(service, folded, _text(text), latency, at, trace_id, request_id, host, None)

@@ -19,7 +19,7 @@ from typing import Annotated, Any
 
 import asyncpg
 
-from stores.columns import Columns
+from stores.columns import Columns, json_rows
 
 __all__ = [
     "INCIDENT_GAP",
@@ -69,6 +69,15 @@ class LogAnomalyRow:
 LOG_COLUMNS = Columns("logs", LogRow, key=("service", "created_at", "log_key"))
 LOG_ANOMALY_COLUMNS = Columns("log_anomalies", LogAnomalyRow, key=("service", "at", "anomaly_key"))
 
+# The rows go in as one JSON document, as commits' do (stores.commits): asyncpg encodes typed
+# arrays element by element, with an isinstance check per element; orjson writes the whole
+# batch in C. A jsonb column's JSON text is read as text and cast, as its array's text is.
+_LOG_READ = ", ".join(f'"{n}" {"text" if t == "jsonb" else t}' for n, t in LOG_COLUMNS.types.items())
+_LOG_CAST = ", ".join(f'r."{n}"::jsonb' if t == "jsonb" else f'r."{n}"' for n, t in LOG_COLUMNS.types.items())
+_UPSERT_LOGS_JSON = f"""{LOG_COLUMNS.insert()}
+SELECT {_LOG_CAST} FROM json_to_recordset($1::json) AS r({_LOG_READ})
+{LOG_COLUMNS.on_conflict(update=False)}"""
+# For a batch JSON cannot carry verbatim (stores.columns.json_rows).
 _UPSERT_LOGS = LOG_COLUMNS.upsert(update=False)
 _UPSERT_ANOMALIES = LOG_ANOMALY_COLUMNS.upsert(update=False)
 
@@ -97,7 +106,12 @@ LIMIT $4
 
 async def upsert_logs(conn: asyncpg.Connection, rows: Sequence[LogRow]) -> None:
     """Insert the batch's log rows; a row already stored (a duplicate) is left as it is."""
-    if rows:
+    if not rows:
+        return
+    document = json_rows(rows)
+    if document is not None:
+        await conn.execute(_UPSERT_LOGS_JSON, document)
+    else:
         await conn.execute(_UPSERT_LOGS, *LOG_COLUMNS.arrays(rows))
 
 

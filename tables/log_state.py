@@ -36,6 +36,8 @@ SERVICE_RETIRED_S = 7 * 86_400.0  # a service silent this long leaves its partit
 class LogServiceState:
     detector: ServiceState = field(default_factory=ServiceState)
     recent_keys: list[str] = field(default_factory=list)
+    # recent_keys counted by key, built on first use: a lookup instead of a scan of the list.
+    _counts: dict[str, int] | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def from_value(cls, value: dict[str, Any] | None, shape: ForestShape) -> LogServiceState:
@@ -43,17 +45,44 @@ class LogServiceState:
             return cls()
         return cls(ServiceState.from_value(value["detector"], shape), list(value["keys"]))
 
+    @classmethod
+    def of(cls, value: LogServiceState | dict[str, Any] | None, shape: ForestShape) -> LogServiceState:
+        """The state in a table value, to be changed: a copy of one the table keeps decoded
+        (runtime.coalesced shares it with the table until the flush), else decoded."""
+        if isinstance(value, LogServiceState):
+            counts = None if value._counts is None else dict(value._counts)
+            return LogServiceState(value.detector.copy(), list(value.recent_keys), counts)
+        return cls.from_value(value, shape)
+
     def to_value(self) -> dict[str, Any]:
         return {"detector": self.detector.to_value(), "keys": list(self.recent_keys)}
+
+    def to_record(self) -> dict[str, Any]:
+        """The stored value (runtime.coalesced encodes it at the flush, not per batch)."""
+        return self.to_value()
 
     def score(
         self, key: str, point: LogPoint, config: DetectorConfig, shape: ForestShape
     ) -> ScoreParts | None:
         """The score of a log, learned; None for a duplicate of a recent one."""
-        if key in self.recent_keys:
+        counts = self._counts
+        if counts is None:
+            counts = self._counts = {}
+            for seen in self.recent_keys:
+                counts[seen] = counts.get(seen, 0) + 1
+        if key in counts:
             return None
-        self.recent_keys.append(key)
-        del self.recent_keys[:-RECENT_KEYS]
+        keys = self.recent_keys
+        keys.append(key)
+        counts[key] = 1
+        if len(keys) > RECENT_KEYS:
+            for old in keys[:-RECENT_KEYS]:
+                left = counts[old] - 1
+                if left:
+                    counts[old] = left
+                else:
+                    del counts[old]
+            del keys[:-RECENT_KEYS]
         return score_log(self.detector, point, config, shape)
 
     def check_quiet(self, now: float, config: DetectorConfig) -> QuietFlag | None:

@@ -6,7 +6,9 @@ RocksDB and the changelog at the offset commit, so after a crash the detector's 
 the committed offsets agree, and the redelivered logs are scored again from the same state
 to the same scores (the score is deterministic for a state and a log).
 
-- ``log_detectors``: service -> ``ServiceState.to_value()`` (a few KiB, bounded);
+- ``log_detectors``: service -> ``LogServiceState`` (tables.log_state), kept decoded between
+  offset commits and stored as its ``to_record()`` (a few KiB, bounded): a read gets the
+  object or, from RocksDB, the record (``LogServiceState.of`` takes either);
 - ``log_partitions``: ``partition_key(p)`` -> ``{"watermark": seconds, "services":
   {service: last log time}}``: the partition's event time, and the services whose silence
   the quiet check measures against it.

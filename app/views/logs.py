@@ -136,4 +136,4 @@ class ServiceHealth(View):
             value = log_detectors.get(service)
         if value is None:
             return self.json({"error": f"no logs of service {service!r}"}, status=404)
-        return self.json(health_answer(service, LogServiceState.from_value(value, SHAPE)))
+        return self.json(health_answer(service, LogServiceState.of(value, SHAPE)))

@@ -14,6 +14,7 @@ window of samples; this needs three floats).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -22,6 +23,7 @@ __all__ = ["DecayedCount", "Ewma", "alpha_for_half_life"]
 _LN2 = math.log(2.0)
 
 
+@functools.cache  # called per log with a handful of configured half-lives
 def alpha_for_half_life(samples: float) -> float:
     """The EWMA weight whose samples lose half their weight after ``samples`` newer ones."""
     if samples <= 0:
@@ -77,7 +79,12 @@ class DecayedCount:
         return self.value * math.pow(0.5, (t - self.at) / half_life)
 
     def add(self, t: float, weight: float, half_life: float) -> None:
-        self.value = self.at_time(t, half_life) + weight
+        self.add_decayed(t, self.at_time(t, half_life), weight)
+
+    def add_decayed(self, t: float, decayed: float, weight: float) -> None:
+        """``add``, given the value already decayed to ``t`` (``at_time(t, half_life)``,
+        read since the last change): the same value, without decaying it a second time."""
+        self.value = decayed + weight
         self.at = max(self.at, t)
 
     def rate(self, t: float, half_life: float) -> float:

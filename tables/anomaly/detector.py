@@ -50,6 +50,7 @@ _NOVELTY_WEIGHT: dict[str, float] = {"debug": 0.2, "info": 0.3, "warning": 0.6, 
 _ERROR_WEIGHT: dict[str, float] = {"error": 1.0, "critical": 2.0}
 _COUNTS_CAP = 1 << 15  # template counts are halved past this total: rarity is relative anyway
 _STATE_VERSION = 1
+_LN2 = math.log(2.0)
 
 
 def poisson_surprise(observed: float, expected: float) -> float:
@@ -110,7 +111,8 @@ class DetectorConfig:
         return ForestShape.seeded(self.seed)
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: one per log (a frozen __init__ is several times slower); never mutated.
+@dataclass(slots=True)
 class LogPoint:
     """What the detector reads of a log: event time (seconds), level, template key, latency."""
 
@@ -120,7 +122,8 @@ class LogPoint:
     latency_ms: float | None = None
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: one per log (a frozen __init__ is several times slower); never mutated.
+@dataclass(slots=True)
 class ScoreParts:
     latency: float
     error_rate: float
@@ -177,6 +180,28 @@ class ServiceState:
             "quiet": self.quiet_flagged,
         }
 
+    def copy(self) -> ServiceState:
+        """A copy that shares nothing scoring changes in place."""
+
+        def count(c: DecayedCount) -> DecayedCount:
+            return DecayedCount(c.value, c.at)
+
+        return ServiceState(
+            seen=self.seen,
+            last_at=self.last_at,
+            latency=Ewma(self.latency.mean, self.latency.var, self.latency.n),
+            drift=Ewma(self.drift.mean, self.drift.var, self.drift.n),
+            recent=list(self.recent),
+            short_total=count(self.short_total),
+            short_errors=count(self.short_errors),
+            long_total=count(self.long_total),
+            long_errors=count(self.long_errors),
+            rate=count(self.rate),
+            templates=dict(self.templates),
+            forest=None if self.forest is None else self.forest.copy(),
+            quiet_flagged=self.quiet_flagged,
+        )
+
     @classmethod
     def from_value(cls, value: dict[str, Any], shape: ForestShape) -> ServiceState:
         if value.get("v") != _STATE_VERSION:
@@ -219,6 +244,7 @@ def score_log(state: ServiceState, log: LogPoint, config: DetectorConfig, shape:
     """Score ``log`` against its service's state, then learn it (``state`` is updated)."""
     t = log.at
     warmed = state.seen >= config.warmup
+    latency = state.latency
 
     # Latency: the median of the recent ones against the baseline.
     latency_part = 0.0
@@ -226,29 +252,33 @@ def score_log(state: ServiceState, log: LogPoint, config: DetectorConfig, shape:
     y: float | None = None
     if log.latency_ms is not None:
         y = math.log1p(max(0.0, log.latency_ms))
-        state.recent.append(y)
-        del state.recent[: -config.recent]
+        recent = state.recent
+        recent.append(y)
+        del recent[: -config.recent]
         state.drift.update(y, alpha_for_half_life(config.drift_half_life))
-        if state.latency.n >= 2:
-            ordered = sorted(state.recent)
-            z_median = state.latency.z(ordered[len(ordered) // 2], config.latency_floor)
-            z_drift = state.latency.z(state.drift.mean, config.latency_floor)
+        if latency.n >= 2:
+            ordered = sorted(recent)
+            std = latency.std(config.latency_floor)  # Ewma.z's denominator, read once
+            z_median = (ordered[len(ordered) // 2] - latency.mean) / std
+            z_drift = (state.drift.mean - latency.mean) / std
             latency_part = max(
                 ramp(z_median, *config.latency_z),
                 min(ramp(z_drift, *config.drift_z), ramp(z_median, *config.drift_gate)),
             )
-            z_single = state.latency.z(y, config.latency_floor)
+            z_single = (y - latency.mean) / std
 
-    # Error rate: this log counts in the short window it is judged by.
+    # Error rate: this log counts in the short window it is judged by. After ``add`` a
+    # count is as of ``t``: its value is its value at ``t``.
     weight = _ERROR_WEIGHT.get(log.level, 0.0)
     state.short_total.add(t, 1.0, config.short_half_life)
     state.short_errors.add(t, weight, config.short_half_life)
-    total = state.short_total.at_time(t, config.short_half_life)
-    errors = state.short_errors.at_time(t, config.short_half_life)
-    share = (
-        state.long_errors.at_time(t, config.long_half_life)
-        + config.error_prior_logs * config.error_prior_share
-    ) / (state.long_total.at_time(t, config.long_half_life) + config.error_prior_logs)
+    total = state.short_total.value
+    errors = state.short_errors.value
+    long_errors = state.long_errors.at_time(t, config.long_half_life)
+    long_total = state.long_total.at_time(t, config.long_half_life)
+    share = (long_errors + config.error_prior_logs * config.error_prior_share) / (
+        long_total + config.error_prior_logs
+    )
     expected = share * total
     error_part = ramp(poisson_surprise(errors, expected), *config.error_surprise)
 
@@ -256,8 +286,9 @@ def score_log(state: ServiceState, log: LogPoint, config: DetectorConfig, shape:
     count = state.templates.get(log.template, 0)
     novelty = _NOVELTY_WEIGHT[log.level] if count == 0 and state.seen >= config.novelty_warmup else 0.0
 
-    rate_now = state.short_total.rate(t, config.short_half_life)
-    rate_usual = state.rate.rate(t, config.rate_half_life)
+    rate_now = total * _LN2 / config.short_half_life  # DecayedCount.rate at t
+    usual = state.rate.at_time(t, config.rate_half_life)
+    rate_usual = usual * _LN2 / config.rate_half_life
     ratio = rate_now / (rate_usual + 1e-9)
     features = (
         1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z_single)) / 2.0)),
@@ -288,12 +319,13 @@ def score_log(state: ServiceState, log: LogPoint, config: DetectorConfig, shape:
         # While the latency looks wrong the baseline learns ten times slower: a creep is
         # flagged until it ends instead of becoming the new normal within the hour.
         slow = 0.1 if latency_part >= 0.5 else 1.0
-        state.latency.update(
+        latency.update(
             y, alpha_for_half_life(config.latency_half_life), config.latency_clip, config.warmup, slow
         )
-    state.long_total.add(t, 1.0, config.long_half_life)
-    state.long_errors.add(t, weight, config.long_half_life)
-    state.rate.add(t, 1.0, config.rate_half_life)
+    # Unchanged since they were read above: added to as read, not decayed again.
+    state.long_total.add_decayed(t, long_total, 1.0)
+    state.long_errors.add_decayed(t, long_errors, weight)
+    state.rate.add_decayed(t, usual, 1.0)
     _remember_template(state.templates, log.template, config.templates)
     state.seen = min(state.seen + 1, 1 << 30)
     state.last_at = max(state.last_at, t)

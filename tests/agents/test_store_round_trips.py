@@ -80,7 +80,12 @@ async def test_cicd_and_pull_request_entities_come_back_as_written(conn: asyncpg
 
 def commit_message(sha: str, when: str, **data: object) -> CommitMessage:
     return CommitMessage.model_validate(
-        {"event_type": "commit_created", "timestamp": when, "repository_id": REPO, "data": {"sha": sha, **data}}
+        {
+            "event_type": "commit_created",
+            "timestamp": when,
+            "repository_id": REPO,
+            "data": {"sha": sha, **data},
+        }
     )
 
 
@@ -94,3 +99,54 @@ async def test_commits_come_back_as_the_metrics_read_them(conn: asyncpg.Connecti
         Commit(REPO, "sha-1", T, 7),
         Commit(REPO, "sha-2", T + 3_600_000_000 - 123_456, None),
     ]
+
+
+async def test_log_rows_come_back_as_written_by_json_or_by_arrays(conn: asyncpg.Connection) -> None:
+    """A batch goes in as one JSON document (typed arrays when JSON cannot carry it, forced
+    here): every value comes back as written either way, attributes as the same JSON."""
+    import json
+    from datetime import UTC, datetime
+
+    from stores import logs as store
+
+    def row(service: str, i: int, **changes: object) -> store.LogRow:
+        fields: dict[str, object] = {
+            "service": service,
+            "created_at": datetime(2025, 10, 1, 12, 0, i, 123456 if i % 2 else 0, tzinfo=UTC),
+            "log_key": f"k{i}",
+            "level": "error",
+            "message": f"héllo {i} \\ \" '",
+            "latency_ms": 12.345678901234567 if i % 2 else None,
+            "anomaly_score": 0.612345,
+            "is_anomaly": bool(i % 2),
+            "template": "héllo <num>",
+            "score_source": "local",
+            "trace_id": None if i % 2 else "t-1",
+            "request_id": f"r{i}",
+            "host": None,
+            "attributes": None if i % 2 else json.dumps({"k": [1, "x", None], "n": {"deep": 1.5}}),
+        }
+        return store.LogRow(**{**fields, **changes})  # type: ignore[arg-type]
+
+    by_json = [row("rt-json", i) for i in range(4)]
+    by_arrays = [row("rt-arrays", i) for i in range(4)]
+    await conn.execute("DELETE FROM logs WHERE service LIKE 'rt-%'")
+    try:
+        await store.upsert_logs(conn, by_json)
+        await store.upsert_logs(conn, by_json[:1])  # a duplicate: the first write stands
+        await conn.execute(store._UPSERT_LOGS, *store.LOG_COLUMNS.arrays(by_arrays))
+        stored = await conn.fetch(
+            f"{store.LOG_COLUMNS.select()} WHERE service LIKE 'rt-%' ORDER BY service, log_key"
+        )
+    finally:
+        await conn.execute("DELETE FROM logs WHERE service LIKE 'rt-%'")
+
+    def written(r: store.LogRow) -> dict[str, object]:
+        fields = {name: getattr(r, name) for name in store.LOG_COLUMNS.names}
+        return {**fields, "attributes": None if r.attributes is None else json.loads(r.attributes)}
+
+    def read(r: asyncpg.Record) -> dict[str, object]:
+        return {**dict(r), "attributes": None if r["attributes"] is None else json.loads(r["attributes"])}
+
+    assert [read(r) for r in stored if r["service"] == "rt-json"] == [written(r) for r in by_json]
+    assert [read(r) for r in stored if r["service"] == "rt-arrays"] == [written(r) for r in by_arrays]

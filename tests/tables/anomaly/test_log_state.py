@@ -53,3 +53,27 @@ def test_a_service_silent_for_a_week_leaves_its_partition() -> None:
     p.saw("new", SERVICE_RETIRED_S + 1, None)
     assert p.due_for_quiet_check() == []
     assert set(p.services) == {"new"}
+
+
+def test_a_state_kept_decoded_is_copied_before_it_is_scored_on() -> None:
+    """The coalesced table shares the value it keeps decoded: scoring a state read from it
+    leaves that value as it was, and the copy scores as the stored record would."""
+    kept = LogServiceState()
+    for i in range(400):
+        kept.score(f"k{i}", LogPoint(float(i), "info", "t", 100.0 + i % 7), CONFIG, SHAPE)
+    record = json.loads(json.dumps(kept.to_record()))
+    copy = LogServiceState.of(kept, SHAPE)
+    decoded = LogServiceState.of(record, SHAPE)
+    for i in range(400, 700):
+        point = LogPoint(float(i), "error" if i % 5 == 0 else "info", f"t{i % 3}", 100.0 + i % 11)
+        assert copy.score(f"k{i}", point, CONFIG, SHAPE) == decoded.score(f"k{i}", point, CONFIG, SHAPE)
+    assert copy == decoded
+    assert kept.to_record() == record
+
+
+def test_a_key_listed_twice_stays_recent_until_its_last_listing_leaves() -> None:
+    state = LogServiceState(recent_keys=["k0", "dup", *[f"k{i}" for i in range(1, RECENT_KEYS - 2)], "dup"])
+    assert state.score("new", LogPoint(1.0, "info", "t", 100.0), CONFIG, SHAPE) is not None
+    assert state.score("new2", LogPoint(2.0, "info", "t", 100.0), CONFIG, SHAPE) is not None
+    assert state.recent_keys.count("dup") == 1  # the first listing has left
+    assert state.score("dup", LogPoint(3.0, "info", "t", 100.0), CONFIG, SHAPE) is None

@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tables.anomaly.levels import LEVELS, level_rank, normalize_level
-from tables.anomaly.templates import template_key, template_of
+from tables.anomaly.templates import _BLANKS, _MASKS, template_key, template_of
 
 
 @pytest.mark.parametrize(
@@ -82,3 +82,39 @@ def test_numbers_uuids_and_hashes_never_reach_the_template(n: int, u: object, di
     first = template_of(f"order {n} of {u} hash {digest} done")
     second = template_of("order 7 of 00000000-0000-0000-0000-000000000000 hash 0123456789abcdef done")
     assert first == second
+
+
+def every_mask_applied(message: str) -> str:
+    """template_of's definition: every pattern run in turn, then the blanks folded."""
+    text = message
+    for pattern, mask, _ in _MASKS:
+        text = pattern.sub(mask, text)
+    return _BLANKS.sub(" ", text).strip()
+
+
+_PIECES = st.sampled_from(
+    ['"', "'", "\\", "-", ".", ":", "0x", "0X", "x", "_", "<", ">", " ", "  ", "\t", "\n", "\u00a0",
+     "\u2028", "\x1f", "7", "42", "٣", "a", "F", "ms", "deadbeef1", "10.0.0.1:80", "req_a8f3", "ok"]
+)  # fmt: skip
+
+
+@given(st.lists(_PIECES | st.text(max_size=4), max_size=14).map("".join))
+def test_patterns_skipped_by_their_tests_change_no_template(message: str) -> None:
+    assert template_of(message) == every_mask_applied(message)
+
+
+def test_the_history_s_messages_get_the_templates_of_every_mask() -> None:
+    from devtools.log_history import generate_log_history
+
+    history = generate_log_history(services=5, hours=12.0, per_kind=1, seed=3)
+    messages = {record.message for record in history.records}
+    assert all(template_of(m) == every_mask_applied(m) for m in messages)
+
+
+def test_template_keys_are_the_hash_whether_remembered_or_not(monkeypatch: pytest.MonkeyPatch) -> None:
+    import hashlib
+
+    monkeypatch.setattr("tables.anomaly.templates._KEYS_KEPT", 2)
+    templates = [f"GET /<num> {i}" for i in range(5)] * 2
+    for template in templates:
+        assert template_key(template) == hashlib.blake2b(template.encode(), digest_size=6).hexdigest()
