@@ -36,7 +36,11 @@ class FirstDistinct:
     @classmethod
     def of(cls, time: int, value: str | None, limit: int, max_chars: int) -> FirstDistinct:
         """One value seen at ``time`` (nothing for None)."""
-        return cls().merge(cls(((time, value),)) if value is not None else cls(), limit, max_chars)
+        if value is None:
+            return _EMPTY
+        if limit < 1 or len(value) > max_chars:
+            return cls((), (time, value))
+        return cls(((time, value),))
 
     @property
     def values(self) -> tuple[str, ...]:
@@ -48,7 +52,22 @@ class FirstDistinct:
         return self.cut is not None
 
     def merge(self, other: FirstDistinct, limit: int, max_chars: int) -> FirstDistinct:
-        """The first distinct values of both, within ``limit`` values and ``max_chars``."""
+        """The first distinct values of both, within ``limit`` values and ``max_chars``
+        (both within them already: every value is made by ``of`` and ``merge``)."""
+        # A session's events merge in one at a time, most of them a page already listed or
+        # none: those answers without the sort (what the general case would give).
+        if len(other.kept) == 1 and other.cut is None:
+            found = self._with_one(other.kept[0], limit, max_chars)
+            if found is not None:
+                return found
+        if len(self.kept) == 1 and self.cut is None:
+            found = other._with_one(self.kept[0], limit, max_chars)
+            if found is not None:
+                return found
+        if not other.kept and other.cut is None:
+            return self
+        if not self.kept and self.cut is None:
+            return other
         cuts = [cut for cut in (self.cut, other.cut) if cut is not None]
         cut = min(cuts) if cuts else None
         earliest: dict[str, int] = {}
@@ -67,6 +86,19 @@ class FirstDistinct:
             chars += len(seen[1])
         return FirstDistinct(tuple(kept), cut)
 
+    def _with_one(self, seen: Seen, limit: int, max_chars: int) -> FirstDistinct | None:
+        """``merge`` with the single value ``seen`` when that is quick to tell (None: not)."""
+        time, value = seen
+        for kept_time, kept_value in self.kept:
+            if kept_value == value:
+                return self if kept_time <= time else None
+        if self.cut is not None or (self.kept and seen < self.kept[-1]):
+            return None
+        # A new value after every kept one, nothing cut: appended if it fits, else the cut.
+        if len(self.kept) < limit and sum(len(v) for _, v in self.kept) + len(value) <= max_chars:
+            return FirstDistinct((*self.kept, seen))
+        return FirstDistinct(self.kept, seen)
+
     def to_record(self) -> list[Any]:
         """The JSON-ready value: ``[[[time, value], ...], cut]``."""
         return [[list(seen) for seen in self.kept], None if self.cut is None else list(self.cut)]
@@ -76,6 +108,9 @@ class FirstDistinct:
         """The values stored as ``record`` by to_record."""
         kept, cut = record
         return cls(_seen_all(kept), None if cut is None else (int(cut[0]), str(cut[1])))
+
+
+_EMPTY = FirstDistinct()
 
 
 def _seen_all(record: Iterable[Sequence[Any]]) -> tuple[Seen, ...]:
