@@ -174,7 +174,9 @@ class PartitionWork:
             for start in counted.pages:
                 key = tally_key(self.partition, PAGES, start, shard)
                 self.tallies[key] = self._tally(key).count(change.page_url)
-        self.state = replace(self.state, windows=self.state.windows.add(start for start, _ in counted.types))
+        windows = self.state.windows.add(start for start, _ in counted.types)
+        if windows is not self.state.windows:
+            self.state = replace(self.state, windows=windows)
 
     def advance(self) -> None:
         """The watermark moved: close the minutes it reached and the sessions it passed."""

@@ -19,14 +19,22 @@ from faust.types import EventT
 __all__ = ["acting_for", "reading_partition"]
 
 
-@contextmanager
-def acting_for(event: EventT[Any]) -> Iterator[None]:
-    """Make ``event`` Faust's current event for the duration of the block."""
-    token = _current_event.set(weakref.ref(event))
-    try:
-        yield
-    finally:
-        _current_event.reset(token)
+class acting_for:  # noqa: N801  # used as a function: ``with acting_for(event):``
+    """Make ``event`` Faust's current event for the duration of the block.
+
+    A class rather than a ``@contextmanager`` generator: the activity operator enters it
+    for every value it reads (several per event), where the generator's setup showed."""
+
+    __slots__ = ("_event", "_token")
+
+    def __init__(self, event: EventT[Any]) -> None:
+        self._event = event
+
+    def __enter__(self) -> None:
+        self._token = _current_event.set(weakref.ref(self._event))
+
+    def __exit__(self, *_: object) -> None:
+        _current_event.reset(self._token)
 
 
 class _PartitionOnly:

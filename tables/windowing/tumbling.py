@@ -121,7 +121,9 @@ class WindowTallies:
         """The tallies stored as ``record`` by to_record (or kept decoded)."""
         if isinstance(record, WindowTallies):
             return record
-        return cls({str(group): Tally(int(events), int(members)) for group, (events, members) in record.items()})
+        return cls(
+            {str(group): Tally(int(events), int(members)) for group, (events, members) in record.items()}
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +132,9 @@ class MemberWindows:
 
     counted: frozenset[tuple[int, str]] = frozenset()
 
-    def place(self, spec: WindowSpec, time: int, group: str) -> tuple[tuple[tuple[int, bool], ...], MemberWindows]:
+    def place(
+        self, spec: WindowSpec, time: int, group: str
+    ) -> tuple[tuple[tuple[int, bool], ...], MemberWindows]:
         """The windows an event counts in, each with whether its member is new there, and
         this member afterwards."""
         placed = tuple((start, (start, group) not in self.counted) for start in spec.starts(time))
@@ -162,6 +166,9 @@ class OpenWindows:
 
     def add(self, starts: Iterable[int]) -> OpenWindows:
         """With ``starts`` open too."""
+        starts = tuple(starts)
+        if all(start in self.starts for start in starts):  # most events: their minute is open
+            return self
         merged = set(self.starts).union(starts)
         return self if len(merged) == len(self.starts) else OpenWindows(tuple(sorted(merged)))
 
