@@ -101,7 +101,9 @@ def routed_by_source_key(
                 )
             url = forward_url(owner, request.rel_url.raw_path, request.rel_url.raw_query_string)
             try:
-                answer = await _forwarder.send(request.method, url, forward_headers(request.headers))
+                # A HEAD is answered by the GET handler (aiohttp leaves the body out): ask the owner a GET.
+                asked = "GET" if request.method == "HEAD" else request.method
+                answer = await _forwarder.send(asked, url, forward_headers(request.headers))
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                 # The owner died or froze: the group moves its partitions once its session
                 # times out (KAFKA_SESSION_TIMEOUT_MS).

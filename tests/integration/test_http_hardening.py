@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from devtools.localstack import LocalStack
@@ -487,6 +487,9 @@ def hostile_requests(draw: st.DrawFn) -> bytes:
     derandomize=False,
 )
 @given(raw=hostile_requests(), worker_index=st.integers(0, 1))
+# A HEAD of a routed view, on both workers: one of them forwards it to the owner.
+@example(raw=request("HEAD", "/commits/0000000/daily", headers={}, body=b"", host="w"), worker_index=0)
+@example(raw=request("HEAD", "/commits/0000000/daily", headers={}, body=b"", host="w"), worker_index=1)
 def test_fuzz_every_view_on_two_workers_never_answers_5xx(
     pair: tuple[WorkerProcess, WorkerProcess], raw: bytes, worker_index: int
 ) -> None:
