@@ -283,6 +283,48 @@ async def test_an_unchanged_snapshot_is_written_again_once_a_day(
     assert SNAPSHOT_RENEW_S == 86_400.0
 
 
+async def test_a_flush_lets_the_event_loop_run_between_repositories(
+    agents: Agents, tag: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a backlog hundreds of repositories are due at once: the views and the consumer
+    wait for one repository's projection at most, not for the whole flush."""
+    import agents.projection as projection_agent
+    from agents.projection import Due, projection
+    from agents.repository_projection import project_repository
+
+    repos = [f"turns{n}-{tag}" for n in range(3)]
+    for repo in repos:
+        data = {
+            "id": "d1",
+            "environment": "production",
+            "status": "success",
+            "finished_at": "2025-10-05T10:00:00Z",
+        }
+        event = envelope("deployment_finished", "repository_id", repo, "2025-10-05T10:00:00Z", data)
+        await agents.put("cicd.deployments", [(repo.encode(), event)])
+    turns = 0
+    seen: list[int] = []
+    real = project_repository
+
+    def counting(repository_id: str, **kwargs: Any) -> Any:
+        seen.append(turns)
+        return real(repository_id, **kwargs)
+
+    async def spin() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0)
+
+    monkeypatch.setattr(projection_agent, "project_repository", counting)
+    spinner = asyncio.ensure_future(spin())
+    try:
+        await projection.flush(Due(repositories=set(repos)))
+    finally:
+        spinner.cancel()
+    assert len(seen) == 3 and seen[0] < seen[1] < seen[2], seen
+
+
 async def test_repository_team_change_moves_team_rows_and_fills_the_cache(
     agents: Agents, agent_database: str, tag: str
 ) -> None:

@@ -4,14 +4,17 @@ rendering, including the empty organization's state."""
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, date, datetime, timedelta
 
 from app.views.page_render import EMPTY_TOPICS, Health, PageContext, TopicHealth, render_page, sparkline
+from tables.commit_state import Commit
 from tables.deployment_state import Deployment
 from tables.incident_state import Incident
 from tables.instants import to_micros
-from tables.overview import Overview, overview_of, waiting_for_review
-from tables.snapshots import Entities, dora_answer
+from tables.overview import Overview, ScopeAnswers, overview_of, waiting_for_review
+from tables.pull_request_state import PullRequest, Review
+from tables.snapshots import Entities, cycle_time_answer, dora_answer
 from tables.trends import week_starts, weekly_trends
 
 HOUR = 3_600_000_000
@@ -69,6 +72,84 @@ def test_each_scope_is_the_views_answer_over_its_entities() -> None:
     )
     assert overview.by_repository["r3"].dora[7]["deployment_frequency"]["deployments"] is None
     assert overview.by_repository["r3"].dora[30]["time_to_restore"]["count"] == 1
+
+
+def generated_pool(seed: int) -> Entities:
+    """Four repositories' deployments (implicit and listing their shas, some failed or
+    staging), commits (some of pull requests), pull requests and incidents over 120 days."""
+    rng = random.Random(seed)
+    deployments, incidents, commits, prs = [], [], [], []
+    for repository in ("r1", "r2", "r3", "r4"):
+        shas = []
+        for n in range(rng.randint(0, 300)):
+            number = rng.randint(1, 40) if rng.random() < 0.5 else None
+            sha = f"{repository}-c{n}"
+            shas.append(sha)
+            commits.append(Commit(repository, sha, END - rng.randint(0, 120 * 24) * HOUR, number))
+        for n in range(rng.randint(0, 60)):
+            status, environment = (
+                rng.choice(["success"] * 5 + ["failure"]),
+                rng.choice(["production"] * 4 + ["staging"]),
+            )
+            listed = tuple(rng.sample(shas, min(len(shas), 3))) if shas and rng.random() < 0.2 else None
+            finished = END - rng.randint(0, 110 * 24) * HOUR
+            deployments.append(
+                Deployment(repository, f"d{n}", environment, status, finished, commit_shas=listed)
+            )
+        for number in range(1, 41):
+            created = END - rng.randint(2, 100 * 24) * HOUR
+            merged = created + rng.randint(1, 200) * HOUR if rng.random() < 0.8 else None
+            review = Review(created + HOUR, "rev", "approved")
+            prs.append(
+                PullRequest(
+                    repository,
+                    number,
+                    "dev",
+                    f"change {number}",
+                    "main",
+                    created,
+                    None,
+                    merged,
+                    reviews=(review,) if rng.random() < 0.7 else (),
+                )
+            )
+        for n in range(rng.randint(0, 8)):
+            opened = END - rng.randint(0, 100 * 24) * HOUR
+            resolved = opened + rng.randint(1, 48) * HOUR if rng.random() < 0.8 else None
+            incidents.append(Incident(repository, f"i{n}", opened, resolved, rng.choice([None, "d1", "d2"])))
+    return Entities(deployments, incidents, commits, prs)
+
+
+def test_the_overview_ships_once_and_answers_as_each_scope_would_alone() -> None:
+    """Each repository shipped once and put together per scope gives every scope and window
+    exactly what the views' functions give over that scope's pooled entities."""
+    teams = {"r1": "a", "r2": "a", "r3": "b", "r4": "a"}
+    samples = 0
+    for seed in range(8):
+        pool = generated_pool(seed)
+        overview = overview_of(teams, pool, end=END, production_environments=PRODUCTION)
+        scopes: list[tuple[ScopeAnswers | None, tuple[str, ...]]] = [
+            (overview.organization, ("r1", "r2", "r3", "r4"))
+        ]
+        scopes += [(overview.by_team["a"], ("r1", "r2", "r4")), (overview.by_team["b"], ("r3",))]
+        scopes += [(overview.by_repository[r], (r,)) for r in teams]
+        for answers, members in scopes:
+            assert answers is not None
+            part = Entities(
+                [d for d in pool.deployments if d.repository_id in members],
+                [i for i in pool.incidents if i.repository_id in members],
+                [c for c in pool.commits if c.repository_id in members],
+                [p for p in pool.pull_requests if p.repository_id in members],
+            )
+            for days in (7, 30, 90):
+                expected = dora_answer(part, end=END, window_days=days, production_environments=PRODUCTION)
+                assert answers.dora[days] == expected, (seed, members, days)
+                cycle = cycle_time_answer(part, end=END, window_days=days, production_environments=PRODUCTION)
+                cycle.pop("open_prs")
+                assert answers.cycle_time[days] == cycle, (seed, members, days)
+        assert overview.organization is not None
+        samples += overview.organization.dora[90]["lead_time"]["count"] or 0
+    assert samples > 1_000  # the histories ship commits: the comparison is not of empty answers
 
 
 def test_waiting_for_review_lists_the_longest_waiting_first() -> None:
@@ -131,7 +212,7 @@ def test_the_activity_and_log_families_join_the_organization_page_when_they_have
     ]
     html = render_page(PageContext("organization", "", 30, overview, {}, health, {}, "", pages, incidents))
     assert "Top pages, last hour" in html and 'data-page="/checkout" data-value="40"' in html
-    assert 'width: 25.0%' in html  # /home's bar against the most viewed page
+    assert "width: 25.0%" in html  # /home's bar against the most viewed page
     assert "Log anomalies, last 24 hours" in html and 'data-service="payments" data-value="7"' in html
     assert "timeout talking to &lt;str&gt;" in html  # escaped
     bare = render_page(PageContext("organization", "", 30, overview, {}, health))
