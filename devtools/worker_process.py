@@ -100,8 +100,8 @@ class WorkerProcess:
             time.sleep(0.3)
         raise TimeoutError(f"worker not {state} on {self.url} after {timeout_s} s; see {self.log_path}")
 
-    def get(self, path: str) -> tuple[int, Any]:
-        return get_json(f"{self.url}{path}")
+    def get(self, path: str, timeout: float = 5.0) -> tuple[int, Any]:
+        return get_json(f"{self.url}{path}", timeout)
 
     def get_text(self, path: str) -> str:
         with urllib.request.urlopen(f"{self.url}{path}", timeout=5) as response:

@@ -59,13 +59,21 @@ class IncidentRow:
 DEPLOYMENT_COLUMNS = Columns(
     "deployments", DeploymentRow, key=("repository_id", "deployment_id"), touched="updated_at"
 )
-INCIDENT_COLUMNS = Columns("incidents", IncidentRow, key=("repository_id", "incident_id"), touched="updated_at")
+INCIDENT_COLUMNS = Columns(
+    "incidents", IncidentRow, key=("repository_id", "incident_id"), touched="updated_at"
+)
 
 _UPSERT_DEPLOYMENTS = DEPLOYMENT_COLUMNS.upsert()
 _UPSERT_INCIDENTS = INCIDENT_COLUMNS.upsert()
 _OF_REPOSITORIES = ' WHERE "repository_id" = ANY($1::text[])'
 _READ_DEPLOYMENTS = DEPLOYMENT_COLUMNS.select() + _OF_REPOSITORIES
 _READ_INCIDENTS = INCIDENT_COLUMNS.select() + _OF_REPOSITORIES
+# From a lookback on (tables.snapshots.load_repository's rule): what finished from then on,
+# and the incidents with an event from then on or still open, whatever their age.
+_READ_DEPLOYMENTS_SINCE = _READ_DEPLOYMENTS + ' AND "finished_at" >= $2'
+_READ_INCIDENTS_SINCE = (
+    _READ_INCIDENTS + ' AND ("resolved_at" IS NULL OR "resolved_at" >= $2 OR "opened_at" >= $2)'
+)
 
 
 def deployment_row(deployment: Deployment) -> DeploymentRow:
@@ -134,13 +142,24 @@ async def upsert_incidents(conn: asyncpg.Connection, incidents: Sequence[Inciden
         await conn.execute(_UPSERT_INCIDENTS, *INCIDENT_COLUMNS.arrays(rows))
 
 
-async def read_deployments(conn: asyncpg.Connection, repositories: Sequence[str]) -> list[Deployment]:
-    """Every deployment of ``repositories``."""
-    records = await conn.fetch(_READ_DEPLOYMENTS, list(repositories))
+async def read_deployments(
+    conn: asyncpg.Connection, repositories: Sequence[str], since: datetime | None = None
+) -> list[Deployment]:
+    """Every deployment of ``repositories`` (``since``: only those finished from then on)."""
+    if since is None:
+        records = await conn.fetch(_READ_DEPLOYMENTS, list(repositories))
+    else:
+        records = await conn.fetch(_READ_DEPLOYMENTS_SINCE, list(repositories), since)
     return [deployment_of_row(DEPLOYMENT_COLUMNS.row_of(r)) for r in records]
 
 
-async def read_incidents(conn: asyncpg.Connection, repositories: Sequence[str]) -> list[Incident]:
-    """Every incident of ``repositories``."""
-    records = await conn.fetch(_READ_INCIDENTS, list(repositories))
+async def read_incidents(
+    conn: asyncpg.Connection, repositories: Sequence[str], since: datetime | None = None
+) -> list[Incident]:
+    """Every incident of ``repositories`` (``since``: only those open, or opened or resolved
+    from then on)."""
+    if since is None:
+        records = await conn.fetch(_READ_INCIDENTS, list(repositories))
+    else:
+        records = await conn.fetch(_READ_INCIDENTS_SINCE, list(repositories), since)
     return [incident_of_row(INCIDENT_COLUMNS.row_of(r)) for r in records]

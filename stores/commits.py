@@ -131,6 +131,7 @@ _READ_COMMITS = (
     COMMIT_COLUMNS.select(("repository_id", "sha", "committed_at", "pull_request_number"))
     + ' WHERE "repository_id" = ANY($1::text[])'
 )
+_READ_COMMITS_SINCE = _READ_COMMITS + ' AND "committed_at" >= $2'
 
 # The days' totals as the rows give them, and as commits_daily_stats holds them (reconcile).
 _COUNT_DAYS = """
@@ -204,8 +205,12 @@ class CommitStore:
         return self._daily_is_table
 
 
-async def read_commits(conn: asyncpg.Connection, repositories: Sequence[str]) -> list[Commit]:
-    """Every commit of ``repositories``, as the metrics read it."""
+async def read_commits(
+    conn: asyncpg.Connection, repositories: Sequence[str], since: datetime | None = None
+) -> list[Commit]:
+    """Every commit of ``repositories``, as the metrics read it (``since``: those committed
+    from then on)."""
+    query, arguments = (_READ_COMMITS, ()) if since is None else (_READ_COMMITS_SINCE, (since,))
     return [
         Commit(
             repository_id=r["repository_id"],
@@ -213,7 +218,7 @@ async def read_commits(conn: asyncpg.Connection, repositories: Sequence[str]) ->
             committed_at=to_micros(r["committed_at"]),
             pull_request_number=r["pull_request_number"],
         )
-        for r in await conn.fetch(_READ_COMMITS, list(repositories))
+        for r in await conn.fetch(query, list(repositories), *arguments)
     ]
 
 
@@ -249,5 +254,7 @@ async def read_daily_stats(
             total_additions=row.total_additions,
             total_deletions=row.total_deletions,
         )
-        for row in map(DAILY_STATS_COLUMNS.row_of, await conn.fetch(_READ_DAILY_STATS, start, end, repositories))
+        for row in map(
+            DAILY_STATS_COLUMNS.row_of, await conn.fetch(_READ_DAILY_STATS, start, end, repositories)
+        )
     }

@@ -41,6 +41,7 @@ __all__ = [
     "reviews_from_json",
 ]
 
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PullRequestRow:
     repository_id: str
@@ -191,6 +192,11 @@ SELECT {PULL_REQUEST_COLUMNS.selected()} FROM x
 """
 _UPSERT_REPOSITORIES = REPOSITORY_COLUMNS.upsert()
 _READ_PULL_REQUESTS = PULL_REQUEST_COLUMNS.select() + ' WHERE "repository_id" = ANY($1::text[])'
+# From a lookback on: pull requests with an event from then on, and the open ones whatever their age.
+_READ_PULL_REQUESTS_SINCE = _READ_PULL_REQUESTS + (
+    ' AND ("created_at" >= $2 OR "merged_at" >= $2 OR "closed_at" >= $2'
+    ' OR ("merged_at" IS NULL AND "closed_at" IS NULL))'
+)
 
 
 async def upsert_pull_requests(conn: asyncpg.Connection, rows: Sequence[PullRequestRow]) -> None:
@@ -221,7 +227,13 @@ def pull_request_of_row(row: PullRequestRow) -> PullRequest:
     )
 
 
-async def read_pull_requests(conn: asyncpg.Connection, repositories: Sequence[str]) -> list[PullRequest]:
-    """Every pull request of ``repositories`` that has a row (a known ``created_at``)."""
-    records = await conn.fetch(_READ_PULL_REQUESTS, list(repositories))
+async def read_pull_requests(
+    conn: asyncpg.Connection, repositories: Sequence[str], since: datetime | None = None
+) -> list[PullRequest]:
+    """Every pull request of ``repositories`` that has a row (a known ``created_at``);
+    ``since``: only those open or with an event from then on."""
+    if since is None:
+        records = await conn.fetch(_READ_PULL_REQUESTS, list(repositories))
+    else:
+        records = await conn.fetch(_READ_PULL_REQUESTS_SINCE, list(repositories), since)
     return [pull_request_of_row(PULL_REQUEST_COLUMNS.row_of(r)) for r in records]

@@ -18,6 +18,7 @@ from stores.columns import Columns
 
 __all__ = ["IngestRow", "INGEST_COLUMNS", "insert_events"]
 
+
 # Not frozen: one per message (a frozen __init__ is several times slower); never mutated.
 @dataclass(slots=True, kw_only=True)
 class IngestRow:

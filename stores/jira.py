@@ -111,9 +111,7 @@ def status_duration_rows(project_key: str, state: IssueState) -> list[StatusDura
     ]
 
 
-def sprint_rows(
-    project_key: str, sprints: Iterable[Sprint], issues: Iterable[Issue]
-) -> list[SprintRow]:
+def sprint_rows(project_key: str, sprints: Iterable[Sprint], issues: Iterable[Issue]) -> list[SprintRow]:
     """The rows of ``sprints`` of one project, completion computed from its issues."""
     report = sprints_report(sprints, issues)
     return [_sprint_row(project_key, entry) for entry in report["sprints"]]

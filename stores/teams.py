@@ -8,6 +8,10 @@ worker answers without routing; the answer is as fresh as the rows (deployments,
 and commits are written before their offsets commit; pull-request rows within the
 projection's refresh interval). A repository's team is its latest from `repositories`;
 a repository without one belongs to ``unassigned``.
+
+A view reads from a lookback on, not the whole history (``since``: the window's first day
+less STATE_RETENTION_DAYS, the lookback the live repository views use, app.views.windowed):
+what a window's answer needs, and what a year of history would otherwise make every read cost.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 
 import asyncpg
 
@@ -50,6 +55,7 @@ async def consistent_read(database: Database) -> AsyncIterator[asyncpg.Connectio
         conn.transaction(isolation="repeatable_read", readonly=True),
     ):
         yield conn
+
 
 _TEAM_REPOSITORIES = f"""
 WITH known AS (
@@ -89,18 +95,25 @@ async def team_repositories(conn: asyncpg.Connection, team: str) -> list[str]:
 
 
 async def team_entities(
-    conn: asyncpg.Connection, repositories: list[str], *, with_pull_requests: bool
+    conn: asyncpg.Connection,
+    repositories: list[str],
+    *,
+    with_pull_requests: bool,
+    since: datetime | None = None,
 ) -> Entities:
-    """The pooled entities of ``repositories``, each family read by its store."""
+    """The pooled entities of ``repositories``, each family read by its store (from ``since``
+    on and the open items; None: the whole history)."""
     return Entities(
-        deployments=await read_deployments(conn, repositories),
-        incidents=await read_incidents(conn, repositories),
-        commits=await read_commits(conn, repositories),
-        pull_requests=await read_pull_requests(conn, repositories) if with_pull_requests else [],
+        deployments=await read_deployments(conn, repositories, since),
+        incidents=await read_incidents(conn, repositories, since),
+        commits=await read_commits(conn, repositories, since),
+        pull_requests=await read_pull_requests(conn, repositories, since) if with_pull_requests else [],
     )
 
 
-async def read_team(database: Database, team: str, *, with_pull_requests: bool) -> tuple[list[str], Entities]:
+async def read_team(
+    database: Database, team: str, *, with_pull_requests: bool, since: datetime | None = None
+) -> tuple[list[str], Entities]:
     """``team``'s repositories and pooled entities, in one consistent read.
 
     Raises on a database error or after READ_TIMEOUT_S: a view answers 503 rather than wait
@@ -108,20 +121,29 @@ async def read_team(database: Database, team: str, *, with_pull_requests: bool) 
     """
     async with consistent_read(database) as conn:
         repositories = await team_repositories(conn, team)
-        return repositories, await team_entities(conn, repositories, with_pull_requests=with_pull_requests)
+        return repositories, await team_entities(
+            conn, repositories, with_pull_requests=with_pull_requests, since=since
+        )
 
 
-async def read_repository(database: Database, repository_id: str, *, with_pull_requests: bool) -> Entities:
-    """One repository's entities from the database: its whole history, for a window that
-    reaches past what the live tables keep (STATE_RETENTION_DAYS). Raises as read_team."""
+async def read_repository(
+    database: Database, repository_id: str, *, with_pull_requests: bool, since: datetime | None = None
+) -> Entities:
+    """One repository's entities from the database, which keeps the whole history, for a
+    window that reaches past what the live tables keep (STATE_RETENTION_DAYS). Raises as
+    read_team."""
     async with consistent_read(database) as conn:
-        return await team_entities(conn, [repository_id], with_pull_requests=with_pull_requests)
+        return await team_entities(conn, [repository_id], with_pull_requests=with_pull_requests, since=since)
 
 
-async def read_organization(database: Database, *, with_pull_requests: bool) -> tuple[dict[str, str], Entities]:
+async def read_organization(
+    database: Database, *, with_pull_requests: bool, since: datetime | None = None
+) -> tuple[dict[str, str], Entities]:
     """Every repository with its team, and all their entities pooled, in one consistent read
     (the organization's views and the page split the pool by repository and team). Raises
     as read_team."""
     async with consistent_read(database) as conn:
         teams = await organization_teams(conn)
-        return teams, await team_entities(conn, list(teams), with_pull_requests=with_pull_requests)
+        return teams, await team_entities(
+            conn, list(teams), with_pull_requests=with_pull_requests, since=since
+        )

@@ -43,6 +43,7 @@ from app.views.page_render import (
 )
 from app.views.params import parse_window
 from app.views.service import partition_offsets
+from app.views.windowed import read_since
 from stores.activity import read_top_pages
 from stores.dead_letters import count_dead_letters_since
 from stores.jira import SprintRow, read_sprints
@@ -50,7 +51,7 @@ from stores.logs import read_incidents
 from stores.metrics import MetricsDailyRow, read_days_since
 from stores.teams import consistent_read, organization_teams, team_entities
 from tables.instants import to_micros
-from tables.overview import ORGANIZATION, Overview, overview_of
+from tables.overview import ORGANIZATION, WINDOWS, Overview, overview_of
 from tables.snapshots import Entities
 from tables.trends import week_starts, weekly_trends
 
@@ -148,7 +149,9 @@ class Refresher:
         last_day = now.date()
         async with consistent_read(read_database) as conn:
             teams = await organization_teams(conn)
-            entities = await team_entities(conn, list(teams), with_pull_requests=True)
+            # What the longest window needs (app.views.windowed), not the whole history.
+            since = read_since(max(WINDOWS), to_micros(now))
+            entities = await team_entities(conn, list(teams), with_pull_requests=True, since=since)
             days = await read_days_since(conn, week_starts(last_day)[0])
             sprint_rows = await read_sprints(conn)
             dead = await count_dead_letters_since(conn, now - timedelta(hours=1))

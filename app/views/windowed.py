@@ -5,12 +5,17 @@ A repository's window is answered from the owner's live tables when it starts at
 the repository's retention cutoff (its latest event's day less STATE_RETENTION_DAYS,
 tables.retention); one reaching further back is answered from the database, which keeps
 the whole history (header ``X-SEI-Source: database``), or 503 when the database does not
-answer."""
+answer.
+
+Every answer reads from the window's first day less STATE_RETENTION_DAYS on (``lookback``),
+the live tables' and the database's alike: the deployments before the window bound what the
+window's deployments ship, and older incidents attribute nothing the window counts, so the
+answer costs what its window holds, not the repository's whole history."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from faust.web import Request, Response, View
@@ -27,7 +32,7 @@ from tables.instants import utc_day
 from tables.snapshots import retained_since
 from tables.windows import Window
 
-__all__ = ["Answer", "repository_answer", "team_answer", "organization_answer"]
+__all__ = ["Answer", "repository_answer", "team_answer", "organization_answer", "lookback", "read_since"]
 
 log = get_logger("sei.views")
 
@@ -37,6 +42,20 @@ Answer = Callable[..., dict[str, Any]]
 # tables.snapshots.live_dora_answer / live_cycle_time_answer: (repository_id, *, since, end,
 # window_days, production_environments) -> the same body, from the owner's tables.
 LiveAnswer = Callable[..., dict[str, Any]]
+
+
+def lookback(first_day: date) -> date:
+    """The first day an answer for a window starting on ``first_day`` reads (module doc)."""
+    return first_day - timedelta(days=settings.state_retention_days)
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time(), UTC)
+
+
+def read_since(window_days: int, end: int) -> datetime:
+    """The instant the database is read from for a ``window_days`` window ending at ``end``."""
+    return _midnight(lookback(utc_day(Window(end, window_days).start)))
 
 
 def _answer(answer: Answer, entities: Any, window_days: int, end: int) -> dict[str, Any]:
@@ -72,7 +91,12 @@ async def repository_answer(
         kept_from = retained_since(repository_id, settings.state_retention_days)
     if kept_from is not None and first_day.isoformat() < kept_from:
         try:
-            entities = await read_repository(read_database, repository_id, with_pull_requests=with_pull_requests)
+            entities = await read_repository(
+                read_database,
+                repository_id,
+                with_pull_requests=with_pull_requests,
+                since=_midnight(lookback(first_day)),
+            )
         except Exception as exc:
             log.warning(
                 "repository_view.database_unavailable",
@@ -89,7 +113,7 @@ async def repository_answer(
         return view.json({"repository_id": repository_id, **body}, headers={"X-SEI-Source": "database"})
     # Read from the window's start less the retention: the lookback that ships the window's
     # commits and attributes its incidents as the whole retained state would.
-    since = (first_day - timedelta(days=settings.state_retention_days)).isoformat()
+    since = lookback(first_day).isoformat()
     with reading_partition(partition_of(repository_id.encode(), settings.topic_partitions)):
         body = live(
             repository_id,
@@ -111,7 +135,9 @@ async def team_answer(
     except BadParameter as exc:
         return view.json({"error": str(exc)}, status=400)
     try:
-        repositories, entities = await read_team(read_database, team, with_pull_requests=with_pull_requests)
+        repositories, entities = await read_team(
+            read_database, team, with_pull_requests=with_pull_requests, since=read_since(window_days, end)
+        )
     except Exception as exc:
         log.warning("team_view.database_unavailable", team=team, error=f"{type(exc).__name__}: {exc}")
         return unavailable_answer(view, "the database is not answering")
@@ -121,7 +147,9 @@ async def team_answer(
     return view.json({"team": team, "repositories": repositories, **body})
 
 
-async def organization_answer(view: View, request: Request, answer: Answer, *, with_pull_requests: bool) -> Response:
+async def organization_answer(
+    view: View, request: Request, answer: Answer, *, with_pull_requests: bool
+) -> Response:
     """Every repository the database knows pooled, from the database (as the team views);
     404 while it knows none."""
     try:
@@ -129,7 +157,9 @@ async def organization_answer(view: View, request: Request, answer: Answer, *, w
     except BadParameter as exc:
         return view.json({"error": str(exc)}, status=400)
     try:
-        teams, entities = await read_organization(read_database, with_pull_requests=with_pull_requests)
+        teams, entities = await read_organization(
+            read_database, with_pull_requests=with_pull_requests, since=read_since(window_days, end)
+        )
     except Exception as exc:
         log.warning("organization_view.database_unavailable", error=f"{type(exc).__name__}: {exc}")
         return unavailable_answer(view, "the database is not answering")
