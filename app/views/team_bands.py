@@ -2,26 +2,55 @@
 DoraTeamBandDropped in deploy/prometheus/alerts.yml).
 
 A team's numbers are pooled from the database (stores.teams), the same for every worker, so
-one worker exports them: the group's leader (Faust's leader assignor), from the page's shared
-overview (app.views.page.refresher), whose team answers are the 30-day ``GET /dora/teams``
-bodies. Every other worker exports no team band, so a leadership that moved leaves one series
-per team, not two that disagree.
+one worker exports them: the group's leader (Faust's leader assignor). Each team's values are
+its 30-day ``GET /dora/teams/{team}`` answer, computed as that view computes it, one team at a
+time: a team's read (from the window's lookback on, app.views.windowed) and its math (in a
+thread) are all a refresh holds at once, not the whole organization's entities and every
+window of the page's overview. Every other worker exports no team band, so a leadership that
+moved leaves one series per team, not two that disagree.
 """
 
 from __future__ import annotations
 
-from app.logging import get_logger
-from app.main import app
-from app.resources import operating
-from app.views.page import refresher
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
 
-__all__ = ["TEAM_BANDS_S", "BAND_WINDOW_DAYS", "export_team_bands"]
+from app.logging import get_logger
+from app.main import app, settings
+from app.resources import operating, read_database
+from app.views.windowed import read_since
+from stores.teams import consistent_read, organization_teams, read_team
+from tables.instants import to_micros
+from tables.snapshots import dora_answer
+
+__all__ = ["TEAM_BANDS_S", "BAND_WINDOW_DAYS", "export_team_bands", "team_band_answers"]
 
 log = get_logger("sei.team_bands")
 
 # Bands move with whole days of deployments; the alert waits 30 minutes before it fires.
 TEAM_BANDS_S = 30.0
 BAND_WINDOW_DAYS = 30
+
+
+async def team_band_answers(end: int) -> dict[str, dict[str, Any]]:
+    """Each team's 30-day DORA answer at ``end``, as ``GET /dora/teams/{team}`` gives it
+    (raises when the database does not answer)."""
+    since = read_since(BAND_WINDOW_DAYS, end)
+    async with consistent_read(read_database) as conn:
+        teams = sorted(set((await organization_teams(conn)).values()))
+    answers: dict[str, dict[str, Any]] = {}
+    for team in teams:
+        repositories, entities = await read_team(read_database, team, with_pull_requests=False, since=since)
+        if repositories:
+            answers[team] = await asyncio.to_thread(
+                dora_answer,
+                entities,
+                end=end,
+                window_days=BAND_WINDOW_DAYS,
+                production_environments=settings.production_environments,
+            )
+    return answers
 
 
 async def export_team_bands() -> int | None:
@@ -31,13 +60,12 @@ async def export_team_bands() -> int | None:
         operating.set_team_bands({})
         return 0
     try:
-        snapshot = await refresher.latest()
+        answers = await team_band_answers(to_micros(datetime.now(UTC)))
     except Exception as exc:
         log.warning("team_bands.unread", error=f"{type(exc).__name__}: {exc}")
         return None
-    by_team = snapshot.overview.by_team
-    operating.set_team_bands({team: answers.dora[BAND_WINDOW_DAYS] for team, answers in by_team.items()})
-    return len(by_team)
+    operating.set_team_bands(answers)
+    return len(answers)
 
 
 @app.timer(TEAM_BANDS_S)  # type: ignore[untyped-decorator]  # faust marks App.timer no_type_check
