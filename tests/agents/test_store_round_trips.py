@@ -5,6 +5,7 @@ what these reads return)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import asyncpg
 import pytest
@@ -99,6 +100,56 @@ async def test_commits_come_back_as_the_metrics_read_them(conn: asyncpg.Connecti
         Commit(REPO, "sha-1", T, 7),
         Commit(REPO, "sha-2", T + 3_600_000_000 - 123_456, None),
     ]
+
+
+async def test_a_read_from_a_lookback_keeps_what_moved_since_and_the_open_items(
+    conn: asyncpg.Connection,
+) -> None:
+    """The views read from their window's lookback (app.views.windowed): entities with an
+    event from then on, and open incidents and pull requests whatever their age."""
+    day = 86_400_000_000
+    old, recent = T - 400 * day, T - day
+    await upsert_deployments(
+        conn,
+        [
+            Deployment(REPO, "d-old", "production", "success", old),
+            Deployment(REPO, "d-new", "production", "success", recent),
+        ],
+    )
+    await upsert_incidents(
+        conn,
+        [
+            Incident(REPO, "i-old-closed", old, old + day),
+            Incident(REPO, "i-old-open", old),
+            Incident(REPO, "i-old-resolved-lately", old, recent),
+            Incident(REPO, "i-new", recent),
+        ],
+    )
+    prs = [
+        PullRequest(REPO, 1, created_at=old, merged_at=old + day, merge_commit_sha="m1"),
+        PullRequest(REPO, 2, created_at=old),  # still open
+        PullRequest(REPO, 3, created_at=old, merged_at=recent, merge_commit_sha="m3"),
+        PullRequest(REPO, 4, created_at=old, closed_at=old + day),
+    ]
+    await upsert_pull_requests(conn, pull_request_rows(prs, [], [], {"production"}))
+    messages = [
+        commit_message("sha-old", "2024-08-27T12:00:00Z"),
+        commit_message("sha-new", "2025-09-30T12:00:00Z"),
+    ]
+    await CommitStore().upsert_commits(conn, [commit_row(m) for m in messages])
+    since = datetime.fromtimestamp((T - 30 * day) / 1e6, UTC)
+    read = await team_entities(conn, [REPO], with_pull_requests=True, since=since)
+    assert [d.id for d in read.deployments] == ["d-new"]
+    assert sorted(i.id for i in read.incidents) == ["i-new", "i-old-open", "i-old-resolved-lately"]
+    assert sorted(p.number for p in read.pull_requests) == [2, 3]
+    assert [c.sha for c in read.commits] == ["sha-new"]
+    whole = await team_entities(conn, [REPO], with_pull_requests=True)
+    assert (len(whole.deployments), len(whole.incidents), len(whole.pull_requests), len(whole.commits)) == (
+        2,
+        4,
+        4,
+        2,
+    )
 
 
 async def test_log_rows_come_back_as_written_by_json_or_by_arrays(conn: asyncpg.Connection) -> None:
