@@ -25,7 +25,6 @@ stalls = StallWatch(checks=6)  # 30 s
 idle = IdleWatch(checks=12)  # 60 s: a worker catching up a backlog can starve a partition 15 s
 
 
-
 def _consumer() -> Consumer:
     """The app's consumer as Faust's base class: what it knows of each partition lives in
     attributes ``ConsumerT`` does not declare."""
@@ -34,6 +33,7 @@ def _consumer() -> Consumer:
 
 def _conductor() -> Conductor:
     return cast(Conductor, app.topics)
+
 
 def _queued(channels_by_tp: dict[TP, Any]) -> tuple[set[tuple[TP, int]], set[TP]]:
     """(tp, offset) of every message waiting in a stream queue; partitions with a full queue."""
@@ -99,7 +99,10 @@ def _report_stalls(assigned: set[TP]) -> None:
 async def check_lost_messages() -> None:
     consumer = _consumer()
     assigned = consumer.assignment()  # one view of it for both checks
-    _report_stalls(assigned)
+    try:
+        _report_stalls(assigned)
+    except Exception:  # a diagnostic: an exception of a timer would crash the worker
+        log.exception("lost_messages.stall_report_failed")
     if app.in_recovery or app.rebalancing or not assigned or not consumer.flow_active:
         watch.reset()
         idle.reset()

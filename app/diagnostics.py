@@ -67,7 +67,13 @@ def dump_tasks() -> None:
     tasks = []
     for task in asyncio.all_tasks():
         stack = io.StringIO()
-        task.print_stack(limit=12, file=stack)
+        try:
+            task.print_stack(limit=12, file=stack)
+        except Exception as exc:
+            # asyncio's printer fails on some frames (a line number of None in linecache): a
+            # diagnostic must cost its own output only, never the worker (a timer's exception
+            # crashes the app, as it did under a year of history).
+            stack.write(f"stack unavailable: {type(exc).__name__}: {exc}")
         tasks.append(
             {
                 "name": task.get_name(),
@@ -91,7 +97,9 @@ class MemoryDump:
 
     def __call__(self) -> None:
         if not tracemalloc.is_tracing():
-            log.warning("worker.memory_dumped", error="start the worker with PYTHONTRACEMALLOC=1 to trace allocations")
+            log.warning(
+                "worker.memory_dumped", error="start the worker with PYTHONTRACEMALLOC=1 to trace allocations"
+            )
             return
         snapshot = tracemalloc.take_snapshot().filter_traces(
             (tracemalloc.Filter(False, tracemalloc.__file__),)
@@ -103,7 +111,12 @@ class MemoryDump:
         else:
             diffs = snapshot.compare_to(self.previous, "lineno")
             lines = [
-                {"line": str(d.traceback), "kb": d.size // 1024, "kb_diff": d.size_diff // 1024, "blocks": d.count}
+                {
+                    "line": str(d.traceback),
+                    "kb": d.size // 1024,
+                    "kb_diff": d.size_diff // 1024,
+                    "blocks": d.count,
+                }
                 for d in diffs
             ]
         callers: list[dict[str, Any]] = []

@@ -51,7 +51,9 @@ def test_the_memory_dump_names_the_line_whose_allocations_grew(monkeypatch: pyte
     from app import diagnostics
 
     logged: list[dict[str, Any]] = []
-    monkeypatch.setattr(diagnostics.log, "warning", lambda event, **fields: logged.append({"event": event, **fields}))
+    monkeypatch.setattr(
+        diagnostics.log, "warning", lambda event, **fields: logged.append({"event": event, **fields})
+    )
     dump = diagnostics.MemoryDump()
     dump()  # not tracing: says how to turn it on
     assert "PYTHONTRACEMALLOC=1" in logged[-1]["error"]
@@ -69,3 +71,36 @@ def test_the_memory_dump_names_the_line_whose_allocations_grew(monkeypatch: pyte
     caller = second["callers"][0]
     assert caller["kb_diff"] >= 2000 and any("grown = [bytearray" in frame for frame in caller["stack"])
     assert len(grown) == 2000
+
+
+async def test_a_task_whose_stack_cannot_be_printed_costs_its_stack_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """asyncio's stack printer raised inside linecache under a year of history (a frame's line
+    number None); the stall report's timer then crashed the worker."""
+    import app.diagnostics as diagnostics
+
+    dumped: list[dict[str, Any]] = []
+    monkeypatch.setattr(diagnostics.log, "warning", lambda event, **fields: dumped.append(fields))
+
+    class Unprintable:  # the C task's printer cannot be replaced: a stand-in around it
+        def __init__(self, task: asyncio.Task[None]) -> None:
+            self._task = task
+
+        def print_stack(self, **_: Any) -> None:
+            raise TypeError("'<=' not supported between instances of 'int' and 'NoneType'")
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._task, name)
+
+    event = asyncio.Event()
+    task = asyncio.ensure_future(_batch(event))
+    await asyncio.sleep(0)
+    monkeypatch.setattr(diagnostics.asyncio, "all_tasks", lambda: {Unprintable(task)})
+    diagnostics.dump_tasks()
+    monkeypatch.undo()
+    mine = [t for t in dumped[0]["tasks"] if "_batch" in t["coro"]]
+    assert mine and mine[0]["stack"].startswith("stack unavailable: TypeError")
+    assert [entry.rsplit(" ", 1)[-1] for entry in mine[0]["awaiting"]][:2] == ["_batch", "_held"]
+    event.set()
+    await task
