@@ -96,7 +96,7 @@ async def test_a_task_whose_stack_cannot_be_printed_costs_its_stack_only(
     event = asyncio.Event()
     task = asyncio.ensure_future(_batch(event))
     await asyncio.sleep(0)
-    monkeypatch.setattr(diagnostics.asyncio, "all_tasks", lambda: {Unprintable(task)})
+    monkeypatch.setattr(asyncio, "all_tasks", lambda: {Unprintable(task)})
     diagnostics.dump_tasks()
     monkeypatch.undo()
     mine = [t for t in dumped[0]["tasks"] if "_batch" in t["coro"]]
