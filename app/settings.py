@@ -134,6 +134,12 @@ class Settings(BaseSettings):
         0.6, ge=0.0, le=1.0, description="combined log score at or above which a log is an anomaly (docs/anomalies.md)"
     )
     anomaly_warmup: int = Field(300, ge=1, le=1_000_000, description="logs of a service before any of its flags")
+    team_bands_interval_s: float = Field(
+        300.0,
+        ge=1.0,
+        le=86_400.0,
+        description="seconds between the group leader's refreshes of sei_dora_team_band",
+    )
     ml_engine_url: str | None = Field(
         None, description="external ML engine scoring each batch of logs (POST {url}/score); unset: local scores"
     )

@@ -8,12 +8,19 @@ time: a team's read (from the window's lookback on, app.views.windowed) and its 
 thread) are all a refresh holds at once, not the whole organization's entities and every
 window of the page's overview. Every other worker exports no team band, so a leadership that
 moved leaves one series per team, not two that disagree.
+
+A refresh costs what every team's 30-day lookback holds (150 days of the organization's
+commits shipped), so it runs every TEAM_BANDS_INTERVAL_S (5 minutes: bands move with whole
+days of deployments, and the alert waits 30 minutes), in one thread of its own (the default
+executor's threads would each keep an allocator arena of their own filled).
 """
 
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from app.logging import get_logger
@@ -28,9 +35,9 @@ __all__ = ["TEAM_BANDS_S", "BAND_WINDOW_DAYS", "export_team_bands", "team_band_a
 
 log = get_logger("sei.team_bands")
 
-# Bands move with whole days of deployments; the alert waits 30 minutes before it fires.
-TEAM_BANDS_S = 30.0
+TEAM_BANDS_S = settings.team_bands_interval_s
 BAND_WINDOW_DAYS = 30
+_math = ThreadPoolExecutor(max_workers=1, thread_name_prefix="team-bands")
 
 
 async def team_band_answers(end: int) -> dict[str, dict[str, Any]]:
@@ -43,13 +50,14 @@ async def team_band_answers(end: int) -> dict[str, dict[str, Any]]:
     for team in teams:
         repositories, entities = await read_team(read_database, team, with_pull_requests=False, since=since)
         if repositories:
-            answers[team] = await asyncio.to_thread(
+            answer = partial(
                 dora_answer,
                 entities,
                 end=end,
                 window_days=BAND_WINDOW_DAYS,
                 production_environments=settings.production_environments,
             )
+            answers[team] = await asyncio.get_running_loop().run_in_executor(_math, answer)
     return answers
 
 

@@ -75,7 +75,8 @@ def fed_worker(
     prefix = f"p{uuid.uuid4().hex[:5]}"
     history = generate_sei_history(repositories=6, teams=2, days=45, seed=31, end=END, prefix=prefix)
     with private_broker(stack, root) as own, temporary_database(own, "sei_page") as url:
-        worker = new_worker(isolated_env(own, url, "sei-page"), root, "page").start()
+        env = isolated_env(own, url, "sei-page", TEAM_BANDS_INTERVAL_S="5")
+        worker = new_worker(env, root, "page").start()
         try:
             worker.wait_answering()
             feed_history(worker, own.broker.bootstrap, history)
