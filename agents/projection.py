@@ -261,8 +261,11 @@ class Projection:
             s_rows.extend(row for row in project_rows if self._sprints.get(row.key) != row)
 
         async def write(conn: asyncpg.Connection) -> int:
-            sent = await replace_repository_days(conn, days, since)
-            await pool_team_days(conn, sorted(days), sorted(due.teams))
+            sent, changed = await replace_repository_days(conn, days, since)
+            if due.teams:  # a repository may have moved: its teams' every day
+                await pool_team_days(conn, sorted(days), sorted(due.teams))
+            elif changed is not None:  # the days from the first changed one on
+                await pool_team_days(conn, sorted(days), [], since=changed)
             await upsert_pull_requests(conn, pr_rows)
             await upsert_sprints(conn, s_rows)
             return sent

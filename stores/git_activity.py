@@ -201,7 +201,10 @@ _READ_PULL_REQUESTS_SINCE = _READ_PULL_REQUESTS + (
 
 async def upsert_pull_requests(conn: asyncpg.Connection, rows: Sequence[PullRequestRow]) -> None:
     if rows:
-        await conn.execute(_UPSERT_PULL_REQUESTS, *PULL_REQUEST_COLUMNS.arrays(rows))
+        # In key order: the agent, the ageing and the projection write the same rows from
+        # concurrent transactions, and rows locked in different orders deadlocked.
+        ordered = sorted(rows, key=lambda row: (row.repository_id, row.number, row.created_at))
+        await conn.execute(_UPSERT_PULL_REQUESTS, *PULL_REQUEST_COLUMNS.arrays(ordered))
 
 
 async def upsert_repositories(conn: asyncpg.Connection, rows: Sequence[RepositoryRow]) -> None:

@@ -66,10 +66,14 @@ WITH x AS (SELECT * FROM {METRICS_DAILY_COLUMNS.unnest()}
     WHERE m.scope = 'repository' AND m.subject = ANY(${_CUTOFFS}::text[])
       AND m.metric_date >= (SELECT c.since FROM cutoffs c WHERE c.subject = m.subject)
       AND (m.subject, m.metric_date, m.metric) NOT IN (SELECT x.subject, x.metric_date, x.metric FROM x)
+    RETURNING m.metric_date
+), written AS (
+    {METRICS_DAILY_COLUMNS.insert()}
+    SELECT {METRICS_DAILY_COLUMNS.selected()} FROM x
+    {METRICS_DAILY_COLUMNS.on_conflict()}
+    RETURNING "metric_date"
 )
-{METRICS_DAILY_COLUMNS.insert()}
-SELECT {METRICS_DAILY_COLUMNS.selected()} FROM x
-{METRICS_DAILY_COLUMNS.on_conflict()}
+SELECT least((SELECT min(metric_date) FROM stale), (SELECT min(metric_date) FROM written))
 """
 
 # A team's rows: the sums of its repositories' rows under each one's latest team. Written by
@@ -77,26 +81,30 @@ SELECT {METRICS_DAILY_COLUMNS.selected()} FROM x
 _TEAM_OF = f"coalesce(r.team, '{UNASSIGNED}')"
 
 
-def _pooled(teams: str | None) -> str:
-    """The select of the team rows of the teams ``teams`` (an SQL set; None: every team)."""
+def _pooled(teams: str | None, since: str | None = None) -> str:
+    """The select of the team rows of the teams ``teams`` (an SQL set; None: every team),
+    of the days from ``since`` (an SQL date; None: every day) on."""
     of_teams = "" if teams is None else f" AND {_TEAM_OF} IN {teams}"
+    of_days = "" if since is None else f" AND m.metric_date >= {since}"
     return f"""
     SELECT 'team' AS scope, {_TEAM_OF} AS subject, m.metric_date, m.metric, sum(m.value) AS value
     FROM metrics_daily m LEFT JOIN repositories r ON r.repository_id = m.subject
-    WHERE m.scope = 'repository'{of_teams}
+    WHERE m.scope = 'repository'{of_teams}{of_days}
     GROUP BY 2, 3, 4"""
 
 
-# The team rows are computed in SQL: the select list names each column it fills.
+# The team rows are computed in SQL: the select list names each column it fills. Only the
+# days from $3 on: what changed (a year of every team's days rewritten at each flush made the
+# projection's transaction time out, and the circuit pause consumption, once history grew).
 _POOL_TEAMS = f"""
 WITH teams AS (
     SELECT {_TEAM_OF} AS team
     FROM unnest($1::text[]) AS s(repository_id) LEFT JOIN repositories r USING (repository_id)
     UNION SELECT unnest($2::text[])
-), pooled AS ({_pooled("(SELECT team FROM teams)")}
+), pooled AS ({_pooled("(SELECT team FROM teams)", "$3::date")}
 ), stale AS (
     DELETE FROM metrics_daily t
-    WHERE t.scope = 'team' AND t.subject IN (SELECT team FROM teams)
+    WHERE t.scope = 'team' AND t.subject IN (SELECT team FROM teams) AND t.metric_date >= $3::date
       AND (t.subject, t.metric_date, t.metric) NOT IN (SELECT p.subject, p.metric_date, p.metric FROM pooled p)
 )
 {METRICS_DAILY_COLUMNS.insert()}
@@ -132,31 +140,39 @@ def _arrays(days: Mapping[str, DailyMetrics]) -> list[Sequence[object]]:
 
 async def replace_repository_days(
     conn: asyncpg.Connection, days: Mapping[str, DailyMetrics], since: Mapping[str, date] | None = None
-) -> int:
+) -> tuple[int, date | None]:
     """Make each repository's rows from its ``since`` day on (default: all) exactly its
-    buckets; returns how many rows were sent."""
+    buckets; returns how many rows were sent and the first day whose rows changed (None:
+    none did)."""
     if not days:
-        return 0
+        return 0, None
     arrays = _arrays(days)
     cutoffs = [(since or {}).get(repository_id, _EVER) for repository_id in days]
-    await conn.execute(_REPLACE_REPOSITORY_DAYS, *arrays, list(days), cutoffs)
-    return len(arrays[0])
+    changed: date | None = await conn.fetchval(_REPLACE_REPOSITORY_DAYS, *arrays, list(days), cutoffs)
+    return len(arrays[0]), changed
 
 
 async def upsert_repository_days(conn: asyncpg.Connection, days: Mapping[str, DailyMetrics]) -> int:
-    """Write these buckets, leaving every other row as it is; returns how many rows were sent."""
+    """Write these buckets, leaving every other row as it is, and pool their teams' rows of
+    those days; returns how many rows were sent."""
     if not days:
         return 0
     await conn.execute(_UPSERT_REPOSITORY_DAYS, *_arrays(days))
+    first = min(day for buckets in days.values() for day, _ in buckets) if any(days.values()) else None
+    if first is not None:
+        await pool_team_days(conn, sorted(days), [], since=first)
     return sum(len(buckets) for buckets in days.values())
 
 
-async def pool_team_days(conn: asyncpg.Connection, repositories: Sequence[str], teams: Sequence[str]) -> None:
-    """Recompute the team rows of ``repositories``' current teams and of ``teams``."""
+async def pool_team_days(
+    conn: asyncpg.Connection, repositories: Sequence[str], teams: Sequence[str], since: date = _EVER
+) -> None:
+    """Recompute the team rows of ``repositories``' current teams and of ``teams``, of the
+    days from ``since`` on (default: every day)."""
     if not repositories and not teams:
         return
     await conn.execute("SELECT pg_advisory_xact_lock($1)", TEAM_LOCK)
-    await conn.execute(_POOL_TEAMS, list(repositories), list(teams))
+    await conn.execute(_POOL_TEAMS, list(repositories), list(teams), since)
 
 
 _READ_DAYS_SINCE = (

@@ -201,3 +201,52 @@ async def test_log_rows_come_back_as_written_by_json_or_by_arrays(conn: asyncpg.
 
     assert [read(r) for r in stored if r["service"] == "rt-json"] == [written(r) for r in by_json]
     assert [read(r) for r in stored if r["service"] == "rt-arrays"] == [written(r) for r in by_arrays]
+
+
+async def test_team_days_are_pooled_from_the_first_changed_day(agent_database: str) -> None:
+    """The projection re-pools a team's rows from the first repository day that changed, not
+    its whole history; a repository's move re-pools every day (stores.metrics)."""
+    from datetime import date
+
+    from stores.metrics import pool_team_days, replace_repository_days
+
+    repo, team = "pool-round-trip-repo", "pool-round-trip-team"
+    d1, d2 = date(2025, 9, 1), date(2025, 9, 2)
+    connection = await asyncpg.connect(agent_database)
+
+    async def team_rows() -> dict[date, float]:
+        rows = await connection.fetch(
+            "SELECT metric_date, value FROM metrics_daily WHERE scope = 'team' AND subject = $1", team
+        )
+        return {r["metric_date"]: r["value"] for r in rows}
+
+    async def clean() -> None:
+        await connection.execute("DELETE FROM metrics_daily WHERE subject = ANY($1)", [repo, team])
+        await connection.execute("DELETE FROM repositories WHERE repository_id = $1", repo)
+
+    await clean()
+    try:
+        await connection.execute(
+            "INSERT INTO repositories (repository_id, team, last_event_at) VALUES ($1, $2, now())", repo, team
+        )
+        buckets = {(d1, "deployments"): 1.0, (d2, "deployments"): 2.0}
+        assert await replace_repository_days(connection, {repo: buckets}) == (2, d1)
+        await pool_team_days(connection, [repo], [team])
+        assert await team_rows() == {d1: 1.0, d2: 2.0}
+        assert await replace_repository_days(connection, {repo: buckets}) == (2, None)  # nothing changed
+        await connection.execute(
+            "UPDATE metrics_daily SET value = 9 WHERE scope = 'team' AND subject = $1 AND metric_date = $2",
+            team,
+            d1,
+        )
+        changed = {(d1, "deployments"): 1.0, (d2, "deployments"): 5.0}
+        assert await replace_repository_days(connection, {repo: changed}) == (2, d2)
+        await pool_team_days(connection, [repo], [], since=d2)
+        assert await team_rows() == {d1: 9.0, d2: 5.0}  # the day before the change is not read again
+        await pool_team_days(connection, [repo], [team])  # every day
+        assert await team_rows() == {d1: 1.0, d2: 5.0}
+        gone = {(d2, "deployments"): 5.0}  # d1's row is stale: deleted, and that is a change too
+        assert await replace_repository_days(connection, {repo: gone}) == (1, d1)
+    finally:
+        await clean()
+        await connection.close()
