@@ -86,9 +86,9 @@ def _plain_rest(value: dict[str, Any]) -> bool:
     request_id, data = value.get("request_id"), value.get("event_data")
     if request_id is not None and not plain_identifier(request_id):
         return False
-    if data is not None and not (
-        type(data) is dict and len(data) <= 100 and all(type(k) is str for k in data)
-    ):
+    if data is not None and not (type(data) is dict and len(data) <= 100):
+        return False
+    if data and not all(type(key) is str for key in data):  # a JSON object's are; a dict's may not be
         return False
     return (
         _plain_texts(value.get("client_info"), CLIENT_TEXTS)

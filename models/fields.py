@@ -81,9 +81,11 @@ Email = Annotated[
 ]
 
 
+# Years 1990-2099 and no offset: a time of this form that exists is within EventTime's range
+# and in UTC already, and fromisoformat alone gives what validation gives.
 _PLAIN_TIME = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?(?:Z|\+00:00)"
-)
+    r"(?:199[0-9]|20[0-9]{2})-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?(?:Z|\+00:00)"
+).fullmatch
 
 
 def plain_identifier(value: object) -> TypeGuard[str]:
@@ -98,9 +100,9 @@ def plain_identifier(value: object) -> TypeGuard[str]:
 def plain_event_time(value: object) -> datetime | None:
     """``value`` as EventTime validates it, when it is a UTC time in the usual ISO form
     (``Z`` or ``+00:00``, up to six decimals); None for anything else, valid or not."""
-    if type(value) is not str or _PLAIN_TIME.fullmatch(value) is None:
+    if type(value) is not str or _PLAIN_TIME(value) is None:
         return None
     try:
-        return _utc(datetime.fromisoformat(value))
-    except ValueError:  # no such day or time, or outside the accepted years
+        return datetime.fromisoformat(value)  # tzinfo is UTC (the same object as _utc's)
+    except ValueError:  # no such day or time
         return None
