@@ -37,7 +37,7 @@ from faust import StreamT
 from faust.types import EventT
 
 from agents.acceptance import accept
-from agents.activity_change import change_of, header_change
+from agents.activity_change import change_of, header_change, plain_event_change
 from agents.activity_join import JoinWork, error_header_of
 from agents.activity_partition import RULES, PartitionWork, late_rejection
 from agents.activity_source import source_of
@@ -143,9 +143,13 @@ def internal_steps(
 
 
 def _change(event: EventT[Any], letters: DeadLetterBatch) -> ActivityChange | None:
-    """The event's change: from the re-keying reader's header, else validated in full."""
+    """The event's change: from the re-keying reader's header, else checked by hand
+    (agents.activity_change.plain_change) or validated in full."""
     header = header_change(event)
     if header is None:
+        plain = plain_event_change(event)
+        if plain is not None and event.message.key == plain.user_id.encode():
+            return plain
         return accept(event, ActivityMessage, letters, "user_id", _user_of, change_of)
     try:
         change = ActivityChange.from_record(orjson.loads(header))

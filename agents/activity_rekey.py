@@ -17,7 +17,8 @@ per consumer generation (``direct_route``):
 Per batch:
 
 1. decode and validate each message under one guard (agents.acceptance; any key): a bad
-   one is dead-lettered with its coordinates, the batch goes on;
+   one is dead-lettered with its coordinates, the batch goes on; one of the common shape
+   is checked by hand instead (agents.activity_change.plain_change), to the same result;
 2. through the topic: send the valid events' original bytes keyed by user_id, with the
    fields the operator needs in a header (agents.activity_change: it does not validate
    them again), one record batch per internal partition (runtime.keyed_batches), and
@@ -55,7 +56,7 @@ from faust.types.tuples import Message
 
 from agents.acceptance import accept
 from agents.activity import BARRIER_PREFIX, Arrival, Step, apply_activity, barrier_passed
-from agents.activity_change import change_header, change_of
+from agents.activity_change import change_header, change_of, plain_event_change
 from agents.activity_source import source_header
 from agents.batches import run_batches, verify_partitions
 from agents.dlq import DeadLetterBatch
@@ -261,6 +262,10 @@ def _log_failed_marker(future: asyncio.Future[Any]) -> None:
         log.warning("activity.marker_failed", error=repr(future.exception()))
 
 
+def _user_of(message: ActivityMessage) -> str:
+    return message.user_id
+
+
 async def handle_rekey_batch(events: Sequence[EventT[Any]]) -> None:
     """One batch of the source topic (module doc)."""
     started = time.perf_counter()
@@ -276,7 +281,9 @@ async def handle_rekey_batch(events: Sequence[EventT[Any]]) -> None:
     times: list[tuple[int, int, int | None]] = []  # (partition, offset, event time)
     for event in events:
         message = event.message
-        change = accept(event, ActivityMessage, letters, None, lambda m: m.user_id, change_of)
+        change = plain_event_change(event)
+        if change is None:
+            change = accept(event, ActivityMessage, letters, None, _user_of, change_of)
         if change is not None:
             key = change.user_id.encode()
             if direct:

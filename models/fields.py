@@ -9,17 +9,32 @@
   which PostgreSQL text cannot hold, becomes U+FFFD too; everything else is verbatim.
 Constraints are declared so pydantic-core checks them natively; Python runs only where a
 rule has no native form.
+
+``plain_identifier`` and ``plain_event_time`` serve the agents' fast paths (models.logs,
+agents.activity_change): they vouch for the common form of a value, which validation would
+keep as it is (or parse as they do), and refuse anything else, valid or not.
 """
 
 from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, TypeGuard
 
 from pydantic import AfterValidator, Field, Strict, StringConstraints
 
-__all__ = ["Count", "EventTime", "Identifier", "Text", "Email", "MIN_EVENT_TIME", "MAX_EVENT_TIME"]
+__all__ = [
+    "Count",
+    "EventTime",
+    "Identifier",
+    "Text",
+    "Email",
+    "MIN_EVENT_TIME",
+    "MAX_EVENT_TIME",
+    "MAX_COUNT",
+    "plain_identifier",
+    "plain_event_time",
+]
 
 MIN_EVENT_TIME = datetime(1990, 1, 1, tzinfo=UTC)
 MAX_EVENT_TIME = datetime(2100, 1, 1, tzinfo=UTC)
@@ -64,3 +79,30 @@ Email = Annotated[
     StringConstraints(strip_whitespace=True, to_lower=True, max_length=320),
     AfterValidator(_text),
 ]
+
+
+# Years 1990-2099 and no offset: a time of this form that exists is within EventTime's range
+# and in UTC already, and fromisoformat alone gives what validation gives.
+_PLAIN_TIME = re.compile(
+    r"(?:199[0-9]|20[0-9]{2})-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?(?:Z|\+00:00)"
+).fullmatch
+
+
+def plain_identifier(value: object) -> TypeGuard[str]:
+    """Whether ``value`` is an Identifier that validation keeps as it is."""
+    # Identifier's rules hold and its stripping changes nothing: every blank but the space,
+    # and every control character, is unprintable (and a printable value has neither).
+    return (
+        type(value) is str and 0 < len(value) <= 200 and value.isprintable() and value[0] != " " != value[-1]
+    )
+
+
+def plain_event_time(value: object) -> datetime | None:
+    """``value`` as EventTime validates it, when it is a UTC time in the usual ISO form
+    (``Z`` or ``+00:00``, up to six decimals); None for anything else, valid or not."""
+    if type(value) is not str or _PLAIN_TIME(value) is None:
+        return None
+    try:
+        return datetime.fromisoformat(value)  # tzinfo is UTC (the same object as _utc's)
+    except ValueError:  # no such day or time
+        return None

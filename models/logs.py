@@ -14,15 +14,14 @@ and give the values it gives; anything else is left to ``LogMessage`` (and its e
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, TypeGuard
+from typing import Any, Literal
 
 import orjson
 from pydantic import Field, field_validator
 
-from models.fields import EventTime, Identifier, Text, _text, _utc
+from models.fields import EventTime, Identifier, Text, _text, plain_event_time, plain_identifier
 from models.message import MessageModel
 
 __all__ = ["LEVELS", "Level", "LogLine", "LogMessage", "log_key", "normalize_level", "plain_log_line"]
@@ -139,43 +138,27 @@ def log_key(service: str, timestamp: datetime, message: str, request_id: str | N
     return hashlib.blake2b(ident.encode("utf-8"), digest_size=8).hexdigest()
 
 
-_PLAIN_TIME = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?(?:Z|\+00:00)"
-)
-
-
-def _plain_id(value: object) -> TypeGuard[str]:
-    # Identifier's rules hold and its stripping changes nothing: every blank but the space,
-    # and every control character, is unprintable (and a printable value has neither).
-    return (
-        type(value) is str and 0 < len(value) <= 200 and value.isprintable() and value[0] != " " != value[-1]
-    )
-
-
 def plain_log_line(value: dict[str, Any]) -> LogLine | None:
     """``value`` (a decoded message) as LogMessage would validate it, when it has the common
     shape (module doc); None for anything else, which LogMessage then decides on."""
     service, level, text = value.get("service"), value.get("level"), value.get("message")
     latency, timestamp = value.get("latency_ms"), value.get("timestamp")
     trace_id, request_id, host = value.get("trace_id"), value.get("request_id"), value.get("host")
-    if not _plain_id(service) or type(level) is not str or type(text) is not str or len(text) > 10_000:
+    if not plain_identifier(service) or type(level) is not str or type(text) is not str or len(text) > 10_000:
         return None
     folded = _SPELLINGS.get(level.strip().lower())
     if folded is None or value.get("attributes") is not None:
         return None
     if latency is not None and not (type(latency) is float and 0.0 <= latency <= 86_400_000.0):
         return None  # NaN and infinities fail the comparison too
-    if (trace_id is not None and not _plain_id(trace_id)) or (
-        request_id is not None and not _plain_id(request_id)
+    if (trace_id is not None and not plain_identifier(trace_id)) or (
+        request_id is not None and not plain_identifier(request_id)
     ):
         return None
     if host is not None and not (type(host) is str and len(host) <= 255):
         return None
-    if type(timestamp) is not str or _PLAIN_TIME.fullmatch(timestamp) is None:
-        return None
-    try:
-        at = _utc(datetime.fromisoformat(timestamp))
-    except ValueError:  # no such day or time, or outside the accepted years
+    at = plain_event_time(timestamp)
+    if at is None:
         return None
     host = None if host is None else _text(host)
     return LogLine(service, folded, _text(text), latency, at, trace_id, request_id, host, None)
