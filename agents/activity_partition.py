@@ -152,15 +152,20 @@ class PartitionWork:
     ) -> None:
         """Keep ``after``: rows of the sessions closed, the open count, the session index."""
         self.users[user_id] = after
-        self.sessions.extend(user_session_row(user_id, session.fields()) for session in closed)
+        for session in closed:
+            self.sessions.append(user_session_row(user_id, session.fields()))
         opened = len(after.sessions.open) - len(before.sessions.open)
         if opened:
             self.state = replace(self.state, open_sessions=self.state.open_sessions + opened)
         due = after.next_close(RULES)
+        if due is None:
+            return
         # The bucket of the user's current next close always lists it: a change of that
-        # time is the only moment a new entry is needed (older entries are left stale).
-        if due is not None and due != before.next_close(RULES):
-            bucket = RULES.due_bucket_of(due)
+        # bucket is the only moment a new entry is needed (older entries are left stale).
+        # Most events move the close time within its bucket (a minute): nothing to do.
+        bucket = RULES.due_bucket_of(due)
+        was = before.next_close(RULES)
+        if was is None or RULES.due_bucket_of(was) != bucket:
             self._due(due_key(self.partition, bucket, RULES.due_shard_of(user_id))).add(user_id)
             self.state = self.state.with_due((bucket,))
 
@@ -174,7 +179,7 @@ class PartitionWork:
             for start in counted.pages:
                 key = tally_key(self.partition, PAGES, start, shard)
                 self.tallies[key] = self._tally(key).count(change.page_url)
-        windows = self.state.windows.add(start for start, _ in counted.types)
+        windows = self.state.windows.add([start for start, _ in counted.types])
         if windows is not self.state.windows:
             self.state = replace(self.state, windows=windows)
 

@@ -161,7 +161,8 @@ def apply_change(
         return verdict, UserActivityState(seen, state.sessions, state.windows), closed, None
     sessions = state.sessions.add(change.session_event, rules.sessions)
     placed, windows = state.windows.place(rules.minutes, change.time, change.event_type)
-    pages = rules.minutes.starts(change.time) if change.event_type == "page_view" and change.page_url else ()
+    # A page view counts in the same windows as its type: their starts, not computed again.
+    pages = tuple(start for start, _ in placed) if change.event_type == "page_view" and change.page_url else ()
     return verdict, UserActivityState(seen, sessions, windows), closed, Counted(placed, pages)
 
 
@@ -180,6 +181,9 @@ class PartitionActivityState:
         return cls(OperatorWatermark.expecting(inputs))
 
     def with_due(self, buckets: Iterable[int]) -> PartitionActivityState:
+        buckets = tuple(buckets)
+        if len(buckets) == 1 and buckets[0] in self.due:  # most calls: a bucket listed already
+            return self
         merged = set(self.due).union(buckets)
         if len(merged) == len(self.due):
             return self

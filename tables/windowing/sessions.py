@@ -214,27 +214,38 @@ class UserSessions:
         """These sessions with ``event`` (admitted: neither late nor a duplicate) added."""
         merged = Session.of(event, rules)
         kept = []
+        time, gap = event.time, rules.gap
         for session in self.open:
-            if session.reaches(event.time, rules.gap):
+            if session.start - gap < time < session.end + gap:  # Session.reaches, inlined: per event
                 merged = merged.merge(session, rules)
             else:
                 kept.append(session)
-        return UserSessions(tuple(sorted([*kept, merged], key=lambda s: s.start)), self.recent)
+        if not kept:  # most events: the user's one open session, or none
+            return UserSessions((merged,), self.recent)
+        return UserSessions(tuple(sorted([*kept, merged], key=_start)), self.recent)
 
     def close(self, watermark: int | None, rules: SessionRules) -> tuple[tuple[Session, ...], UserSessions]:
         """The sessions ``watermark`` closes (oldest first), and what remains."""
         if watermark is None:
             return (), self
-        closed = tuple(s for s in self.open if s.close_time(rules.gap) <= watermark)
-        if not closed:
+        # Open sessions are by start and a gap apart, so their ends (and close times) ascend
+        # too: the closed ones are a prefix, and most calls (every event's) stop at the first.
+        gap = rules.gap
+        count = 0
+        for session in self.open:
+            if session.end + gap > watermark:
+                break
+            count += 1
+        if not count:
             return (), self
-        still_open = tuple(s for s in self.open if s.close_time(rules.gap) > watermark)
+        closed = self.open[:count]
         recent = (*reversed(closed), *self.recent)[: rules.recent_closed]
-        return closed, UserSessions(still_open, recent)
+        return closed, UserSessions(self.open[count:], recent)
 
     def next_close(self, rules: SessionRules) -> int | None:
-        """The watermark at which the earliest open session closes; None without one."""
-        return min((s.close_time(rules.gap) for s in self.open), default=None)
+        """The watermark at which the earliest open session closes; None without one
+        (the first one's: their ends ascend, ``close``)."""
+        return self.open[0].end + rules.gap if self.open else None
 
     @property
     def current(self) -> Session | None:
@@ -252,6 +263,10 @@ class UserSessions:
             tuple(Session.from_record(s) for s in record["open"]),
             tuple(Session.from_record(s) for s in record["recent"]),
         )
+
+
+def _start(session: Session) -> int:
+    return session.start
 
 
 def _pick(
