@@ -245,7 +245,8 @@ class JoinWork:
         with acting_for(self.anchor):
             for user_id, state in self.users.items():
                 if not is_empty(state):
-                    activity_joins[user_id] = state.to_record()
+                    # Kept decoded (runtime.coalesced): the next batch's read needs no decode.
+                    activity_joins[user_id] = state
                 elif user_id in self.stored:
                     _coalesced(activity_joins).discard(user_id)
             for key, users in self.due.items():
@@ -253,4 +254,4 @@ class JoinWork:
                     _coalesced(activity_join_due).discard(key)
                 else:
                     activity_join_due[key] = sorted(users)
-            activity_join_partitions[partition_key(self.partition)] = self.state.to_record()
+            activity_join_partitions[partition_key(self.partition)] = self.state
