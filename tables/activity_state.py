@@ -159,7 +159,7 @@ def apply_change(
     verdict, seen = admit(state.seen, change.event_id, change.time, watermark)
     if verdict is not Admission.NEW:
         return verdict, UserActivityState(seen, state.sessions, state.windows), closed, None
-    sessions = state.sessions.add(change.session_event, rules.sessions)
+    sessions = state.sessions.add(change, rules.sessions)  # its fields are a session event's
     placed, windows = state.windows.place(rules.minutes, change.time, change.event_type)
     # A page view counts in the same windows as its type: their starts, not computed again.
     pages = tuple(start for start, _ in placed) if change.event_type == "page_view" and change.page_url else ()

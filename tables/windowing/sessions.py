@@ -21,12 +21,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from tables.windowing.first_distinct import FirstDistinct
 from tables.windowing.units import MICROS_PER_SECOND
 
-__all__ = ["PAGE_VIEW", "PageVisit", "Session", "SessionEvent", "SessionRules", "UserSessions"]
+__all__ = ["PAGE_VIEW", "EventFields", "PageVisit", "Session", "SessionEvent", "SessionRules", "UserSessions"]
 
 PAGE_VIEW = "page_view"
 
@@ -44,6 +44,22 @@ class SessionRules:
     def __post_init__(self) -> None:
         if self.gap <= 0:
             raise ValueError(f"session gap of {self.gap} µs: must be positive")
+
+
+class EventFields(Protocol):
+    """What sessions read of an event: a ``SessionEvent``, or the operator's own change
+    (tables.activity_state.ActivityChange: no copy made per event)."""
+
+    @property
+    def event_id(self) -> str: ...
+    @property
+    def time(self) -> int: ...
+    @property
+    def event_type(self) -> str: ...
+    @property
+    def page_url(self) -> str | None: ...
+    @property
+    def client_session_id(self) -> str | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +96,7 @@ class Session:
     first_client_sessions: FirstDistinct
 
     @classmethod
-    def of(cls, event: SessionEvent, rules: SessionRules) -> Session:
+    def of(cls, event: EventFields, rules: SessionRules) -> Session:
         """The session of one event."""
         visit = None
         if event.event_type == PAGE_VIEW and event.page_url is not None:
@@ -113,6 +129,35 @@ class Session:
             first_client_sessions=self.first_client_sessions.merge(
                 other.first_client_sessions, rules.max_client_sessions, rules.max_list_chars
             ),
+        )
+
+    def with_event(self, event: EventFields, rules: SessionRules) -> Session:
+        """``Session.of(event).merge(self)`` (an event this session reaches), without the
+        one-event session in between: most events do this."""
+        time = event.time
+        is_view = event.event_type == PAGE_VIEW
+        pages = self.first_pages
+        entry, exit_ = self.entry, self.exit
+        if is_view and event.page_url is not None:
+            visit = PageVisit(time, event.event_id, event.page_url)
+            entry, exit_ = _pick(min, visit, entry), _pick(max, visit, exit_)
+            seen = FirstDistinct.of(time, event.page_url, rules.max_pages, rules.max_list_chars)
+            pages = seen.merge(pages, rules.max_pages, rules.max_list_chars)
+        # An event without a value leaves a list as it is (``of`` gives the empty one, the
+        # identity of ``merge``).
+        clients = self.first_client_sessions
+        if event.client_session_id:
+            seen = FirstDistinct.of(time, event.client_session_id, rules.max_client_sessions, rules.max_list_chars)
+            clients = seen.merge(clients, rules.max_client_sessions, rules.max_list_chars)
+        return Session(
+            start=min(time, self.start),
+            end=max(time, self.end),
+            events=1 + self.events,
+            page_views=int(is_view) + self.page_views,
+            entry=entry,
+            exit=exit_,
+            first_pages=pages,
+            first_client_sessions=clients,
         )
 
     def reaches(self, time: int, gap: int) -> bool:
@@ -210,16 +255,22 @@ class UserSessions:
     open: tuple[Session, ...] = ()  # by start; consecutive ones at least a gap apart
     recent: tuple[Session, ...] = ()  # closed, newest first, at most rules.recent_closed
 
-    def add(self, event: SessionEvent, rules: SessionRules) -> UserSessions:
+    def add(self, event: EventFields, rules: SessionRules) -> UserSessions:
         """These sessions with ``event`` (admitted: neither late nor a duplicate) added."""
-        merged = Session.of(event, rules)
         kept = []
+        reached = []
         time, gap = event.time, rules.gap
         for session in self.open:
             if session.start - gap < time < session.end + gap:  # Session.reaches, inlined: per event
-                merged = merged.merge(session, rules)
+                reached.append(session)
             else:
                 kept.append(session)
+        if len(reached) == 1:  # most events: one session grows
+            merged = reached[0].with_event(event, rules)
+        else:
+            merged = Session.of(event, rules)
+            for session in reached:
+                merged = merged.merge(session, rules)
         if not kept:  # most events: the user's one open session, or none
             return UserSessions((merged,), self.recent)
         return UserSessions(tuple(sorted([*kept, merged], key=_start)), self.recent)
