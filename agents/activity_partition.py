@@ -41,7 +41,7 @@ from tables.activity_state import (
 )
 from tables.instants import from_micros
 from tables.windowing.sessions import Session, SessionRules
-from tables.windowing.tumbling import WindowTallies
+from tables.windowing.tumbling import Tally, WindowTallies
 from tables.windowing.units import seconds
 from tables.windowing.watermark import input_name
 
@@ -103,7 +103,9 @@ class PartitionWork:
         self.partition: int = anchor.message.partition
         self.state = state
         self.users: dict[str, UserActivityState] = {}
-        self.tallies: dict[str, WindowTallies | None] = {}  # None: closed, discarded at store()
+        # This batch's tallies, changed in place (a copy of the table's value, made at the
+        # first read: values read are shared with the table); None: closed, discarded at store().
+        self.tallies: dict[str, dict[str, Tally] | None] = {}
         self.due: dict[str, set[str] | None] = {}  # None: visited, discarded at store()
         # Keys of tallies and index buckets read with a value: only those need a delete
         # (a tombstone in every RocksDB of the table and in the changelog) when closed.
@@ -132,15 +134,18 @@ class PartitionWork:
             self.users[user_id] = found
         return found
 
-    def _tally(self, key: str) -> WindowTallies:
+    def _tally(self, key: str) -> dict[str, Tally]:
         found = self.tallies.get(key)
-        if found is None and key not in self.tallies:
-            with acting_for(self.anchor):
-                record = activity_tallies.get(key)
-            if record is not None:
-                self.stored.add(key)
-                found = WindowTallies.from_record(record)
-        return found or WindowTallies()
+        if found is None:
+            found = {}
+            if key not in self.tallies:  # not read yet (None: closed in this batch, starts anew)
+                with acting_for(self.anchor):
+                    record = activity_tallies.get(key)
+                if record is not None:
+                    self.stored.add(key)
+                    found = dict(WindowTallies.from_record(record).counts)
+            self.tallies[key] = found
+        return found
 
     def _due(self, key: str) -> set[str]:
         return due_list(activity_due, self.anchor, key, self.due, self.stored)
@@ -172,13 +177,15 @@ class PartitionWork:
     def count(self, change: ActivityChange, counted: Counted) -> None:
         """Tally a new event in its open minutes."""
         for start, new_user in counted.types:
-            key = tally_key(self.partition, TYPES, start, 0)
-            self.tallies[key] = self._tally(key).count(change.event_type, new_user)
+            WindowTallies.count_into(
+                self._tally(tally_key(self.partition, TYPES, start, 0)), change.event_type, new_user
+            )
         if counted.pages and change.page_url is not None:
             shard = RULES.page_shard_of(change.page_url)
             for start in counted.pages:
-                key = tally_key(self.partition, PAGES, start, shard)
-                self.tallies[key] = self._tally(key).count(change.page_url)
+                WindowTallies.count_into(
+                    self._tally(tally_key(self.partition, PAGES, start, shard)), change.page_url
+                )
         windows = self.state.windows.add([start for start, _ in counted.types])
         if windows is not self.state.windows:
             self.state = replace(self.state, windows=windows)
@@ -205,7 +212,7 @@ class PartitionWork:
     def _close_minute(self, start: int) -> None:
         bucket = from_micros(start)
         key = tally_key(self.partition, TYPES, start, 0)
-        for event_type, tally in self._tally(key).counts.items():
+        for event_type, tally in self._tally(key).items():
             self.minutes.append(
                 ActivityMinuteRow(
                     bucket=bucket,
@@ -218,10 +225,10 @@ class PartitionWork:
         self.tallies[key] = None
         for shard in range(RULES.page_shards):
             key = tally_key(self.partition, PAGES, start, shard)
-            for page_url, views in self._tally(key).events().items():
+            for page_url, tally in self._tally(key).items():
                 self.page_minutes.append(
                     ActivityPageMinuteRow(
-                        bucket=bucket, page_url=page_url, partition=self.partition, views=views
+                        bucket=bucket, page_url=page_url, partition=self.partition, views=tally.events
                     )
                 )
             self._drop(self.tallies, key)
@@ -243,7 +250,7 @@ class PartitionWork:
                 if tallies is None:
                     _coalesced(activity_tallies).discard(key)
                 else:
-                    activity_tallies[key] = tallies
+                    activity_tallies[key] = WindowTallies(tallies)
             for key, users in self.due.items():
                 if users is None:
                     _coalesced(activity_due).discard(key)

@@ -103,6 +103,13 @@ class WindowTallies:
         """These tallies with one more event of ``group``."""
         return WindowTallies({**self.counts, group: self.counts.get(group, Tally()).add(new_member)})
 
+    @staticmethod
+    def count_into(counts: dict[str, Tally], group: str, new_member: bool = False) -> None:
+        """``count`` in place, for a caller that owns ``counts`` (a copy it made of a table
+        value: one copy per batch rather than one per event), in the same key order."""
+        tally = counts.get(group)
+        counts[group] = Tally(1, int(new_member)) if tally is None else tally.add(new_member)
+
     def merge(self, other: WindowTallies) -> WindowTallies:
         """The tallies of both."""
         counts = dict(self.counts)

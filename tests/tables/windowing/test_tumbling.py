@@ -133,3 +133,13 @@ def test_member_windows_place_and_prune_as_plain_set_operations(
     assert after.counted == counted | {(start, group) for start in spec.starts(time)}
     pruned = member.prune(spec, watermark)
     assert pruned.counted == frozenset(pair for pair in counted if not spec.is_closed(pair[0], watermark))
+
+
+@given(st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), st.booleans()), max_size=12))
+def test_count_into_is_count_in_place(counts: list[tuple[str, bool]]) -> None:
+    tallies = WindowTallies()
+    owned: dict[str, Tally] = {}
+    for group, new in counts:
+        tallies = tallies.count(group, new)
+        WindowTallies.count_into(owned, group, new)
+    assert list(owned.items()) == list(tallies.counts.items())  # the same order: the rows'
