@@ -9,7 +9,6 @@ other and with the committed offsets.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any, cast
 
 from faust.types import EventT, TableT
@@ -159,9 +158,7 @@ class PartitionWork:
         self.users[user_id] = after
         for session in closed:
             self.sessions.append(user_session_row(user_id, session.fields()))
-        opened = len(after.sessions.open) - len(before.sessions.open)
-        if opened:
-            self.state = replace(self.state, open_sessions=self.state.open_sessions + opened)
+        self.state = self.state.with_opened(len(after.sessions.open) - len(before.sessions.open))
         due = after.next_close(RULES)
         if due is None:
             return
@@ -186,9 +183,7 @@ class PartitionWork:
                 WindowTallies.count_into(
                     self._tally(tally_key(self.partition, PAGES, start, shard)), change.page_url
                 )
-        windows = self.state.windows.add([start for start, _ in counted.types])
-        if windows is not self.state.windows:
-            self.state = replace(self.state, windows=windows)
+        self.state = self.state.with_windows(self.state.windows.add([start for start, _ in counted.types]))
 
     def advance(self) -> None:
         """The watermark moved: close the minutes it reached and the sessions it passed."""
@@ -197,7 +192,7 @@ class PartitionWork:
         for start in closed:
             self._close_minute(start)
         self.windows_closed += len(closed)
-        self.state = replace(self.state, windows=windows)
+        self.state = self.state.with_windows(windows)
         reached, self.state = self.state.due_reached(RULES)
         for bucket in reached:
             for shard in range(RULES.due_shards):

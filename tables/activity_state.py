@@ -180,6 +180,20 @@ class PartitionActivityState:
         """A fresh partition waiting for a marker from each of ``inputs``."""
         return cls(OperatorWatermark.expecting(inputs))
 
+    # The operator changes one field at a time, per event: constructors, not
+    # dataclasses.replace (which looks the fields up on every call).
+
+    def with_windows(self, windows: OpenWindows) -> PartitionActivityState:
+        if windows is self.windows:
+            return self
+        return PartitionActivityState(self.watermark, windows, self.due, self.open_sessions)
+
+    def with_opened(self, opened: int) -> PartitionActivityState:
+        """With ``opened`` more open sessions (fewer when negative)."""
+        if not opened:
+            return self
+        return PartitionActivityState(self.watermark, self.windows, self.due, self.open_sessions + opened)
+
     def with_due(self, buckets: Iterable[int]) -> PartitionActivityState:
         buckets = tuple(buckets)
         if len(buckets) == 1 and buckets[0] in self.due:  # most calls: a bucket listed already

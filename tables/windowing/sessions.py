@@ -19,7 +19,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -236,15 +236,18 @@ class Session:
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> Session:
         """The session stored as ``record`` by to_record."""
+        # Positional, in the fields' order: a worker decodes every user whose session the
+        # watermark may close (read long ago: out of the read cache), several sessions each.
+        entry, exit_ = record["entry"], record["exit"]
         return cls(
-            start=int(record["start"]),
-            end=int(record["end"]),
-            events=int(record["events"]),
-            page_views=int(record["page_views"]),
-            entry=_visit(record["entry"]),
-            exit=_visit(record["exit"]),
-            first_pages=FirstDistinct.from_record(record["pages"]),
-            first_client_sessions=FirstDistinct.from_record(record["clients"]),
+            int(record["start"]),
+            int(record["end"]),
+            int(record["events"]),
+            int(record["page_views"]),
+            None if entry is None else PageVisit(int(entry[0]), str(entry[1]), str(entry[2])),
+            None if exit_ is None else PageVisit(int(exit_[0]), str(exit_[1]), str(exit_[2])),
+            FirstDistinct.from_record(record["pages"]),
+            FirstDistinct.from_record(record["clients"]),
         )
 
 
@@ -311,8 +314,8 @@ class UserSessions:
     def from_record(cls, record: Mapping[str, Any]) -> UserSessions:
         """The sessions stored as ``record`` by to_record."""
         return cls(
-            tuple(Session.from_record(s) for s in record["open"]),
-            tuple(Session.from_record(s) for s in record["recent"]),
+            tuple([Session.from_record(s) for s in record["open"]]),
+            tuple([Session.from_record(s) for s in record["recent"]]),
         )
 
 
@@ -330,6 +333,4 @@ def _pick(
     return choose(first, second)
 
 
-def _visit(record: Sequence[Any] | None) -> PageVisit | None:
-    return None if record is None else PageVisit(int(record[0]), str(record[1]), str(record[2]))
 

@@ -173,7 +173,7 @@ class MemberWindows:
     @classmethod
     def from_record(cls, record: Iterable[Sequence[Any]]) -> MemberWindows:
         """The windows stored as ``record`` by to_record."""
-        return cls(frozenset((int(start), str(group)) for start, group in record))
+        return cls(frozenset([(int(start), str(group)) for start, group in record]))
 
 
 @dataclass(frozen=True, slots=True)
