@@ -214,7 +214,8 @@ class JoinWork:
         self, user_id: str, before: JoinState, after: JoinState, results: tuple[JoinResult, ...]
     ) -> None:
         self.users[user_id] = after
-        self.rows.extend(self._row(user_id, result) for result in results)
+        for result in results:  # most page views: none
+            self.rows.append(self._row(user_id, result))
         due = next_due(after, JOIN_RULES)
         if due is None:
             return
