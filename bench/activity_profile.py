@@ -17,10 +17,11 @@ records would come back from RocksDB, so a value evicted from the read cache is 
 again, as on a worker. At the end every input is marked idle, which closes what is left.
 
 Printed: CPU µs per event per step of the operator (``handle_partition`` and ``_admit``'s
-calls, each timed on its own: ``admit`` is the user's read and ``apply_change``,
-``put_user`` its session index, ``count`` the minute tallies, ``advance`` closing minutes
-and sessions when the watermark moved, ``markers`` their merge, ``join`` the errors-by-page
-join's share, ``load/store`` a batch's partition values), and the total of an untimed run
+calls, each timed on its own: ``user read`` (the table's value, decoded if it left the
+read cache), ``apply_change``, ``put_user`` the session index, ``count`` the minute
+tallies, ``advance`` closing minutes and sessions when the watermark moved, ``markers``
+their merge, ``join`` the errors-by-page join's share, ``load/store`` a batch's partition
+values), and the total of an untimed run
 through ``handle_partition`` itself, as events/s of one core. ``--cprofile`` adds the
 functions that took the most time; ``--digest`` runs ``handle_partition`` itself and hashes
 every output (session, minute, page and join rows, dead letters, and the final values of
@@ -293,10 +294,6 @@ def run_steps(prepared: Prepared, batch_size: int, flush_every: int) -> Steps:
     steps = Steps()
     timed = steps.timed
 
-    def admit(work: PartitionWork, change: Any, watermark: int | None) -> Any:
-        user = work.user(change.user_id)
-        return (user, *apply_change(user, change, watermark, RULES))
-
     def merge(work: PartitionWork, marker: Marker) -> bool:
         before = work.state.watermark.watermark
         work.state = replace(work.state, watermark=work.state.watermark.merge(marker))
@@ -323,7 +320,10 @@ def run_steps(prepared: Prepared, batch_size: int, flush_every: int) -> Steps:
                 assert isinstance(step, Arrival) and not isinstance(step, ErrorArrival)
                 change = step.change
                 watermark = work.state.watermark.watermark
-                user, verdict, after, closed, counted = timed("admit", admit, work, change, watermark)
+                user = timed("user read", work.user, change.user_id)
+                verdict, after, closed, counted = timed(
+                    "apply_change", apply_change, user, change, watermark, RULES
+                )
                 timed("put_user", work.put_user, change.user_id, user, after, closed)
                 if verdict is Admission.LATE and not _resent(work, step.source):
                     continue  # dead-lettered: not the operator's state
