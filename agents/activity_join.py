@@ -214,7 +214,8 @@ class JoinWork:
         self, user_id: str, before: JoinState, after: JoinState, results: tuple[JoinResult, ...]
     ) -> None:
         self.users[user_id] = after
-        self.rows.extend(self._row(user_id, result) for result in results)
+        for result in results:  # most page views: none
+            self.rows.append(self._row(user_id, result))
         due = next_due(after, JOIN_RULES)
         if due is None:
             return
@@ -245,7 +246,8 @@ class JoinWork:
         with acting_for(self.anchor):
             for user_id, state in self.users.items():
                 if not is_empty(state):
-                    activity_joins[user_id] = state.to_record()
+                    # Kept decoded (runtime.coalesced): the next batch's read needs no decode.
+                    activity_joins[user_id] = state
                 elif user_id in self.stored:
                     _coalesced(activity_joins).discard(user_id)
             for key, users in self.due.items():
@@ -253,4 +255,4 @@ class JoinWork:
                     _coalesced(activity_join_due).discard(key)
                 else:
                     activity_join_due[key] = sorted(users)
-            activity_join_partitions[partition_key(self.partition)] = self.state.to_record()
+            activity_join_partitions[partition_key(self.partition)] = self.state

@@ -9,7 +9,6 @@ other and with the committed offsets.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any, cast
 
 from faust.types import EventT, TableT
@@ -41,7 +40,7 @@ from tables.activity_state import (
 )
 from tables.instants import from_micros
 from tables.windowing.sessions import Session, SessionRules
-from tables.windowing.tumbling import WindowTallies
+from tables.windowing.tumbling import Tally, WindowTallies
 from tables.windowing.units import seconds
 from tables.windowing.watermark import input_name
 
@@ -103,7 +102,9 @@ class PartitionWork:
         self.partition: int = anchor.message.partition
         self.state = state
         self.users: dict[str, UserActivityState] = {}
-        self.tallies: dict[str, WindowTallies | None] = {}  # None: closed, discarded at store()
+        # This batch's tallies, changed in place (a copy of the table's value, made at the
+        # first read: values read are shared with the table); None: closed, discarded at store().
+        self.tallies: dict[str, dict[str, Tally] | None] = {}
         self.due: dict[str, set[str] | None] = {}  # None: visited, discarded at store()
         # Keys of tallies and index buckets read with a value: only those need a delete
         # (a tombstone in every RocksDB of the table and in the changelog) when closed.
@@ -132,15 +133,18 @@ class PartitionWork:
             self.users[user_id] = found
         return found
 
-    def _tally(self, key: str) -> WindowTallies:
+    def _tally(self, key: str) -> dict[str, Tally]:
         found = self.tallies.get(key)
-        if found is None and key not in self.tallies:
-            with acting_for(self.anchor):
-                record = activity_tallies.get(key)
-            if record is not None:
-                self.stored.add(key)
-                found = WindowTallies.from_record(record)
-        return found or WindowTallies()
+        if found is None:
+            found = {}
+            if key not in self.tallies:  # not read yet (None: closed in this batch, starts anew)
+                with acting_for(self.anchor):
+                    record = activity_tallies.get(key)
+                if record is not None:
+                    self.stored.add(key)
+                    found = dict(WindowTallies.from_record(record).counts)
+            self.tallies[key] = found
+        return found
 
     def _due(self, key: str) -> set[str]:
         return due_list(activity_due, self.anchor, key, self.due, self.stored)
@@ -152,31 +156,34 @@ class PartitionWork:
     ) -> None:
         """Keep ``after``: rows of the sessions closed, the open count, the session index."""
         self.users[user_id] = after
-        self.sessions.extend(user_session_row(user_id, session.fields()) for session in closed)
-        opened = len(after.sessions.open) - len(before.sessions.open)
-        if opened:
-            self.state = replace(self.state, open_sessions=self.state.open_sessions + opened)
+        for session in closed:
+            self.sessions.append(user_session_row(user_id, session.fields()))
+        self.state = self.state.with_opened(len(after.sessions.open) - len(before.sessions.open))
         due = after.next_close(RULES)
+        if due is None:
+            return
         # The bucket of the user's current next close always lists it: a change of that
-        # time is the only moment a new entry is needed (older entries are left stale).
-        if due is not None and due != before.next_close(RULES):
-            bucket = RULES.due_bucket_of(due)
+        # bucket is the only moment a new entry is needed (older entries are left stale).
+        # Most events move the close time within its bucket (a minute): nothing to do.
+        bucket = RULES.due_bucket_of(due)
+        was = before.next_close(RULES)
+        if was is None or RULES.due_bucket_of(was) != bucket:
             self._due(due_key(self.partition, bucket, RULES.due_shard_of(user_id))).add(user_id)
             self.state = self.state.with_due((bucket,))
 
     def count(self, change: ActivityChange, counted: Counted) -> None:
         """Tally a new event in its open minutes."""
         for start, new_user in counted.types:
-            key = tally_key(self.partition, TYPES, start, 0)
-            self.tallies[key] = self._tally(key).count(change.event_type, new_user)
+            WindowTallies.count_into(
+                self._tally(tally_key(self.partition, TYPES, start, 0)), change.event_type, new_user
+            )
         if counted.pages and change.page_url is not None:
             shard = RULES.page_shard_of(change.page_url)
             for start in counted.pages:
-                key = tally_key(self.partition, PAGES, start, shard)
-                self.tallies[key] = self._tally(key).count(change.page_url)
-        windows = self.state.windows.add(start for start, _ in counted.types)
-        if windows is not self.state.windows:
-            self.state = replace(self.state, windows=windows)
+                WindowTallies.count_into(
+                    self._tally(tally_key(self.partition, PAGES, start, shard)), change.page_url
+                )
+        self.state = self.state.with_windows(self.state.windows.add([start for start, _ in counted.types]))
 
     def advance(self) -> None:
         """The watermark moved: close the minutes it reached and the sessions it passed."""
@@ -185,7 +192,7 @@ class PartitionWork:
         for start in closed:
             self._close_minute(start)
         self.windows_closed += len(closed)
-        self.state = replace(self.state, windows=windows)
+        self.state = self.state.with_windows(windows)
         reached, self.state = self.state.due_reached(RULES)
         for bucket in reached:
             for shard in range(RULES.due_shards):
@@ -200,7 +207,7 @@ class PartitionWork:
     def _close_minute(self, start: int) -> None:
         bucket = from_micros(start)
         key = tally_key(self.partition, TYPES, start, 0)
-        for event_type, tally in self._tally(key).counts.items():
+        for event_type, tally in self._tally(key).items():
             self.minutes.append(
                 ActivityMinuteRow(
                     bucket=bucket,
@@ -213,10 +220,10 @@ class PartitionWork:
         self.tallies[key] = None
         for shard in range(RULES.page_shards):
             key = tally_key(self.partition, PAGES, start, shard)
-            for page_url, views in self._tally(key).events().items():
+            for page_url, tally in self._tally(key).items():
                 self.page_minutes.append(
                     ActivityPageMinuteRow(
-                        bucket=bucket, page_url=page_url, partition=self.partition, views=views
+                        bucket=bucket, page_url=page_url, partition=self.partition, views=tally.events
                     )
                 )
             self._drop(self.tallies, key)
@@ -238,7 +245,7 @@ class PartitionWork:
                 if tallies is None:
                     _coalesced(activity_tallies).discard(key)
                 else:
-                    activity_tallies[key] = tallies
+                    activity_tallies[key] = WindowTallies(tallies)
             for key, users in self.due.items():
                 if users is None:
                     _coalesced(activity_due).discard(key)

@@ -61,6 +61,7 @@ log = get_logger("sei.tables")
 # intervals fit; a day bucket of a busy repository decodes to tens of KB.
 READ_CACHE_KEYS = 2_048
 _DELETED = object()  # a pending delete (``discard``)
+_ABSENT = object()  # no value (a read's answer)
 _flushing = asyncio.Lock()
 
 
@@ -79,18 +80,31 @@ class CoalescedTable(faust.Table[Any, Any]):
     # Reads: pending, then cache, then RocksDB.
 
     def __getitem__(self, key: Any) -> Any:
+        value = self._lookup(key)
+        return self.__missing__(key) if value is _ABSENT else value
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        """``Mapping.get`` without a KeyError raised and caught (two, or three, before) for
+        a key the table lacks: the activity operator reads one per new user, minute and
+        index bucket."""
+        value = self._lookup(key)
+        if value is _ABSENT:
+            return default if self.default is None else self.__missing__(key)
+        return value
+
+    def _lookup(self, key: Any) -> Any:
+        """The value of ``key``, or ``_ABSENT``."""
         held = self.pending.get(key)
         if held is not None:
-            return self.__missing__(key) if held[1] is _DELETED else held[1]
-        try:
-            return self.read_cache[key]
-        except KeyError:
-            pass
+            return _ABSENT if held[1] is _DELETED else held[1]
+        value = self.read_cache.get(key, _ABSENT)
+        if value is not _ABSENT:
+            return value
         self.on_key_get(key)
         try:
             value = self.data[key]  # one RocksDB read (Faust's own path makes two)
         except KeyError:
-            return self.__missing__(key)
+            return _ABSENT
         if current_event() is not None:
             # Cached only for an agent, which reads its own partitions: a view may read a
             # standby copy, which the changelog keeps changing beneath a cache.

@@ -168,6 +168,9 @@ class PartitionJoinState:
         return replace(self, reached=now)
 
     def with_due(self, buckets: Iterable[int]) -> PartitionJoinState:
+        buckets = tuple(buckets)
+        if len(buckets) == 1 and buckets[0] in self.due:  # most calls: a bucket listed already
+            return self
         merged = set(self.due).union(buckets)
         if len(merged) == len(self.due):
             return self
@@ -187,7 +190,10 @@ class PartitionJoinState:
         return {"errors": self.errors.to_record(), "reached": self.reached, "due": list(self.due)}
 
     @classmethod
-    def from_record(cls, record: Mapping[str, Any]) -> PartitionJoinState:
+    def from_record(cls, record: Mapping[str, Any] | PartitionJoinState) -> PartitionJoinState:
+        """The value stored as ``record`` by to_record (or kept decoded: runtime.coalesced)."""
+        if isinstance(record, PartitionJoinState):
+            return record
         reached = record["reached"]
         return cls(
             OperatorWatermark.from_record(record["errors"]),

@@ -159,9 +159,10 @@ def apply_change(
     verdict, seen = admit(state.seen, change.event_id, change.time, watermark)
     if verdict is not Admission.NEW:
         return verdict, UserActivityState(seen, state.sessions, state.windows), closed, None
-    sessions = state.sessions.add(change.session_event, rules.sessions)
+    sessions = state.sessions.add(change, rules.sessions)  # its fields are a session event's
     placed, windows = state.windows.place(rules.minutes, change.time, change.event_type)
-    pages = rules.minutes.starts(change.time) if change.event_type == "page_view" and change.page_url else ()
+    # A page view counts in the same windows as its type: their starts, not computed again.
+    pages = tuple(start for start, _ in placed) if change.event_type == "page_view" and change.page_url else ()
     return verdict, UserActivityState(seen, sessions, windows), closed, Counted(placed, pages)
 
 
@@ -179,7 +180,24 @@ class PartitionActivityState:
         """A fresh partition waiting for a marker from each of ``inputs``."""
         return cls(OperatorWatermark.expecting(inputs))
 
+    # The operator changes one field at a time, per event: constructors, not
+    # dataclasses.replace (which looks the fields up on every call).
+
+    def with_windows(self, windows: OpenWindows) -> PartitionActivityState:
+        if windows is self.windows:
+            return self
+        return PartitionActivityState(self.watermark, windows, self.due, self.open_sessions)
+
+    def with_opened(self, opened: int) -> PartitionActivityState:
+        """With ``opened`` more open sessions (fewer when negative)."""
+        if not opened:
+            return self
+        return PartitionActivityState(self.watermark, self.windows, self.due, self.open_sessions + opened)
+
     def with_due(self, buckets: Iterable[int]) -> PartitionActivityState:
+        buckets = tuple(buckets)
+        if len(buckets) == 1 and buckets[0] in self.due:  # most calls: a bucket listed already
+            return self
         merged = set(self.due).union(buckets)
         if len(merged) == len(self.due):
             return self

@@ -114,4 +114,4 @@ _EMPTY = FirstDistinct()
 
 
 def _seen_all(record: Iterable[Sequence[Any]]) -> tuple[Seen, ...]:
-    return tuple((int(time), str(value)) for time, value in record)
+    return tuple([(int(time), str(value)) for time, value in record])  # a list: quicker than a generator

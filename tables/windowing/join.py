@@ -68,9 +68,13 @@ class JoinState:
 
     def add_candidate(self, candidate: Candidate) -> JoinState:
         """With ``candidate`` (admitted: not late)."""
-        if any(c.event_id == candidate.event_id for c in self.candidates):
-            return self
-        return JoinState(tuple(sorted((*self.candidates, candidate))), self.pending)
+        candidates = self.candidates
+        for kept in candidates:  # a loop, not any(generator): every page view asks
+            if kept.event_id == candidate.event_id:
+                return self
+        if not candidates or candidates[-1] < candidate:  # most page views: the latest
+            return JoinState((*candidates, candidate), self.pending)
+        return JoinState(tuple(sorted((*candidates, candidate))), self.pending)
 
     def add_probe(self, probe: Probe) -> JoinState:
         """With ``probe`` pending (admitted: not late)."""
@@ -91,6 +95,13 @@ class JoinState:
         """The results ``watermark`` makes final (by probe time), and the state that remains."""
         if watermark is None:
             return (), self
+        # Every page view asks, most often to no effect: nothing pending is final and at
+        # most one candidate, recent enough, is before the watermark (both are ascending).
+        if not self.pending or self.pending[0].time >= watermark:
+            candidates = self.candidates
+            if len(candidates) < 2 or candidates[1].time >= watermark:
+                if not candidates or candidates[0].time >= watermark - join.bound:
+                    return (), self
         final = tuple(p for p in self.pending if p.time < watermark)
         results = self._results(final, join)
         before = [c for c in self.candidates if c.time < watermark]
@@ -111,8 +122,10 @@ class JoinState:
         }
 
     @classmethod
-    def from_record(cls, record: Mapping[str, Any]) -> JoinState:
-        """The state stored as ``record`` by to_record."""
+    def from_record(cls, record: Mapping[str, Any] | JoinState) -> JoinState:
+        """The state stored as ``record`` by to_record (or kept decoded: runtime.coalesced)."""
+        if isinstance(record, JoinState):
+            return record
         return cls(
             tuple(Candidate(int(t), str(i), str(v)) for t, i, v in record["candidates"]),
             tuple(Probe(int(t), str(i)) for t, i in record["pending"]),

@@ -19,14 +19,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from tables.windowing.first_distinct import FirstDistinct
 from tables.windowing.units import MICROS_PER_SECOND
 
-__all__ = ["PAGE_VIEW", "PageVisit", "Session", "SessionEvent", "SessionRules", "UserSessions"]
+__all__ = ["PAGE_VIEW", "EventFields", "PageVisit", "Session", "SessionEvent", "SessionRules", "UserSessions"]
 
 PAGE_VIEW = "page_view"
 
@@ -44,6 +44,22 @@ class SessionRules:
     def __post_init__(self) -> None:
         if self.gap <= 0:
             raise ValueError(f"session gap of {self.gap} µs: must be positive")
+
+
+class EventFields(Protocol):
+    """What sessions read of an event: a ``SessionEvent``, or the operator's own change
+    (tables.activity_state.ActivityChange: no copy made per event)."""
+
+    @property
+    def event_id(self) -> str: ...
+    @property
+    def time(self) -> int: ...
+    @property
+    def event_type(self) -> str: ...
+    @property
+    def page_url(self) -> str | None: ...
+    @property
+    def client_session_id(self) -> str | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +96,7 @@ class Session:
     first_client_sessions: FirstDistinct
 
     @classmethod
-    def of(cls, event: SessionEvent, rules: SessionRules) -> Session:
+    def of(cls, event: EventFields, rules: SessionRules) -> Session:
         """The session of one event."""
         visit = None
         if event.event_type == PAGE_VIEW and event.page_url is not None:
@@ -113,6 +129,35 @@ class Session:
             first_client_sessions=self.first_client_sessions.merge(
                 other.first_client_sessions, rules.max_client_sessions, rules.max_list_chars
             ),
+        )
+
+    def with_event(self, event: EventFields, rules: SessionRules) -> Session:
+        """``Session.of(event).merge(self)`` (an event this session reaches), without the
+        one-event session in between: most events do this."""
+        time = event.time
+        is_view = event.event_type == PAGE_VIEW
+        pages = self.first_pages
+        entry, exit_ = self.entry, self.exit
+        if is_view and event.page_url is not None:
+            visit = PageVisit(time, event.event_id, event.page_url)
+            entry, exit_ = _pick(min, visit, entry), _pick(max, visit, exit_)
+            seen = FirstDistinct.of(time, event.page_url, rules.max_pages, rules.max_list_chars)
+            pages = seen.merge(pages, rules.max_pages, rules.max_list_chars)
+        # An event without a value leaves a list as it is (``of`` gives the empty one, the
+        # identity of ``merge``).
+        clients = self.first_client_sessions
+        if event.client_session_id:
+            seen = FirstDistinct.of(time, event.client_session_id, rules.max_client_sessions, rules.max_list_chars)
+            clients = seen.merge(clients, rules.max_client_sessions, rules.max_list_chars)
+        return Session(
+            start=min(time, self.start),
+            end=max(time, self.end),
+            events=1 + self.events,
+            page_views=int(is_view) + self.page_views,
+            entry=entry,
+            exit=exit_,
+            first_pages=pages,
+            first_client_sessions=clients,
         )
 
     def reaches(self, time: int, gap: int) -> bool:
@@ -191,15 +236,18 @@ class Session:
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> Session:
         """The session stored as ``record`` by to_record."""
+        # Positional, in the fields' order: a worker decodes every user whose session the
+        # watermark may close (read long ago: out of the read cache), several sessions each.
+        entry, exit_ = record["entry"], record["exit"]
         return cls(
-            start=int(record["start"]),
-            end=int(record["end"]),
-            events=int(record["events"]),
-            page_views=int(record["page_views"]),
-            entry=_visit(record["entry"]),
-            exit=_visit(record["exit"]),
-            first_pages=FirstDistinct.from_record(record["pages"]),
-            first_client_sessions=FirstDistinct.from_record(record["clients"]),
+            int(record["start"]),
+            int(record["end"]),
+            int(record["events"]),
+            int(record["page_views"]),
+            None if entry is None else PageVisit(int(entry[0]), str(entry[1]), str(entry[2])),
+            None if exit_ is None else PageVisit(int(exit_[0]), str(exit_[1]), str(exit_[2])),
+            FirstDistinct.from_record(record["pages"]),
+            FirstDistinct.from_record(record["clients"]),
         )
 
 
@@ -210,31 +258,48 @@ class UserSessions:
     open: tuple[Session, ...] = ()  # by start; consecutive ones at least a gap apart
     recent: tuple[Session, ...] = ()  # closed, newest first, at most rules.recent_closed
 
-    def add(self, event: SessionEvent, rules: SessionRules) -> UserSessions:
+    def add(self, event: EventFields, rules: SessionRules) -> UserSessions:
         """These sessions with ``event`` (admitted: neither late nor a duplicate) added."""
-        merged = Session.of(event, rules)
         kept = []
+        reached = []
+        time, gap = event.time, rules.gap
         for session in self.open:
-            if session.reaches(event.time, rules.gap):
-                merged = merged.merge(session, rules)
+            if session.start - gap < time < session.end + gap:  # Session.reaches, inlined: per event
+                reached.append(session)
             else:
                 kept.append(session)
-        return UserSessions(tuple(sorted([*kept, merged], key=lambda s: s.start)), self.recent)
+        if len(reached) == 1:  # most events: one session grows
+            merged = reached[0].with_event(event, rules)
+        else:
+            merged = Session.of(event, rules)
+            for session in reached:
+                merged = merged.merge(session, rules)
+        if not kept:  # most events: the user's one open session, or none
+            return UserSessions((merged,), self.recent)
+        return UserSessions(tuple(sorted([*kept, merged], key=_start)), self.recent)
 
     def close(self, watermark: int | None, rules: SessionRules) -> tuple[tuple[Session, ...], UserSessions]:
         """The sessions ``watermark`` closes (oldest first), and what remains."""
         if watermark is None:
             return (), self
-        closed = tuple(s for s in self.open if s.close_time(rules.gap) <= watermark)
-        if not closed:
+        # Open sessions are by start and a gap apart, so their ends (and close times) ascend
+        # too: the closed ones are a prefix, and most calls (every event's) stop at the first.
+        gap = rules.gap
+        count = 0
+        for session in self.open:
+            if session.end + gap > watermark:
+                break
+            count += 1
+        if not count:
             return (), self
-        still_open = tuple(s for s in self.open if s.close_time(rules.gap) > watermark)
+        closed = self.open[:count]
         recent = (*reversed(closed), *self.recent)[: rules.recent_closed]
-        return closed, UserSessions(still_open, recent)
+        return closed, UserSessions(self.open[count:], recent)
 
     def next_close(self, rules: SessionRules) -> int | None:
-        """The watermark at which the earliest open session closes; None without one."""
-        return min((s.close_time(rules.gap) for s in self.open), default=None)
+        """The watermark at which the earliest open session closes; None without one
+        (the first one's: their ends ascend, ``close``)."""
+        return self.open[0].end + rules.gap if self.open else None
 
     @property
     def current(self) -> Session | None:
@@ -249,9 +314,13 @@ class UserSessions:
     def from_record(cls, record: Mapping[str, Any]) -> UserSessions:
         """The sessions stored as ``record`` by to_record."""
         return cls(
-            tuple(Session.from_record(s) for s in record["open"]),
-            tuple(Session.from_record(s) for s in record["recent"]),
+            tuple([Session.from_record(s) for s in record["open"]]),
+            tuple([Session.from_record(s) for s in record["recent"]]),
         )
+
+
+def _start(session: Session) -> int:
+    return session.start
 
 
 def _pick(
@@ -264,6 +333,4 @@ def _pick(
     return choose(first, second)
 
 
-def _visit(record: Sequence[Any] | None) -> PageVisit | None:
-    return None if record is None else PageVisit(int(record[0]), str(record[1]), str(record[2]))
 

@@ -53,6 +53,8 @@ class WindowSpec:
     def starts(self, time: int) -> tuple[int, ...]:
         """The starts of the windows containing ``time``, ascending."""
         latest = time - time % self.step
+        if self.step == self.size:  # tumbling: one window (every event asks)
+            return (latest,)
         return tuple(range(latest, time - self.size, -self.step))[::-1]
 
     def end(self, start: int) -> int:
@@ -101,6 +103,13 @@ class WindowTallies:
         """These tallies with one more event of ``group``."""
         return WindowTallies({**self.counts, group: self.counts.get(group, Tally()).add(new_member)})
 
+    @staticmethod
+    def count_into(counts: dict[str, Tally], group: str, new_member: bool = False) -> None:
+        """``count`` in place, for a caller that owns ``counts`` (a copy it made of a table
+        value: one copy per batch rather than one per event), in the same key order."""
+        tally = counts.get(group)
+        counts[group] = Tally(1, int(new_member)) if tally is None else tally.add(new_member)
+
     def merge(self, other: WindowTallies) -> WindowTallies:
         """The tallies of both."""
         counts = dict(self.counts)
@@ -137,13 +146,22 @@ class MemberWindows:
     ) -> tuple[tuple[tuple[int, bool], ...], MemberWindows]:
         """The windows an event counts in, each with whether its member is new there, and
         this member afterwards."""
-        placed = tuple((start, (start, group) not in self.counted) for start in spec.starts(time))
+        counted = self.counted
+        starts = spec.starts(time)
+        if len(starts) == 1:  # tumbling: no generator, no set built for a window already counted
+            pair = (starts[0], group)
+            if pair in counted:
+                return ((starts[0], False),), self
+            return ((starts[0], True),), MemberWindows(counted | {pair})
+        placed = tuple((start, (start, group) not in counted) for start in starts)
         added = {(start, group) for start, new in placed if new}
-        return placed, (MemberWindows(self.counted | added) if added else self)
+        return placed, (MemberWindows(counted | added) if added else self)
 
     def prune(self, spec: WindowSpec, watermark: int | None) -> MemberWindows:
         """Without the windows ``watermark`` has closed."""
-        if watermark is None:
+        # Every event asks: the earliest start closes first, so one min() (in C) tells
+        # whether anything closed before the set is rebuilt.
+        if watermark is None or not self.counted or min(self.counted)[0] + spec.size > watermark:
             return self
         kept = frozenset(pair for pair in self.counted if not spec.is_closed(pair[0], watermark))
         return self if len(kept) == len(self.counted) else MemberWindows(kept)
@@ -155,7 +173,7 @@ class MemberWindows:
     @classmethod
     def from_record(cls, record: Iterable[Sequence[Any]]) -> MemberWindows:
         """The windows stored as ``record`` by to_record."""
-        return cls(frozenset((int(start), str(group)) for start, group in record))
+        return cls(frozenset([(int(start), str(group)) for start, group in record]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +185,9 @@ class OpenWindows:
     def add(self, starts: Iterable[int]) -> OpenWindows:
         """With ``starts`` open too."""
         starts = tuple(starts)
-        if all(start in self.starts for start in starts):  # most events: their minute is open
+        if len(starts) == 1 and starts[0] in self.starts:  # most events: their one minute is open
+            return self
+        if all(start in self.starts for start in starts):
             return self
         merged = set(self.starts).union(starts)
         return self if len(merged) == len(self.starts) else OpenWindows(tuple(sorted(merged)))

@@ -108,3 +108,24 @@ def test_only_reads_for_an_event_are_cached(table: Any) -> None:
     with acting_for(event(2)):
         assert table["a"] == 5
     assert dict(table.read_cache) == {"a": 5}
+
+
+def test_get_answers_as_getitem_does_from_every_layer(table: Any) -> None:
+    """Pending, discarded, read cache, store and absent keys: ``get`` (which raises
+    nothing for an absent key) and ``[]`` agree."""
+    with acting_for(event(1)):
+        table["stored"] = 1
+        table["gone"] = 2
+    flush_pending(table.app)
+    with acting_for(event(1)):
+        table["pending"] = 3
+        table.discard("gone")
+    table.read_cache.clear()
+    with acting_for(event(1)):  # an agent's read: remembered
+        assert table.get("stored") == 1 and "stored" in table.read_cache
+        assert table.get("stored") == table["stored"] == 1
+        assert table.get("pending") == table["pending"] == 3
+        for key in ("gone", "absent"):
+            assert table.get(key) is None and table.get(key, "d") == "d"
+            with pytest.raises(KeyError):
+                table[key]

@@ -2,6 +2,9 @@ from __future__ import annotations
 
 import json
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from tables.windowing.dedupe import Admission, SeenEvents, admit
 
 
@@ -38,3 +41,14 @@ def test_ids_stay_bounded_by_the_events_above_the_watermark() -> None:
 def test_seen_events_record_round_trips() -> None:
     seen = SeenEvents().add("a", 1).add("b", 2)
     assert SeenEvents.from_record(json.loads(json.dumps(seen.to_record()))) == seen
+
+
+@given(
+    st.dictionaries(st.text(min_size=1, max_size=3), st.integers(0, 100)),
+    st.one_of(st.none(), st.integers(0, 110)),
+)
+def test_prune_keeps_exactly_the_ids_at_or_above_the_watermark(
+    times: dict[str, int], watermark: int | None
+) -> None:
+    pruned = SeenEvents(times).prune(watermark)
+    assert dict(pruned.times) == {i: t for i, t in times.items() if watermark is None or t >= watermark}

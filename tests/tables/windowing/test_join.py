@@ -180,3 +180,32 @@ def test_any_order_within_grace_joins_as_sorted(case: tuple[list[Arrival], list[
         expected.append(JoinResult(probe, max(matches) if matches else None))  # type: ignore[arg-type,type-var]
     assert sorted(emitted + pending, key=lambda r: r.probe) == sorted(expected, key=lambda r: r.probe)
     assert len(emitted) == len({r.probe.event_id for r in emitted})  # each error written once
+
+
+def _advance_in_full(state: JoinState, join: IntervalJoin, watermark: int) -> JoinState:
+    """What ``advance`` keeps, by its definition (module doc), without its quick path."""
+    before = [c for c in state.candidates if c.time < watermark]
+    kept = tuple(c for c in before[-1:] if c.time >= watermark - join.bound)
+    return JoinState(
+        kept + tuple(c for c in state.candidates if c.time >= watermark),
+        tuple(p for p in state.pending if p.time >= watermark),
+    )
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 300), st.sampled_from("abcdef"), st.booleans()), max_size=8),
+    st.integers(0, 400),
+)
+def test_advance_and_add_candidate_quick_paths_equal_the_definition(
+    events: list[tuple[int, str, bool]], watermark_s: int
+) -> None:
+    state = JoinState()
+    for time_s, ident, is_view in events:
+        if is_view:
+            state = state.add_candidate(view(ident, time_s))
+        else:
+            state = state.add_probe(error(ident, time_s))
+    ids = [c.event_id for c in state.candidates]
+    assert list(state.candidates) == sorted(state.candidates) and len(ids) == len(set(ids))
+    _, after = state.advance(LEFT, seconds(watermark_s))
+    assert after == _advance_in_full(state, LEFT, seconds(watermark_s))

@@ -192,3 +192,32 @@ def test_merge_is_commutative_and_associative_on_three_sessions() -> None:
         json.dumps(a.merge(b, RULES).merge(c, RULES).to_record()) for a, b, c in itertools.permutations(sessions)
     }
     assert len(results) == 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(user_events(), st.integers(0, 5 * 3600))
+def test_close_and_next_close_rely_on_ends_ascending_as_a_filter_would_find(
+    events: list[SessionEvent], watermark_s: int
+) -> None:
+    """``close`` takes a prefix and ``next_close`` the first session: the same as looking at
+    every open session, because the open sessions' ends ascend whatever the events' order."""
+    state = fold(events)
+    assert [s.end for s in state.open] == sorted(s.end for s in state.open)
+    watermark = seconds(watermark_s)
+    closed, rest = state.close(watermark, RULES)
+    assert closed == tuple(s for s in state.open if s.close_time(GAP) <= watermark)
+    assert rest.open == tuple(s for s in state.open if s.close_time(GAP) > watermark)
+    assert state.next_close(RULES) == min((s.close_time(GAP) for s in state.open), default=None)
+
+
+@settings(max_examples=200, deadline=None)
+@given(user_events(), st.integers(0, 11), st.sampled_from(["", "c1", "c4", None]))
+def test_a_session_with_one_more_event_is_the_merge_with_its_own_session(
+    events: list[SessionEvent], at: int, client: str | None
+) -> None:
+    """``with_event`` (the quick path of ``add``) equals ``Session.of(event).merge(session)``."""
+    tight = SessionRules(gap=GAP, max_pages=2, max_client_sessions=1, max_list_chars=4)
+    (session, *_) = fold(events, tight).open
+    base = events[at % len(events)]
+    event = SessionEvent("new", base.time + 1, base.event_type, base.page_url, client)
+    assert session.with_event(event, tight) == Session.of(event, tight).merge(session, tight)

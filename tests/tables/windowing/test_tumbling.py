@@ -114,3 +114,32 @@ def test_shard_of_is_stable_and_in_range() -> None:
     # crc32, not hash(): the same shard on every worker and after every restart.
     assert [shard_of(page, 8) for page in ("/a", "/b", "/home")] == [0x69707B5C % 8, 0xF0792AE6 % 8, 0xD5219C04 % 8]
     assert all(0 <= shard_of(f"/p{i}", 5) < 5 for i in range(100))
+
+
+@given(
+    st.frozensets(st.tuples(st.integers(0, 20).map(lambda m: m * MINUTE), st.sampled_from(["a", "b", "c"]))),
+    st.sampled_from([MINUTES, HOPPING]),
+    st.integers(0, 25 * MINUTE),
+    st.sampled_from(["a", "b", "c"]),
+    st.one_of(st.none(), st.integers(0, 25 * MINUTE)),
+)
+def test_member_windows_place_and_prune_as_plain_set_operations(
+    counted: frozenset[tuple[int, str]], spec: WindowSpec, time: int, group: str, watermark: int | None
+) -> None:
+    """The quick paths (one tumbling window; nothing closed) answer what the set operations do."""
+    member = MemberWindows(counted)
+    placed, after = member.place(spec, time, group)
+    assert placed == tuple((start, (start, group) not in counted) for start in spec.starts(time))
+    assert after.counted == counted | {(start, group) for start in spec.starts(time)}
+    pruned = member.prune(spec, watermark)
+    assert pruned.counted == frozenset(pair for pair in counted if not spec.is_closed(pair[0], watermark))
+
+
+@given(st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), st.booleans()), max_size=12))
+def test_count_into_is_count_in_place(counts: list[tuple[str, bool]]) -> None:
+    tallies = WindowTallies()
+    owned: dict[str, Tally] = {}
+    for group, new in counts:
+        tallies = tallies.count(group, new)
+        WindowTallies.count_into(owned, group, new)
+    assert list(owned.items()) == list(tallies.counts.items())  # the same order: the rows'
