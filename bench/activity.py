@@ -34,7 +34,7 @@ from pathlib import Path
 
 import asyncpg
 
-from bench.activity_quix import CREATE_TABLE, TABLE
+from bench.activity_quix_table import CREATE_TABLE, TABLE
 from bench.harness import BenchStack, RssTimeline, bench_stack, print_log_tail
 from devtools.activity_history import ActivityHistory, ActivityPlan, generate_activity_history
 from devtools.activity_truth import ActivityTruth, activity_truth, checksum

@@ -26,18 +26,8 @@ from pydantic import ValidationError
 from quixstreams import Application, State
 from quixstreams.sinks.community.postgresql import PostgreSQLSink
 
+from bench.activity_quix_table import TABLE
 from models.activity import ActivityMessage
-
-TABLE = "bench_quix_user_minutes"
-CREATE_TABLE = f"""
-CREATE TABLE IF NOT EXISTS {TABLE} (
-    user_id text NOT NULL,
-    bucket timestamptz NOT NULL,
-    event_type text NOT NULL,
-    events integer NOT NULL,
-    PRIMARY KEY (user_id, bucket, event_type)
-)
-"""
 
 
 class _Counts:
