@@ -71,7 +71,14 @@ async def resolve_end_offsets(
     try:
         while pending:
             if time.monotonic() > deadline:
-                raise TimeoutError(f"could not read to the end of {sorted(map(str, pending))}")
+                # Where each one stood: what the broker reported, where the probe read to, and
+                # the high watermark its fetches saw (None: no fetch answered for it).
+                stood = [
+                    f"{tp.topic}[{tp.partition}] reported {ends[TP(tp.topic, tp.partition)]}, "
+                    f"read to {await probe.position(tp)}, high watermark {probe.highwater(tp)}"
+                    for tp in sorted(pending)
+                ]
+                raise TimeoutError(f"could not read to the end of {len(stood)} partitions in {timeout_s} s: {stood}")
             await probe.getmany(*pending, timeout_ms=100)
             for tp in list(pending):
                 high = probe.highwater(tp)
