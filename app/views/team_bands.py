@@ -27,7 +27,7 @@ from app.logging import get_logger
 from app.main import app, settings
 from app.resources import operating, read_database
 from app.views.windowed import read_since
-from stores.teams import consistent_read, organization_teams, read_team
+from stores.teams import consistent_read, organization_teams, team_entities
 from tables.instants import to_micros
 from tables.snapshots import dora_answer
 
@@ -45,19 +45,23 @@ async def team_band_answers(end: int) -> dict[str, dict[str, Any]]:
     (raises when the database does not answer)."""
     since = read_since(BAND_WINDOW_DAYS, end)
     async with consistent_read(read_database) as conn:
-        teams = sorted(set((await organization_teams(conn)).values()))
+        # Every team's repositories at once, by read_team's rule (stores.teams): a
+        # team_repositories query per team scanned the entity tables once per team.
+        members: dict[str, list[str]] = {}
+        for repository, team in (await organization_teams(conn)).items():
+            members.setdefault(team, []).append(repository)
     answers: dict[str, dict[str, Any]] = {}
-    for team in teams:
-        repositories, entities = await read_team(read_database, team, with_pull_requests=False, since=since)
-        if repositories:
-            answer = partial(
-                dora_answer,
-                entities,
-                end=end,
-                window_days=BAND_WINDOW_DAYS,
-                production_environments=settings.production_environments,
-            )
-            answers[team] = await asyncio.get_running_loop().run_in_executor(_math, answer)
+    for team, repositories in sorted(members.items()):
+        async with consistent_read(read_database) as conn:
+            entities = await team_entities(conn, repositories, with_pull_requests=False, since=since)
+        answer = partial(
+            dora_answer,
+            entities,
+            end=end,
+            window_days=BAND_WINDOW_DAYS,
+            production_environments=settings.production_environments,
+        )
+        answers[team] = await asyncio.get_running_loop().run_in_executor(_math, answer)
     return answers
 
 
