@@ -45,6 +45,7 @@ __all__ = [
     "KafkaTransport",
     "TansuTransport",
     "resolve_end_offsets",
+    "start_probe",
     "use_fetch_limits",
 ]
 
@@ -56,7 +57,8 @@ async def resolve_end_offsets(
 ) -> dict[TP, int]:
     """True end offsets: read each partition from its reported end to its last record.
 
-    ``probe`` must be a started consumer outside any group; it is (re)assigned here.
+    ``probe`` must be a started consumer outside any group (``start_probe``); it is
+    (re)assigned here.
     The gap is at most one record batch, so this costs one or two fetches.
     """
     ends = dict(reported)
@@ -92,6 +94,27 @@ async def resolve_end_offsets(
         # sent ~50 fetches/s for the worker's life (each naming every changelog partition).
         probe.unsubscribe()
     return ends
+
+
+# Tansu lists a partition's record batches (one stored object each) afresh for every fetch,
+# and stops listing once the fetch's max wait has passed: with a 10 ms wait, a changelog
+# partition of ~30,000 batches (a year's pull_requests changelog had 47,000) came back empty
+# from its reported end, and every restart failed. Records there are answered at once; only
+# a partition with nothing past its end costs the whole wait, once per recovery.
+PROBE_FETCH_MAX_WAIT_MS = 500
+
+
+async def start_probe(servers: Sequence[str], client_id: str) -> AIOKafkaConsumer:
+    """A started consumer outside any group, for ``resolve_end_offsets``."""
+    probe = AIOKafkaConsumer(
+        bootstrap_servers=list(servers),
+        group_id=None,
+        enable_auto_commit=False,
+        fetch_max_wait_ms=PROBE_FETCH_MAX_WAIT_MS,
+        client_id=client_id,
+    )
+    await probe.start()
+    return probe
 
 
 def set_fetch_limits(consumer: AIOKafkaConsumer, min_bytes: int, max_wait_ms: int) -> None:
@@ -348,14 +371,7 @@ class TansuConsumerThread(SafeConsumerThread):
                 self.transport.url,
                 self.transport.default_port,  # type: ignore[attr-defined]
             )
-            self._probe = AIOKafkaConsumer(
-                bootstrap_servers=servers,
-                group_id=None,
-                enable_auto_commit=False,
-                fetch_max_wait_ms=10,
-                client_id=f"{self.app.conf.broker_client_id}-end-offsets",
-            )
-            await self._probe.start()
+            self._probe = await start_probe(servers, f"{self.app.conf.broker_client_id}-end-offsets")
         return self._probe
 
     async def on_thread_stop(self) -> None:

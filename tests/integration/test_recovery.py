@@ -27,7 +27,13 @@ from devtools.kafka_io import create_topics, produce
 from devtools.localstack import LocalStack
 from devtools.sample_data import generate_commit_stream
 from devtools.worker_process import WorkerProcess, get_answer
-from runtime.transport import KafkaTransport, TansuTransport, resolve_end_offsets, set_fetch_limits
+from runtime.transport import (
+    KafkaTransport,
+    TansuTransport,
+    resolve_end_offsets,
+    set_fetch_limits,
+    start_probe,
+)
 from tests.integration.commit_truth import commit_truth, is_settling, live_daily
 from tests.integration.conftest import isolated_env, new_worker, temporary_database, wait_for
 
@@ -35,8 +41,7 @@ pytestmark = pytest.mark.integration
 
 
 async def end_offsets(bootstrap: str, topic: str, partitions: int) -> tuple[dict[TP, int], dict[TP, int]]:
-    consumer = aiokafka.AIOKafkaConsumer(bootstrap_servers=bootstrap, fetch_max_wait_ms=10)
-    await consumer.start()
+    consumer = await start_probe([bootstrap], "test-end-offsets")
     try:
         tps = [aiokafka.TopicPartition(topic, p) for p in range(partitions)]
         reported = {TP(tp.topic, tp.partition): o for tp, o in (await consumer.end_offsets(tps)).items()}
@@ -61,6 +66,36 @@ def test_tansu_end_offsets_after_batched_produce_are_resolved(stack: LocalStack)
     assert sum(reported.values()) < 1000
     assert by_url(f"tansu://{bootstrap}") is TansuTransport
     assert by_url(f"sei-kafka://{bootstrap}") is KafkaTransport
+
+
+async def produce_single_record_batches(bootstrap: str, topic: str, count: int) -> None:
+    """``count`` records, each in a record batch of its own, then one batch of three
+    tombstones last (ageing's shape at the end of a long changelog partition)."""
+    producer = aiokafka.AIOKafkaProducer(bootstrap_servers=bootstrap, max_batch_size=100, linger_ms=2)
+    await producer.start()
+    try:
+        sent = [await producer.send(topic, b"x" * 50, key=b"k%d" % (n % 100), partition=0) for n in range(count)]
+        await asyncio.gather(*sent)
+        tombstones = producer.create_batch()
+        for n in range(3):  # what a 100-byte batch holds
+            assert tombstones.append(key=b"k%d" % n, value=None, timestamp=None) is not None
+        tombstones.close()
+        await (await producer.send_batch(tombstones, topic, partition=0))
+    finally:
+        await producer.stop()
+
+
+def test_tansu_end_offsets_of_a_partition_of_40000_batches_are_resolved(stack: LocalStack) -> None:
+    """A year's changelog partition holds tens of thousands of record batches; the broker
+    lists them for every fetch and gives up listing at the fetch's max wait. The probe's
+    wait lets it list them all: a restart at the year's end failed on this."""
+    topic = f"offsets-{uuid.uuid4().hex[:8]}"
+    bootstrap = stack.broker.bootstrap
+    asyncio.run(create_topics([bootstrap], [topic], partitions=1))
+    asyncio.run(produce_single_record_batches(bootstrap, topic, 40_000))
+    reported, resolved = asyncio.run(end_offsets(bootstrap, topic, 1))
+    assert resolved == {TP(topic, 0): 40_003}
+    assert reported[TP(topic, 0)] < 40_003  # the reported end is inside the last batch
 
 
 async def deliveries(bootstrap: str, topic: str, min_bytes: int, max_wait_ms: int) -> int:
