@@ -87,6 +87,7 @@ def dump_tasks() -> None:
 
 _MEMORY_LINES = 25
 _TRACEBACKS = 5
+_LARGEST = 10
 
 
 class MemoryDump:
@@ -126,6 +127,12 @@ class MemoryDump:
                 {"kb_diff": d.size_diff // 1024, "stack": d.traceback.format(most_recent_first=True)}
                 for d in snapshot.compare_to(self.previous, "traceback")[:_TRACEBACKS]
             ]
+        # Single blocks: a large buffer or a dict of a million slots is one line of many
+        # small ones in the statistics above.
+        largest = [
+            {"kb": trace.size // 1024, "stack": trace.traceback.format(most_recent_first=True)}
+            for trace in sorted(snapshot.traces, key=lambda t: t.size, reverse=True)[:_LARGEST]
+        ]
         self.previous = snapshot
         traced, peak = tracemalloc.get_traced_memory()
         log.warning(
@@ -135,6 +142,7 @@ class MemoryDump:
             compared=compared,
             lines=lines[:_MEMORY_LINES],
             callers=callers,
+            largest=largest,
         )
 
 

@@ -61,6 +61,7 @@ def test_the_memory_dump_names_the_line_whose_allocations_grew(monkeypatch: pyte
     try:
         dump()
         grown = [bytearray(1024) for _ in range(2000)]  # about 2 MB held on this line
+        one_block = bytearray(3 * 2**20)
         dump()
     finally:
         tracemalloc.stop()
@@ -68,9 +69,14 @@ def test_the_memory_dump_names_the_line_whose_allocations_grew(monkeypatch: pyte
     assert first["compared"] is False and second["compared"] is True
     top = second["lines"][0]
     assert "test_diagnostics.py" in top["line"] and top["kb_diff"] >= 2000
-    caller = second["callers"][0]
-    assert caller["kb_diff"] >= 2000 and any("grown = [bytearray" in frame for frame in caller["stack"])
+    assert any(
+        caller["kb_diff"] >= 2000 and any("grown = [bytearray" in frame for frame in caller["stack"])
+        for caller in second["callers"]
+    )
     assert len(grown) == 2000
+    largest = second["largest"][0]  # the single 3 MB block, not the 2,000 small ones
+    assert largest["kb"] >= 3072 and any("one_block = bytearray" in frame for frame in largest["stack"])
+    assert len(one_block) == 3 * 2**20
 
 
 async def test_a_task_whose_stack_cannot_be_printed_costs_its_stack_only(
