@@ -19,6 +19,9 @@ from runtime.transport import use_fetch_limits
 __all__ = ["app", "settings"]
 
 settings = load_settings_or_exit()
+
+STREAM_BUFFER_EVENTS = 1024
+PARTITION_FETCH_BYTES = 256 * 1024
 if _missing := missing_codecs():
     # Any topic may carry batches in any codec: stop here, not at the first such batch.
     raise SystemExit(
@@ -69,6 +72,13 @@ app = faust.App(
     # Changelogs, dead letters, metrics.dora and POST /ingest's events.ingest batches.
     producer_compression_type=settings.producer_compression_type,
     consumer_auto_offset_reset="earliest",
+    # What a worker behind its input holds in memory: each agent's queue, and per source
+    # partition what one fetch returns (a fetch names ~110 partitions). Faust's 4096 events
+    # and 1 MiB held a year's worker 24-78 MB over these in bench.year, for no more
+    # throughput in bench.commits (docs/state.md). Faust's STREAM_BUFFER_MAXSIZE and
+    # CONSUMER_MAX_FETCH_SIZE variables still override them.
+    stream_buffer_maxsize=STREAM_BUFFER_EVENTS,
+    consumer_max_fetch_size=PARTITION_FETCH_BYTES,
     broker_session_timeout=_session_timeout_s,
     broker_heartbeat_interval=min(3.0, _session_timeout_s / 3),
     web="sei-aiohttp://",
