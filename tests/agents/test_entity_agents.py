@@ -325,6 +325,42 @@ async def test_a_flush_lets_the_event_loop_run_between_repositories(
     assert len(seen) == 3 and seen[0] < seen[1] < seen[2], seen
 
 
+async def test_a_busy_projection_takes_at_most_its_share_of_the_loop(
+    agents: Agents, tag: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under a backlog every repository is due every tick: a flush that computed for a while
+    holds the next one back until it is at most SHARE of the time (the events get the rest);
+    the marks wait, and the flush after takes them all."""
+    import agents.projection as projection_agent
+    from agents.projection import SHARE, Due, _refresh, projection
+    from agents.repository_projection import project_repository
+
+    monkeypatch.setattr(projection, "_ready_at", float("-inf"))
+    repo = f"share-{tag}"
+    data = {"id": "d1", "environment": "production", "status": "success", "finished_at": "2025-10-05T10:00:00Z"}
+    event = envelope("deployment_finished", "repository_id", repo, "2025-10-05T10:00:00Z", data)
+    await agents.put("cicd.deployments", [(repo.encode(), event)])
+    real = project_repository
+
+    def slow(repository_id: str, **kwargs: Any) -> Any:
+        time.sleep(0.3)  # a large repository's recomputation, holding the loop
+        return real(repository_id, **kwargs)
+
+    monkeypatch.setattr(projection_agent, "project_repository", slow)
+    started = time.monotonic()
+    await projection.flush(Due(repositories={repo}))
+    assert not projection.ready(time.monotonic())
+    assert projection.ready(started + 0.3 / SHARE + 0.05)
+    projection.mark_repositories([repo])
+    await _refresh(everything=False)  # too soon: nothing taken
+    assert repo in projection.marked.repositories
+    monkeypatch.setattr(projection, "_ready_at", float("-inf"))
+    # A quick flush (no slow repository) leaves the next one free at once.
+    monkeypatch.setattr(projection_agent, "project_repository", real)
+    await projection.flush(Due(repositories={repo}))
+    assert projection.ready(time.monotonic() + 0.05)
+
+
 async def test_repository_team_change_moves_team_rows_and_fills_the_cache(
     agents: Agents, agent_database: str, tag: str
 ) -> None:
