@@ -18,10 +18,11 @@ from runtime.transport import use_fetch_limits
 
 __all__ = ["app", "settings"]
 
-settings = load_settings_or_exit()
-
+# What a worker behind its input holds per agent queue and per partition fetch (faust.App below).
 STREAM_BUFFER_EVENTS = 1024
 PARTITION_FETCH_BYTES = 256 * 1024
+
+settings = load_settings_or_exit()
 if _missing := missing_codecs():
     # Any topic may carry batches in any codec: stop here, not at the first such batch.
     raise SystemExit(
