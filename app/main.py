@@ -18,9 +18,8 @@ from runtime.transport import use_fetch_limits
 
 __all__ = ["app", "settings"]
 
-# What a worker behind its input holds per agent queue and per partition fetch (faust.App below).
+# What a worker behind its input holds per agent queue (faust.App below).
 STREAM_BUFFER_EVENTS = 1024
-PARTITION_FETCH_BYTES = 256 * 1024
 
 settings = load_settings_or_exit()
 if _missing := missing_codecs():
@@ -73,13 +72,12 @@ app = faust.App(
     # Changelogs, dead letters, metrics.dora and POST /ingest's events.ingest batches.
     producer_compression_type=settings.producer_compression_type,
     consumer_auto_offset_reset="earliest",
-    # What a worker behind its input holds in memory: each agent's queue, and per source
-    # partition what one fetch returns (a fetch names ~110 partitions). Faust's 4096 events
-    # and 1 MiB held a year's worker 24-78 MB over these in bench.year, for no more
-    # throughput in bench.commits (docs/state.md). Faust's STREAM_BUFFER_MAXSIZE and
-    # CONSUMER_MAX_FETCH_SIZE variables still override them.
+    # What a worker behind its input holds in memory: each agent's queue of decoded events,
+    # full through a backlog (Faust's 4,096; docs/state.md). Faust's STREAM_BUFFER_MAXSIZE
+    # variable still overrides it. The per-partition fetch stays at Faust's 1 MiB: a quarter
+    # of it made a new group's catch-up from the start of long topics slower (more fetches,
+    # and the local broker lists a partition's batches for each).
     stream_buffer_maxsize=STREAM_BUFFER_EVENTS,
-    consumer_max_fetch_size=PARTITION_FETCH_BYTES,
     broker_session_timeout=_session_timeout_s,
     broker_heartbeat_interval=min(3.0, _session_timeout_s / 3),
     web="sei-aiohttp://",

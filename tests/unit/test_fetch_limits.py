@@ -39,12 +39,9 @@ def test_the_app_sets_the_limits_from_its_settings() -> None:
     assert transport._fetch_limits_in_use == (settings.kafka_fetch_min_bytes, settings.kafka_fetch_max_wait_ms)
 
 
-async def test_a_worker_behind_its_input_holds_a_quarter_mib_per_partition_and_1024_events_per_agent() -> None:
-    """What a backlog costs in memory (app.main): aiokafka gets the per-partition fetch size,
-    and each agent's queue the buffer size."""
-    from app.main import PARTITION_FETCH_BYTES, STREAM_BUFFER_EVENTS, app
+async def test_a_worker_behind_its_input_holds_1024_events_per_agent() -> None:
+    """What a backlog costs in memory (app.main): each agent's queue holds 1,024 events."""
+    from app.main import STREAM_BUFFER_EVENTS, app
 
-    built = app.consumer._thread._create_worker_consumer(app.consumer.transport)
-    assert built._max_partition_fetch_bytes == PARTITION_FETCH_BYTES == 256 * 1024
     assert app.conf.stream_buffer_maxsize == STREAM_BUFFER_EVENTS == 1024
     assert app.channel().queue.maxsize == 1024
