@@ -2,7 +2,7 @@
 
 A repository's projection or ageing pass decodes its retained state and drops it; without
 this the freed memory stayed in the process (runtime.native_memory). The call runs in a
-thread (ctypes lets go of the GIL): 10-40 ms for 50-170 MB freed, measured here.
+thread (ctypes lets go of the GIL): 38 ms for 167 MB freed, measured in a test.
 """
 
 from __future__ import annotations
