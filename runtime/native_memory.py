@@ -9,8 +9,8 @@ RSS with 178 MB in use in the main arena, and ``malloc_trim`` brought it to 311 
 
 ``configure_allocator`` fixes the thresholds (no dynamic rise: a block of 1 MiB or more that
 no free chunk of the heap fits is mapped on its own and unmapped when freed; free memory over
-4 MiB at the top is returned at once), and ``release_free_memory``, called by a worker timer, returns the free pages
-inside the heap too. Both do nothing off glibc (musl, macOS): RSS is then the allocator's.
+4 MiB at the top is returned at once), and ``release_free_memory``, called by a worker
+timer, returns the free pages inside the heap too. Both do nothing off glibc (musl, macOS): RSS is then the allocator's.
 """
 
 from __future__ import annotations
