@@ -41,6 +41,7 @@ from tables.day_index import CARRIED, DayIndex, days_in
 from tables.deployment_state import ship_history
 from tables.git_activity import pull_request_index, pull_request_key, pull_requests
 from tables.keys import compose_key
+from tables.pull_request_state import PullRequestState, record_aged_commits
 from tables.retention import AGEING_STEP_DAYS, AgeingPlan, ageing_due, cutoff_day, cutoff_micros, plan_ageing
 from tables.snapshots import latest_day, load_repository, mark_whole_since
 
@@ -222,8 +223,18 @@ def age_repository(
         pull_request_rows(dropped, entities.commits, entities.deployments, production_environments)
     )
     aged.plans[repository_id] = plan
-    # Entities first, then the indexes: a crash in between leaves index entries of missing
-    # entities, which readers skip, and the next ageing completes.
+    # What kept pull requests take from their old commits is on them before the commits
+    # go (a crash in between leaves both, which give the same timeline); then entities,
+    # then the indexes: a crash in between leaves index entries of missing entities, which
+    # readers skip, and the next ageing completes.
+    for kept in plan.kept:
+        key = pull_request_key(repository_id, kept.number)
+        record = pull_requests.get(key)
+        if record is not None:
+            state = PullRequestState.from_record(record)
+            pull_requests[key] = record_aged_commits(
+                state, kept.first_commit_at, kept.deployed_at
+            ).to_record()
     for deployment_id in plan.deployments:
         _delete(deployments, entity_key(repository_id, deployment_id))
     for incident_id in plan.incidents:
@@ -243,6 +254,7 @@ def age_repository(
         incidents=len(plan.incidents),
         pull_requests=len(plan.pull_requests),
         commits=len(plan.commits),
+        kept_pull_requests=len(plan.kept),
         days=days,
     )
     return plan

@@ -6,6 +6,8 @@ seconds, summarized in hours by tables.stats. METRICS "Pull-request cycle time",
 - a PR's commits are the commit events carrying its number plus its ``commit_shas``, the
   merge commit excluded; its first commit is ``first_commit_at``, else their earliest time;
 - it is deployed by the first deployment that ships its merge commit or any of its commits;
+  of commits ageing forgot, the pull request keeps these two times itself
+  (tables.pull_request_state);
 - stages: coding = first commit -> created, pickup = created -> first review, review =
   first review -> merged, deploy = merged -> deployed, cycle_time = first commit (else
   created) -> deployed (else merged), review_time = created -> first approval; a stage
@@ -102,12 +104,16 @@ def timelines(
             times = [
                 known[key].committed_at for key in ((pr.repository_id, sha) for sha in own) if key in known
             ]
+            if pr.aged_first_commit_at is not None:  # its commits the tables forgot
+                times.append(pr.aged_first_commit_at)
             first_commit_at = min(times) if times else None
         deploy_times = [
             shipped[key]
             for key in ((pr.repository_id, sha) for sha in own | {pr.merge_commit_sha} if sha is not None)
             if key in shipped
         ]
+        if pr.aged_deployed_at is not None:
+            deploy_times.append(pr.aged_deployed_at)
         result[pr.key] = Timeline(
             pull_request=pr,
             first_commit_at=first_commit_at,
@@ -218,7 +224,9 @@ def cycle_time_snapshot(
     return timelines_snapshot(known, end=end, window_days=window_days)
 
 
-def timelines_snapshot(known: Mapping[PullRequestKey, Timeline], *, end: int, window_days: int) -> dict[str, Any]:
+def timelines_snapshot(
+    known: Mapping[PullRequestKey, Timeline], *, end: int, window_days: int
+) -> dict[str, Any]:
     """``cycle_time_snapshot`` from timelines already shipped: costs the pull requests, not the commits."""
     window = Window(end, window_days)
     samples: dict[str, list[float]] = {stage: [] for stage in STAGES}

@@ -5,15 +5,20 @@ Times are integer microseconds since the epoch, UTC (tables.instants).
 Scalar fields (author, title, base branch, created/first-commit/merged/closed times, merge
 commit) merge field by field, the latest non-null value by envelope timestamp winning;
 ``commit_shas`` and reviews are sets. Every part is commutative and idempotent, so the same
-events in any order and multiplicity give the same state. Reviews are all kept: which
-of them count (a reviewer other than the author, exact string) is decided when the state
-is read, because the author may arrive after the review.
+events in any order and multiplicity give the same state. Reviews are all kept: which of them
+count (a reviewer other than the author, exact string) is decided when the state is read,
+because the author may arrive after the review.
+
+Ageing (tables.retention) may forget a kept pull request's old commits and the deployments
+that shipped them. It first records on the state what its timeline took from them: the
+earliest commit time and the earliest ship time (``aged_first_commit_at``,
+``aged_deployed_at``), each the minimum of what every ageing recorded.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tables.versioned_fields import Versions, latest_values, merge_values, versions_from_record
@@ -25,6 +30,7 @@ __all__ = [
     "PullRequestState",
     "Review",
     "merge_pull_request",
+    "record_aged_commits",
 ]
 
 PullRequestKey = tuple[str, int]  # (repository_id, number)
@@ -94,6 +100,8 @@ class PullRequest:
     closed_at: int | None = None
     commit_shas: tuple[str, ...] = ()
     reviews: tuple[Review, ...] = ()  # every review, the author's included
+    aged_first_commit_at: int | None = None  # of its commits ageing forgot
+    aged_deployed_at: int | None = None  # when the first of them shipped
 
     @property
     def key(self) -> PullRequestKey:
@@ -125,6 +133,8 @@ class PullRequestState:
     versions: Versions = field(default=())
     commit_shas: tuple[str, ...] = ()  # sorted, distinct
     reviews: tuple[Review, ...] = ()  # canonical order, distinct
+    aged_first_commit_at: int | None = None  # module doc
+    aged_deployed_at: int | None = None
 
     @property
     def key(self) -> PullRequestKey:
@@ -139,30 +149,39 @@ class PullRequestState:
             **{name: values.get(name) for name in _FIELDS},
             commit_shas=self.commit_shas,
             reviews=self.reviews,
+            aged_first_commit_at=self.aged_first_commit_at,
+            aged_deployed_at=self.aged_deployed_at,
         )
 
     def to_record(self) -> dict[str, Any]:
         """The JSON-ready table value."""
         # By hand: dataclasses.asdict deep-copies every value, the largest cost of a PR batch.
-        return {
+        record: dict[str, Any] = {
             "repository_id": self.repository_id,
             "number": self.number,
             "versions": [list(version) for version in self.versions],
             "commit_shas": list(self.commit_shas),
             "reviews": [
-                {"submitted_at": r.submitted_at, "reviewer": r.reviewer, "state": r.state} for r in self.reviews
+                {"submitted_at": r.submitted_at, "reviewer": r.reviewer, "state": r.state}
+                for r in self.reviews
             ],
         }
+        if self.aged_first_commit_at is not None or self.aged_deployed_at is not None:
+            record["aged"] = [self.aged_first_commit_at, self.aged_deployed_at]
+        return record
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> PullRequestState:
         """The state stored as ``record`` by to_record."""
+        aged = record.get("aged") or (None, None)  # absent from records written before ageing kept it
         return cls(
             record["repository_id"],
             record["number"],
             versions_from_record(record["versions"]),
             tuple(record["commit_shas"]),
             tuple(Review(**review) for review in record["reviews"]),
+            aged[0],
+            aged[1],
         )
 
 
@@ -183,4 +202,22 @@ def merge_pull_request(state: PullRequestState | None, event: PullRequestChange)
         merge_values(state.versions, event.timestamp, values),
         tuple(sorted({*state.commit_shas, *event.commit_shas})),
         _union_reviews(state.reviews, () if event.review is None else (event.review,)),
+        state.aged_first_commit_at,
+        state.aged_deployed_at,
+    )
+
+
+def _earliest(a: int | None, b: int | None) -> int | None:
+    return b if a is None else a if b is None else min(a, b)
+
+
+def record_aged_commits(
+    state: PullRequestState, first_commit_at: int | None, deployed_at: int | None
+) -> PullRequestState:
+    """``state`` remembering what its commits about to be aged out gave its timeline (module
+    doc): the minimum with what it held, so recording twice changes nothing."""
+    return replace(
+        state,
+        aged_first_commit_at=_earliest(state.aged_first_commit_at, first_commit_at),
+        aged_deployed_at=_earliest(state.aged_deployed_at, deployed_at),
     )

@@ -9,11 +9,12 @@ once nothing inside retention depends on them; the database keeps the full histo
 - a pull request was closed unmerged before ``c``, or merged and shipped by a deployment
   before ``c``, with every review before ``c`` too (open, or merged and not yet deployed:
   kept);
-- a commit was committed before ``c``, shipped by a deployment that finished before ``c``,
-  and belongs to no kept pull request (an unshipped commit is kept: a later deployment may
-  ship it, and its lead time counts then; one shipped by a kept deployment is kept for that
-  deployment's lead time; a kept pull request's commits give its first commit and deploy
-  time);
+- a commit was committed before ``c`` and shipped by a deployment that finished before
+  ``c`` (an unshipped commit is kept: a later deployment may ship it, and its lead time
+  counts then). A kept pull request's old commits go too: what its timeline took from them
+  (its first commit time, its deploy time) is recorded on it first (``AgeingPlan.kept``,
+  tables.pull_request_state), so a pull request left open for a year holds no commits or
+  deployments older than retention;
 - a deployment finished before ``c`` and ships no kept commit (the deployment that shipped
   a kept commit is kept with it, so no later deployment ships it a second time);
 - an incident was opened and resolved before ``c`` (an unresolved one is open: kept).
@@ -22,12 +23,12 @@ Every commit kept keeps the deployment that first shipped it, so shipping over t
 state is shipping over the whole history restricted to it; the lead times of deployments
 inside retention, the attribution and rework of deployments inside retention and the
 stages of pull requests merged or open inside retention are what the whole history gives
-(tables/dora, tables/cycle_time). Old deployments kept for a kept pull request count in no
-window inside retention (they finished before it).
+(tables/dora, tables/cycle_time).
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -37,9 +38,17 @@ from tables.cycle_time import timelines
 from tables.deployment_state import Deployment, ShippedHistory, ship_history
 from tables.incident_state import Incident
 from tables.instants import to_micros
-from tables.pull_request_state import PullRequest
+from tables.pull_request_state import PullRequest, PullRequestState, record_aged_commits
 
-__all__ = ["AGEING_STEP_DAYS", "AgeingPlan", "ageing_due", "cutoff_day", "cutoff_micros", "plan_ageing"]
+__all__ = [
+    "AGEING_STEP_DAYS",
+    "AgeingPlan",
+    "KeptPullRequest",
+    "ageing_due",
+    "cutoff_day",
+    "cutoff_micros",
+    "plan_ageing",
+]
 
 # Ageing forgets at least this many days at once. A pass over a repository's retained state
 # costs what retention holds (shipping and attribution need it whole), so ageing once per
@@ -68,13 +77,26 @@ def cutoff_micros(day: str) -> int:
 
 
 @dataclass(frozen=True, slots=True)
+class KeptPullRequest:
+    """What a kept pull request records before ageing (tables.pull_request_state): the
+    earliest time of its commits about to go, and the earliest time one of its commits (or
+    its merge commit) shipped before the cutoff; listed only when that changes its record."""
+
+    number: int
+    first_commit_at: int | None
+    deployed_at: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class AgeingPlan:
-    """The entries of one repository to delete (ids, numbers, commit shas)."""
+    """The entries of one repository to delete (ids, numbers, commit shas), and what the
+    kept pull requests must record before their old commits go."""
 
     deployments: frozenset[str]
     incidents: frozenset[str]
     pull_requests: frozenset[int]
     commits: frozenset[str]
+    kept: tuple[KeptPullRequest, ...] = ()
 
     def __bool__(self) -> bool:
         return bool(self.deployments or self.incidents or self.pull_requests or self.commits)
@@ -104,8 +126,17 @@ def plan_ageing(
     for shipment in history.shipments:
         for sha in shipment.shas:
             shipper[sha] = shipment.deployment
+    old_commits = {
+        sha
+        for (_, sha), commit in known.items()
+        if commit.committed_at < cutoff and sha in shipper and shipper[sha].finished_at < cutoff
+    }
+    numbered: dict[int, set[str]] = defaultdict(set)
+    for (_, sha), commit in known.items():
+        if commit.pull_request_number is not None:
+            numbered[commit.pull_request_number].add(sha)
     old_pull_requests: set[int] = set()
-    kept_pr_shas: set[str] = set()
+    kept: list[KeptPullRequest] = []
     for timeline in timelines(
         pull_requests, known.values(), deployments, production_environments, history=history
     ).values():
@@ -114,20 +145,38 @@ def plan_ageing(
         moments = [pr.created_at, pr.merged_at, pr.closed_at, *(r.submitted_at for r in pr.reviews)]
         if _before(done, cutoff) and all(m is None or m < cutoff for m in moments):
             old_pull_requests.add(pr.number)
-        else:
-            kept_pr_shas.update(pr.commit_shas)
-            if pr.merge_commit_sha is not None:
-                kept_pr_shas.add(pr.merge_commit_sha)
-    kept_numbers = {pr.number for pr in pull_requests} - old_pull_requests
-    old_commits = {
-        sha
-        for (_, sha), commit in known.items()
-        if commit.committed_at < cutoff
-        and sha in shipper
-        and shipper[sha].finished_at < cutoff
-        and sha not in kept_pr_shas
-        and commit.pull_request_number not in kept_numbers
-    }
+            continue
+        # As tables.cycle_time.timelines counts its commits: the merge commit ships it but
+        # is not its first commit.
+        own = (numbered.get(pr.number, set()) | set(pr.commit_shas)) - {pr.merge_commit_sha}
+        first_commit_at = min(
+            (known[(pr.repository_id, sha)].committed_at for sha in own & old_commits), default=None
+        )
+        # Every ship time before the cutoff, not only the old commits': a deployment that
+        # lists a sha no commit event brought ships it, and is aged out all the same.
+        deployed_at = min(
+            (
+                shipper[sha].finished_at
+                for sha in own | {pr.merge_commit_sha}
+                if sha in shipper and shipper[sha].finished_at < cutoff
+            ),
+            default=None,
+        )
+        recorded = record_aged_commits(
+            PullRequestState(
+                pr.repository_id,
+                pr.number,
+                aged_first_commit_at=pr.aged_first_commit_at,
+                aged_deployed_at=pr.aged_deployed_at,
+            ),
+            first_commit_at,
+            deployed_at,
+        )
+        if (recorded.aged_first_commit_at, recorded.aged_deployed_at) != (
+            pr.aged_first_commit_at,
+            pr.aged_deployed_at,
+        ):
+            kept.append(KeptPullRequest(pr.number, first_commit_at, deployed_at))
     needed = {shipper[sha].id for (_, sha) in known if sha in shipper and sha not in old_commits}
     old_deployments = {d.id for d in deployments if d.finished_at < cutoff and d.id not in needed}
     old_incidents = {
@@ -140,4 +189,5 @@ def plan_ageing(
         frozenset(old_incidents),
         frozenset(old_pull_requests),
         frozenset(old_commits),
+        tuple(sorted(kept, key=lambda k: k.number)),
     )
