@@ -18,6 +18,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from models.data_quality import Finding
+from runtime.rocksdb_memory import memory_in_use
 
 __all__ = ["OperatingMetrics", "DeadLetterBacklog", "BAND_VALUES", "HTTP_BUCKETS"]
 
@@ -149,6 +150,14 @@ class OperatingMetrics:
             "When the data-quality checks last ran",
             registry=registry,
         )
+        rocksdb_memory = Gauge(
+            "processor_rocksdb_memory_bytes",
+            "RocksDB memory in use: the shared block cache of ROCKSDB_MEMORY_MB (memtables charged to it), the memtables, and the open files' index and filter blocks (outside it)",
+            ["part"],
+            registry=registry,
+        )
+        for part in ("block_cache", "memtables", "table_readers"):
+            rocksdb_memory.labels(part).set_function(lambda part=part: memory_in_use()[part])
         self.dead_letters = _DeadLetterCollector()
         registry.register(self.dead_letters)
         self._lag_labels: set[tuple[str, str]] = set()

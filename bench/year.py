@@ -5,7 +5,9 @@ repository-day) plus a monorepo with 20 production deployments and 300 commits a
 its pull requests; the year ends at today's midnight, so `/dora` with its default end asks
 about the last days, as a user would. It is produced month by month; after each month is
 consumed the table prints, for that month: events/s (first message produced to last
-consumed), worker CPU per event, the worker's peak RSS, the largest changelog record written
+consumed), worker CPU per event, the worker's peak RSS and RocksDB's part of it at the
+month's end (its shared block cache, memtables included, and the files' index and filter
+blocks), the largest changelog record written
 during the month (read back from the changelog topics), and `/dora` latency for the
 monorepo (the first query after the month, which ships its commits, then p50/p95 of
 100 more), and the longest the worker's event loop was held during the month
@@ -181,6 +183,16 @@ def dora_latencies(worker: WorkerProcess, queries: int = 100) -> list[float]:
     return seconds
 
 
+def rocksdb_mb(worker: WorkerProcess) -> float:
+    """RocksDB's share of the worker's RSS now: its shared block cache (memtables included)
+    and the open files' index and filter blocks (processor_rocksdb_memory_bytes)."""
+    total = 0.0
+    for line in worker.get_text("/metrics").splitlines():
+        if line.startswith(('processor_rocksdb_memory_bytes{part="block_cache"}', 'processor_rocksdb_memory_bytes{part="table_readers"}')):
+            total += float(line.split()[-1])
+    return total / 2**20
+
+
 def longest_pause(worker: WorkerProcess, since: float) -> float:
     """The longest the worker's event loop was held since ``since`` (unix time; app.loop_lag)."""
     _, stats = worker.get("/stats")
@@ -205,7 +217,7 @@ def run(bench: BenchStack, args: argparse.Namespace) -> None:
     expected = warm_up(bench, [worker])
     watch = ChangelogWatch(bench.bootstrap)
     print(
-        f"{'month':>5} {'events':>9} {'events/s':>9} {'CPU ms/ev':>9} {'RSS MB':>7} {'max rec B':>10} {'dora 1st':>9} {'p50':>6} {'p95 ms':>7} {'stall ms':>8}"
+        f"{'month':>5} {'events':>9} {'events/s':>9} {'CPU ms/ev':>9} {'RSS MB':>7} {'RocksDB':>7} {'max rec B':>10} {'dora 1st':>9} {'p50':>6} {'p95 ms':>7} {'stall ms':>8}"
     )
     for number, month in enumerate(months[: args.months], start=1):
         events = sum(len(m) for m in month.values())
@@ -223,7 +235,7 @@ def run(bench: BenchStack, args: argparse.Namespace) -> None:
         latencies = dora_latencies(worker)
         print(
             f"{number:>5} {events:>9,} {events / (done - started):>9,.0f} {1000 * cpu / events:>9.3f} "
-            f"{sampler.peak_mb:>7.0f} {largest:>10,} {1000 * latencies[0]:>9.1f} "
+            f"{sampler.peak_mb:>7.0f} {rocksdb_mb(worker):>7.1f} {largest:>10,} {1000 * latencies[0]:>9.1f} "
             f"{1000 * statistics.median(latencies[1:]):>6.1f} {1000 * percentile(latencies[1:], 0.95):>7.1f} "
             f"{1000 * longest_pause(worker, month_began):>8.0f}" + (f"  ({where.split('-')[-2]})" if where else "")
         )

@@ -17,13 +17,14 @@ can share them; python-rocksdb keeps Faust's per-database options.
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import rocksdict
 from faust import stores
 from faust.stores.rocksdb import RocksDBOptions, Store
 
-__all__ = ["SharedMemoryStore", "compact", "use_shared_memory"]
+__all__ = ["SharedMemoryStore", "compact", "memory_in_use", "use_shared_memory"]
 
 _MIB = 1024 * 1024
 
@@ -74,6 +75,7 @@ class SharedMemoryStore(Store):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.rocksdb_options = SharedMemoryOptions(**(self.options or {}), use_rocksdict=self.use_rocksdict)
+        _stores.add(self)
 
     def _encode_key(self, key: Any) -> bytes:
         # Faust's JSON codec (orjson) hands back each key in a 4 KiB buffer whatever its
@@ -85,6 +87,31 @@ class SharedMemoryStore(Store):
 def compact(encoded: bytes) -> bytes:
     """``encoded`` in an object of its own length (``bytes(b)`` would return ``b`` itself)."""
     return bytes(memoryview(encoded))
+
+
+_stores: weakref.WeakSet[SharedMemoryStore] = weakref.WeakSet()
+
+
+def _table_readers() -> int:
+    # Index and filter blocks of the open files, held outside the cache (RocksDB's estimate).
+    total = 0
+    for store in list(_stores):
+        for db in list(getattr(store, "_dbs", {}).values()):
+            try:
+                total += db.property_int_value("rocksdb.estimate-table-readers-mem") or 0
+            except Exception:  # a database closed meanwhile (a rebalance): not in use
+                continue
+    return total
+
+
+def memory_in_use() -> dict[str, int]:
+    """Bytes of RocksDB memory in use: ``block_cache`` (the whole shared cache, memtables
+    included, as they are charged to it), ``memtables``, and ``table_readers`` (the open
+    files' index and filter blocks, outside the budget); zeros before a table opened."""
+    cache, manager = _SharedMemory._cache, _SharedMemory._manager
+    if cache is None or manager is None:
+        return {"block_cache": 0, "memtables": 0, "table_readers": 0}
+    return {"block_cache": cache.get_usage(), "memtables": manager.get_usage(), "table_readers": _table_readers()}
 
 
 def use_shared_memory(memory_mb: int) -> None:

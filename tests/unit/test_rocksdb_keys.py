@@ -1,4 +1,5 @@
-"""The RocksDB store's encoded keys: Faust's key index keeps the last 1,000 of every table."""
+"""The RocksDB store: its encoded keys (Faust's key index keeps the last 1,000 of every
+table), and the memory of the shared budget in use."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import faust
 
-from runtime.rocksdb_memory import SharedMemoryStore, _SharedMemory, use_shared_memory
+from runtime.rocksdb_memory import SharedMemoryStore, _SharedMemory, memory_in_use, use_shared_memory
 
 
 def test_encoded_keys_take_their_length_not_a_4_kib_buffer(tmp_path: Path) -> None:
@@ -24,3 +25,27 @@ def test_encoded_keys_take_their_length_not_a_4_kib_buffer(tmp_path: Path) -> No
         tracemalloc.stop()
     assert keys[7] == b'"repository-7:deployment-7"'
     assert per_key < 200, per_key  # orjson's own result: 4,098 bytes each
+
+
+def test_the_memory_in_use_is_what_the_tables_wrote_and_read(tmp_path: Path) -> None:
+    # processor_rocksdb_memory_bytes: what of ROCKSDB_MEMORY_MB the tables use (docs/state.md
+    # splits a worker's RSS with it).
+    from prometheus_client import CollectorRegistry
+
+    from app.operating_metrics import OperatingMetrics
+
+    use_shared_memory(_SharedMemory.memory_bytes // 2**20)
+    app = faust.App("memory-test", store="rocksdb://", datadir=str(tmp_path), autodiscover=False)
+    store = app.Table("values", default=dict).data
+    registry = CollectorRegistry()
+    OperatingMetrics(registry)
+    before = memory_in_use()["memtables"]
+    db = store._db_for_partition(0)
+    for n in range(2_000):
+        db[f"key-{n}".encode()] = b"v" * 1_000
+    used = memory_in_use()
+    assert used["memtables"] - before > 1_000_000
+    assert used["block_cache"] >= used["memtables"]  # the memtables are charged to the cache
+    assert registry.get_sample_value("processor_rocksdb_memory_bytes", {"part": "memtables"}) == used["memtables"]
+    db.flush()  # a file now, whose index and filter blocks the open database holds
+    assert memory_in_use()["table_readers"] > 0
