@@ -37,9 +37,7 @@ if settings.event_loop == "uvloop":
     mode.loop.use("uvloop")
 
 # The transport Faust loads from the broker URL reads them when it builds the consumer.
-use_fetch_limits(
-    settings.kafka_fetch_min_bytes, settings.kafka_fetch_max_wait_ms, settings.kafka_fetch_max_bytes
-)
+use_fetch_limits(settings.kafka_fetch_min_bytes, settings.kafka_fetch_max_wait_ms)
 _session_timeout_s = settings.kafka_session_timeout_ms / 1000
 # Faust's aiohttp driver with read timeouts and a connection cap (runtime.web_server); named
 # here rather than as an entry point so a source checkout needs no reinstall.
@@ -79,7 +77,7 @@ app = faust.App(
     # variable still overrides it. The per-partition fetch stays at Faust's 1 MiB: with a
     # quarter of it a suite test that reads long topics from their start as a new group
     # failed once (not diagnosed; suspected: more fetches, and the local broker lists a
-    # partition's batches for each). A whole fetch is capped instead (KAFKA_FETCH_MAX_BYTES).
+    # partition's batches for each).
     stream_buffer_maxsize=STREAM_BUFFER_EVENTS,
     broker_session_timeout=_session_timeout_s,
     broker_heartbeat_interval=min(3.0, _session_timeout_s / 3),

@@ -89,8 +89,6 @@ class Settings(BaseSettings):
     kafka_session_timeout_ms: int = Field(30_000, ge=1_000, le=600_000)
     kafka_fetch_min_bytes: int = Field(64 * 1024, ge=1, le=64 * 1024 * 1024)
     kafka_fetch_max_wait_ms: int = Field(250, ge=10, le=30_000)
-    # What one fetch response may hold, all partitions together (aiokafka's default: 50 MB).
-    kafka_fetch_max_bytes: int = Field(4 * 1024 * 1024, ge=64 * 1024, le=1024 * 1024 * 1024)
     max_retries: int = Field(3, ge=0, le=100)
     retry_backoff_base_s: float = Field(2.0, ge=0.0, le=300.0)
     db_pool_size: int = Field(4, ge=1, le=100)

@@ -117,9 +117,8 @@ async def start_probe(servers: Sequence[str], client_id: str) -> AIOKafkaConsume
     return probe
 
 
-def set_fetch_limits(consumer: AIOKafkaConsumer, min_bytes: int, max_wait_ms: int, max_bytes: int) -> None:
-    """Let the broker hold a fetch until ``min_bytes`` are there or ``max_wait_ms`` passed,
-    and answer at most about ``max_bytes`` in all.
+def set_fetch_limits(consumer: AIOKafkaConsumer, min_bytes: int, max_wait_ms: int) -> None:
+    """Let the broker hold a fetch until ``min_bytes`` are there or ``max_wait_ms`` passed.
 
     Faust builds its consumer with aiokafka's ``fetch_min_bytes=1`` and no way to change
     it: the broker answers as soon as one record is there, so a worker with light traffic
@@ -127,27 +126,21 @@ def set_fetch_limits(consumer: AIOKafkaConsumer, min_bytes: int, max_wait_ms: in
     partition, source and changelog (~110 on a default worker), encoded and decoded in
     Python in the consumer thread, which takes the GIL from the event loop. Measured with
     bench.ingest at 500 requests/s: ~8 fetches/s, /ingest p95 176-199 ms -> 75-80 ms.
-
-    ``max_bytes``: a worker behind its input gets full responses, up to 1 MiB for each of
-    the ~110 partitions a fetch names; aiokafka keeps a whole response in memory until its
-    last record is taken (24 MB blocks seen in a year's worker, two at a time). The broker
-    still answers with one whole batch when that alone is larger. aiokafka reads all three
-    when the consumer starts.
+    aiokafka reads both when the consumer starts.
     """
     consumer._fetch_min_bytes = min_bytes
     consumer._fetch_max_wait_ms = max_wait_ms
-    consumer._fetch_max_bytes = max_bytes
 
 
 # aiokafka's own defaults until the app sets its own (use_fetch_limits, from app.main,
 # before Faust loads the transport and builds the consumer).
-_fetch_limits_in_use: tuple[int, int, int] = (1, 500, 52_428_800)
+_fetch_limits_in_use: tuple[int, int] = (1, 500)
 
 
-def use_fetch_limits(min_bytes: int, max_wait_ms: int, max_bytes: int) -> None:
+def use_fetch_limits(min_bytes: int, max_wait_ms: int) -> None:
     """The fetch limits every consumer built from now on gets (``set_fetch_limits``)."""
     global _fetch_limits_in_use
-    _fetch_limits_in_use = (min_bytes, max_wait_ms, max_bytes)
+    _fetch_limits_in_use = (min_bytes, max_wait_ms)
 
 
 class SafeConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -241,16 +234,10 @@ class SafeConsumer(LeanDrain, faust_aiokafka.Consumer):
                     *(aiokafka.TopicPartition(tp.topic, tp.partition) for tp in fresh)
                 )
             self._read_offset.update(
-                {
-                    tp: offset if offset is not None and offset >= 0 else None
-                    for tp, offset in committed.items()
-                }
+                {tp: offset if offset is not None and offset >= 0 else None for tp, offset in committed.items()}
             )
             self._committed_offset.update(
-                {
-                    tp: offset if offset is not None and offset > 0 else None
-                    for tp, offset in committed.items()
-                }
+                {tp: offset if offset is not None and offset > 0 else None for tp, offset in committed.items()}
             )
             sources = {tp: offset for tp, offset in committed.items() if not self._is_changelog_tp(tp)}
             self._first_after_seek = dict(sources)

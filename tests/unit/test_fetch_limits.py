@@ -1,4 +1,4 @@
-"""KAFKA_FETCH_MIN_BYTES / KAFKA_FETCH_MAX_WAIT_MS / KAFKA_FETCH_MAX_BYTES reach the worker's consumer: app.main hands
+"""KAFKA_FETCH_MIN_BYTES / KAFKA_FETCH_MAX_WAIT_MS reach the worker's consumer: app.main hands
 them to runtime.transport, which imports nothing of the app."""
 
 from __future__ import annotations
@@ -26,25 +26,17 @@ def worker_consumer(broker: str) -> Any:
 
 @pytest.mark.usefixtures("restore_limits")
 async def test_the_worker_consumer_fetches_with_the_limits_in_use() -> None:
-    transport.use_fetch_limits(4096, 120, 2 * 1024 * 1024)
+    transport.use_fetch_limits(4096, 120)
     for broker in ("sei-kafka://127.0.0.1:1", "tansu://127.0.0.1:1"):
         built = worker_consumer(broker)
-        assert (built._fetch_min_bytes, built._fetch_max_wait_ms, built._fetch_max_bytes) == (
-            4096,
-            120,
-            2 * 1024 * 1024,
-        )
+        assert (built._fetch_min_bytes, built._fetch_max_wait_ms) == (4096, 120)
 
 
 @pytest.mark.usefixtures("restore_limits")
 def test_the_app_sets_the_limits_from_its_settings() -> None:
     from app.main import settings
 
-    assert transport._fetch_limits_in_use == (
-        settings.kafka_fetch_min_bytes,
-        settings.kafka_fetch_max_wait_ms,
-        settings.kafka_fetch_max_bytes,
-    )
+    assert transport._fetch_limits_in_use == (settings.kafka_fetch_min_bytes, settings.kafka_fetch_max_wait_ms)
 
 
 async def test_a_worker_behind_its_input_holds_1024_events_per_agent() -> None:
