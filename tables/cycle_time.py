@@ -224,9 +224,7 @@ def cycle_time_snapshot(
     return timelines_snapshot(known, end=end, window_days=window_days)
 
 
-def timelines_snapshot(
-    known: Mapping[PullRequestKey, Timeline], *, end: int, window_days: int
-) -> dict[str, Any]:
+def timelines_snapshot(known: Mapping[PullRequestKey, Timeline], *, end: int, window_days: int) -> dict[str, Any]:
     """``cycle_time_snapshot`` from timelines already shipped: costs the pull requests, not the commits."""
     window = Window(end, window_days)
     samples: dict[str, list[float]] = {stage: [] for stage in STAGES}
