@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import partial
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -69,6 +70,10 @@ class _DeadLetterCollector(Collector):
         yield size
         yield replays
         yield read
+
+
+def _rocksdb_memory(part: str) -> float:
+    return float(memory_in_use()[part])
 
 
 class OperatingMetrics:
@@ -157,7 +162,7 @@ class OperatingMetrics:
             registry=registry,
         )
         for part in ("block_cache", "memtables", "table_readers"):
-            rocksdb_memory.labels(part).set_function(lambda part=part: memory_in_use()[part])
+            rocksdb_memory.labels(part).set_function(partial(_rocksdb_memory, part))
         self.dead_letters = _DeadLetterCollector()
         registry.register(self.dead_letters)
         self._lag_labels: set[tuple[str, str]] = set()
