@@ -60,11 +60,10 @@ __all__ = [
     "process_activity",
     "handle_activity_batch",
     "apply_activity",
-    "barrier_passed",
+    "handled_offsets",
     "Arrival",
     "ErrorArrival",
     "Step",
-    "BARRIER_PREFIX",
 ]
 
 log = get_logger("sei.activity")
@@ -102,25 +101,39 @@ Step = Marker | Arrival | ErrorArrival
 _operating = asyncio.Lock()
 
 
-# A barrier the re-keying reader sends through every internal partition before it applies
-# what it reads itself (agents.activity_rekey.direct_route): internal partitions read
-# past it, by barrier. A marker of no input, idle: an operator that merged it would not
-# be held back by it.
+# Earlier versions sent a barrier (an idle marker of no input) through every internal
+# partition before going direct: one still on the topic is skipped.
 BARRIER_PREFIX = "barrier:"
-_barriers: dict[str, set[int]] = {}
 
 
-def barrier_passed(barrier: str, partitions: Iterable[int]) -> bool:
-    """True once every one of ``partitions`` was handled past ``barrier``."""
-    passed = _barriers.get(barrier, set())
-    return all(partition in passed for partition in partitions)
+# Per internal partition, the offset after the last record this worker's operator handled
+# (its effects stored), in the consumer generation it is kept for.
+_handled: dict[int, int] = {}
+_handled_generation = -1
 
 
-def internal_steps(
-    events: Sequence[EventT[Any]], letters: DeadLetterBatch, barriers: list[tuple[str, int]]
-) -> Iterator[Step]:
-    """The steps of one internal partition's events: markers (no key) and events; the
-    barriers met go to ``barriers``."""
+def handled_offsets() -> dict[int, int]:
+    """The offset after the last record of each internal partition this worker handled in
+    the current consumer generation (agents.activity_rekey.direct_route)."""
+    if _handled_generation != app.consumer_generation_id:
+        return {}
+    return dict(_handled)
+
+
+def _note_handled(events: Sequence[EventT[Any]]) -> None:
+    global _handled_generation
+    generation = app.consumer_generation_id
+    if _handled_generation != generation:
+        _handled.clear()
+        _handled_generation = generation
+    for event in events:
+        message = event.message
+        if message.offset >= _handled.get(message.partition, 0):
+            _handled[message.partition] = message.offset + 1
+
+
+def internal_steps(events: Sequence[EventT[Any]], letters: DeadLetterBatch) -> Iterator[Step]:
+    """The steps of one internal partition's events: markers (no key) and events."""
     for event in events:
         if event.message.key is None:
             try:
@@ -128,9 +141,7 @@ def internal_steps(
             except Exception as exc:  # a message without a key that is no marker: not ours to guess
                 letters.add(event, processing_error(exc))
                 continue
-            if marker.input.startswith(BARRIER_PREFIX):
-                barriers.append((marker.input, event.message.partition))
-            else:
+            if not marker.input.startswith(BARRIER_PREFIX):
                 yield marker
             continue
         error = error_header_of(event)
@@ -281,14 +292,10 @@ async def handle_activity_batch(events: Sequence[EventT[Any]]) -> None:
     by_partition: dict[int, list[EventT[Any]]] = {}
     for event in events:
         by_partition.setdefault(event.message.partition, []).append(event)
-    barriers: list[tuple[str, int]] = []
     handled = await apply_activity(
-        [(part[0], internal_steps(part, letters, barriers)) for part in by_partition.values()], letters
+        [(part[0], internal_steps(part, letters)) for part in by_partition.values()], letters
     )
-    for barrier, partition in barriers:  # only once what came before it is stored
-        if len(_barriers) > 64:  # one per assignment of this worker: the old ones are done with
-            _barriers.clear()
-        _barriers.setdefault(barrier, set()).add(partition)
+    _note_handled(events)  # only once their effects are stored
     markers = sum(1 for e in events if e.message.key is None)
     metrics.record_batch(
         events[0].message.topic,

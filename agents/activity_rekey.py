@@ -10,9 +10,12 @@ per consumer generation (``direct_route``):
   message;
 - direct (this worker owns every partition of both topics): the events and the markers
   are applied to the operator partitions here (agents.activity.apply_activity), no second
-  trip through Kafka. It starts once a barrier sent through every internal partition has
-  been read past (what was sent there before is applied first), and what it applied is
-  committed before partitions are given up (``_commit_direct_route``).
+  trip through Kafka. It starts once nothing sent through the internal topic before is
+  still on its way to an operator: at once when every internal partition's end offset is
+  within what its group committed or this worker handled (a fresh start, a restart, a
+  worker that was alone before), otherwise once a barrier sent through every internal
+  partition has been read past. What it applied is committed before partitions are given
+  up (``_commit_direct_route``).
 
 Per batch:
 
@@ -55,7 +58,7 @@ from faust.types import TP, EventT
 from faust.types.tuples import Message
 
 from agents.acceptance import accept
-from agents.activity import BARRIER_PREFIX, Arrival, Step, apply_activity, barrier_passed
+from agents.activity import Arrival, Step, apply_activity, handled_offsets
 from agents.activity_change import change_header, change_of, plain_event_change
 from agents.activity_source import source_header
 from agents.batches import run_batches, verify_partitions
@@ -76,7 +79,7 @@ __all__ = ["rekey_activity", "handle_rekey_batch", "send_markers", "direct_route
 log = get_logger("sei.activity")
 
 MARKER_INTERVAL_S = 0.5
-BARRIER_WAIT_S = 10.0  # longer than a batch of the internal topic waits to fill
+ROUTE_CHECK_S = 1.0  # how often a worker on the topic route checks whether it may go direct
 TICK_S = 1.0
 GRACE = seconds(settings.activity_grace_s)
 
@@ -98,7 +101,7 @@ class Route:
 
     generation: int
     direct: bool = False
-    barrier: str | None = None  # sent through every internal partition; direct once all passed it
+    next_check: float = 0.0  # monotonic time of the next check for the direct route
 
 
 readers: dict[int, Reader] = {}
@@ -143,35 +146,49 @@ def _owns_everything(targets: Sequence[int]) -> bool:
 
 async def direct_route(targets: Sequence[int]) -> bool:
     """Whether this worker applies the events and markers it reads to the operators itself
-    (module doc): it owns every partition, and every internal partition has been read past
-    a barrier sent after it came to own them, so nothing sent before (by itself or by a
-    previous owner) is still on its way to an operator."""
+    (module doc): it owns every partition, and nothing sent through the internal topic
+    before (by itself or by a previous owner) is still on its way to an operator.
+
+    Never waits: while records are in flight the batch goes through the topic, and the
+    check is made again at most every ROUTE_CHECK_S. A wait here would hold the records it
+    waits for: the fetcher delivers every topic in turn, and it stays blocked on this
+    agent's buffer, full of source records, while the agent waits (a barrier sent through
+    the topic and awaited took its whole timeout, batch after batch, on a fresh start
+    with a backlog)."""
     global _route
     generation = app.consumer_generation_id
     if _route.generation != generation:
         _route = Route(generation)
     if _route.direct or not _owns_everything(targets):
         return _route.direct
-    # Nothing is sent through the topic from here until the barrier has passed (or the
-    # wait is given up: then this batch goes through the topic, and the next one sends a
-    # barrier after it), so the barrier follows everything this worker sent there.
-    barrier = _route.barrier = f"{BARRIER_PREFIX}{generation}:{time.monotonic_ns()}"
-    # Idle and without a time: merged as an input (by a worker of a former version) it
-    # holds no watermark back.
-    value = orjson.dumps(Marker(barrier, None, idle=True).to_record())
-    producer = _producer()
-    internal = user_activity_by_user.get_topic_name()
-    futures = [await producer.send(internal, value, key=None, partition=target) for target in targets]
-    await asyncio.gather(*futures)
-    deadline = time.monotonic() + BARRIER_WAIT_S
-    while not barrier_passed(barrier, targets):
-        if time.monotonic() > deadline or app.consumer_generation_id != generation:
-            log.info("activity.barrier_pending", generation=generation, waited_s=BARRIER_WAIT_S)
-            _route.barrier = None
+    now = time.monotonic()
+    if now < _route.next_check:
+        return False
+    # Under the lock: the timer sends no marker through the topic between the check and
+    # the switch.
+    async with _sending:
+        if not await _nothing_in_flight(targets):
+            _route.next_check = now + ROUTE_CHECK_S
             return False
-        await asyncio.sleep(0.02)
-    _route.direct = True
+        _route.direct = True
     log.info("activity.direct_route", generation=generation, partitions=len(targets))
+    return True
+
+
+async def _nothing_in_flight(targets: Sequence[int]) -> bool:
+    """Every record of the internal partitions has been handled by an operator: their end
+    offsets are within what the group committed or this worker handled in this generation
+    (so at once on a fresh start, a restart, or a worker that was alone before)."""
+    internal = user_activity_by_user.get_topic_name()
+    partitions = [TP(internal, p) for p in targets]
+    consumer = cast(Consumer, app.consumer)
+    ends = await consumer.highwaters(*partitions)
+    handled = handled_offsets()
+    for tp in partitions:
+        end = ends.get(tp)
+        done = max(handled.get(tp.partition, 0), consumer._committed_offset.get(tp) or 0)
+        if end is None or end > done:
+            return False
     return True
 
 
@@ -343,8 +360,6 @@ async def _send_idle_markers() -> None:
             reader.clock = reader.clock.at_end(now)
         elif at_end is False:
             reader.clock = reader.clock.behind()
-    if _route.barrier is not None and not _route.direct:
-        return  # the agent waits for its barrier: nothing goes through the topic meanwhile
     direct = _route.direct and _route.generation == app.consumer_generation_id
     await send_markers(mine, now=now, throttle=False, arrivals={} if direct else None)
 

@@ -6,14 +6,18 @@ computed without them (tests/integration/activity_truth.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 
+from devtools.activity_history import ActivityPlan, generate_activity_history
+from devtools.activity_truth import activity_truth
+from devtools.kafka_io import create_topics, produce_records
 from devtools.localstack import LocalStack
 from devtools.worker_process import WorkerProcess
 from tests.integration.activity_checks import (
@@ -139,5 +143,49 @@ def test_activity_history_rows_and_view_equal_truth(
         metrics = worker.get_text("/metrics")
         assert f'processor_late_events_total{{topic="{topic}"}} 3.0' in metrics
         assert f'processor_late_events_total{{topic="{ingest}"}} {len(errors.late)}.0' in metrics
+    finally:
+        worker.stop()
+
+
+def test_a_backlog_met_at_first_start_goes_the_direct_route_at_once(
+    stack: LocalStack, activity_database: str, tmp_path: Path
+) -> None:
+    """A fresh group with a backlog in the source topic: nothing was ever sent through the
+    internal topic, so the one worker applies what it reads itself from its first batch.
+    Before, it sent a barrier there and waited for its own consumer to read it back, while
+    that consumer was held by the source records filling the agent's buffer: 10 s per
+    batch, and nothing written in two minutes."""
+    topic = f"activity-{uuid.uuid4().hex[:6]}"
+    plan = ActivityPlan(events=12_000, users=1_500, span_s=3600, late=0.0, partitions=8)
+    history = generate_activity_history(plan)
+    truth = activity_truth((item.value for item in history.sent), plan.grace_s, plan.session_gap_s)
+    bootstrap = [stack.broker.bootstrap]
+    asyncio.run(create_topics(bootstrap, [topic], partitions=plan.partitions))
+    asyncio.run(produce_records(bootstrap, topic, history.records()))
+    env = isolated_env(
+        stack,
+        activity_database,
+        "sei-activity-backlog",
+        ACTIVITY_TOPIC=topic,
+        ACTIVITY_GRACE_S=str(plan.grace_s),
+        ACTIVITY_SESSION_GAP_S=str(plan.session_gap_s),
+        BATCH_SIZE="500",
+    )
+    expected = {
+        (datetime.fromtimestamp(bucket / 1000, tz=UTC), kind): counts
+        for (bucket, kind), counts in truth.type_minutes.items()
+    }
+    worker: WorkerProcess = new_worker(env, tmp_path, "activity-backlog").start()
+    try:
+
+        def closed_minutes() -> dict[object, tuple[int, int]]:
+            return {k: v for k, v in minute_rows(activity_database).items() if k in expected}
+
+        settled(
+            lambda: closed_minutes() == expected,
+            120,
+            lambda: f"{sum(e for e, _ in closed_minutes().values())} of {truth.events_written} events; log {worker.log_path}",
+        )
+        assert '"event": "activity.direct_route"' in worker.log_path.read_text(), worker.log_path
     finally:
         worker.stop()
