@@ -41,6 +41,7 @@ __all__ = [
     "Timeline",
     "cycle_time_snapshot",
     "open_state",
+    "own_commit_shas",
     "stage_durations",
     "timelines",
     "timelines_snapshot",
@@ -74,6 +75,19 @@ class StageDurations:
     review_time: float | None
 
 
+def own_commit_shas(pull_request: PullRequest, numbered: Iterable[str]) -> set[str]:
+    """The shas of a pull request's own commits (METRICS edge rule 9): ``numbered``, the shas
+    of the commit events carrying its number, plus its ``commit_shas``, less its merge commit.
+
+    Both sources count, as each may know commits the other does not. The merge commit is
+    made when the pull request merges, not while it is worked on: as a commit of its own it
+    could become its first commit and date its coding at the merge. It still ships the pull
+    request, so callers looking for its deploy time add it back. ``timelines`` and
+    tables.retention's ``plan_ageing`` both count by this rule, so what ageing records on a
+    kept pull request is what its timeline took from the commits that go."""
+    return {*numbered, *pull_request.commit_shas} - {pull_request.merge_commit_sha}
+
+
 def timelines(
     pull_requests: Iterable[PullRequest],
     commits: Iterable[Commit],
@@ -98,7 +112,7 @@ def timelines(
 
     result: dict[PullRequestKey, Timeline] = {}
     for pr in pull_requests:
-        own = (numbered.get(pr.key, set()) | set(pr.commit_shas)) - {pr.merge_commit_sha}
+        own = own_commit_shas(pr, numbered.get(pr.key, ()))
         first_commit_at = pr.first_commit_at
         if first_commit_at is None:
             times = [

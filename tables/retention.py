@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from tables.commit_state import Commit
-from tables.cycle_time import timelines
+from tables.cycle_time import own_commit_shas, timelines
 from tables.deployment_state import Deployment, ShippedHistory, ship_history
 from tables.incident_state import Incident
 from tables.instants import to_micros
@@ -146,9 +146,7 @@ def plan_ageing(
         if _before(done, cutoff) and all(m is None or m < cutoff for m in moments):
             old_pull_requests.add(pr.number)
             continue
-        # As tables.cycle_time.timelines counts its commits: the merge commit ships it but
-        # is not its first commit.
-        own = (numbered.get(pr.number, set()) | set(pr.commit_shas)) - {pr.merge_commit_sha}
+        own = own_commit_shas(pr, numbered.get(pr.number, ()))
         first_commit_at = min(
             (known[(pr.repository_id, sha)].committed_at for sha in own & old_commits), default=None
         )
