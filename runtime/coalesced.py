@@ -172,21 +172,21 @@ class CoalescedTable(faust.Table[Any, Any]):
         pending, self.pending = self.pending, {}
         store = self.data
         records: dict[int, list[tuple[bytes, bytes | None]]] = {}
+        events: dict[int, EventT[Any]] = {}  # one per partition: where a store without batches writes
         for key, (event, value) in pending.items():
             partition = event.message.partition
             key_bytes = store._encode_key(key)
-            with acting_for(event):
-                if value is _DELETED:
-                    _delete_in(store, key_bytes, partition)
-                    encoded = None
-                else:
-                    encoded = store._encode_value(_plain(value))
-                    store._set(key_bytes, encoded)
-                    if self.value_sizes is not None and encoded is not None:
-                        self.value_sizes(len(encoded))
+            encoded = None if value is _DELETED else store._encode_value(_plain(value))
+            if encoded is not None and self.value_sizes is not None:
+                self.value_sizes(len(encoded))
             records.setdefault(partition, []).append((key_bytes, encoded))
+            events.setdefault(partition, event)
             if value is not _DELETED:
                 self._remember(key, value)
+        write_batch = getattr(store, "write_batch", None)
+        for partition, items in records.items():
+            if write_batch is None or not write_batch(partition, items):
+                _write_each(store, events[partition], items)
         producer = self.app.producer._ensure_producer()  # type: ignore[attr-defined]
         topic = self.changelog_topic.get_topic_name()
         for partition, items in records.items():
@@ -276,6 +276,20 @@ def _plain(value: Any) -> Any:
     """What the table's serializer encodes: a value kept decoded gives its ``to_record()``."""
     to_record = getattr(value, "to_record", None)
     return value if to_record is None else to_record()
+
+
+def _write_each(
+    store: SerializedStore[Any, Any], event: EventT[Any], items: list[tuple[bytes, bytes | None]]
+) -> None:
+    """Write encoded ``items`` to ``store`` one key at a time, for ``event``'s partition (a
+    store without write batches: memory, python-rocksdb)."""
+    partition = event.message.partition
+    with acting_for(event):
+        for key_bytes, encoded in items:
+            if encoded is None:
+                _delete_in(store, key_bytes, partition)
+            else:
+                store._set(key_bytes, encoded)
 
 
 def _delete_in(store: SerializedStore[Any, Any], key: bytes, partition: int) -> None:

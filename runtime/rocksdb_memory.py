@@ -18,8 +18,10 @@ can share them; python-rocksdb keeps Faust's per-database options.
 from __future__ import annotations
 
 import weakref
+from collections.abc import Iterable
 from typing import Any
 
+import orjson
 import rocksdict
 from faust import stores
 from faust.stores.rocksdb import RocksDBOptions, Store
@@ -75,13 +77,36 @@ class SharedMemoryStore(Store):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.rocksdb_options = SharedMemoryOptions(**(self.options or {}), use_rocksdict=self.use_rocksdict)
+        # A str key under Faust's JSON codec encodes to orjson's bytes for it (a unit test
+        # holds them equal): 0.1 µs instead of Faust's 2.5 µs through its codec registry,
+        # paid for every read and write of a table.
+        self._json_str_keys = self.key_serializer == "json"
         _stores.add(self)
 
     def _encode_key(self, key: Any) -> bytes:
         # Faust's JSON codec (orjson) hands back each key in a 4 KiB buffer whatever its
         # length, and the store's key index keeps the last TABLE_KEY_INDEX_SIZE (1,000) keys
         # of every table: 26-34 MB of a year's worker. A copy holds only the key's bytes.
+        if self._json_str_keys and type(key) is str:
+            return compact(orjson.dumps(key))
         return compact(super()._encode_key(key))
+
+    def write_batch(self, partition: int, items: Iterable[tuple[bytes, bytes | None]]) -> bool:
+        """Write encoded ``items`` (a value of None deletes) to the database of ``partition``
+        in one RocksDB write batch: one call instead of a put per key, each with Faust's
+        event lookup and key-index update. False (nothing written) without rocksdict."""
+        if not self.use_rocksdict:
+            return False
+        batch = rocksdict.WriteBatch(raw_mode=True)
+        key_index = self._key_index
+        for key, value in items:
+            if value is None:
+                batch.delete(key)
+                key_index.pop(key, None)
+            else:
+                batch.put(key, value)
+        self._db_for_partition(partition).write(batch)
+        return True
 
 
 def compact(encoded: bytes) -> bytes:

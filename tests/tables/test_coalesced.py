@@ -129,3 +129,61 @@ def test_get_answers_as_getitem_does_from_every_layer(table: Any) -> None:
             assert table.get(key) is None and table.get(key, "d") == "d"
             with pytest.raises(KeyError):
                 table[key]
+
+
+class _Batch:
+    def __init__(self) -> None:
+        self.records: list[tuple[bytes, bytes | None]] = []
+
+    def append(self, *, key: bytes, value: bytes | None, timestamp: None) -> object:
+        self.records.append((key, value))
+        return self
+
+
+class _Producer:
+    """Stands for aiokafka's producer: the record batches the flush sends, per partition."""
+
+    def __init__(self) -> None:
+        self.sent: dict[int, list[tuple[bytes, bytes | None]]] = {}
+
+    def create_batch(self) -> _Batch:
+        return _Batch()
+
+    async def send_batch(self, batch: _Batch, topic: str, *, partition: int) -> Any:
+        import asyncio
+
+        self.sent.setdefault(partition, []).extend(batch.records)
+        return asyncio.get_running_loop().create_future()
+
+
+async def test_a_batched_flush_writes_rocksdb_and_the_changelog_alike(tmp_path: Any) -> None:
+    from runtime.rocksdb_memory import _SharedMemory, use_shared_memory
+
+    use_shared_memory(_SharedMemory.memory_bytes // 2**20)
+    app = faust.App("coalesced-rocksdb", store="rocksdb://", datadir=str(tmp_path), topic_partitions=4)
+    table = app.tables.add(
+        CoalescedTable(app, name="users", partitions=4, key_type=str, beacon=app.tables.beacon)
+    )
+    table._verify_source_topic_partitions = lambda topic: None
+    producer = _Producer()
+    app.producer._ensure_producer = lambda: producer
+    with acting_for(event(0)):
+        table["kept"] = {"n": 1}
+        table["gone"] = {"n": 2}
+    with acting_for(event(2)):
+        table["other"] = ["x", 3]
+    assert await table.flush_batched() == 3
+    with acting_for(event(0)):
+        table["kept"] = {"n": 10}
+        table.discard("gone")
+    assert await table.flush_batched() == 2
+    db0, db2 = table.data._db_for_partition(0), table.data._db_for_partition(2)
+    assert db0[b'"kept"'] == b'{"n":10}' and db0.get(b'"gone"') is None
+    assert db2[b'"other"'] == b'["x",3]' and db2.get(b'"kept"') is None
+    assert producer.sent == {
+        0: [(b'"kept"', b'{"n":1}'), (b'"gone"', b'{"n":2}'), (b'"kept"', b'{"n":10}'), (b'"gone"', None)],
+        2: [(b'"other"', b'["x",3]')],
+    }
+    table.read_cache.clear()
+    with acting_for(event(0)):
+        assert table["kept"] == {"n": 10} and table.get("gone") is None

@@ -49,3 +49,29 @@ def test_the_memory_in_use_is_what_the_tables_wrote_and_read(tmp_path: Path) -> 
     assert registry.get_sample_value("processor_rocksdb_memory_bytes", {"part": "memtables"}) == used["memtables"]
     db.flush()  # a file now, whose index and filter blocks the open database holds
     assert memory_in_use()["table_readers"] > 0
+
+
+def test_a_str_key_encodes_to_the_bytes_fausts_json_codec_gives(tmp_path: Path) -> None:
+    # The quick path must find every key written before it (and by Faust's own reads).
+    from faust.stores.base import SerializedStore
+
+    use_shared_memory(_SharedMemory.memory_bytes // 2**20)
+    app = faust.App("codec-test", store="rocksdb://", datadir=str(tmp_path), autodiscover=False)
+    store = app.Table("entities", default=dict, key_type=str).data
+    assert isinstance(store, SharedMemoryStore)
+    keys = ["", "user-000123", 'a"b\\c', "é✓ 日本", "line\nbreak\ttab\x01", "emoji 🚀", "x" * 5_000]
+    for key in keys:
+        assert store._encode_key(key) == SerializedStore._encode_key(store, key), key
+    assert store._encode_key(7) == SerializedStore._encode_key(store, 7)  # not a str: Faust's path
+
+
+def test_a_write_batch_puts_and_deletes_in_its_partitions_database_only(tmp_path: Path) -> None:
+    use_shared_memory(_SharedMemory.memory_bytes // 2**20)
+    app = faust.App("batch-test", store="rocksdb://", datadir=str(tmp_path), autodiscover=False)
+    store = app.Table("values", default=dict).data
+    assert isinstance(store, SharedMemoryStore)
+    assert store.write_batch(3, [(b'"a"', b"1"), (b'"b"', b"2"), (b'"c"', b"3")])
+    assert store.write_batch(3, [(b'"a"', None), (b'"b"', b"22")])
+    db = store._db_for_partition(3)
+    assert db.get(b'"a"') is None and db[b'"b"'] == b"22" and db[b'"c"'] == b"3"
+    assert store._db_for_partition(1).get(b'"b"') is None
