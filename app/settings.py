@@ -130,6 +130,12 @@ class Settings(BaseSettings):
     activity_session_gap_s: int = Field(
         1800, ge=1, le=86_400, description="seconds without events of a user that end its session"
     )
+    activity_user_cache: int = Field(
+        2_048,
+        ge=16,
+        le=1_000_000,
+        description="users whose activity and join values a worker keeps decoded between batches",
+    )
     anomaly_threshold: float = Field(
         0.6, ge=0.0, le=1.0, description="combined log score at or above which a log is an anomaly (docs/anomalies.md)"
     )

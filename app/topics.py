@@ -13,6 +13,7 @@ from __future__ import annotations
 from faust import TopicT
 
 from app.main import app, settings
+from runtime.raw_schema import raw_schema
 
 __all__ = [
     "git_commits",
@@ -36,14 +37,7 @@ __all__ = [
 
 def raw_topic(name: str) -> TopicT:
     """A topic of raw (key, value) bytes, with TOPIC_PARTITIONS partitions."""
-    return app.topic(
-        name,
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-        partitions=settings.topic_partitions,
-    )
+    return app.topic(name, schema=raw_schema(), partitions=settings.topic_partitions)
 
 
 git_commits = raw_topic("git.commits")  # key: repository_id

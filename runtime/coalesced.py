@@ -57,8 +57,9 @@ __all__ = ["CoalescedTable", "flush_pending", "flush_pending_batched", "READ_CAC
 
 log = get_logger("sei.tables")
 
-# Decoded values kept per table for reads: the buckets written within a few commit
-# intervals fit; a day bucket of a busy repository decodes to tens of KB.
+# Decoded values kept per table for reads, unless a table says otherwise: the buckets
+# written within a few commit intervals fit; a day bucket of a busy repository decodes to
+# tens of KB.
 READ_CACHE_KEYS = 2_048
 _DELETED = object()  # a pending delete (``discard``)
 _ABSENT = object()  # no value (a read's answer)
@@ -68,8 +69,9 @@ _flushing = asyncio.Lock()
 class CoalescedTable(faust.Table[Any, Any]):
     """A ``faust.Table`` with writes held until the next offset commit (module doc)."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, read_cache_keys: int = READ_CACHE_KEYS, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.read_cache_keys = read_cache_keys
         # key -> (the event it was written for, value): the event routes the flush to the
         # RocksDB and changelog partition of that event, as a direct write would.
         self.pending: dict[Any, tuple[EventT[Any], Any]] = {}
@@ -119,7 +121,7 @@ class CoalescedTable(faust.Table[Any, Any]):
 
     def _remember(self, key: Any, value: Any) -> None:
         cache = self.read_cache
-        if len(cache) >= READ_CACHE_KEYS:
+        if len(cache) >= self.read_cache_keys:
             cache.popitem(last=False)  # the oldest: O(1), unlike deleting a dict's first key
         cache[key] = value
 

@@ -19,9 +19,11 @@ from __future__ import annotations
 
 from typing import Literal
 
+from app.main import settings
 from tables.table import keyed_table
 
 __all__ = [
+    "USER_READ_CACHE_KEYS",
     "activity_users",
     "activity_partitions",
     "activity_tallies",
@@ -37,8 +39,17 @@ TallyKind = Literal["types", "pages"]
 TYPES: TallyKind = "types"
 PAGES: TallyKind = "pages"
 
+# Users' values kept decoded for reads (ACTIVITY_USER_CACHE): a user read back from
+# RocksDB costs a get and a decode (about 24 µs), a cached one nothing; but a cache smaller
+# than the users active at once saves little, and each user held costs about 4 KB
+# (docs/activity.md, "Performance").
+USER_READ_CACHE_KEYS = settings.activity_user_cache
+
 activity_users = keyed_table(
-    "activity_users", help="per user: admitted ids, sessions, counted windows", coalesced=True
+    "activity_users",
+    help="per user: admitted ids, sessions, counted windows",
+    coalesced=True,
+    read_cache_keys=USER_READ_CACHE_KEYS,
 )
 activity_partitions = keyed_table(
     "activity_partitions",

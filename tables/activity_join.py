@@ -12,12 +12,16 @@ after the batch's rows are committed (docs/activity.md):
 
 from __future__ import annotations
 
+from tables.activity import USER_READ_CACHE_KEYS
 from tables.table import keyed_table
 
 __all__ = ["activity_joins", "activity_join_partitions", "activity_join_due", "join_due_key"]
 
 activity_joins = keyed_table(
-    "activity_joins", help="per user: pending errors and the page views they may match", coalesced=True
+    "activity_joins",
+    help="per user: pending errors and the page views they may match",
+    coalesced=True,
+    read_cache_keys=USER_READ_CACHE_KEYS,
 )
 activity_join_partitions = keyed_table(
     "activity_join_partitions",

@@ -16,7 +16,7 @@ from typing import Any, cast
 from faust.types import TableT
 
 from app.main import app, settings
-from runtime.coalesced import CoalescedTable
+from runtime.coalesced import READ_CACHE_KEYS, CoalescedTable
 
 __all__ = ["keyed_table"]
 
@@ -30,12 +30,15 @@ def rocksdb_options() -> dict[str, Any]:
     }
 
 
-def keyed_table(name: str, help: str, *, coalesced: bool = False) -> TableT[str, Any]:
+def keyed_table(
+    name: str, help: str, *, coalesced: bool = False, read_cache_keys: int = READ_CACHE_KEYS
+) -> TableT[str, Any]:
     """A table keyed by str over ``TOPIC_PARTITIONS`` partitions (co-partitioned with its
     source topics, so a key's state lives on the worker that reads its events).
 
     ``coalesced``: writes reach RocksDB and the changelog once per offset commit
-    (runtime.coalesced), for tables rewritten by most batches.
+    (runtime.coalesced), for tables rewritten by most batches; ``read_cache_keys``: how many
+    values read it keeps decoded.
     """
     options = rocksdb_options() if settings.store.startswith("rocksdb") else None
     if not coalesced:
@@ -48,5 +51,6 @@ def keyed_table(name: str, help: str, *, coalesced: bool = False) -> TableT[str,
         key_type=str,
         help=help,
         options=options,
+        read_cache_keys=read_cache_keys,
     )
     return cast(TableT[str, Any], app.tables.add(table))

@@ -4,7 +4,7 @@ per key per flush, and a rebalance drops what belongs to partitions given up."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import faust
 import pytest
@@ -108,6 +108,28 @@ def test_only_reads_for_an_event_are_cached(table: Any) -> None:
     with acting_for(event(2)):
         assert table["a"] == 5
     assert dict(table.read_cache) == {"a": 5}
+
+
+def test_a_table_keeps_as_many_values_read_as_it_was_given_the_oldest_out_first() -> None:
+    app = faust.App("coalesced-cache-test", store="memory://", topic_partitions=4)
+    table = app.tables.add(
+        CoalescedTable(app, name="users", partitions=4, key_type=str, beacon=app.tables.beacon, read_cache_keys=3)
+    )
+    for n in range(5):
+        table.data[f"u{n}"] = n
+    with acting_for(event(1)):
+        assert [table[f"u{n}"] for n in range(5)] == [0, 1, 2, 3, 4]
+    assert list(table.read_cache) == ["u2", "u3", "u4"]
+
+
+def test_the_activity_operators_user_tables_keep_activity_user_cache_users() -> None:
+    from app.main import settings
+    from tables.activity import USER_READ_CACHE_KEYS, activity_users
+    from tables.activity_join import activity_joins
+
+    assert USER_READ_CACHE_KEYS == settings.activity_user_cache
+    assert cast(CoalescedTable, activity_users).read_cache_keys == USER_READ_CACHE_KEYS
+    assert cast(CoalescedTable, activity_joins).read_cache_keys == USER_READ_CACHE_KEYS
 
 
 def test_get_answers_as_getitem_does_from_every_layer(table: Any) -> None:
