@@ -10,12 +10,11 @@ per consumer generation (``direct_route``):
   message;
 - direct (this worker owns every partition of both topics): the events and the markers
   are applied to the operator partitions here (agents.activity.apply_activity), no second
-  trip through Kafka. It starts once nothing sent through the internal topic before is
-  still on its way to an operator: at once when every internal partition's end offset is
-  within what its group committed or this worker handled (a fresh start, a restart, a
-  worker that was alone before), otherwise once a barrier sent through every internal
-  partition has been read past. What it applied is committed before partitions are given
-  up (``_commit_direct_route``).
+  trip through Kafka. The events go direct at once; their markers are held back until
+  nothing sent through the internal topic before (by this worker or a previous owner) is
+  still on its way to an operator: every internal partition's end offset within what its
+  group committed or this worker handled (``_markers_direct``). What it applied is
+  committed before partitions are given up (``_commit_direct_route``).
 
 Per batch:
 
@@ -100,8 +99,10 @@ class Route:
     """How this worker's events reach the operators, for one consumer generation."""
 
     generation: int
-    direct: bool = False
-    next_check: float = 0.0  # monotonic time of the next check for the direct route
+    direct: bool = False  # events applied here
+    markers_direct: bool = False  # markers applied here too (nothing in flight on the topic)
+    next_check: float = 0.0  # monotonic time of the next check for markers_direct
+    since: float = 0.0  # monotonic time the events went direct
 
 
 readers: dict[int, Reader] = {}
@@ -145,33 +146,44 @@ def _owns_everything(targets: Sequence[int]) -> bool:
 
 
 async def direct_route(targets: Sequence[int]) -> bool:
-    """Whether this worker applies the events and markers it reads to the operators itself
-    (module doc): it owns every partition, and nothing sent through the internal topic
-    before (by itself or by a previous owner) is still on its way to an operator.
-
-    Never waits: while records are in flight the batch goes through the topic, and the
-    check is made again at most every ROUTE_CHECK_S. A wait here would hold the records it
-    waits for: the fetcher delivers every topic in turn, and it stays blocked on this
-    agent's buffer, full of source records, while the agent waits (a barrier sent through
-    the topic and awaited took its whole timeout, batch after batch, on a fresh start
-    with a backlog)."""
+    """Whether this worker applies the events it reads to the operators itself (module doc):
+    it owns every partition of both topics. Their markers follow once nothing sent through
+    the internal topic before is in flight (``_markers_direct``)."""
     global _route
     generation = app.consumer_generation_id
     if _route.generation != generation:
         _route = Route(generation)
-    if _route.direct or not _owns_everything(targets):
-        return _route.direct
-    now = time.monotonic()
+    if not _route.direct and _owns_everything(targets):
+        _route.direct, _route.since = True, time.monotonic()
+        log.info("activity.direct_route", generation=generation, partitions=len(targets))
+    return _route.direct
+
+
+async def _markers_direct(targets: Sequence[int], now: float) -> bool:
+    """Whether the markers of the direct route may be applied: nothing sent through the
+    internal topic before (by this worker in the generation's first batches, or by a
+    previous owner) is still on its way to an operator, where a marker applied here first
+    would make it late. Until then they are held back (the watermark waits; an event
+    applied here meanwhile is judged against the older one, as it would have been).
+
+    Checked at most every ROUTE_CHECK_S, never waited for: a wait would hold the records it
+    waits for, as the fetcher delivers every topic in turn and stays blocked on this
+    agent's buffer, full of source records, while the agent waits (a barrier sent through
+    the topic and awaited took its whole timeout, batch after batch, on a fresh start with
+    a backlog). And the events go direct meanwhile, or those in flight would never end."""
+    if _route.markers_direct:
+        return True
     if now < _route.next_check:
         return False
-    # Under the lock: the timer sends no marker through the topic between the check and
-    # the switch.
-    async with _sending:
-        if not await _nothing_in_flight(targets):
-            _route.next_check = now + ROUTE_CHECK_S
-            return False
-        _route.direct = True
-    log.info("activity.direct_route", generation=generation, partitions=len(targets))
+    if not await _nothing_in_flight(targets):
+        _route.next_check = now + ROUTE_CHECK_S
+        return False
+    _route.markers_direct = True
+    log.info(
+        "activity.direct_markers",
+        generation=_route.generation,
+        held_s=round(max(0.0, time.monotonic() - _route.since), 3),
+    )
     return True
 
 
@@ -239,12 +251,13 @@ async def _send_markers(
             # A rebalance since: the batch is the partitions' next owner's (agents.batches).
             raise RuntimeError("activity: the partitions were reassigned while the batch was applied")
         markers: list[Marker] = []
-        for partition in partitions:
-            reader = _reader(partition)
-            marker = _marker(reader, now)
-            if marker != reader.merged:
-                markers.append(marker)
-                reader.merged = marker
+        if await _markers_direct(targets_all, now):
+            for partition in partitions:
+                reader = _reader(partition)
+                marker = _marker(reader, now)
+                if marker != reader.merged:
+                    markers.append(marker)
+                    reader.merged = marker
         parts: list[tuple[EventT[Any], list[Step]]] = [
             (_anchor(target), [*arrivals.get(target, ()), *markers])
             for target in targets_all

@@ -7,12 +7,14 @@ computed without them (tests/integration/activity_truth.py)."""
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
 
+import orjson
 import pytest
 
 from devtools.activity_history import ActivityPlan, generate_activity_history
@@ -20,6 +22,7 @@ from devtools.activity_truth import activity_truth
 from devtools.kafka_io import create_topics, produce_records
 from devtools.localstack import LocalStack
 from devtools.worker_process import WorkerProcess
+from tables.windowing.watermark import Marker
 from tests.integration.activity_checks import (
     dead_letter_rows,
     error_page_rows,
@@ -150,17 +153,24 @@ def test_activity_history_rows_and_view_equal_truth(
 def test_a_backlog_met_at_first_start_goes_the_direct_route_at_once(
     stack: LocalStack, activity_database: str, tmp_path: Path
 ) -> None:
-    """A fresh group with a backlog in the source topic: nothing was ever sent through the
-    internal topic, so the one worker applies what it reads itself from its first batch.
-    Before, it sent a barrier there and waited for its own consumer to read it back, while
-    that consumer was held by the source records filling the agent's buffer: 10 s per
-    batch, and nothing written in two minutes."""
+    """A fresh group with a backlog in the source topic, and records in the internal topic
+    that no operator has handled yet (a previous owner's): the one worker applies the events
+    it reads itself from its first batch, and their markers once the internal topic's
+    records are handled. Before, it sent a barrier there and waited for its own consumer to
+    read it back, while that consumer was held by the source records filling the agent's
+    buffer: 10 s per batch, and nothing written in two minutes. Then, waiting for the
+    internal topic to be handled while sending each batch through it, it never went
+    direct while the backlog lasted."""
     topic = f"activity-{uuid.uuid4().hex[:6]}"
+    internal = f"{topic}-by-user"
     plan = ActivityPlan(events=12_000, users=1_500, span_s=3600, late=0.0, partitions=8)
     history = generate_activity_history(plan)
     truth = activity_truth((item.value for item in history.sent), plan.grace_s, plan.session_gap_s)
     bootstrap = [stack.broker.bootstrap]
-    asyncio.run(create_topics(bootstrap, [topic], partitions=plan.partitions))
+    asyncio.run(create_topics(bootstrap, [topic, internal], partitions=plan.partitions))
+    # What an earlier version left there: barriers (idle markers of no input), skipped.
+    left = orjson.dumps(Marker("barrier:0:1", None, idle=True).to_record())
+    asyncio.run(produce_records(bootstrap, internal, [(None, left, n % 8) for n in range(8_000)]))
     asyncio.run(produce_records(bootstrap, topic, history.records()))
     env = isolated_env(
         stack,
@@ -186,6 +196,13 @@ def test_a_backlog_met_at_first_start_goes_the_direct_route_at_once(
             120,
             lambda: f"{sum(e for e, _ in closed_minutes().values())} of {truth.events_written} events; log {worker.log_path}",
         )
-        assert '"event": "activity.direct_route"' in worker.log_path.read_text(), worker.log_path
+        # The events did not go through the internal topic: it was read for what was
+        # there and the markers of the first moments only.
+        consumed = re.search(
+            rf'processor_messages_consumed_total{{topic="{internal}"}} ([0-9.e+]+)', worker.get_text("/metrics")
+        )
+        assert consumed is not None and float(consumed.group(1)) < 8_000 + 1_000, consumed
+        log = worker.log_path.read_text()
+        assert '"event": "activity.direct_route"' in log and '"event": "activity.direct_markers"' in log
     finally:
         worker.stop()
