@@ -103,6 +103,9 @@ class Route:
     markers_direct: bool = False  # markers applied here too (nothing in flight on the topic)
     next_check: float = 0.0  # monotonic time of the next check for markers_direct
     since: float = 0.0  # monotonic time the events went direct
+    # Per internal partition, its end offset when the events went direct: every record
+    # this worker (or a previous owner) sent there for the operators lies below it.
+    sent_before: dict[int, int] | None = None
 
 
 readers: dict[int, Reader] = {}
@@ -154,7 +157,11 @@ async def direct_route(targets: Sequence[int]) -> bool:
     if _route.generation != generation:
         _route = Route(generation)
     if not _route.direct and _owns_everything(targets):
-        _route.direct, _route.since = True, time.monotonic()
+        # Under the lock: no marker goes through the topic between the end offsets read
+        # and the switch (the events sent there before were acknowledged, batch by batch).
+        async with _sending:
+            _route.sent_before = await _end_offsets(targets)
+            _route.direct, _route.since = True, time.monotonic()
         log.info("activity.direct_route", generation=generation, partitions=len(targets))
     return _route.direct
 
@@ -187,19 +194,31 @@ async def _markers_direct(targets: Sequence[int], now: float) -> bool:
     return True
 
 
-async def _nothing_in_flight(targets: Sequence[int]) -> bool:
-    """Every record of the internal partitions has been handled by an operator: their end
-    offsets are within what the group committed or this worker handled in this generation
-    (so at once on a fresh start, a restart, or a worker that was alone before)."""
+async def _end_offsets(targets: Sequence[int]) -> dict[int, int] | None:
+    """The end offset of each internal partition; None if one is not known."""
     internal = user_activity_by_user.get_topic_name()
-    partitions = [TP(internal, p) for p in targets]
+    ends = await cast(Consumer, app.consumer).highwaters(*(TP(internal, p) for p in targets))
+    found = {p: ends.get(TP(internal, p)) for p in targets}
+    return None if any(end is None for end in found.values()) else cast(dict[int, int], found)
+
+
+async def _nothing_in_flight(targets: Sequence[int]) -> bool:
+    """Every record sent through the internal partitions for the operators before the
+    events went direct has been handled: below what the group committed or this worker's
+    operator handled in this generation (so at once on a fresh start, a restart, or a
+    worker that was alone before). What the ingest errors' reader sends there since is
+    not waited for: it never stops on a busy ingest topic, and the direct markers cannot
+    make it late that the topic's would not."""
+    if _route.sent_before is None:  # not known when the events went direct: read them now
+        _route.sent_before = await _end_offsets(targets)
+        if _route.sent_before is None:
+            return False
+    internal = user_activity_by_user.get_topic_name()
     consumer = cast(Consumer, app.consumer)
-    ends = await consumer.highwaters(*partitions)
     handled = handled_offsets()
-    for tp in partitions:
-        end = ends.get(tp)
-        done = max(handled.get(tp.partition, 0), consumer._committed_offset.get(tp) or 0)
-        if end is None or end > done:
+    for partition in targets:
+        done = max(handled.get(partition, 0), consumer._committed_offset.get(TP(internal, partition)) or 0)
+        if _route.sent_before.get(partition, 0) > done:
             return False
     return True
 
