@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import re
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -16,6 +18,7 @@ from urllib.parse import quote
 
 import orjson
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from devtools.activity_history import ActivityPlan, generate_activity_history
 from devtools.activity_truth import activity_truth
@@ -150,8 +153,36 @@ def test_activity_history_rows_and_view_equal_truth(
         worker.stop()
 
 
+class _BusyIngest:
+    """Ingest events into every partition of ``topic`` every 0.1 s, until stopped: what
+    the ingest errors' reader turns into markers on the internal topic, non-stop."""
+
+    def __init__(self, bootstrap: str, topic: str, partitions: int) -> None:
+        self.bootstrap, self.topic, self.partitions = bootstrap, topic, partitions
+        self.stop = threading.Event()
+        self.sent = 0
+        self.thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
+
+    async def _run(self) -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap)
+        await producer.start()
+        try:
+            while not self.stop.is_set():
+                moment = datetime.now(UTC).isoformat()
+                for partition in range(self.partitions):
+                    value = orjson.dumps(
+                        {"id": uuid.uuid4().hex, "timestamp": moment, "payload": {"event_type": "metric", "data": {}}}
+                    )
+                    await producer.send(self.topic, value, partition=partition)
+                    self.sent += 1
+                await asyncio.sleep(0.1)
+        finally:
+            await producer.stop()
+
+
+@pytest.mark.parametrize("busy_ingest", [False, True], ids=["quiet-ingest", "busy-ingest"])
 def test_a_backlog_met_at_first_start_goes_the_direct_route_at_once(
-    stack: LocalStack, activity_database: str, tmp_path: Path
+    stack: LocalStack, activity_database: str, tmp_path: Path, busy_ingest: bool
 ) -> None:
     """A fresh group with a backlog in the source topic, and records in the internal topic
     that no operator has handled yet (a previous owner's): the one worker applies the events
@@ -160,14 +191,18 @@ def test_a_backlog_met_at_first_start_goes_the_direct_route_at_once(
     read it back, while that consumer was held by the source records filling the agent's
     buffer: 10 s per batch, and nothing written in two minutes. Then, waiting for the
     internal topic to be handled while sending each batch through it, it never went
-    direct while the backlog lasted."""
+    direct while the backlog lasted. With a busy ingest topic (its reader sends markers to
+    the internal topic every 0.5 s, handled in batches that wait up to BATCH_TIMEOUT_MS)
+    the internal topic is never all handled at once: the markers wait only for what was
+    there when the events went direct."""
     topic = f"activity-{uuid.uuid4().hex[:6]}"
     internal = f"{topic}-by-user"
+    ingest = f"ingest-{uuid.uuid4().hex[:6]}"
     plan = ActivityPlan(events=12_000, users=1_500, span_s=3600, late=0.0, partitions=8)
     history = generate_activity_history(plan)
     truth = activity_truth((item.value for item in history.sent), plan.grace_s, plan.session_gap_s)
     bootstrap = [stack.broker.bootstrap]
-    asyncio.run(create_topics(bootstrap, [topic, internal], partitions=plan.partitions))
+    asyncio.run(create_topics(bootstrap, [topic, internal, ingest], partitions=plan.partitions))
     # What an earlier version left there: barriers (idle markers of no input), skipped.
     left = orjson.dumps(Marker("barrier:0:1", None, idle=True).to_record())
     asyncio.run(produce_records(bootstrap, internal, [(None, left, n % 8) for n in range(8_000)]))
@@ -177,14 +212,20 @@ def test_a_backlog_met_at_first_start_goes_the_direct_route_at_once(
         activity_database,
         "sei-activity-backlog",
         ACTIVITY_TOPIC=topic,
+        INGEST_TOPIC=ingest,
         ACTIVITY_GRACE_S=str(plan.grace_s),
         ACTIVITY_SESSION_GAP_S=str(plan.session_gap_s),
         BATCH_SIZE="500",
+        BATCH_TIMEOUT_MS="5000",  # the default
     )
     expected = {
         (datetime.fromtimestamp(bucket / 1000, tz=UTC), kind): counts
         for (bucket, kind), counts in truth.type_minutes.items()
     }
+    ingesting = _BusyIngest(stack.broker.bootstrap, ingest, plan.partitions)
+    if busy_ingest:
+        ingesting.thread.start()
+    started = time.monotonic()
     worker: WorkerProcess = new_worker(env, tmp_path, "activity-backlog").start()
     try:
 
@@ -197,12 +238,15 @@ def test_a_backlog_met_at_first_start_goes_the_direct_route_at_once(
             lambda: f"{sum(e for e, _ in closed_minutes().values())} of {truth.events_written} events; log {worker.log_path}",
         )
         # The events did not go through the internal topic: it was read for what was
-        # there and the markers of the first moments only.
+        # there, the markers of the first moments and the ingest reader's.
         consumed = re.search(
             rf'processor_messages_consumed_total{{topic="{internal}"}} ([0-9.e+]+)', worker.get_text("/metrics")
         )
-        assert consumed is not None and float(consumed.group(1)) < 8_000 + 1_000, consumed
+        ingest_markers = 8 * 8 * 3 * (time.monotonic() - started) if busy_ingest else 0
+        assert consumed is not None and float(consumed.group(1)) < 8_000 + 1_000 + ingest_markers, consumed
         log = worker.log_path.read_text()
         assert '"event": "activity.direct_route"' in log and '"event": "activity.direct_markers"' in log
+        assert not busy_ingest or ingesting.sent > 0
     finally:
+        ingesting.stop.set()
         worker.stop()
