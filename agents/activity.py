@@ -114,7 +114,7 @@ _handled_generation = -1
 
 def handled_offsets() -> dict[int, int]:
     """The offset after the last record of each internal partition this worker handled in
-    the current consumer generation (agents.activity_rekey.direct_route)."""
+    the current consumer generation (agents.activity_rekey._nothing_in_flight)."""
     if _handled_generation != app.consumer_generation_id:
         return {}
     return dict(_handled)

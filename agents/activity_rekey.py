@@ -78,7 +78,7 @@ __all__ = ["rekey_activity", "handle_rekey_batch", "send_markers", "direct_route
 log = get_logger("sei.activity")
 
 MARKER_INTERVAL_S = 0.5
-ROUTE_CHECK_S = 1.0  # how often a worker on the topic route checks whether it may go direct
+ROUTE_CHECK_S = 1.0  # how often the direct route checks whether its markers may be applied
 TICK_S = 1.0
 GRACE = seconds(settings.activity_grace_s)
 
@@ -160,7 +160,10 @@ async def direct_route(targets: Sequence[int]) -> bool:
         # Under the lock: no marker goes through the topic between the end offsets read
         # and the switch (the events sent there before were acknowledged, batch by batch).
         async with _sending:
-            _route.sent_before = await _end_offsets(targets)
+            sent_before = await _end_offsets(targets)
+            if app.consumer_generation_id != generation:  # a rebalance meanwhile: decide again
+                return False
+            _route.sent_before = sent_before
             _route.direct, _route.since = True, time.monotonic()
         log.info("activity.direct_route", generation=generation, partitions=len(targets))
     return _route.direct
