@@ -12,8 +12,8 @@ per consumer generation (``direct_route``):
   are applied to the operator partitions here (agents.activity.apply_activity), no second
   trip through Kafka. The events go direct at once; their markers are held back until
   nothing sent through the internal topic before (by this worker or a previous owner) is
-  still on its way to an operator: every internal partition's end offset within what its
-  group committed or this worker handled (``_markers_direct``). What it applied is
+  still on its way to an operator: every internal partition's end offset at the switch
+  within what its group committed or this worker handled (``_markers_direct``). What it applied is
   committed before partitions are given up (``_commit_direct_route``).
 
 Per batch:
