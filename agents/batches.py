@@ -89,8 +89,11 @@ async def complete_batch(work: Awaitable[T], *, what: str) -> T:
 
 
 def batches_of(stream: StreamT[bytes]) -> AsyncIterator[list[EventT[Any]]]:
-    """``stream`` in batches of BATCH_SIZE, or what came within BATCH_TIMEOUT_MS; unacked."""
-    return take_batches(stream, settings.batch_size, settings.batch_timeout_ms / 1000)
+    """``stream`` in batches of BATCH_SIZE, or what came within BATCH_TIMEOUT_MS, or before
+    the input went quiet for BATCH_QUIET_MS; unacked."""
+    return take_batches(
+        stream, settings.batch_size, settings.batch_timeout_ms / 1000, settings.batch_quiet_ms / 1000
+    )
 
 
 async def run_batches(

@@ -74,6 +74,8 @@ class Settings(BaseSettings):
     consumer_group_id: str = Field("data-processor-group", min_length=1, max_length=200)
     batch_size: int = Field(100, ge=1, le=100_000)
     batch_timeout_ms: int = Field(5000, ge=1, le=600_000)
+    # A partial batch waits this long for more, not the whole timeout (runtime.batch_reader).
+    batch_quiet_ms: int = Field(100, ge=0, le=600_000)
     web_port: int = Field(6066, ge=1, le=65535)
     web_bind: str = "127.0.0.1"
     web_canonical_url: str | None = Field(

@@ -61,6 +61,44 @@ async def test_full_batches_at_once_then_the_rest_after_the_timeout(app: Any) ->
     await batches.aclose()
 
 
+async def test_a_partial_batch_goes_once_the_input_is_quiet(app: Any) -> None:
+    """The end of a burst is handled after BATCH_QUIET_MS without a message, not after the
+    whole BATCH_TIMEOUT_MS; events that keep coming within it join the batch."""
+    channel = app.channel()
+    stream = app.stream(channel)
+    batches = take_batches(stream, 100, 5.0, 0.2)
+    await put(app, channel, range(3))
+    started = time.monotonic()
+    waiting = asyncio.ensure_future(anext(batches))
+    await asyncio.sleep(0.1)  # within the quiet window: still the same batch
+    await put(app, channel, range(3, 5))
+    first = await asyncio.wait_for(waiting, 2.0)
+    took = time.monotonic() - started
+    assert offsets(first) == [0, 1, 2, 3, 4]
+    assert 0.25 <= took < 1.0  # 0.2 s after the last event, not 5 s after the first
+    await put(app, channel, range(5, 7))
+    started = time.monotonic()
+    assert offsets(await anext(batches)) == [5, 6]
+    assert time.monotonic() - started < 1.0
+    await batches.aclose()
+
+
+async def test_no_quiet_window_takes_what_is_waiting(app: Any) -> None:
+    channel = app.channel()
+    stream = app.stream(channel)
+    await put(app, channel, range(3))
+    batches = take_batches(stream, 100, 5.0, 0.0)
+    started = time.monotonic()
+    assert offsets(await anext(batches)) == [0, 1, 2]
+    assert time.monotonic() - started < 0.2
+    waiting = asyncio.ensure_future(anext(batches))
+    await asyncio.sleep(0.1)
+    assert not waiting.done()  # never an empty batch
+    await put(app, channel, range(3, 4))
+    assert offsets(await asyncio.wait_for(waiting, 1.0)) == [3]
+    await batches.aclose()
+
+
 async def test_the_reader_never_acks_its_batches(app: Any) -> None:
     """The caller acks what it finished: a body that raises leaves its batch unacked, so
     nothing behind it is committed (take_events acks in a finally)."""
