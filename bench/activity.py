@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import statistics
 import subprocess
 import sys
 import time
@@ -313,6 +314,12 @@ def main() -> None:
     parser.add_argument("--session-samples", type=int, default=50, help="open sessions checked after restart")
     parser.add_argument("--quix-only", action="store_true", help="skip the sei-processor side")
     parser.add_argument("--sei-only", action="store_true", help="skip the Quix Streams side")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="run both sides this many times, each round on a fresh stack, the order swapped each round",
+    )
     args = parser.parse_args()
     plan = ActivityPlan(
         events=args.events,
@@ -336,20 +343,45 @@ def main() -> None:
         f"left out: late {truth.late:,}, duplicates {truth.duplicates:,}, malformed {truth.malformed:,}, "
         f"in open minutes {truth.open_events:,}"
     )
-    figures: list[SideFigures] = []
-    with bench_stack("activity") as bench:
-        if not args.sei_only:
-            figures.append(asyncio.run(run_quix(bench, history, truth, args)))
-            print(figures[-1].report(truth), flush=True)
-        if not args.quix_only:
-            figures.append(asyncio.run(run_sei(bench, history, truth, args)))
-            print(figures[-1].report(truth), flush=True)
-    if len(figures) == 2:
-        quix, sei = figures
+    ratios = [
+        ratio
+        for number in range(1, args.rounds + 1)
+        if (ratio := run_round(number, history, truth, args)) is not None
+    ]
+    if len(ratios) > 1:
         print(
-            f"  sei-processor / Quix Streams: {quix.seconds / sei.seconds:.2f}x the events/s; results "
-            f"{'equal' if sei.type_minutes == quix.type_minutes == truth.type_minutes else 'DIFFER'}"
+            f"over {len(ratios)} rounds, sei-processor / Quix Streams: "
+            f"{', '.join(f'{r:.2f}x' for r in ratios)}; median {statistics.median(ratios):.2f}x"
         )
+
+
+def run_round(
+    number: int, history: ActivityHistory, truth: ActivityTruth, args: argparse.Namespace
+) -> float | None:
+    """Both sides (or the one asked for) on a fresh stack; sei's events/s over Quix's.
+
+    A machine's speed drifts over minutes (two runs of the same code here differed by a
+    third), so later rounds swap the order: a drift then favours each side in turn."""
+    if args.rounds > 1:
+        print(f"round {number}:", flush=True)
+    sides = [side for side, skip in (("quix", args.sei_only), ("sei", args.quix_only)) if not skip]
+    if number % 2 == 0:
+        sides.reverse()
+    figures: dict[str, SideFigures] = {}
+    with bench_stack("activity") as bench:
+        for side in sides:
+            run = run_quix if side == "quix" else run_sei
+            figures[side] = asyncio.run(run(bench, history, truth, args))
+            print(figures[side].report(truth), flush=True)
+    if len(figures) < 2:
+        return None
+    quix, sei = figures["quix"], figures["sei"]
+    print(
+        f"  sei-processor / Quix Streams: {quix.seconds / sei.seconds:.2f}x the events/s; results "
+        f"{'equal' if sei.type_minutes == quix.type_minutes == truth.type_minutes else 'DIFFER'}",
+        flush=True,
+    )
+    return quix.seconds / sei.seconds
 
 
 if __name__ == "__main__":
