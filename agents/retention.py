@@ -220,7 +220,9 @@ def age_repository(
         aged.days[repository_id] = leaving
     dropped = [pr for pr in entities.pull_requests if pr.number in plan.pull_requests]
     aged.pull_requests.extend(
-        pull_request_rows(dropped, entities.commits, entities.deployments, production_environments)
+        pull_request_rows(
+            dropped, entities.commits, entities.deployments, production_environments, history=history
+        )
     )
     aged.plans[repository_id] = plan
     # What kept pull requests take from their old commits is on them before the commits
