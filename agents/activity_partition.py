@@ -102,6 +102,10 @@ class PartitionWork:
         self.partition: int = anchor.message.partition
         self.state = state
         self.users: dict[str, UserActivityState] = {}
+        # Users whose value changed: only those are written back. A visit of a stale
+        # session-index entry often changes nothing, and its user's value would otherwise
+        # be encoded, put and sent to the changelog again as it was.
+        self.changed: set[str] = set()
         # This batch's tallies, changed in place (a copy of the table's value, made at the
         # first read: values read are shared with the table); None: closed, discarded at store().
         self.tallies: dict[str, dict[str, Tally] | None] = {}
@@ -156,6 +160,8 @@ class PartitionWork:
     ) -> None:
         """Keep ``after``: rows of the sessions closed, the open count, the session index."""
         self.users[user_id] = after
+        if after is not before:  # the pure functions return the value itself when unchanged
+            self.changed.add(user_id)
         for session in closed:
             self.sessions.append(user_session_row(user_id, session.fields()))
         self.state = self.state.with_opened(len(after.sessions.open) - len(before.sessions.open))
@@ -239,8 +245,8 @@ class PartitionWork:
         """Write every value changed back (coalesced: they reach the changelog at the commit,
         encoded then: decoded values stay in the table's memory between batches)."""
         with acting_for(self.anchor):
-            for user_id, user in self.users.items():
-                activity_users[user_id] = user
+            for user_id in self.changed:
+                activity_users[user_id] = self.users[user_id]
             for key, tallies in self.tallies.items():
                 if tallies is None:
                     _coalesced(activity_tallies).discard(key)

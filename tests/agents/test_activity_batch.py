@@ -151,3 +151,31 @@ async def test_a_failed_write_loses_no_joined_error_its_retry_writes_it(
     monkeypatch.setattr(activity_agent, "upsert_error_pages", original)
     await activity_agent.handle_activity_batch(events)
     assert await error_rows(agent_database, user) == [("x1", "/checkout")]
+
+
+async def test_only_users_whose_value_changed_are_written_back(app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A user read and left as it was (a visit of a stale session-index entry that closes
+    and prunes nothing) is not written again: no encode, put or changelog record for it."""
+    from agents.activity_partition import RULES, PartitionWork
+    from app.topics import user_activity_by_user
+    from runtime.coalesced import CoalescedTable
+    from tables.activity import activity_users
+    from tables.activity_state import ActivityChange, apply_change
+
+    anchor = batch(app, user_activity_by_user.get_topic_name(), 0, "busy", [b"{}"], [])[0]
+    work = PartitionWork.load(anchor)
+    quiet = work.user("quiet")
+    before = work.user("busy")
+    _, after, closed, _ = apply_change(before, ActivityChange("e1", T0, "page_view", "busy", "/home"), None, RULES)
+    work.put_user("busy", before, after, closed)
+    work.put_user("quiet", quiet, quiet, ())
+    written: list[tuple[str, Any]] = []
+    original = CoalescedTable.__setitem__
+
+    def spy(table: CoalescedTable, key: Any, value: Any) -> None:
+        written.append((table.name, key))
+        original(table, key, value)
+
+    monkeypatch.setattr(CoalescedTable, "__setitem__", spy)
+    work.store()
+    assert [key for name, key in written if name == activity_users.name] == ["busy"]
