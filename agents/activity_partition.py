@@ -169,13 +169,27 @@ class PartitionWork:
         if due is None:
             return
         # The bucket of the user's current next close always lists it: a change of that
-        # bucket is the only moment a new entry is needed (older entries are left stale).
-        # Most events move the close time within its bucket (a minute): nothing to do.
+        # bucket is the only moment a new entry is needed. Most events move the close time
+        # within its bucket (a minute): nothing to do.
         bucket = RULES.due_bucket_of(due)
         was = before.next_close(RULES)
         if was is None or RULES.due_bucket_of(was) != bucket:
-            self._due(due_key(self.partition, bucket, RULES.due_shard_of(user_id))).add(user_id)
+            shard = RULES.due_shard_of(user_id)
+            if was is not None:
+                self._unlist(RULES.due_bucket_of(was), shard, user_id)
+            self._due(due_key(self.partition, bucket, shard)).add(user_id)
             self.state = self.state.with_due((bucket,))
+
+    def _unlist(self, bucket: int, shard: int, user_id: str) -> None:
+        """Take a user off the index bucket its next close has left. Left there, the entry
+        is stale: visiting it reads and decodes the user's value to close nothing (two
+        visits in three at 10 events a user over 12 h). A bucket the watermark has reached
+        is visited in this batch or was (a visit re-indexes every user it lists): left as
+        it is. Entries left stale before are still visited as before."""
+        watermark = self.state.watermark.watermark
+        if watermark is not None and (bucket + 1) * RULES.due_bucket <= watermark:
+            return
+        self._due(due_key(self.partition, bucket, shard)).discard(user_id)
 
     def count(self, change: ActivityChange, counted: Counted) -> None:
         """Tally a new event in its open minutes."""
@@ -253,8 +267,8 @@ class PartitionWork:
                 else:
                     activity_tallies[key] = WindowTallies(tallies)
             for key, users in self.due.items():
-                if users is None:
-                    _coalesced(activity_due).discard(key)
-                else:
+                if users:
                     activity_due[key] = sorted(users)
+                elif key in self.stored:  # visited, or every user taken off
+                    _coalesced(activity_due).discard(key)
             activity_partitions[partition_key(self.partition)] = self.state
