@@ -12,8 +12,9 @@
   the minute closes.
 - Session index: per partition, close-time bucket and shard, the users whose earliest open
   session closes in that bucket (``due_bucket``); a bucket is visited once the watermark
-  reaches its end, so closing sessions never scans every user. An entry can be stale (the
-  user's session grew); visiting it closes nothing and re-indexes the user.
+  reaches its end, so closing sessions never scans every user. A user whose close moves
+  to another bucket is taken off the old one (agents.activity_partition); an entry left
+  stale is harmless: visiting it closes nothing and re-indexes the user.
 """
 
 from __future__ import annotations
