@@ -26,9 +26,10 @@ Batching is ``take_events``': up to ``max_`` events, or what arrived within ``wi
 seconds of starting the batch; never an empty batch. And a partial batch is yielded as soon
 as no event has come for ``quiet`` seconds: the last events of a burst are handled at once,
 not ``within`` later (up to 5 s of the default BATCH_TIMEOUT_MS, for nothing: a worker
-behind its input finds the queue refilled within milliseconds, so its batches stay full). The batches end when the agent
-stops (Faust throws ``StopAsyncIteration`` into the channel); events taken for a batch
-not yet yielded then stay unacked, read again after restart.
+behind its input finds the queue refilled within milliseconds, so its batches stay full).
+The batches end when the agent stops (Faust throws ``StopAsyncIteration`` into the
+channel); events taken for a batch not yet yielded then stay unacked, read again after
+restart.
 """
 
 from __future__ import annotations
