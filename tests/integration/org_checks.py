@@ -69,15 +69,26 @@ def produce_history(bootstrap: str, history: SeiHistory) -> None:
 
 
 def feed_history(worker: WorkerProcess, bootstrap: str, history: SeiHistory, timeout_s: float = 120) -> None:
-    """Produce the history and wait until the worker has processed every message of it."""
+    """Produce the history and wait until the worker has processed every message of it,
+    and every ops.incidents message its Jira agent derived from an Incident-type issue."""
     produce_history(bootstrap, history)
     sent = {topic: len(messages) for topic, messages in history.messages().items()}
+    # Counted on ops.incidents too: without them its count is reached while incidents wait.
+    sent["ops.incidents"] = sent.get("ops.incidents", 0) + sum(
+        1 for topic, event in history.events if topic == "jira.issues" and _names_an_incident(event)
+    )
 
     def processed() -> bool:
         _, stats = worker.get("/stats")
         return all(stats["topics"].get(t, {}).get("processed", 0) >= n for t, n in sent.items())
 
     wait_for(processed, timeout_s, "the worker to process the history")
+
+
+def _names_an_incident(event: dict[str, Any]) -> bool:
+    """The Jira agent sends one ops.incidents message per such issue snapshot (agents.jira)."""
+    data = event.get("data") or {}
+    return data.get("issue_type") == "Incident" and bool(data.get("repository_id"))
 
 
 def http_mismatches(worker: WorkerProcess, history: SeiHistory, truth: Truth, end: datetime) -> list[str]:
