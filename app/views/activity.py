@@ -92,7 +92,7 @@ class UserActivity(View):
         watermark = None if kept is None else PartitionActivityState.from_record(kept).watermark.watermark
         # What the watermark closed is closed, whether or not the agent has visited it yet.
         closed, sessions = UserActivityState.from_record(record).sessions.close(watermark, RULES.sessions)
-        answers = [session_answer(s.fields()) for s in (*reversed(closed), *sessions.recent)]
+        answers = [session_answer(s.fields()) for s in (*reversed(closed), *sessions.recent_sessions())]
         if len(answers) < limit:
             try:
                 rows = await read_database.statement(

@@ -256,7 +256,10 @@ class UserSessions:
     """One user's open sessions and latest closed ones: the table value."""
 
     open: tuple[Session, ...] = ()  # by start; consecutive ones at least a gap apart
-    recent: tuple[Session, ...] = ()  # closed, newest first, at most rules.recent_closed
+    # Closed, newest first, at most rules.recent_closed, kept as their records: only the
+    # live view reads them (``recent_sessions``), and a user's value is decoded and encoded
+    # again for every event and session close, with three recent sessions to one open.
+    recent: tuple[Mapping[str, Any], ...] = ()
 
     def add(self, event: EventFields, rules: SessionRules) -> UserSessions:
         """These sessions with ``event`` (admitted: neither late nor a duplicate) added."""
@@ -293,8 +296,13 @@ class UserSessions:
         if not count:
             return (), self
         closed = self.open[:count]
-        recent = (*reversed(closed), *self.recent)[: rules.recent_closed]
+        kept = rules.recent_closed
+        recent = (*[s.to_record() for s in reversed(closed[-kept:])], *self.recent)[:kept]
         return closed, UserSessions(self.open[count:], recent)
+
+    def recent_sessions(self) -> tuple[Session, ...]:
+        """The latest closed sessions, newest first."""
+        return tuple([Session.from_record(s) for s in self.recent])
 
     def next_close(self, rules: SessionRules) -> int | None:
         """The watermark at which the earliest open session closes; None without one
@@ -308,14 +316,14 @@ class UserSessions:
 
     def to_record(self) -> dict[str, Any]:
         """The JSON-ready table value."""
-        return {"open": [s.to_record() for s in self.open], "recent": [s.to_record() for s in self.recent]}
+        return {"open": [s.to_record() for s in self.open], "recent": list(self.recent)}
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> UserSessions:
         """The sessions stored as ``record`` by to_record."""
         return cls(
             tuple([Session.from_record(s) for s in record["open"]]),
-            tuple([Session.from_record(s) for s in record["recent"]]),
+            tuple(record["recent"]),
         )
 
 

@@ -137,10 +137,21 @@ def test_a_session_closes_when_the_watermark_reaches_its_end_plus_gap(watermark_
 def test_closed_sessions_are_kept_newest_first_up_to_the_limit() -> None:
     state = fold([click(f"e{i}", i * 10_000) for i in range(4)])
     _, state = state.close(seconds(15_000), RULES)
-    assert [s.start for s in state.recent] == [seconds(10_000), 0]
+    assert [s.start for s in state.recent_sessions()] == [seconds(10_000), 0]
     _, state = state.close(seconds(100_000), RULES)
-    assert [s.start for s in state.recent] == [seconds(30_000), seconds(20_000)]
+    assert [s.start for s in state.recent_sessions()] == [seconds(30_000), seconds(20_000)]
     assert state.open == () and state.current is None
+
+
+def test_closed_sessions_read_back_from_storage_are_the_sessions_that_closed() -> None:
+    events = [click("a", 0), view("b", 10_000, "/b"), view("c", 10_060, "/c", "c2"), view("d", 20_000, "/d")]
+    state = fold(events)
+    closed, state = state.close(seconds(100_000), RULES)
+    stored = UserSessions.from_record(json.loads(json.dumps(state.to_record())))
+    assert stored.recent_sessions() == state.recent_sessions() == tuple(reversed(closed))[: RULES.recent_closed]
+    newest, oldest = stored.recent_sessions()
+    assert (newest.start, newest.entry_page) == (seconds(20_000), "/d")
+    assert (oldest.pages, oldest.client_session_ids) == (("/b", "/c"), ("c1", "c2"))
 
 
 def test_next_close_and_current_session() -> None:
