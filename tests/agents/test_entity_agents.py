@@ -612,6 +612,60 @@ async def test_history_in_two_orders_with_duplicates_gives_one_state(
     assert answers[0] == answers[1]
 
 
+async def test_a_flush_over_the_chunk_size_writes_in_several_transactions_and_the_same_rows(
+    agents: Agents,
+    agent_database: str,
+    tag: str,
+    sent: dict[str, list[tuple[bytes, bytes]]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A flush of many repositories writes a chunk of them per transaction (its memory is a
+    chunk's rows, not the organization's); a team whose repositories fall in different
+    chunks is pooled from all of them."""
+    import agents.projection as projection_agent
+    from agents.projection import Due, projection
+    from app.resources import database
+
+    end = at("2025-10-31T00:00:00Z")
+    history = generate_sei_history(repositories=3, teams=1, days=20, seed=7, prefix=f"ck{tag}")
+    truth = truth_of(history.events)
+    for topic, messages in history.messages().items():
+        await agents.put(topic, messages)
+    await agents.put("ops.incidents", [m for m in sent["ops.incidents"] if m[0].decode() in history.repositories])
+    transactions = 0
+    real = database.transaction
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        nonlocal transactions
+        transactions += 1
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(projection_agent, "CHUNK_ROWS", 1)
+    monkeypatch.setattr(database, "transaction", counted)
+    await projection.flush(Due(repositories=set(history.repositories)), now=end)
+    assert transactions == len(history.repositories)  # one per repository: each is over the size
+    rows = await fetch(
+        agent_database,
+        "SELECT scope, subject, metric_date, metric, value FROM metrics_daily WHERE subject = ANY($1)",
+        [*history.repositories, truth.team(history.repositories[0])],
+    )
+    pooled: dict[tuple[date, str], float] = {}
+    for repo in history.repositories:
+        stored = {(r["metric_date"], r["metric"]): r["value"] for r in rows if r["subject"] == repo}
+        assert stored == pytest.approx(truth.daily(repo)) and stored
+        for key, value in truth.daily(repo).items():
+            pooled[key] = pooled.get(key, 0.0) + value
+    team = {(r["metric_date"], r["metric"]): r["value"] for r in rows if r["scope"] == "team"}
+    assert team == pytest.approx(pooled)
+    written = await fetch(
+        agent_database, "SELECT count(*) FROM pull_requests WHERE repository_id = ANY($1)", history.repositories
+    )
+    assert written[0][0] == sum(len(truth.pull_requests(repo)) for repo in history.repositories) > 0
+    transactions = 0
+    await projection.flush(Due(repositories=set(history.repositories)), now=end)
+    assert transactions == 0  # nothing changed: nothing written again
+
+
 def _renamed(value: Any, old: str, new: str) -> Any:
     return orjson.loads(orjson.dumps(value).replace(old.encode(), new.encode()))
 
