@@ -11,8 +11,11 @@ blocks), the largest changelog record written
 during the month (read back from the changelog topics), and `/dora` latency for the
 monorepo (the first query after the month, which ships its commits, then p50/p95 of
 100 more), and the longest the worker's event loop was held during the month
-(app.loop_lag: every view and probe waited that long). After month 12 the worker is restarted on its local
-state and the time to ready (tables recovered, consuming) printed.
+(app.loop_lag: every view and probe waited that long), and `proj s`: how long after the
+month was consumed a projection flush ended (what dashboards reading `metrics_daily` and
+Redis waited for the month; "> 60" when none did within a minute). After month 12 the
+worker is restarted on its local state and the time to ready (tables recovered,
+consuming) printed.
 
 The full year is 1.38 million events (generate_sei_history makes about 17 a repository-day,
 the monorepo 420); ``--scale`` shrinks the organization (and, below 0.25, the monorepo's
@@ -193,6 +196,21 @@ def rocksdb_mb(worker: WorkerProcess) -> float:
     return total / 2**20
 
 
+def projection_caught_up(worker: WorkerProcess, since: float, timeout_s: float = 60.0) -> float | None:
+    """Seconds from ``since`` (unix time: the month consumed) until a projection flush ended
+    after it (processor_projection_last_flush_timestamp_seconds): how long dashboards reading
+    `metrics_daily` and Redis waited for the month; None if none did within ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for line in worker.get_text("/metrics").splitlines():
+            if line.startswith("processor_projection_last_flush_timestamp_seconds "):
+                flushed = float(line.split()[-1])
+                if flushed >= since:
+                    return max(0.0, flushed - since)
+        time.sleep(0.5)
+    return None
+
+
 def longest_pause(worker: WorkerProcess, since: float) -> float:
     """The longest the worker's event loop was held since ``since`` (unix time; app.loop_lag)."""
     _, stats = worker.get("/stats")
@@ -217,7 +235,7 @@ def run(bench: BenchStack, args: argparse.Namespace) -> None:
     expected = warm_up(bench, [worker])
     watch = ChangelogWatch(bench.bootstrap)
     print(
-        f"{'month':>5} {'events':>9} {'events/s':>9} {'CPU ms/ev':>9} {'RSS MB':>7} {'RocksDB':>7} {'max rec B':>10} {'dora 1st':>9} {'p50':>6} {'p95 ms':>7} {'stall ms':>8}"
+        f"{'month':>5} {'events':>9} {'events/s':>9} {'CPU ms/ev':>9} {'RSS MB':>7} {'RocksDB':>7} {'max rec B':>10} {'dora 1st':>9} {'p50':>6} {'p95 ms':>7} {'stall ms':>8} {'proj s':>6}"
     )
     for number, month in enumerate(months[: args.months], start=1):
         events = sum(len(m) for m in month.values())
@@ -231,13 +249,16 @@ def run(bench: BenchStack, args: argparse.Namespace) -> None:
             # The Jira incidents the worker forwards come back on ops.incidents: wait for quiet.
             expected = settle([worker])
             cpu = sampler.cpu_so_far()
+        projected = projection_caught_up(worker, time.time())
         largest, where = asyncio.run(watch.largest_since_last())
         latencies = dora_latencies(worker)
         print(
             f"{number:>5} {events:>9,} {events / (done - started):>9,.0f} {1000 * cpu / events:>9.3f} "
             f"{sampler.peak_mb:>7.0f} {rocksdb_mb(worker):>7.1f} {largest:>10,} {1000 * latencies[0]:>9.1f} "
             f"{1000 * statistics.median(latencies[1:]):>6.1f} {1000 * percentile(latencies[1:], 0.95):>7.1f} "
-            f"{1000 * longest_pause(worker, month_began):>8.0f}" + (f"  ({where.split('-')[-2]})" if where else "")
+            f"{1000 * longest_pause(worker, month_began):>8.0f} "
+            + (f"{projected:>6.1f}" if projected is not None else f"{'> 60':>6}")
+            + (f"  ({where.split('-')[-2]})" if where else "")
         )
     worker.stop()
     started = time.monotonic()
