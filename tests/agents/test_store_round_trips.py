@@ -250,3 +250,37 @@ async def test_team_days_are_pooled_from_the_first_changed_day(agent_database: s
     finally:
         await clean()
         await connection.close()
+
+
+async def test_a_projection_chunk_is_planned_with_its_rows_hashed(agent_database: str) -> None:
+    """replace_repository_days finds stale rows with NOT IN over the rows sent: a hashed
+    subplan while they fit work_mem, else one linear search per stored row (a year's
+    one-transaction flush of 300,000 rows timed out at every retry). A flush's chunk
+    (agents.projection.CHUNK_ROWS, plus one more repository of 150 days of 30 metrics) stays
+    hashed under PostgreSQL's default work_mem; the year's whole flush would not."""
+    from datetime import date, timedelta
+
+    from agents.projection import CHUNK_ROWS
+    from stores.metrics import _EVER, _REPLACE_REPOSITORY_DAYS, _arrays
+    from tables.daily_metrics import DailyMetrics
+
+    per_repository = 150 * 30
+    repository: DailyMetrics = {
+        (date(2026, 1, 1) + timedelta(days=d), f"lead_time_seconds_sum_{m:02d}"): 1.0
+        for d in range(150)
+        for m in range(30)
+    }
+    connection = await asyncpg.connect(agent_database)
+    try:
+        await connection.execute("SET work_mem = '4MB'")  # PostgreSQL's default
+
+        async def plan_of(rows: int) -> str:
+            days = {f"a-long-repository-name-{n:04d}": repository for n in range(-(-rows // per_repository))}
+            arguments = [*_arrays(days), list(days), [_EVER] * len(days)]
+            plan = await connection.fetch("EXPLAIN " + _REPLACE_REPOSITORY_DAYS, *arguments)
+            return "\n".join(r[0] for r in plan)
+
+        assert "hashed SubPlan" in await plan_of(CHUNK_ROWS + per_repository)
+        assert "hashed SubPlan" not in await plan_of(300_000)
+    finally:
+        await connection.close()
