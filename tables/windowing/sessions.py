@@ -297,7 +297,8 @@ class UserSessions:
             return (), self
         closed = self.open[:count]
         kept = rules.recent_closed
-        recent = (*[s.to_record() for s in reversed(closed[-kept:])], *self.recent)[:kept]
+        newest = [s.to_record() for s in closed[::-1][:kept]]  # only those kept are encoded
+        recent = (*newest, *self.recent)[:kept]
         return closed, UserSessions(self.open[count:], recent)
 
     def recent_sessions(self) -> tuple[Session, ...]:
