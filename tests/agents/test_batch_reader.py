@@ -57,7 +57,9 @@ async def test_full_batches_at_once_then_the_rest_after_the_timeout(app: Any) ->
         list(range(200, 250)),
     ]
     assert full < 0.2  # full batches do not wait for the timeout
-    assert 0.3 <= partial < 1.5  # the rest waits for it, and no longer
+    # The rest waits for it, and no longer. uvloop's clock counts whole milliseconds, cached
+    # per loop iteration, so by time.monotonic() the wait may end a hair before 0.3 s.
+    assert 0.29 <= partial < 1.5
     await batches.aclose()
 
 
