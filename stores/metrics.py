@@ -96,16 +96,22 @@ def _pooled(teams: str | None, since: str | None = None) -> str:
 # The team rows are computed in SQL: the select list names each column it fills. Only the
 # days from $3 on: what changed (a year of every team's days rewritten at each flush made the
 # projection's transaction time out, and the circuit pause consumption, once history grew).
+# Those days' rows are deleted and written anew: a scan of a range and an insert, linear in
+# the rows. Finding the stale ones with NOT IN over the pooled rows was a linear search per
+# stored row once the pooled rows passed work_mem (60 teams' year re-pooled: over two
+# minutes, where the projection's transaction times out after one), and an anti-join's plan
+# follows row estimates that lag behind the rows just written.
+_TEAMS_OF = f"""
+SELECT {_TEAM_OF} AS team
+FROM unnest($1::text[]) AS s(repository_id) LEFT JOIN repositories r USING (repository_id)
+UNION SELECT unnest($2::text[])"""
+_DELETE_TEAM_DAYS = f"""
+DELETE FROM metrics_daily t
+WHERE t.scope = 'team' AND t.subject IN ({_TEAMS_OF}) AND t.metric_date >= $3::date
+"""
 _POOL_TEAMS = f"""
-WITH teams AS (
-    SELECT {_TEAM_OF} AS team
-    FROM unnest($1::text[]) AS s(repository_id) LEFT JOIN repositories r USING (repository_id)
-    UNION SELECT unnest($2::text[])
+WITH teams AS ({_TEAMS_OF}
 ), pooled AS ({_pooled("(SELECT team FROM teams)", "$3::date")}
-), stale AS (
-    DELETE FROM metrics_daily t
-    WHERE t.scope = 'team' AND t.subject IN (SELECT team FROM teams) AND t.metric_date >= $3::date
-      AND (t.subject, t.metric_date, t.metric) NOT IN (SELECT p.subject, p.metric_date, p.metric FROM pooled p)
 )
 {METRICS_DAILY_COLUMNS.insert()}
 SELECT {METRICS_DAILY_COLUMNS.selected("pooled")} FROM pooled
@@ -172,6 +178,7 @@ async def pool_team_days(
     if not repositories and not teams:
         return
     await conn.execute("SELECT pg_advisory_xact_lock($1)", TEAM_LOCK)
+    await conn.execute(_DELETE_TEAM_DAYS, list(repositories), list(teams), since)
     await conn.execute(_POOL_TEAMS, list(repositories), list(teams), since)
 
 

@@ -284,3 +284,54 @@ async def test_a_projection_chunk_is_planned_with_its_rows_hashed(agent_database
         assert "hashed SubPlan" not in await plan_of(300_000)
     finally:
         await connection.close()
+
+
+async def test_a_year_of_many_teams_is_pooled_again_within_a_statement_timeout(agent_database: str) -> None:
+    """A repository's move re-pools its teams' every day (agents.projection). With the stale
+    team rows found by NOT IN over the pooled rows, 60 teams' year took over two minutes under
+    PostgreSQL's default work_mem (a linear search per stored row once the pooled rows pass
+    it), past the 60 s a statement of the projection may take: its flush failed at every
+    retry. Re-pooled over their own rows, they finish well within 20 s, and are the sums."""
+    from datetime import date, timedelta
+
+    from stores.metrics import _EVER, _UPSERT_REPOSITORY_DAYS, _arrays, pool_team_days, sum_team_days
+
+    repositories = [f"repool-repo-{n:02d}" for n in range(60)]
+    teams = [f"repool-team-{n:02d}" for n in range(60)]
+    days = {
+        repo: {
+            (date(2025, 1, 1) + timedelta(days=d), f"metric_{m:02d}"): float(n + d + m)
+            for d in range(365)
+            for m in range(15)
+        }
+        for n, repo in enumerate(repositories)
+    }
+    connection = await asyncpg.connect(agent_database)
+
+    async def clean() -> None:
+        await connection.execute("DELETE FROM metrics_daily WHERE subject = ANY($1)", repositories + teams)
+        await connection.execute("DELETE FROM repositories WHERE repository_id = ANY($1)", repositories)
+
+    await clean()
+    try:
+        await connection.executemany(
+            "INSERT INTO repositories (repository_id, team, last_event_at) VALUES ($1, $2, now())",
+            list(zip(repositories, teams, strict=True)),
+        )
+        await connection.execute(_UPSERT_REPOSITORY_DAYS, *_arrays(days))
+        await connection.execute("ANALYZE metrics_daily")
+        for _ in range(2):  # the second over the team rows the first wrote
+            async with connection.transaction():
+                await connection.execute("SET LOCAL work_mem = '4MB'")  # PostgreSQL's default
+                await connection.execute("SET LOCAL statement_timeout = '20s'")
+                await pool_team_days(connection, repositories, [], since=_EVER)
+        rows = await connection.fetch(
+            "SELECT subject, metric_date, metric, value FROM metrics_daily WHERE scope = 'team' AND subject = ANY($1)",
+            teams,
+        )
+        stored = {(r["subject"], r["metric_date"], r["metric"]): r["value"] for r in rows}
+        expected = {(r.subject, r.metric_date, r.metric): r.value for r in await sum_team_days(connection, teams)}
+        assert len(stored) == 60 * 365 * 15 and stored == expected
+    finally:
+        await clean()
+        await connection.close()
