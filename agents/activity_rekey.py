@@ -67,6 +67,7 @@ from app.main import app, settings
 from app.resources import metrics
 from app.topics import user_activity, user_activity_by_user
 from models.activity import ActivityMessage
+from runtime.coalesced import flush_pending_batched
 from runtime.keyed_batches import send_keyed
 from runtime.partitioner import partition_of
 from runtime.shutdown import EXIT_UNFLUSHED, exit_now
@@ -412,6 +413,10 @@ async def _commit_direct_route(app_: Any, revoked: set[TP], **_: Any) -> None:
     consumer = cast(Consumer, app.consumer)
     try:
         await consumer.maybe_wait_for_commit_to_finish()
+        # Faust's revocation has committed every acked offset already, and a commit with
+        # no new offset flushes nothing (runtime.transport): what the markers' timer applied
+        # since (watermarks, closes) would be dropped with the partitions given up.
+        await flush_pending_batched(app)
         await consumer.force_commit()
     except Exception as exc:  # effects not committed: give everything back, uncommitted
         log.error("activity.direct_route_commit_failed", error=repr(exc))
