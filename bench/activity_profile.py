@@ -184,6 +184,7 @@ def reset_tables() -> None:
     for table in _coalesced_tables():
         table.pending.clear()
         table.read_cache.clear()
+        table._unstored.clear()
         table.data.data.clear()
 
 
@@ -199,6 +200,7 @@ def flush_tables() -> None:
 
     for table in _coalesced_tables():
         pending, table.pending = table.pending, {}
+        table._unstored.clear()  # the store holds every pending key from here on
         FLUSHED[table.name] += len(pending)
         for key, (_, value) in pending.items():
             if value is _DELETED:

@@ -35,6 +35,13 @@ the offset of the partition's last batch as the one it holds (its first record's
 recovery reads the batch's records again, which set the values they hold). ``discard`` is the delete that waits
 for the flush too (``del`` writes its tombstone at once, as Faust does): state that other
 values of the same commit refer to (a closed window's tallies) goes with them.
+
+**Keys born and discarded between two flushes.** A key that a read for an event found
+nowhere (``_unstored``: not pending, not cached, not in RocksDB) and that is discarded
+before the next flush never reached RocksDB or the changelog: the discard drops its pending
+value and writes no tombstone. A worker catching up on a backlog opens and closes windows,
+join candidates and index buckets within one commit interval; each cost a write and then a
+tombstone in RocksDB and the changelog, kept until compaction.
 """
 
 from __future__ import annotations
@@ -78,6 +85,8 @@ class CoalescedTable(faust.Table[Any, Any]):
         self.read_cache: OrderedDict[Any, Any] = OrderedDict()
         # Called with each value's encoded size at the flush (a metric), if set.
         self.value_sizes: Callable[[int], Any] | None = None
+        # Keys an agent's read found in no layer since the last flush (module doc).
+        self._unstored: set[Any] = set()
 
     # Reads: pending, then cache, then RocksDB.
 
@@ -106,6 +115,8 @@ class CoalescedTable(faust.Table[Any, Any]):
         try:
             value = self.data[key]  # one RocksDB read (Faust's own path makes two)
         except KeyError:
+            if current_event() is not None:  # an agent's read of its own partition
+                self._unstored.add(key)
             return _ABSENT
         if current_event() is not None:
             # Cached only for an agent, which reads its own partitions: a view may read a
@@ -148,12 +159,16 @@ class CoalescedTable(faust.Table[Any, Any]):
         event = current_event()
         if event is None:
             raise TypeError(f"table {self.name!r}: discard {key!r} from outside of stream iteration")
-        self.pending[key] = (event, _DELETED)
         self.read_cache.pop(key, None)
+        if key in self._unstored:  # never flushed: nothing to delete (module doc)
+            self.pending.pop(key, None)
+            return
+        self.pending[key] = (event, _DELETED)
 
     def flush(self) -> int:
         """Write every pending value to RocksDB and its changelog; returns how many."""
         pending, self.pending = self.pending, {}
+        self._unstored.clear()
         for key, (event, value) in pending.items():
             with acting_for(event):
                 if value is _DELETED:
@@ -172,6 +187,7 @@ class CoalescedTable(faust.Table[Any, Any]):
         if not isinstance(self.data, SerializedStore) or self.app.in_transaction:
             return self.flush()
         pending, self.pending = self.pending, {}
+        self._unstored.clear()  # RocksDB holds every pending key before the first await below
         store = self.data
         records: dict[int, list[tuple[bytes, bytes | None]]] = {}
         events: dict[int, EventT[Any]] = {}  # one per partition: where a store without batches writes
@@ -249,10 +265,12 @@ class CoalescedTable(faust.Table[Any, Any]):
         if dropped:
             log.info("table.pending_dropped", table=self.name, keys=len(dropped), partitions=sorted(given_up))
         self.read_cache.clear()
+        self._unstored.clear()  # recovery may write any key
         await super().on_rebalance(assigned, revoked, newly_assigned, generation_id)
 
     async def on_recovery_completed(self, active_tps: set[TP], standby_tps: set[TP]) -> None:
         self.read_cache.clear()
+        self._unstored.clear()
         await super().on_recovery_completed(active_tps, standby_tps)
 
 

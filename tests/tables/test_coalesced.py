@@ -36,7 +36,7 @@ def table() -> Any:
         CoalescedTable(app, name="days", partitions=4, key_type=str, beacon=app.tables.beacon)
     )
     sent: list[tuple[int, str, Any]] = []
-    table.send_changelog = lambda partition, key, value: sent.append((partition, key, value))  # the producer
+    table.send_changelog = lambda partition, key, value, **_: sent.append((partition, key, value))  # the producer
     table._verify_source_topic_partitions = lambda topic: None  # no broker metadata here
     table.sent = sent
     return table
@@ -95,6 +95,50 @@ async def test_rebalance_drops_pending_writes_of_partitions_given_up_only(table:
     assert table.get("given-up") is None
     flush_pending(table.app)
     assert table.sent == [(0, "kept", 0)]
+
+
+def test_a_key_found_nowhere_and_discarded_before_the_flush_writes_nothing(table: Any) -> None:
+    """A window opened and closed within one commit interval: no write, no tombstone."""
+    with acting_for(event(1)):
+        assert table.get("window") is None  # the read that finds it in no layer
+        table["window"] = {"n": 1}
+        table["window"] = {"n": 2}
+        table.discard("window")
+        assert table.get("window") is None
+    assert flush_pending(table.app) == 0
+    assert table.sent == [] and "window" not in table.data
+
+
+def test_a_key_flushed_or_never_read_is_discarded_with_a_tombstone(table: Any) -> None:
+    with acting_for(event(1)):
+        assert table.get("flushed") is None
+        table["flushed"] = 1
+        table["blind"] = 2  # written without a read: whether RocksDB holds it is unknown
+    assert table.get("viewed") is None  # a view's read (no event) proves nothing either
+    flush_pending(table.app)
+    with acting_for(event(1)):
+        table["viewed"] = 3
+        table.discard("flushed")  # found nowhere before the last flush: stored since
+        table.discard("blind")
+        table.discard("viewed")
+    assert set(table.pending) == {"flushed", "blind", "viewed"}  # each a delete to check at the flush
+    table.sent.clear()
+    flush_pending(table.app)
+    assert sorted(table.sent) == [(1, "blind", None), (1, "flushed", None)]
+    assert "flushed" not in table.data and "blind" not in table.data
+
+
+async def test_a_key_found_nowhere_before_a_rebalance_is_deleted_after_it(table: Any) -> None:
+    """Recovery may write any key into RocksDB: what a read found nowhere before is not
+    known to be absent after."""
+    with acting_for(event(0)):
+        assert table.get("k") is None
+    await table.on_rebalance({TP("git.commits", 0)}, set(), set())
+    table.data["k"] = 5  # recovered from the changelog
+    with acting_for(event(0)):
+        table.discard("k")
+    flush_pending(table.app)
+    assert table.sent == [(0, "k", None)] and "k" not in table.data
 
 
 def test_only_reads_for_an_event_are_cached(table: Any) -> None:
@@ -198,9 +242,12 @@ async def test_a_batched_flush_writes_rocksdb_and_the_changelog_alike(tmp_path: 
     with acting_for(event(0)):
         table["kept"] = {"n": 10}
         table.discard("gone")
+        assert table.get("brief") is None
+        table["brief"] = {"n": 3}  # born and discarded between two flushes: never sent
+        table.discard("brief")
     assert await table.flush_batched() == 2
     db0, db2 = table.data._db_for_partition(0), table.data._db_for_partition(2)
-    assert db0[b'"kept"'] == b'{"n":10}' and db0.get(b'"gone"') is None
+    assert db0[b'"kept"'] == b'{"n":10}' and db0.get(b'"gone"') is None and db0.get(b'"brief"') is None
     assert db2[b'"other"'] == b'["x",3]' and db2.get(b'"kept"') is None
     assert producer.sent == {
         0: [(b'"kept"', b'{"n":1}'), (b'"gone"', b'{"n":2}'), (b'"kept"', b'{"n":10}'), (b'"gone"', None)],
