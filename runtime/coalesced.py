@@ -37,9 +37,10 @@ for the flush too (``del`` writes its tombstone at once, as Faust does): state t
 values of the same commit refer to (a closed window's tallies) goes with them.
 
 **Keys born and discarded between two flushes.** A key that a read for an event found
-nowhere (``_unstored``: not pending, not cached, not in RocksDB) and that is discarded
-before the next flush never reached RocksDB or the changelog: the discard drops its pending
-value and writes no tombstone. A worker catching up on a backlog opens and closes windows,
+nowhere (``_unstored``: not pending, not cached, not in the RocksDB of the event's
+partition) and that is discarded for an event of the same partition before the next flush
+never reached RocksDB or the changelog: the discard drops its pending value and writes no
+tombstone. A worker catching up on a backlog opens and closes windows,
 join candidates and index buckets within one commit interval; each cost a write and then a
 tombstone in RocksDB and the changelog, kept until compaction.
 """
@@ -85,8 +86,8 @@ class CoalescedTable(faust.Table[Any, Any]):
         self.read_cache: OrderedDict[Any, Any] = OrderedDict()
         # Called with each value's encoded size at the flush (a metric), if set.
         self.value_sizes: Callable[[int], Any] | None = None
-        # Keys an agent's read found in no layer since the last flush (module doc).
-        self._unstored: set[Any] = set()
+        # (partition, key) an agent's read found in no layer since the last flush (module doc).
+        self._unstored: set[tuple[int, Any]] = set()
 
     # Reads: pending, then cache, then RocksDB.
 
@@ -115,8 +116,9 @@ class CoalescedTable(faust.Table[Any, Any]):
         try:
             value = self.data[key]  # one RocksDB read (Faust's own path makes two)
         except KeyError:
-            if current_event() is not None:  # an agent's read of its own partition
-                self._unstored.add(key)
+            event = current_event()
+            if event is not None:  # an agent's read: of that event's partition's database
+                self._unstored.add((event.message.partition, key))
             return _ABSENT
         if current_event() is not None:
             # Cached only for an agent, which reads its own partitions: a view may read a
@@ -160,7 +162,7 @@ class CoalescedTable(faust.Table[Any, Any]):
         if event is None:
             raise TypeError(f"table {self.name!r}: discard {key!r} from outside of stream iteration")
         self.read_cache.pop(key, None)
-        if key in self._unstored:  # never flushed: nothing to delete (module doc)
+        if (event.message.partition, key) in self._unstored:  # never flushed: nothing to delete (module doc)
             self.pending.pop(key, None)
             return
         self.pending[key] = (event, _DELETED)

@@ -128,6 +128,18 @@ def test_a_key_flushed_or_never_read_is_discarded_with_a_tombstone(table: Any) -
     assert "flushed" not in table.data and "blind" not in table.data
 
 
+def test_a_key_found_nowhere_in_one_partition_is_still_deleted_in_another(table: Any) -> None:
+    """A read for an event looks in that event's partition's database only."""
+    table.data["k"] = 7  # flushed earlier, for partition 2
+    # What a RocksDB read for an event of partition 1 records (the memory store has one
+    # database for all partitions, so a read here would find the key).
+    table._unstored.add((1, "k"))
+    with acting_for(event(2)):
+        table.discard("k")
+    flush_pending(table.app)
+    assert table.sent == [(2, "k", None)] and "k" not in table.data
+
+
 async def test_a_key_found_nowhere_before_a_rebalance_is_deleted_after_it(table: Any) -> None:
     """Recovery may write any key into RocksDB: what a read found nowhere before is not
     known to be absent after."""
